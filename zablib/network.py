@@ -1,0 +1,236 @@
+"""The network between simulated nodes: per-link delay, loss, duplication, ordering, partitions.
+
+All randomness comes from the simulator's seeded :class:`random.Random`, passed in by the caller,
+so the network holds configuration and connectivity only and never a generator of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from zablib.core import NodeId
+
+
+@dataclass(frozen=True)
+class DelayDistribution:
+    """How long a message spends in flight, in milliseconds.
+
+    Parameters
+    ----------
+    kind : {"constant", "uniform", "exponential"}
+        ``constant`` always gives ``low``; ``uniform`` draws from ``[low, high]``;
+        ``exponential`` gives ``low`` plus an exponential draw with mean ``high - low``.
+    low, high : float
+        Parameters as above, with ``0 <= low <= high``.
+    """
+
+    kind: str
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("constant", "uniform", "exponential"):
+            raise ValueError(
+                f"unknown delay kind {self.kind!r}; use 'constant', 'uniform' or 'exponential'"
+            )
+        if not 0 <= self.low <= self.high:
+            raise ValueError(f"delay bounds must satisfy 0 <= low <= high, got {self.low}, {self.high}")
+
+    def sample(self, rng: random.Random) -> float:
+        """Draw one delay from ``rng``."""
+        if self.kind == "constant":
+            return self.low
+        if self.kind == "uniform":
+            return rng.uniform(self.low, self.high)
+        mean = self.high - self.low
+        return self.low + (rng.expovariate(1.0 / mean) if mean > 0 else 0.0)
+
+
+def constant(ms: float) -> DelayDistribution:
+    """Every message takes exactly ``ms`` milliseconds."""
+    return DelayDistribution("constant", ms, ms)
+
+
+def uniform(low: float, high: float) -> DelayDistribution:
+    """Delays drawn uniformly from ``[low, high]`` milliseconds."""
+    return DelayDistribution("uniform", low, high)
+
+
+def exponential(minimum: float, mean_extra: float) -> DelayDistribution:
+    """``minimum`` plus an exponentially distributed extra delay with mean ``mean_extra``."""
+    return DelayDistribution("exponential", minimum, minimum + mean_extra)
+
+
+def _check_probability(name: str, p: float) -> float:
+    if not isinstance(p, int | float) or isinstance(p, bool) or not 0 <= p < 1:
+        raise ValueError(f"{name} probability must be a number with 0 <= p < 1, got {p!r}")
+    return float(p)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Behaviour of one directed link.
+
+    Attributes
+    ----------
+    delay : DelayDistribution
+        Time in flight.
+    loss : float
+        Probability that a message is dropped, ``0 <= loss < 1``.
+    duplicate : float
+        Probability that a delivered message is delivered a second time, ``0 <= duplicate < 1``.
+    fifo : bool
+        If true, messages on this link arrive in the order they were sent (TCP-like, as ZAB
+        assumes); if false, each message's delay is independent and later messages may overtake
+        earlier ones (as Raft tolerates).
+    """
+
+    delay: DelayDistribution = uniform(1.0, 10.0)
+    loss: float = 0.0
+    duplicate: float = 0.0
+    fifo: bool = True
+
+    def __post_init__(self) -> None:
+        _check_probability("loss", self.loss)
+        _check_probability("duplicate", self.duplicate)
+        if not isinstance(self.delay, DelayDistribution):
+            raise TypeError(f"delay must be a DelayDistribution, got {type(self.delay).__name__}")
+
+
+class Network:
+    """Link settings and connectivity for a fixed set of nodes.
+
+    Parameters
+    ----------
+    nodes : iterable of int
+        The node ids.
+    default : LinkConfig
+        Settings of every link not configured otherwise.
+    """
+
+    def __init__(self, nodes: Iterable[NodeId], default: LinkConfig | None = None):
+        self.node_ids: tuple[NodeId, ...] = tuple(sorted(nodes))
+        self.default = default or LinkConfig()
+        self._links: dict[tuple[NodeId, NodeId], LinkConfig] = {}
+        self._group: dict[NodeId, int] | None = None  # node -> partition group index
+        self._last_arrival: dict[tuple[NodeId, NodeId], float] = {}
+
+    # -- validation -----------------------------------------------------------------------
+    def check_node(self, node: NodeId) -> NodeId:
+        """Return ``node`` if it is known, else raise a ValueError naming the valid ids."""
+        if node not in self.node_ids:
+            raise ValueError(f"unknown node {node!r}; nodes are {_describe_ids(self.node_ids)}")
+        return node
+
+    # -- configuration --------------------------------------------------------------------
+    def link(self, src: NodeId, dst: NodeId) -> LinkConfig:
+        """The settings of the directed link ``src -> dst``."""
+        return self._links.get((src, dst), self.default)
+
+    def configure(self, src: NodeId | None = None, dst: NodeId | None = None, **changes) -> None:
+        """Change settings of one directed link, of all links from/to a node, or of every link.
+
+        ``configure(loss=0.1)`` changes every link (and the default); ``configure(1, 2, fifo=False)``
+        changes only ``1 -> 2``; ``configure(src=3, delay=constant(50))`` every link leaving 3.
+        """
+        unknown = set(changes) - {"delay", "loss", "duplicate", "fifo"}
+        if unknown:
+            raise ValueError(f"unknown link setting(s) {sorted(unknown)}; use delay, loss, duplicate, fifo")
+        for n in (src, dst):
+            if n is not None:
+                self.check_node(n)
+        if src is None and dst is None:
+            self.default = replace(self.default, **changes)
+            self._links = {k: replace(v, **changes) for k, v in self._links.items()}
+            return
+        for a in self.node_ids if src is None else (src,):
+            for b in self.node_ids if dst is None else (dst,):
+                if a != b:
+                    self._links[(a, b)] = replace(self.link(a, b), **changes)
+
+    # -- partitions -----------------------------------------------------------------------
+    def partition(self, groups: Iterable[Iterable[NodeId]]) -> tuple[frozenset[NodeId], ...]:
+        """Split the nodes into disjoint groups that together cover every node.
+
+        Returns the groups as frozensets, sorted by their smallest member.
+        """
+        sets = [frozenset(g) for g in groups]
+        if len(sets) < 2:
+            raise ValueError("a partition needs at least two groups")
+        seen: dict[NodeId, int] = {}
+        for i, g in enumerate(sets):
+            if not g:
+                raise ValueError(f"partition group {i + 1} is empty")
+            for n in sorted(g):
+                self.check_node(n)
+                if n in seen:
+                    raise ValueError(
+                        f"node {n} is in partition groups {seen[n] + 1} and {i + 1}; groups must not overlap"
+                    )
+                seen[n] = i
+        missing = [n for n in self.node_ids if n not in seen]
+        if missing:
+            raise ValueError(
+                f"node(s) {missing} are in no partition group; every node must be in exactly one "
+                "(use isolate(i) to cut off a single node)"
+            )
+        ordered = tuple(sorted(sets, key=min))
+        self._group = {n: i for i, g in enumerate(ordered) for n in g}
+        return ordered
+
+    def heal(self) -> None:
+        """Remove every partition."""
+        self._group = None
+
+    @property
+    def partitioned(self) -> bool:
+        """True while a partition is in force."""
+        return self._group is not None
+
+    def groups(self) -> tuple[frozenset[NodeId], ...]:
+        """The current partition groups; a single group of everyone when healed."""
+        if self._group is None:
+            return (frozenset(self.node_ids),)
+        k = max(self._group.values()) + 1
+        return tuple(frozenset(n for n, g in self._group.items() if g == i) for i in range(k))
+
+    def connected(self, src: NodeId, dst: NodeId) -> bool:
+        """Whether a message from ``src`` can currently reach ``dst``."""
+        return self._group is None or self._group[src] == self._group[dst]
+
+    # -- sampling ------------------------------------------------------------------------
+    def transit(self, rng: random.Random, src: NodeId, dst: NodeId, now: float) -> list[float]:
+        """Decide the fate of one message sent now: its arrival times (empty if lost).
+
+        Draws from ``rng`` in a fixed order (loss, delay, duplicate, duplicate's delay), so the
+        outcome depends only on the seed and the sequence of calls.
+        """
+        cfg = self.link(src, dst)
+        if cfg.loss and rng.random() < cfg.loss:
+            return []
+        arrivals = [now + cfg.delay.sample(rng)]
+        if cfg.duplicate and rng.random() < cfg.duplicate:
+            arrivals.append(now + cfg.delay.sample(rng))
+        if cfg.fifo:
+            # A FIFO link never lets a message overtake an earlier one on the same link.
+            last = self._last_arrival.get((src, dst), 0.0)
+            ordered = []
+            for t in arrivals:
+                last = max(last, t)
+                ordered.append(last)
+            self._last_arrival[(src, dst)] = last
+            arrivals = ordered
+        return arrivals
+
+    def reset_link_order(self, node: NodeId) -> None:
+        """Forget FIFO bookkeeping of links touching ``node`` (its connections died in a crash)."""
+        for key in [k for k in self._last_arrival if node in k]:
+            del self._last_arrival[key]
+
+
+def _describe_ids(ids: tuple[NodeId, ...]) -> str:
+    if ids and list(ids) == list(range(ids[0], ids[0] + len(ids))):
+        return f"{ids[0]}..{ids[-1]}"
+    return ", ".join(map(str, ids))

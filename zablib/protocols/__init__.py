@@ -1,0 +1,1 @@
+"""One protocol per module; each has ``cluster(n, *, seed=0, **options) -> Simulation``."""

@@ -1,0 +1,156 @@
+"""The record of a simulation: one immutable :class:`Event` per thing that happened.
+
+There is exactly one formatter, :meth:`Event.describe`, used by text output, golden files and the
+notebooks, so that a trace reads the same everywhere and two runs can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from zablib.core import Message, NodeId
+
+#: Event kinds, in the words the trace prints.
+KINDS = (
+    "start",      # a node booted (first time) — node
+    "send",       # node -> peer, message msg_id
+    "deliver",    # peer -> node: the message arrived and was handled
+    "drop",       # the message was lost; text says why
+    "timer",      # a node's timer fired
+    "client",     # a client request handed to a node
+    "note",       # a node reports something it did or decided
+    "crash",      # a node crashed
+    "recover",    # a node restarted from its stable storage
+    "partition",  # the network was split
+    "heal",       # every partition removed
+    "network",    # link settings changed (loss, delay ...)
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One happening in a simulation.
+
+    Attributes
+    ----------
+    time : float
+        Simulated time in milliseconds.
+    seq : int
+        Position in the trace (0, 1, 2, ...); ties in time are ordered by it.
+    kind : str
+        One of :data:`KINDS`.
+    node : int or None
+        The node the event happened at (the sender for ``send``, the receiver for ``deliver``
+        and ``drop``).
+    peer : int or None
+        The other end of a message (receiver of a ``send``, sender of a ``deliver``/``drop``).
+    msg_id : int or None
+        Identifies a message across its ``send`` and its ``deliver``/``drop`` events.
+    text : str
+        Timer name, note, reason of a drop, or description of a fault.
+    message : Message or None
+        The message of a ``send``, ``deliver`` or ``drop`` event (formatted only when described,
+        which keeps recording cheap).
+    tag, value : str, object
+        Machine-readable label and payload of a ``note`` (see :meth:`Trace.values`).
+    """
+
+    time: float
+    seq: int
+    kind: str
+    node: NodeId | None = None
+    peer: NodeId | None = None
+    msg_id: int | None = None
+    text: str = ""
+    message: Message | None = None
+    tag: str = ""
+    value: Any = None
+
+    @property
+    def src(self) -> NodeId | None:
+        """Sender of a message event."""
+        return self.node if self.kind == "send" else self.peer
+
+    @property
+    def dst(self) -> NodeId | None:
+        """Receiver of a message event."""
+        return self.peer if self.kind == "send" else self.node
+
+    def describe(self) -> str:
+        """Format this event as one line of text (the only formatter of the trace)."""
+        head = f"{self.time:10.3f}  {self.kind:<9}"
+        if self.kind in ("send", "deliver", "drop"):
+            what = self.message.describe() if self.message is not None else ""
+            extra = f"  ({self.text})" if self.text else ""
+            body = f"{self.src} -> {self.dst}  #{self.msg_id} {what}{extra}"
+        elif self.node is not None:
+            body = f"{self.node}  {self.text}".rstrip()
+        else:
+            body = self.text
+        return f"{head} {body}".rstrip()
+
+
+class Trace:
+    """An append-only list of events with a text rendering."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+
+    def append(
+        self,
+        time: float,
+        kind: str,
+        node: NodeId | None = None,
+        peer: NodeId | None = None,
+        msg_id: int | None = None,
+        text: str = "",
+        message: Message | None = None,
+        tag: str = "",
+        value: Any = None,
+    ) -> Event:
+        """Record an event and return it."""
+        event = Event(time, len(self._events), kind, node, peer, msg_id, text, message, tag, value)
+        self._events.append(event)
+        return event
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __getitem__(self, index):
+        return self._events[index]
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        """The events whose kind is one of ``kinds``, in order."""
+        return [e for e in self._events if e.kind in kinds]
+
+    def notes(self, node: NodeId | None = None) -> list[str]:
+        """The texts of ``note`` events, optionally of one node only."""
+        return [e.text for e in self._events if e.kind == "note" and (node is None or e.node == node)]
+
+    def values(self, tag: str, node: NodeId | None = None) -> list[Any]:
+        """The values of ``note`` events tagged ``tag`` (optionally of one node), in order."""
+        return [
+            e.value
+            for e in self._events
+            if e.kind == "note" and e.tag == tag and (node is None or e.node == node)
+        ]
+
+    def describe(self, kinds: tuple[str, ...] | None = None, last: int | None = None) -> str:
+        """Render the trace, one line per event.
+
+        Parameters
+        ----------
+        kinds : tuple of str, optional
+            Only events of these kinds (default: all).
+        last : int, optional
+            Only the last ``last`` of the selected events.
+        """
+        events = self._events if kinds is None else [e for e in self._events if e.kind in kinds]
+        if last is not None:
+            events = events[-last:] if last > 0 else []
+        return "\n".join(e.describe() for e in events)
