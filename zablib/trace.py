@@ -140,7 +140,13 @@ class Trace:
             if e.kind == "note" and e.tag == tag and (node is None or e.node == node)
         ]
 
-    def describe(self, kinds: tuple[str, ...] | None = None, last: int | None = None) -> str:
+    def describe(
+        self,
+        kinds: tuple[str, ...] | None = None,
+        last: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> str:
         """Render the trace, one line per event.
 
         Parameters
@@ -149,8 +155,15 @@ class Trace:
             Only events of these kinds (default: all).
         last : int, optional
             Only the last ``last`` of the selected events.
+        start, end : float, optional
+            Only events with ``start <= time <= end``.
         """
-        events = self._events if kinds is None else [e for e in self._events if e.kind in kinds]
+        events = [
+            e for e in self._events
+            if (kinds is None or e.kind in kinds)
+            and (start is None or e.time >= start)
+            and (end is None or e.time <= end)
+        ]
         if last is not None:
             events = events[-last:] if last > 0 else []
         return "\n".join(e.describe() for e in events)

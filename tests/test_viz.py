@@ -1,0 +1,245 @@
+"""Pictures of a primary-backup run with a crash, a partition and message loss (zablib.viz).
+
+The figures are checked through their artists (found by ``gid``) and through
+:func:`zablib.viz.spacetime_layout`, the plain data behind the space-time diagram.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from zablib import viz  # noqa: E402
+from zablib.protocols import pingpong, primary_backup  # noqa: E402
+
+
+def broken_run():
+    """Node 1 (primary) crashes at 300 and returns at 700; {1, 2} | {3} from 500 to 800; 10% loss."""
+    sim = primary_backup.cluster(3, seed=1)
+    sim.set_loss(0.1)
+    sim.run(until=100)
+    sim.submit("a")
+    sim.run(until=200)
+    sim.submit("b")
+    sim.run(until=300)
+    sim.crash(1)
+    sim.run(until=500)
+    sim.partition({1, 2}, {3})
+    sim.run(until=700)
+    sim.recover(1)
+    sim.run(until=800)
+    sim.heal()
+    sim.run(until=1000)
+    return sim
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return broken_run()
+
+
+def artist(fig, gid):
+    found = [a for a in fig.axes[0].get_children() if a.get_gid() == gid]
+    assert len(found) <= 1, f"several artists with gid {gid}"
+    return found[0] if found else None
+
+
+def artists(fig, gid):
+    return [a for a in fig.axes[0].get_children() if a.get_gid() == gid]
+
+
+def test_one_arrow_per_delivered_message_and_one_cross_per_drop(sim):
+    delivered = sim.trace.of_kind("deliver")
+    dropped = sim.trace.of_kind("drop")
+    assert delivered and dropped  # the run really has both
+    fig = viz.spacetime(sim)
+    arrows = artist(fig, "messages")
+    assert len(arrows.U) == len(delivered)
+    assert len(artist(fig, "drops").get_offsets()) == len(dropped)
+    assert len(artist(fig, "drop-stubs").get_segments()) == len(dropped)
+
+
+def test_arrows_run_from_send_to_deliver(sim):
+    layout = viz.spacetime_layout(sim)
+    sends = {e.msg_id: e for e in sim.trace.of_kind("send")}
+    for arrow, event in zip(layout.arrows, sim.trace.of_kind("deliver"), strict=True):
+        assert (arrow.msg_id, arrow.src, arrow.dst) == (event.msg_id, event.peer, event.node)
+        assert (arrow.sent, arrow.arrived) == (sends[event.msg_id].time, event.time)
+        assert arrow.label == type(event.message).__name__
+
+
+def test_a_duplicated_message_gives_two_arrows():
+    dup = primary_backup.cluster(3, seed=4)
+    dup.set_duplication(0.5)
+    dup.run(until=300)
+    layout = viz.spacetime_layout(dup)
+    ids = [a.msg_id for a in layout.arrows]
+    twice = {i for i in ids if ids.count(i) == 2}
+    assert twice, "with 50% duplication some message must arrive twice"
+    assert any(a.duplicate for a in layout.arrows if a.msg_id in twice)
+    assert len(layout.arrows) == len(dup.trace.of_kind("deliver"))
+
+
+def test_drops_at_send_are_short_stubs_and_drops_at_arrival_reach_the_lifeline(sim):
+    layout = viz.spacetime_layout(sim)
+    at_send = [d for d in layout.drops if d.at_send]
+    at_arrival = [d for d in layout.drops if not d.at_send]
+    # Loss and the partition drop messages as they leave; node 1 being down drops them on arrival.
+    assert {d.reason for d in at_send} == {"lost", "partition"}
+    assert {d.reason for d in at_arrival} == {"node 1 is down"}
+    fig = viz.spacetime(sim)
+    rows = {n: k for k, n in enumerate(sim.node_ids)}
+    crosses = artist(fig, "drops").get_offsets()
+    for d, (x, y) in zip(layout.drops, crosses, strict=True):
+        if d.at_send:
+            assert d.sent < x < d.sent + 0.05 * (layout.end - layout.start)
+            assert min(rows[d.src], rows[d.dst]) < y < max(rows[d.src], rows[d.dst])
+        else:
+            assert (x, y) == (d.dropped, rows[d.dst])
+
+
+def test_crash_is_a_band_on_the_crashed_lifeline(sim):
+    fig = viz.spacetime(sim)
+    band = artist(fig, "crash")
+    (x0, y0), (x1, y1) = band.get_paths()[0].get_extents().get_points()
+    assert (x0, x1) == (300, 700)
+    assert y0 < 0 < y1  # row 0 is node 1
+    assert len(artists(fig, "crash")) == len(sim.crash_intervals) == 1
+
+
+def test_partition_is_shaded_and_labelled_with_its_groups(sim):
+    fig = viz.spacetime(sim)
+    span = artist(fig, "partition")
+    assert (span.get_x(), span.get_x() + span.get_width()) == (500, 800)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "partition {1, 2} | {3}" in texts
+
+
+def test_tagged_notes_are_marked_and_timers_ticked(sim):
+    fig = viz.spacetime(sim)
+    tagged = [e for e in sim.trace.of_kind("note") if e.tag]
+    assert len(artist(fig, "notes").get_offsets()) == len(tagged)
+    assert len(artist(fig, "timers").get_offsets()) == len(sim.trace.of_kind("timer"))
+    labels = [t.get_text() for t in artists(fig, "note-label")]
+    assert "ack a" in labels and "primary 2" in labels
+    none = viz.spacetime(sim, notes="none", kinds=("deliver",))
+    assert artist(none, "notes") is None and artist(none, "timers") is None
+    assert artist(none, "drops") is None
+
+
+def test_window_keeps_only_messages_that_touch_it(sim):
+    layout = viz.spacetime_layout(sim, start=100, end=200)
+    assert layout.arrows
+    assert all(100 <= a.sent <= 200 or 100 <= a.arrived <= 200 for a in layout.arrows)
+    fig = viz.spacetime(sim, start=100, end=200)
+    assert fig.axes[0].get_xlim() == (100, 200)
+    assert not viz.spacetime_layout(sim, start=100, end=200).crashes  # the crash starts at 300
+
+
+def test_message_names_are_written_only_when_few_arrows(sim):
+    busy = viz.spacetime(sim)
+    assert len(viz.spacetime_layout(sim).arrows) > viz.AUTO_LABEL_ARROWS
+    assert not artists(busy, "message-label")
+    quiet = viz.spacetime(sim, start=95, end=130)
+    names = {t.get_text() for t in artists(quiet, "message-label")}
+    assert "Heartbeat" in names
+    assert not artists(viz.spacetime(sim, start=95, end=130, labels=False), "message-label")
+    assert artists(viz.spacetime(sim, labels=True), "message-label")
+
+
+def test_same_simulation_same_picture(sim):
+    a, b = viz.spacetime(sim), viz.spacetime(broken_run())
+    qa, qb = artist(a, "messages"), artist(b, "messages")
+    assert (qa.X == qb.X).all() and (qa.U == qb.U).all() and (qa.V == qb.V).all()
+    assert (artist(a, "drops").get_offsets() == artist(b, "drops").get_offsets()).all()
+    assert viz.to_png(a) == viz.to_png(b)
+    assert viz.to_png(viz.cluster_graph(sim)) == viz.to_png(viz.cluster_graph(broken_run()))
+
+
+def test_figures_are_closed_and_sized_for_the_book(sim):
+    before = plt.get_fignums()
+    fig = viz.spacetime(sim)
+    assert plt.get_fignums() == before  # Jupyter shows it once, when returned
+    assert fig.get_figwidth() == viz.FIG_WIDTH
+    assert viz.to_png(fig).startswith(b"\x89PNG")
+
+
+def test_drawing_into_a_given_axes(sim):
+    fig, (top, bottom) = plt.subplots(2, figsize=(7, 6))
+    assert viz.spacetime(sim, ax=top) is fig
+    assert viz.cluster_graph(sim, ax=bottom) is fig
+    assert any(a.get_gid() == "messages" for a in top.get_children())
+    plt.close(fig)
+
+
+def test_bad_arguments_are_named(sim):
+    with pytest.raises(ValueError, match="event kind.*'sends'"):
+        viz.spacetime(sim, kinds=("sends",))
+    with pytest.raises(ValueError, match="before start"):
+        viz.spacetime(sim, start=500, end=100)
+    with pytest.raises(ValueError, match="notes must be"):
+        viz.spacetime(sim, notes="some")
+
+
+def fill_of(collection, k=0):
+    return mcolors.to_hex(collection.get_facecolors()[k])
+
+
+def test_cluster_graph_colours_roles_and_greys_a_crashed_node():
+    sim = primary_backup.cluster(3, seed=1)
+    sim.run(until=100)
+    sim.crash(3)
+    fig = viz.cluster_graph(sim)
+    live = artist(fig, "live-nodes")
+    assert [fill_of(live, k) for k in range(2)] == [mcolors.to_hex("gold"), mcolors.to_hex("lightskyblue")]
+    down = artist(fig, "crashed-nodes")
+    assert fill_of(down) == mcolors.to_hex(viz.CRASHED_COLOR)
+    assert len(down.get_offsets()) == 1 and down.get_linestyle()[0][1] is not None  # dashed
+    assert artist(fig, "crash-marks") is not None
+    status = [t.get_text() for t in artists(fig, "status")]
+    assert status == ["primary v1 log=0", "backup v1 log=0", "crashed"]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["backup", "primary", "crashed"]
+    assert artist(fig, "cut-links") is None
+
+
+def test_cluster_graph_draws_links_cut_by_the_partition():
+    sim = primary_backup.cluster(5, seed=1)
+    sim.partition({1, 2}, {3, 4, 5})
+    fig = viz.cluster_graph(sim)
+    cut = artist(fig, "cut-links")
+    assert len(cut.get_paths()) == 2 * 3  # every link between the two sides
+    assert "link cut" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    sim.heal()
+    assert artist(viz.cluster_graph(sim), "cut-links") is None
+
+
+def test_cluster_graph_of_any_protocol_uses_grey_for_unknown_roles():
+    sim = pingpong.cluster(4, seed=0)
+    sim.run()
+    fig = viz.cluster_graph(sim)
+    assert fill_of(artist(fig, "live-nodes")) == mcolors.to_hex(viz.OTHER_COLOR)
+    assert [t.get_text() for t in artists(fig, "status")] == ["received 10"] * 4
+
+
+def test_log_grid_has_one_cell_per_entry_with_its_value(sim):
+    logs = {i: sim.committed(i) for i in sim.node_ids}
+    fig = viz.log_grid(sim, logs, colors={"a": "gold"})
+    cells = artists(fig, "cell")
+    assert len(cells) == sum(len(v) for v in logs.values()) == 6
+    assert mcolors.to_hex(cells[0].get_facecolor()) == mcolors.to_hex("gold")
+    assert mcolors.to_hex(cells[1].get_facecolor()) == "#ffffff"  # "b" has no colour given
+    assert [t.get_text() for t in fig.axes[0].texts] == ["a", "b"] * 3
+    by_function = viz.log_grid(None, {1: [(1, "x"), (2, "y")]}, colors=lambda e: f"C{e[0]}")
+    assert [mcolors.to_hex(c.get_facecolor()) for c in artists(by_function, "cell")] == [
+        mcolors.to_hex("C1"), mcolors.to_hex("C2")]
+
+
+def test_log_grid_marks_crashed_nodes():
+    sim = primary_backup.cluster(3, seed=1)
+    sim.crash(2)
+    fig = viz.log_grid(sim, {i: sim.committed(i) for i in sim.node_ids})
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "2 (down)", "3"]

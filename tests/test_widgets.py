@@ -1,0 +1,251 @@
+"""The failure panel, driven headlessly, and the pure scenario runner beneath it (zablib.widgets).
+
+A test sets a control's ``.value`` (or clicks a button) exactly as a reader would, then reads the
+simulation the panel built, the text it shows and the figures it drew.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from zablib.protocols import pingpong, primary_backup  # noqa: E402
+from zablib.widgets import (  # noqa: E402
+    FailurePanel,
+    Scenario,
+    default_summary,
+    partition_choices,
+    run_scenario,
+)
+
+WRITES = ((100, "submit", "a"), (200, "submit", "b"))
+
+
+@pytest.fixture
+def panel():
+    return FailurePanel(primary_backup.cluster, 3, seed=1, duration=1000, actions=WRITES)
+
+
+def choice(panel, label):
+    return dict(panel.partition.options)[label]
+
+
+# -- the panel ---------------------------------------------------------------------------------
+
+def test_untouched_panel_runs_the_whole_healthy_scenario(panel):
+    assert panel.sim.now == 1000
+    assert panel.sim.crashed == frozenset()
+    assert [panel.sim.committed(i) for i in (1, 2, 3)] == [["a", "b"]] * 3
+    assert len(panel.last_figures) == 2  # cluster graph and space-time diagram
+    assert "primary: 1" in panel.summary_text
+    assert "committed(3): ['a', 'b']" in panel.summary_text
+    assert panel.widget.children  # what a notebook displays
+
+
+def test_crash_toggle_crashes_the_node_at_the_chosen_time(panel):
+    panel.crash_windows[1].value = (400, 1000)  # right end at the duration: it stays down
+    assert panel.sim.crashed == frozenset()  # the box is not ticked yet
+    panel.crash_boxes[1].value = True
+    assert panel.sim.crashed == {1}
+    assert panel.sim.crash_intervals == [(1, 400.0, None)]
+    crashes = panel.sim.trace.of_kind("crash")
+    assert [(e.time, e.node) for e in crashes] == [(400.0, 1)]
+    # The backups notice and one of them takes over, as the text under the pictures says.
+    assert panel.sim.primary() in (2, 3)
+    assert f"primary: {panel.sim.primary()}" in panel.summary_text
+    assert "crashed: [1]" in panel.summary_text
+
+
+def test_a_crash_window_ending_before_the_end_recovers_the_node(panel):
+    panel.crash_boxes[2].value = True
+    panel.crash_windows[2].value = (300, 600)
+    assert panel.sim.crash_intervals == [(2, 300.0, 600.0)]
+    assert panel.sim.crashed == frozenset()
+    assert [e.time for e in panel.sim.trace.of_kind("recover")] == [600.0]
+
+
+def test_partition_menu_splits_the_network_at_the_chosen_time(panel):
+    labels = [label for label, _ in panel.partition.options]
+    assert labels == ["none", "{1} | {2, 3}", "{2} | {1, 3}", "{3} | {1, 2}"]
+    panel.partition_window.value = (500, 800)
+    panel.partition.value = choice(panel, "{3} | {1, 2}")
+    assert panel.sim.partition_intervals == [((frozenset({1, 2}), frozenset({3})), 500.0, 800.0)]
+    cut = [e for e in panel.sim.trace.of_kind("drop") if e.text == "partition"]
+    assert cut and all(500 <= e.time <= 800 and 3 in (e.src, e.dst) for e in cut)
+    panel.partition.value = None
+    assert panel.sim.partition_intervals == []
+
+
+def test_message_loss_drops_messages(panel):
+    assert not panel.sim.trace.of_kind("drop")
+    panel.loss.value = 0.3
+    lost = [e for e in panel.sim.trace.of_kind("drop") if e.text == "lost"]
+    sent = panel.sim.trace.of_kind("send")
+    assert 0.15 * len(sent) < len(lost) < 0.45 * len(sent)
+
+
+def test_changing_the_seed_changes_the_run(panel):
+    before = panel.sim.trace.describe()
+    panel.seed.value = 2
+    assert panel.sim.seed == 2
+    assert panel.sim.trace.describe() != before
+
+
+def test_reset_returns_to_time_zero_and_run_plays_to_the_end(panel):
+    panel.reset_button.click()
+    assert panel.sim.now == 0
+    fresh = primary_backup.cluster(3, seed=1)
+    assert panel.sim.trace.describe() == fresh.trace.describe()
+    assert len(panel.last_figures) == 2  # redrawn at time 0
+    panel.run_button.click()
+    assert panel.sim.now == 1000
+
+
+def test_step_advances_exactly_one_event(panel):
+    panel.reset_button.click()
+    reference = primary_backup.cluster(3, seed=1)
+    for _ in range(5):
+        panel.step_button.click()
+        reference.run(max_events=1)
+        assert panel.sim.trace.describe() == reference.trace.describe()
+    assert 0 < panel.sim.now < 100
+
+
+def test_stepping_to_the_end_gives_the_same_run_as_run(panel):
+    panel.crash_boxes[1].value = True
+    panel.partition.value = choice(panel, "{2} | {1, 3}")
+    panel.loss.value = 0.1
+    whole = panel.sim.trace.describe()
+    panel.draw = False  # stepping hundreds of times: skip the pictures
+    panel.reset()
+    steps = 0
+    while panel.step():
+        steps += 1
+    assert steps > 30
+    assert panel.sim.trace.describe() == whole
+
+
+def test_an_action_that_fails_is_shown_not_raised():
+    panel = FailurePanel(primary_backup.cluster, 3, duration=500, actions=((200, "request", 1, "x"),))
+    assert panel.error is None
+    panel.crash_windows[1].value = (100, 500)
+    panel.crash_boxes[1].value = True
+    assert panel.error == "node 1 is crashed; it cannot take client requests"
+    assert panel.summary_text.startswith("error: node 1 is crashed")
+    assert panel.sim.now == 200  # the run stopped where the action failed, and is still drawn
+    assert len(panel.last_figures) == 2
+
+
+def test_panel_takes_factory_options_and_any_cluster_factory():
+    sync = FailurePanel(primary_backup.cluster, 2, duration=300, options={"mode": "sync"},
+                        actions=((50, "submit", "x"),))
+    assert sync.sim.mode == "sync"
+    assert list(sync.crash_boxes) == [1, 2]
+    ring = FailurePanel(pingpong.cluster, 4, duration=200, options={"rounds": 3})
+    assert ring.sim.now == 200
+    assert "primary" not in ring.summary_text and "committed" not in ring.summary_text
+    assert len(ring.sim.trace.of_kind("deliver")) == 4 * 3
+
+
+def test_custom_summary_and_headless_drawing_off():
+    panel = FailurePanel(pingpong.cluster, 3, duration=100, draw=False,
+                         summary=lambda sim: f"{len(sim.trace.of_kind('deliver'))} deliveries")
+    assert panel.summary_text == "30 deliveries"
+    assert panel.last_figures == []
+
+
+def test_panel_rejects_an_unknown_action_at_once():
+    with pytest.raises(ValueError, match="unknown action 'sumbit'"):
+        FailurePanel(primary_backup.cluster, 3, actions=((100, "sumbit", "x"),))
+
+
+# -- the pure functions beneath --------------------------------------------------------------
+
+FAULTS = dict(n=3, seed=5, crashes=((1, 250, 650),), partition=(({1, 2}, {3}), 400, 700),
+              loss=0.1, duration=900, actions=WRITES)
+
+
+def test_run_scenario_is_deterministic():
+    a = run_scenario(primary_backup.cluster, **FAULTS)
+    b = run_scenario(primary_backup.cluster, **FAULTS)
+    assert a.trace.describe() == b.trace.describe()
+    c = run_scenario(primary_backup.cluster, **{**FAULTS, "seed": 6})
+    assert c.trace.describe() != a.trace.describe()
+
+
+def test_run_scenario_applies_every_happening_at_its_time():
+    sim = run_scenario(primary_backup.cluster, **FAULTS, mode="sync")
+    assert sim.mode == "sync"
+    assert sim.now == 900
+    assert sim.crash_intervals == [(1, 250, 650)]
+    assert sim.partition_intervals == [((frozenset({1, 2}), frozenset({3})), 400, 700)]
+    faults = [(e.time, e.kind) for e in sim.trace if e.kind in ("crash", "recover", "partition",
+                                                                   "heal", "client", "network")]
+    assert faults == [(0, "network"), (100, "client"), (200, "client"), (250, "crash"),
+                      (400, "partition"), (650, "recover"), (700, "heal")]
+
+
+def test_faults_at_the_same_time_come_before_client_actions():
+    sim = run_scenario(primary_backup.cluster, crashes=((1, 100, None),),
+                       actions=((100, "submit", "late"),), duration=150)
+    assert [e.kind for e in sim.trace if e.kind in ("crash", "client")] == ["crash"]
+    assert "late" not in sim.committed(1)  # the primary was already down when the client came
+
+
+def test_callable_actions_get_the_simulation():
+    seen = []
+    run_scenario(pingpong.cluster, n=2, duration=50, actions=((20, lambda sim: seen.append(sim.now)),))
+    assert seen == [20]
+
+
+def test_scenario_is_a_value():
+    a = Scenario(n=3, crashes=[[2, 100, None]], options={"mode": "sync"})
+    b = Scenario(n=3, crashes=((2, 100, None),), options=(("mode", "sync"),))
+    assert a == b
+    assert a.schedule() == [(100.0, "crash", (2,))]
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (dict(crashes=((7, 100, None),)), "unknown node 7; nodes are 1..3"),
+        (dict(loss=1.5), "loss must be a probability with 0 <= loss < 1, got 1.5"),
+        (dict(crashes=((2, 5000, None),)), "crash of node 2 at t=5000 ms is after the end of the run"),
+        (dict(crashes=((2, 300, 200),)), "node 2 would recover at t=200 ms, not after its crash"),
+        (dict(crashes=((2, 100, 400), (2, 300, None))), "crashes of node 2 overlap"),
+        (dict(crashes=((2, -1, None),)), "must be a number of ms >= 0, got -1"),
+        (dict(partition=(({1}, {2, 9}), 100, None)), "partition: unknown node 9"),
+        (dict(partition=(({1}, {2}), 100, None)), r"partition: node\(s\) \[3\] are in no group"),
+        (dict(partition=(({1, 2}, {2, 3}), 100, None)), "partition: node 2 is in two groups"),
+        (dict(partition=(({1}, {2, 3}), 600, 300)), "the partition would heal at t=300 ms"),
+        (dict(partition=({1}, {2, 3})), r"partition must be \(groups, at_ms, heal_at_ms or None\)"),
+        (dict(actions=((100, "sumbit", "x"),)), "unknown action 'sumbit'"),
+        (dict(actions=((2000, "submit", "x"),)), "action 'submit' at t=2000 ms is after the end"),
+        (dict(duration=0), "duration must be a positive number"),
+        (dict(seed="1"), "seed must be an int"),
+        (dict(mode="fast"), "unknown mode 'fast'"),  # the factory's own check, passed through
+    ],
+)
+def test_bad_scenarios_raise_value_errors_naming_the_problem(changes, problem):
+    args = {"n": 3, "duration": 1000, **changes}
+    with pytest.raises(ValueError, match=problem):
+        run_scenario(primary_backup.cluster, **args)
+
+
+def test_partition_choices_are_few_and_sensible():
+    assert partition_choices([1, 2]) == [("none", None), ("{1} | {2}", (frozenset({1}), frozenset({2})))]
+    five = [label for label, _ in partition_choices(range(1, 6))]
+    assert len(five) == 8
+    assert five[:2] == ["none", "{1} | {2, 3, 4, 5}"]
+    assert "{1, 2} | {3, 4, 5}" in five
+    # Two-phase commit numbers its coordinator 0; the menu follows the cluster's ids.
+    assert [label for label, _ in partition_choices([0, 1, 2])][1] == "{0} | {1, 2}"
+
+
+def test_default_summary_reports_what_the_protocol_can_answer():
+    sim = run_scenario(primary_backup.cluster, crashes=((1, 50, None),), duration=600)
+    text = default_summary(sim, lines=3)
+    assert text.splitlines()[0] == f"t = 600.0 ms   events: {len(sim.trace)}   crashed: [1]"
+    assert f"primary: {sim.primary()}" in text
+    assert text.endswith(sim.trace.describe(last=3))

@@ -1,0 +1,575 @@
+"""Pictures of simulations: space-time (Lamport) diagrams, cluster graphs and log grids.
+
+Every function here is pure plotting: it reads a :class:`~zablib.sim.Simulation` (its trace, its
+nodes, its network) and returns a :class:`matplotlib.figure.Figure`. Nothing here changes a
+simulation, and no protocol module imports this one. Figures have fixed sizes (about 700 pixels
+wide at 100 dpi, the width of the book's text column) and no randomness, so the same simulation
+always gives the same picture, which keeps notebook outputs stable.
+
+The figures are created through :mod:`matplotlib.pyplot` (so that Jupyter's inline backend knows
+how to show them) and closed before they are returned (so that Jupyter does not show them a second
+time, and a long-running notebook does not accumulate open figures). Return one as the last
+expression of a cell, or pass it to ``display``, to show it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from math import cos, pi, sin
+from typing import Any
+
+import matplotlib.pyplot as plt
+import networkx as nx
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from zablib.core import NodeId
+from zablib.sim import Simulation
+
+# -- shared style ------------------------------------------------------------------------------
+
+#: Fill colour of a node by its ``role`` (lower case). Unknown roles are drawn in ``OTHER_COLOR``.
+ROLE_COLORS: dict[str, str] = {
+    "leader": "gold",
+    "primary": "gold",
+    "leading": "gold",
+    "follower": "lightskyblue",
+    "backup": "lightskyblue",
+    "following": "lightskyblue",
+    "candidate": "orange",
+    "looking": "orange",
+    "coordinator": "mediumpurple",
+    "participant": "lightgreen",
+    "observer": "plum",
+    "observing": "plum",
+}
+OTHER_COLOR = "lightgrey"
+CRASHED_COLOR = "0.82"
+CUT_COLOR = "tab:red"
+DROP_COLOR = "tab:red"
+NOTE_COLOR = "darkmagenta"
+CLIENT_COLOR = "tab:green"
+TIMER_COLOR = "0.45"
+PARTITION_FILL = "#f4c7c3"
+#: Colours of message arrows, given to message classes in sorted order of their names.
+MESSAGE_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
+                   "tab:pink", "tab:olive", "tab:cyan", "0.35")
+
+_LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
+FIG_WIDTH = 7.0  # inches; 700 px at 100 dpi
+#: Event kinds :func:`spacetime` can draw (``send`` events are drawn as part of their arrows).
+DRAWN_KINDS = ("deliver", "drop", "timer", "note", "client", "crash", "partition")
+#: :func:`spacetime` labels arrows with message names automatically up to this many arrows.
+AUTO_LABEL_ARROWS = 24
+#: ... and labels notes with text up to this many notes (beyond it, markers only).
+AUTO_LABEL_NOTES = 40
+
+
+def role_color(role: str) -> str:
+    """The fill colour of a node whose ``role`` is ``role`` (case-insensitive)."""
+    return ROLE_COLORS.get(str(role).lower(), OTHER_COLOR)
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render ``fig`` to PNG bytes (for ``IPython.display.Image`` or a file)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _finish(fig: Figure, owned: bool) -> Figure:
+    if owned:
+        plt.close(fig)  # shown by the caller; see the module docstring
+    return fig
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes, bool]:
+    if ax is not None:
+        return ax.figure, ax, False
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax, True
+
+
+def _short(value: Any, width: int) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
+    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
+
+
+# -- space-time diagram ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arrow:
+    """A delivered message: sent by ``src`` at ``sent``, handled by ``dst`` at ``arrived``."""
+
+    msg_id: int
+    src: NodeId
+    dst: NodeId
+    sent: float
+    arrived: float
+    label: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A lost message. ``at_send`` is true when it was lost as it left (loss, partition)."""
+
+    msg_id: int
+    src: NodeId
+    dst: NodeId
+    sent: float
+    dropped: float
+    label: str
+    reason: str
+    at_send: bool
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point event on a lifeline (note, timer or client request) with its label."""
+
+    node: NodeId
+    time: float
+    label: str
+
+
+@dataclass(frozen=True)
+class SpacetimeLayout:
+    """Everything :func:`spacetime` draws, as plain data (handy for tests and custom plots).
+
+    Times are milliseconds; intervals whose end is ``None`` are still open.
+    """
+
+    nodes: tuple[NodeId, ...]
+    start: float
+    end: float
+    arrows: tuple[Arrow, ...]
+    drops: tuple[Drop, ...]
+    notes: tuple[Mark, ...]
+    timers: tuple[Mark, ...]
+    clients: tuple[Mark, ...]
+    crashes: tuple[tuple[NodeId, float, float | None], ...]
+    partitions: tuple[tuple[tuple[frozenset[NodeId], ...], float, float | None], ...]
+
+
+def _note_label(event) -> str:
+    if event.tag:
+        return event.tag if event.value is None else f"{event.tag} {_short(event.value, 12)}"
+    return _short(event.text, 18)
+
+
+def spacetime_layout(
+    sim: Simulation,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    kinds: Iterable[str] = DRAWN_KINDS,
+    notes: str = "tagged",
+) -> SpacetimeLayout:
+    """Extract from ``sim`` what a space-time diagram of ``[start, end]`` shows.
+
+    Parameters are those of :func:`spacetime`. A message is kept when its send or its delivery
+    (or drop) falls in the window.
+    """
+    kinds = tuple(kinds)
+    unknown = set(kinds) - set(DRAWN_KINDS) - {"send"}
+    if unknown:
+        raise ValueError(f"spacetime cannot draw event kind(s) {sorted(unknown)}; use {DRAWN_KINDS}")
+    if notes not in ("tagged", "all", "none"):
+        raise ValueError(f"notes must be 'tagged', 'all' or 'none', got {notes!r}")
+    events = list(sim.trace)
+    last = max([sim.now] + [e.time for e in events[-1:]])
+    lo = 0.0 if start is None else float(start)
+    hi = last if end is None else float(end)
+    if hi < lo:
+        raise ValueError(f"end={end} is before start={start}")
+    if hi == lo:
+        hi = lo + 1.0  # an empty window still gets an axis
+
+    def inside(*times: float) -> bool:
+        return any(lo <= t <= hi for t in times)
+
+    sends = {e.msg_id: e for e in events if e.kind == "send"}
+    arrows, drops, note_marks, timers, clients = [], [], [], [], []
+    for e in events:
+        if e.kind == "deliver" and "deliver" in kinds:
+            s = sends.get(e.msg_id)
+            sent = s.time if s is not None else e.time
+            if inside(sent, e.time):
+                arrows.append(Arrow(e.msg_id, e.peer, e.node, sent, e.time,
+                                    type(e.message).__name__, e.text == "duplicate"))
+        elif e.kind == "drop" and "drop" in kinds:
+            s = sends.get(e.msg_id)
+            sent = s.time if s is not None else e.time
+            if inside(sent, e.time):
+                at_send = s is not None and s.seq == e.seq - 1 and sent == e.time
+                drops.append(Drop(e.msg_id, e.peer, e.node, sent, e.time,
+                                  type(e.message).__name__, e.text, at_send))
+        elif not lo <= e.time <= hi:
+            continue
+        elif e.kind == "note" and "note" in kinds:
+            if notes == "all" or (notes == "tagged" and e.tag):
+                note_marks.append(Mark(e.node, e.time, _note_label(e)))
+        elif e.kind == "timer" and "timer" in kinds:
+            timers.append(Mark(e.node, e.time, e.text))
+        elif e.kind == "client" and "client" in kinds:
+            clients.append(Mark(e.node, e.time, _short(e.text, 12)))
+
+    def overlaps(a: float, b: float | None) -> bool:
+        return a <= hi and (b is None or b >= lo)
+
+    crashes = tuple(c for c in sim.crash_intervals if overlaps(c[1], c[2])) if "crash" in kinds else ()
+    parts = (tuple(p for p in sim.partition_intervals if overlaps(p[1], p[2]))
+             if "partition" in kinds else ())
+    return SpacetimeLayout(tuple(sim.node_ids), lo, hi, tuple(arrows), tuple(drops),
+                           tuple(note_marks), tuple(timers), tuple(clients), crashes, parts)
+
+
+def _message_colors(layout: SpacetimeLayout) -> dict[str, str]:
+    names = sorted({a.label for a in layout.arrows} | {d.label for d in layout.drops})
+    return {name: MESSAGE_PALETTE[k % len(MESSAGE_PALETTE)] for k, name in enumerate(names)}
+
+
+def spacetime(
+    sim: Simulation,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    kinds: Iterable[str] = DRAWN_KINDS,
+    labels: bool | None = None,
+    notes: str = "tagged",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a space-time (Lamport) diagram of ``sim.trace``.
+
+    One horizontal lifeline per node (node 1 at the top), time in milliseconds to the right. Each
+    delivered message is an arrow from its ``send`` to its ``deliver`` (a duplicated message gives
+    two arrows), coloured by message class. A lost message is a dashed stub ending in a red ✗:
+    when it was lost on the way (loss, partition) the stub points a little toward its destination;
+    when it arrived at a crashed, restarted or cut-off node it reaches that lifeline. Crashes are
+    grey hatched bands on the lifeline, partitions pink background spans labelled with their
+    groups, notes small diamonds (with short labels when there are few), timers tiny ticks and
+    client requests green triangles.
+
+    Parameters
+    ----------
+    sim : Simulation
+        The run to draw (it is not changed).
+    start, end : float, optional
+        The time window in milliseconds (default: from 0 to the simulation's current time).
+    kinds : iterable of str
+        Which of :data:`DRAWN_KINDS` to draw, e.g. ``("deliver", "crash")`` for arrows and crashes.
+    labels : bool, optional
+        Write each arrow's message class at its midpoint. Default: only when there are at most
+        :data:`AUTO_LABEL_ARROWS` arrows.
+    notes : {"tagged", "all", "none"}
+        Which ``note`` events to mark: only tagged ones (the default, which avoids clutter), all,
+        or none.
+    title : str, optional
+        Axes title.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure (the caller then owns the figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    layout = spacetime_layout(sim, start=start, end=end, kinds=kinds, notes=notes)
+    nodes = layout.nodes
+    row = {n: k for k, n in enumerate(nodes)}
+    fig, ax, owned = _axes(ax, (FIG_WIDTH, 1.7 + 0.5 * len(nodes)))
+    lo, hi = layout.start, layout.end
+    span = hi - lo
+    # Width of one character of 6.5 pt text, in milliseconds, for spacing labels.
+    axes_inches = max(ax.get_position().width * fig.get_figwidth(), 1.0)
+    char_ms = span * (6.5 * 0.55 / 72) / axes_inches
+
+    ax.hlines(range(len(nodes)), lo, hi, colors="0.25", linewidth=0.9, zorder=1)
+    handles: list[Any] = []
+
+    for groups, a, b in layout.partitions:
+        b = hi if b is None else b
+        ax.axvspan(max(a, lo), min(b, hi), color=PARTITION_FILL, alpha=0.55, linewidth=0, zorder=0,
+                   gid="partition")
+        ax.text(max(a, lo) + 0.5 * char_ms, -0.62, "partition " + _groups_text(groups), fontsize=7,
+                color="darkred", va="bottom", ha="left", zorder=6, clip_on=True)
+    if layout.partitions:
+        handles.append(Patch(facecolor=PARTITION_FILL, alpha=0.55, label="partition"))
+
+    for node, a, b in layout.crashes:
+        b = hi if b is None else b
+        a, b = max(a, lo), min(b, hi)
+        ax.broken_barh([(a, b - a)], (row[node] - 0.13, 0.26), facecolors=CRASHED_COLOR,
+                       edgecolors="0.4", hatch="////", linewidth=0.6, zorder=2, gid="crash")
+    if layout.crashes:
+        handles.append(Patch(facecolor=CRASHED_COLOR, edgecolor="0.4", hatch="////", label="crashed"))
+
+    colors = _message_colors(layout)
+    if layout.arrows:
+        x = [a.sent for a in layout.arrows]
+        y = [row[a.src] for a in layout.arrows]
+        u = [a.arrived - a.sent for a in layout.arrows]
+        v = [row[a.dst] - row[a.src] for a in layout.arrows]
+        many = len(layout.arrows) > 150
+        ax.quiver(x, y, u, v, color=[colors[a.label] for a in layout.arrows],
+                  angles="xy", scale_units="xy", scale=1, width=0.0016 if many else 0.0022,
+                  headwidth=5, headlength=6, headaxislength=5.5, alpha=0.55 if many else 0.85,
+                  zorder=3, gid="messages")
+        if labels if labels is not None else len(layout.arrows) <= AUTO_LABEL_ARROWS:
+            placed: list[tuple[float, float, float]] = []  # (x0, x1, y) of labels drawn so far
+            for a in layout.arrows:
+                x0 = (a.sent + a.arrived) / 2 + 0.4 * char_ms
+                x1 = x0 + len(a.label) * char_ms
+                y = (row[a.src] + row[a.dst]) / 2
+                if any(abs(y - py) < 0.22 and x0 < px1 and px0 < x1 for px0, px1, py in placed):
+                    continue  # it would overprint another label: the colour still tells
+                placed.append((x0, x1, y))
+                ax.text(x0, y, a.label, fontsize=6, color=colors[a.label], va="center", ha="left",
+                        zorder=5, clip_on=True, gid="message-label")
+
+    if layout.drops:
+        stub_ms = max(0.012 * span, 1.0)
+        segments, xs, ys = [], [], []
+        for d in layout.drops:
+            y0, y1 = row[d.src], row[d.dst]
+            if d.at_send:  # lost as it left: point a third of the way toward the destination
+                end_xy = (d.sent + stub_ms, y0 + 0.35 * (y1 - y0))
+            else:
+                end_xy = (d.dropped, y1)
+            segments.append([(d.sent, y0), end_xy])
+            xs.append(end_xy[0])
+            ys.append(end_xy[1])
+        ax.add_collection(LineCollection(segments, colors=[colors[d.label] for d in layout.drops],
+                                         linestyles=(0, (3, 2)), linewidths=0.9, alpha=0.8,
+                                         zorder=3, gid="drop-stubs"))
+        ax.scatter(xs, ys, marker="x", s=22, linewidths=1.3, color=DROP_COLOR, zorder=4, gid="drops")
+        handles.append(Line2D([], [], color="0.3", linestyle=(0, (3, 2)), marker="x",
+                              markeredgecolor=DROP_COLOR, markersize=5, label="lost message"))
+
+    if layout.timers:
+        ax.scatter([m.time for m in layout.timers], [row[m.node] for m in layout.timers],
+                   marker="|", s=30, linewidths=0.8, color=TIMER_COLOR, zorder=2, gid="timers")
+        handles.append(Line2D([], [], color=TIMER_COLOR, marker="|", linestyle="none",
+                              markersize=5, label="timer"))
+
+    if layout.clients:
+        ax.scatter([m.time for m in layout.clients], [row[m.node] - 0.2 for m in layout.clients],
+                   marker="v", s=22, color=CLIENT_COLOR, zorder=4, gid="clients")
+        handles.append(Line2D([], [], color=CLIENT_COLOR, marker="v", linestyle="none",
+                              markersize=5, label="client request"))
+
+    if layout.notes:
+        ax.scatter([m.time for m in layout.notes], [row[m.node] for m in layout.notes],
+                   marker="D", s=16, color=NOTE_COLOR, zorder=5, gid="notes")
+        handles.append(Line2D([], [], color=NOTE_COLOR, marker="D", linestyle="none",
+                              markersize=4, label="note"))
+        if len(layout.notes) <= AUTO_LABEL_NOTES:
+            free_from: dict[NodeId, float] = {}  # per lifeline: where the last label ended
+            for m in layout.notes:
+                if m.time < free_from.get(m.node, -float("inf")):
+                    continue  # no room: keep the marker, skip the text
+                ax.text(m.time, row[m.node] + 0.2, m.label, fontsize=6.5, color=NOTE_COLOR,
+                        va="top", ha="left", zorder=6, clip_on=True, gid="note-label",
+                        bbox=_LABEL_BOX)
+                free_from[m.node] = m.time + (len(m.label) + 2) * char_ms
+
+    for name, color in colors.items():
+        handles.append(Line2D([], [], color=color, linewidth=1.5, label=name))
+
+    ax.set_xlim(lo, hi)
+    # Node 1 at the top, with room above it for partition labels.
+    ax.set_ylim(len(nodes) - 0.5, -1.0 if layout.partitions else -0.5)
+    ax.set_yticks(range(len(nodes)), [str(n) for n in nodes])
+    ax.set_ylabel("node")
+    ax.set_xlabel("time (ms)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if handles:
+        style = dict(handles=handles, ncol=min(6, len(handles)), fontsize=7, frameon=False,
+                     handlelength=1.8, columnspacing=1.2)
+        if owned:  # below the axes, where it cannot hide data; constrained layout makes room
+            fig.legend(loc="outside lower center", **style)
+        else:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), **style)
+    return _finish(fig, owned)
+
+
+# -- cluster graph -----------------------------------------------------------------------------
+
+def _circle(nodes: tuple[NodeId, ...]) -> dict[NodeId, tuple[float, float]]:
+    """Fixed positions: the first node at the top, the others clockwise around it."""
+    if len(nodes) == 1:
+        return {nodes[0]: (0.0, 0.0)}
+    return {n: (sin(2 * pi * k / len(nodes)), cos(2 * pi * k / len(nodes))) for k, n in enumerate(nodes)}
+
+
+def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Draw the cluster now: nodes coloured by role, crashed nodes greyed, cut links in red.
+
+    Nodes sit on a circle in ascending id order (the first at the top). Each node shows its id,
+    and under it its ``status()`` (or "crashed"). Links the current partition cuts are red and
+    dashed; links to a crashed node are faint.
+
+    Parameters
+    ----------
+    sim : Simulation
+        The cluster to draw (it is not changed).
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    nodes = tuple(sim.node_ids)
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes)
+    pairs = [(a, b) for k, a in enumerate(nodes) for b in nodes[k + 1:]]
+    graph.add_edges_from(pairs)
+    pos = _circle(nodes)
+    fig, ax, owned = _axes(ax, (6.0, 3.6))
+
+    up = {n: sim.is_up(n) for n in nodes}
+    cut = [(a, b) for a, b in pairs if not (sim.network.connected(a, b) and sim.network.connected(b, a))]
+    faint = [(a, b) for a, b in pairs if (a, b) not in cut and not (up[a] and up[b])]
+    live = [(a, b) for a, b in pairs if (a, b) not in cut and (a, b) not in faint]
+    nx.draw_networkx_edges(graph, pos, edgelist=live, ax=ax, edge_color="0.35", width=1.4)
+    nx.draw_networkx_edges(graph, pos, edgelist=faint, ax=ax, edge_color="0.75", width=1.0,
+                           style="dotted")
+    cut_edges = nx.draw_networkx_edges(graph, pos, edgelist=cut, ax=ax, edge_color=CUT_COLOR,
+                                       width=1.6, style="dashed")
+    if cut_edges is not None and cut:
+        cut_edges.set_gid("cut-links")
+
+    roles = {n: str(getattr(sim.nodes[n], "role", "node")) for n in nodes}
+    alive = [n for n in nodes if up[n]]
+    down = [n for n in nodes if not up[n]]
+    size = 1500 if len(nodes) <= 5 else 1000
+    if alive:
+        coll = nx.draw_networkx_nodes(graph, pos, nodelist=alive, ax=ax, node_size=size,
+                                      node_color=[role_color(roles[n]) for n in alive],
+                                      edgecolors="0.2", linewidths=1.2)
+        coll.set_gid("live-nodes")
+    if down:
+        coll = nx.draw_networkx_nodes(graph, pos, nodelist=down, ax=ax, node_size=size,
+                                      node_color=CRASHED_COLOR, edgecolors="0.3", linewidths=1.2)
+        coll.set_linestyle("--")
+        coll.set_gid("crashed-nodes")
+        ax.scatter([pos[n][0] for n in down], [pos[n][1] for n in down], marker="x",
+                   s=size * 0.45, color="0.55", linewidths=1.5, zorder=3, gid="crash-marks")
+    nx.draw_networkx_labels(graph, pos, labels={n: str(n) for n in nodes}, ax=ax, font_size=12,
+                            font_weight="bold")
+    for n in nodes:
+        x, y = pos[n]
+        status = _short(sim.nodes[n].status(), 26) if up[n] else "crashed"
+        ax.text(x, y - 0.25, status, ha="center", va="top", fontsize=8,
+                color="0.1" if up[n] else "0.45", gid="status", bbox=_LABEL_BOX)
+
+    handles: list[Any] = []
+    seen: list[str] = []
+    for n in alive:
+        if roles[n] not in seen:
+            seen.append(roles[n])
+    for role in sorted(seen):
+        handles.append(Patch(facecolor=role_color(role), edgecolor="0.2", label=role))
+    if down:
+        handles.append(Patch(facecolor=CRASHED_COLOR, edgecolor="0.3", linestyle="--", label="crashed"))
+    if cut:
+        handles.append(Line2D([], [], color=CUT_COLOR, linestyle="--", label="link cut"))
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+                  frameon=False)
+    ax.set_xlim(-1.75, 1.75)
+    ax.set_ylim(-1.5, 1.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"t = {sim.now:.1f} ms", fontsize=10)
+    return _finish(fig, owned)
+
+
+# -- log grid ----------------------------------------------------------------------------------
+
+def log_grid(
+    sim: Simulation | None,
+    logs: Mapping[NodeId, Iterable[Any]],
+    *,
+    colors: Mapping[Any, str] | Callable[[Any], str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw logs as a grid: one row per node, one cell per entry with its value written in it.
+
+    Parameters
+    ----------
+    sim : Simulation or None
+        Used only to mark crashed nodes (their row label says "down"); may be None.
+    logs : mapping of node id -> sequence
+        Each node's log, first entry first, e.g. ``{i: sim.committed(i) for i in sim.nodes}``.
+    colors : mapping or callable, optional
+        Cell colour of an entry: ``colors[entry]`` (entries missing from the mapping stay white)
+        or ``colors(entry)``. Later chapters colour Raft entries by term this way.
+    title : str, optional
+        Axes title.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = sorted(logs)
+    entries = {n: list(logs[n]) for n in rows}
+    width = max([len(v) for v in entries.values()] + [1])
+    fig, ax, owned = _axes(ax, (FIG_WIDTH, 0.9 + 0.42 * max(len(rows), 1)))
+
+    def color_of(entry: Any) -> str:
+        if colors is None:
+            return "aliceblue"
+        if callable(colors):
+            return colors(entry)
+        try:
+            return colors.get(entry, "white")
+        except TypeError:  # an unhashable entry
+            return "white"
+
+    chars = max(2, int(60 / width))
+    fontsize = 8 if width <= 20 else 6
+    for r, n in enumerate(rows):
+        for k, entry in enumerate(entries[n]):
+            ax.add_patch(plt.Rectangle((k, r), 1, 1, facecolor=color_of(entry), edgecolor="0.3",
+                                       linewidth=0.8, gid="cell"))
+            ax.text(k + 0.5, r + 0.5, _short(entry, chars), ha="center", va="center",
+                    fontsize=fontsize, clip_on=True)
+    ax.set_xlim(0, max(width, 16))  # short logs keep roughly square cells
+    ax.set_ylim(max(len(rows), 1), 0)
+    ax.set_yticks([r + 0.5 for r in range(len(rows))])
+    labels = []
+    for n in rows:
+        down = sim is not None and n in sim.node_ids and not sim.is_up(n)
+        labels.append(f"{n} (down)" if down else str(n))
+    ax.set_yticklabels(labels)
+    step = 1 if width <= 20 else 5
+    ax.set_xticks([k + 0.5 for k in range(0, width, step)], [str(k + 1) for k in range(0, width, step)])
+    ax.set_xlabel("log index")
+    ax.set_ylabel("node")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10, loc="left")
+    return _finish(fig, owned)
