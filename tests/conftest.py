@@ -1,9 +1,9 @@
-"""Shared test set-up: a headless matplotlib backend for every test and notebook kernel."""
+"""Shared test set-up: a headless matplotlib backend for the test process.
 
-import os
+Only this process: notebook kernels started by nbval keep Jupyter's inline backend, so that
+figures display as PNGs exactly as they do for a reader.
+"""
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")

@@ -82,6 +82,35 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def _show_figures_as_png_in_ipython() -> None:
+    """Make a Figure returned from a notebook cell display as a PNG, whatever the backend.
+
+    Jupyter's inline backend does this already; with another backend (``MPLBACKEND=Agg`` in
+    the environment, say) a returned figure would otherwise print only as ``<Figure ...>``.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type(Figure)
+    except KeyError:
+        formatter.for_type(Figure, lambda fig: _png_tight(fig))
+
+
+def _png_tight(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+_show_figures_as_png_in_ipython()
+
+
 def _finish(fig: Figure, owned: bool) -> Figure:
     if owned:
         plt.close(fig)  # shown by the caller; see the module docstring
