@@ -20,6 +20,7 @@ from itertools import combinations
 from typing import Any
 
 from zablib.core import NodeId
+from zablib.invariants import InvariantViolation
 from zablib.network import _describe_ids
 from zablib.sim import Simulation
 
@@ -331,7 +332,8 @@ def default_summary(sim: Simulation, lines: int = 8) -> str:
     """A short text about ``sim``: time, crashed nodes, protocol answers, last trace lines.
 
     Protocol answers are shown when the simulation has them: ``primary()`` or ``leader()``,
-    ``outcome()``, and ``committed(i)`` for every node.
+    ``outcome()``, ``acknowledged()``, ``lost_writes()`` and ``committed(i)`` for every node;
+    then whether ``sim.check()`` finds every invariant intact.
     """
     out = [f"t = {sim.now:.1f} ms   events: {len(sim.trace)}   "
            f"crashed: {sorted(sim.crashed) if sim.crashed else 'none'}"]
@@ -342,9 +344,18 @@ def default_summary(sim: Simulation, lines: int = 8) -> str:
     if callable(getattr(sim, "outcome", None)):
         outcome = sim.outcome()
         out.append("outcome: " + ", ".join(f"{i}={outcome[i]}" for i in sorted(outcome)))
+    for name in ("acknowledged", "lost_writes"):
+        if callable(getattr(sim, name, None)):
+            out.append(f"{name}: {getattr(sim, name)()!r}")
     if callable(getattr(sim, "committed", None)):
         for i in sim.node_ids:
             out.append(f"committed({i}): {sim.committed(i)!r}")
+    try:
+        sim.check()
+    except InvariantViolation as exc:
+        out.append(f"INVARIANT BROKEN: {exc}")
+    else:
+        out.append(f"invariants: {len(sim.invariants)} checked, all hold")
     out.append("--- last events ---")
     out.append(sim.trace.describe(last=lines))
     return "\n".join(out)
@@ -372,6 +383,10 @@ class FailurePanel:
         Length of each run in ms.
     options : dict, optional
         Extra factory arguments, e.g. ``{"mode": "sync"}``.
+    choices : dict, optional
+        Factory arguments the reader may change, each with its allowed values, e.g.
+        ``{"mode": ["async", "sync"]}``: one menu each (attribute ``option_menus``). The initial
+        value is the one in ``options``, else the first allowed value.
     actions : tuple
         Client actions of every run, as in :class:`Scenario`, e.g. ``((100, "submit", "x"),)``.
     summary : callable, optional
@@ -403,6 +418,7 @@ class FailurePanel:
         seed: int = 0,
         duration: float = 1000.0,
         options: Mapping[str, Any] | None = None,
+        choices: Mapping[str, Iterable[Any]] | None = None,
         actions: Iterable[tuple[Any, ...]] = (),
         summary: Callable[[Simulation], str] | None = None,
         draw: bool = True,
@@ -413,6 +429,18 @@ class FailurePanel:
         self.n = n
         self.duration = float(duration)
         self.options = dict(options or {})
+        self.option_menus: dict[str, Any] = {}
+        for name, allowed in (choices or {}).items():
+            allowed = list(allowed)
+            if not allowed:
+                raise ValueError(f"choices for {name!r} are empty")
+            initial = self.options.get(name, allowed[0])
+            if initial not in allowed:
+                raise ValueError(f"options[{name!r}] = {initial!r} is not one of the choices {allowed!r}")
+            self.options[name] = initial
+            self.option_menus[name] = w.Dropdown(options=allowed, value=initial, description=name,
+                                                 layout=w.Layout(width="230px"),
+                                                 style={"description_width": "70px"})
         self.actions = tuple(tuple(a) for a in actions)
         self.summary = summary or default_summary
         self.draw = draw
@@ -436,7 +464,7 @@ class FailurePanel:
             self.crash_windows[i] = window
             rows.append(w.HBox([box, window]))
         choices = partition_choices(self.node_ids)
-        self.partition = w.Dropdown(options=choices, value=None, description="partition",
+        self.partition = w.Dropdown(options=choices, index=0, description="partition",
                                     layout=w.Layout(width="230px"), style={"description_width": "70px"})
         self.partition_window = w.FloatRangeSlider(value=(round(self.duration / 2), self.duration),
                                                    description="cut (ms)", **slider)
@@ -452,11 +480,13 @@ class FailurePanel:
         self.step_button.on_click(lambda _: self.step())
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
-        controls = [*self.crash_boxes.values(), *self.crash_windows.values(), self.partition,
-                    self.partition_window, self.loss, self.seed]
+        controls = [*self.option_menus.values(), *self.crash_boxes.values(),
+                    *self.crash_windows.values(), self.partition, self.partition_window, self.loss,
+                    self.seed]
         for control in controls:
             control.observe(self._changed, names="value")
         self.widget = w.VBox([
+            *([w.HBox(list(self.option_menus.values()))] if self.option_menus else []),
             *rows,
             w.HBox([self.partition, self.partition_window]),
             w.HBox([self.loss, self.seed]),
@@ -485,7 +515,8 @@ class FailurePanel:
             partition = (self.partition.value, float(at), None if heal >= self.duration else float(heal))
         return Scenario(n=self.n, seed=int(self.seed.value), crashes=tuple(crashes),
                         partition=partition, loss=float(self.loss.value), duration=self.duration,
-                        actions=self.actions, options=self.options)
+                        actions=self.actions,
+                        options={**self.options, **{k: m.value for k, m in self.option_menus.items()}})
 
     # -- buttons -----------------------------------------------------------------------------
     def reset(self) -> None:
