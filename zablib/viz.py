@@ -602,3 +602,83 @@ def log_grid(
     if title:
         ax.set_title(title, fontsize=10, loc="left")
     return _finish(fig, owned)
+
+
+def state_graph(
+    result: Any,
+    *,
+    highlight: Callable[[Any], bool] | None = None,
+    highlight_label: str = "highlighted",
+    label: Callable[[Any], str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw the state graph an exploration found (``explore(model, keep_graph=True)``).
+
+    States are laid out in columns by breadth-first depth (the initial state on the left), so
+    the picture reads as time moving right; it needs no random layout and is the same every run.
+
+    Parameters
+    ----------
+    result : zablib.explore.Result
+        An exploration made with ``keep_graph=True``.
+    highlight : callable, optional
+        ``highlight(state) -> bool``: states drawn in red (e.g. blocked states).
+    highlight_label : str
+        Legend text for the highlighted states.
+    label : callable, optional
+        ``label(state) -> str``: text inside each node (keep it to a few characters).
+    title : str, optional
+        Figure title.
+    ax : Axes, optional
+        Draw into these axes instead of a new figure.
+    """
+    if getattr(result, "graph", None) is None:
+        raise ValueError("the exploration kept no graph: call explore(model, keep_graph=True)")
+    graph: dict = result.graph
+    g = nx.DiGraph()
+    order = list(graph)  # insertion order = breadth-first order: deterministic
+    index = {s: k for k, s in enumerate(order)}
+    for state in order:
+        g.add_node(index[state])
+        for _, nxt in graph[state]:
+            if nxt in index and nxt != state:
+                g.add_edge(index[state], index[nxt])
+    depth = {0: 0}
+    for k in range(len(order)):  # BFS order: a node's depth is fixed before its successors
+        for nxt in g.successors(k):
+            depth.setdefault(nxt, depth[k] + 1)
+    columns: dict[int, list[int]] = {}
+    for k in range(len(order)):
+        columns.setdefault(depth.get(k, 0), []).append(k)
+    pos = {}
+    for d, members in columns.items():
+        for row, k in enumerate(members):
+            pos[k] = (d, -(row - (len(members) - 1) / 2))
+    tallest = max(len(m) for m in columns.values())
+    fig, ax, owned = _axes(ax, (FIG_WIDTH, max(3.0, min(9.0, 0.28 * tallest + 1.2))))
+    marked = [k for k, s in enumerate(order) if highlight is not None and highlight(s)]
+    plain = [k for k in range(len(order)) if k not in set(marked)]
+    terminal = {index[s] for s in getattr(result, "terminal", []) if s in index}
+    nx.draw_networkx_edges(g, pos, ax=ax, edge_color="0.7", width=0.5, arrows=True,
+                           arrowsize=5, node_size=70)
+    nx.draw_networkx_nodes(g, pos, nodelist=plain, ax=ax, node_size=70, node_color="lightsteelblue",
+                           edgecolors=["black" if k in terminal else "none" for k in plain])
+    if marked:
+        nx.draw_networkx_nodes(g, pos, nodelist=marked, ax=ax, node_size=70, node_color="tab:red",
+                               edgecolors=["black" if k in terminal else "none" for k in marked])
+    if label is not None:
+        nx.draw_networkx_labels(g, pos, {k: label(s) for k, s in enumerate(order)}, ax=ax,
+                                font_size=5)
+    handles = [Line2D([], [], marker="o", linestyle="none", color="lightsteelblue",
+                      label=f"state ({len(order)} in all)"),
+               Line2D([], [], marker="o", linestyle="none", color="lightsteelblue",
+                      markeredgecolor="black", label="no way forward (terminal)")]
+    if highlight is not None:
+        handles.append(Line2D([], [], marker="o", linestyle="none", color="tab:red",
+                              label=f"{highlight_label} ({len(marked)})"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3,
+              fontsize=7, frameon=False)
+    ax.set_axis_off()
+    ax.set_title(title or "state graph, by breadth-first depth", fontsize=10)
+    return _finish(fig, owned)
