@@ -97,6 +97,8 @@ class LinkConfig:
         _check_probability("duplicate", self.duplicate)
         if not isinstance(self.delay, DelayDistribution):
             raise TypeError(f"delay must be a DelayDistribution, got {type(self.delay).__name__}")
+        if not isinstance(self.fifo, bool):
+            raise TypeError(f"fifo must be True or False, got {self.fifo!r}")
 
 
 class Network:
@@ -207,20 +209,28 @@ class Network:
         Draws from ``rng`` in a fixed order (loss, delay, duplicate, duplicate's delay), so the
         outcome depends only on the seed and the sequence of calls.
         """
-        cfg = self.link(src, dst)
+        link = (src, dst)
+        cfg = self._links.get(link, self.default)
         if cfg.loss and rng.random() < cfg.loss:
             return []
-        arrivals = [now + cfg.delay.sample(rng)]
-        if cfg.duplicate and rng.random() < cfg.duplicate:
-            arrivals.append(now + cfg.delay.sample(rng))
+        arrival = now + cfg.delay.sample(rng)
+        if not (cfg.duplicate and rng.random() < cfg.duplicate):
+            # One copy, the common case (every message passes here, so it is kept short).
+            if cfg.fifo:
+                last = self._last_arrival.get(link, 0.0)
+                if last > arrival:
+                    arrival = last
+                self._last_arrival[link] = arrival
+            return [arrival]
+        arrivals = [arrival, now + cfg.delay.sample(rng)]
         if cfg.fifo:
             # A FIFO link never lets a message overtake an earlier one on the same link.
-            last = self._last_arrival.get((src, dst), 0.0)
+            last = self._last_arrival.get(link, 0.0)
             ordered = []
             for t in arrivals:
                 last = max(last, t)
                 ordered.append(last)
-            self._last_arrival[(src, dst)] = last
+            self._last_arrival[link] = last
             arrivals = ordered
         return arrivals
 

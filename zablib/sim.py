@@ -29,6 +29,7 @@ Invariant = Callable[["Simulation"], None]
 DEFAULT_EVENT_LIMIT = 100_000
 
 _DELIVERY, _TIMER = 0, 1
+heappush, heappop = heapq.heappush, heapq.heappop
 _MUTABLE = (list, dict, set, bytearray)
 
 
@@ -122,7 +123,7 @@ class Simulation:
         """Deliver one message or fire one timer; return its event, or None if nothing is pending."""
         heap = self._heap
         while heap:
-            time, _, what, item = heapq.heappop(heap)
+            time, _, what, item = heappop(heap)
             if what == _TIMER:
                 node, name, gen, inc = item
                 if self._timer_gen.get((node, name)) != gen or self._incarnation[node] != inc:
@@ -165,13 +166,16 @@ class Simulation:
         guard = max_events is None and until is None
         budget = DEFAULT_EVENT_LIMIT if guard else max_events
         done = 0
+        heap = self._heap
+        step = self.step
         while budget is None or done < budget:
-            self._discard_stale_timers()
-            if not self._heap:
+            if heap and heap[0][2] == _TIMER:
+                self._discard_stale_timers()
+            if not heap:
                 break
-            if until is not None and self._heap[0][0] > until:
+            if until is not None and heap[0][0] > until:
                 break
-            self.step()
+            step()
             done += 1
         else:
             self._discard_stale_timers()
@@ -232,6 +236,8 @@ class Simulation:
         if self._up[node]:
             raise ValueError(f"node {node} is not crashed; only a crashed node can recover")
         self._up[node] = True
+        # A new incarnation: what was sent to the node while it was down is not for this one either.
+        self._incarnation[node] += 1
         for k, (n, start, end) in enumerate(self.crash_intervals):
             if n == node and end is None:
                 self.crash_intervals[k] = (n, start, self.now)
@@ -278,7 +284,8 @@ class Simulation:
         Without ``src``/``dst`` every link changes; see :meth:`zablib.network.Network.configure`.
         """
         self.network.configure(src, dst, **changes)
-        where = "all links" if src is None and dst is None else f"links {src or '*'} -> {dst or '*'}"
+        ends = ["*" if n is None else str(n) for n in (src, dst)]
+        where = "all links" if src is None and dst is None else f"links {ends[0]} -> {ends[1]}"
         settings = ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items()))
         self.trace.append(self.now, "network", text=f"{settings} on {where}")
 
@@ -292,7 +299,8 @@ class Simulation:
 
     # -- applying a node's output ---------------------------------------------------------
     def _apply(self, node: NodeId, out: Output) -> None:
-        if not isinstance(out, Output):
+        # Called for every input a node handles: the empty parts of an Output are skipped cheaply.
+        if out.__class__ is not Output and not isinstance(out, Output):
             raise TypeError(
                 f"node {node} ({type(self.nodes[node]).__name__}) returned {type(out).__name__}, "
                 "not an Output"
@@ -306,14 +314,18 @@ class Simulation:
                         "persist immutable values (tuple, frozenset, frozen dataclass)"
                     )
             self.storage[node].update(out.persist)
-        for text, tag, value in out.notes:
-            self.trace.append(now, "note", node, text=text, tag=tag, value=value)
-        for name in out.cancel:
-            self._timer_gen.pop((node, name), None)
-        for name, delay in out.timers.items():
-            self._set_timer(node, name, delay)
+        if out.notes:
+            for text, tag, value in out.notes:
+                self.trace.append(now, "note", node, text=text, tag=tag, value=value)
+        if out.cancel:
+            for name in out.cancel:
+                self._timer_gen.pop((node, name), None)
+        if out.timers:
+            for name, delay in out.timers.items():
+                self._set_timer(node, name, delay)
+        send = self._send
         for dst, msg in out.sends:
-            self._send(node, dst, msg)
+            send(node, dst, msg)
 
     def _set_timer(self, node: NodeId, name: str, delay: Delay) -> None:
         if isinstance(delay, tuple):
@@ -337,21 +349,22 @@ class Simulation:
             raise ValueError(f"node {src} sent a message to itself; handle it locally instead")
         if not isinstance(msg, Message):
             raise TypeError(f"node {src} sent {type(msg).__name__}, which is not a Message")
-        self._msg_ids += 1
-        msg_id = self._msg_ids
+        self._msg_ids = msg_id = self._msg_ids + 1
         now = self.now
         self.trace.append(now, "send", src, dst, msg_id, "", msg)
-        if not self.network.connected(src, dst):
+        network = self.network
+        if not network.connected(src, dst):
             self._drop(dst, src, msg_id, msg, "partition")
             return
-        arrivals = self.network.transit(self.rng, src, dst, now)
+        arrivals = network.transit(self.rng, src, dst, now)
         if not arrivals:
             self._drop(dst, src, msg_id, msg, "lost")
             return
         inc = self._incarnation[dst]
+        heap = self._heap
         for k, t in enumerate(arrivals):
-            self._seq += 1
-            heapq.heappush(self._heap, (t, self._seq, _DELIVERY, (src, dst, msg, msg_id, inc, k > 0)))
+            self._seq = seq = self._seq + 1
+            heappush(heap, (t, seq, _DELIVERY, (src, dst, msg, msg_id, inc, k > 0)))
 
     def _drop(self, dst: NodeId, src: NodeId, msg_id: int, msg: Message, why: str) -> Event:
         return self.trace.append(self.now, "drop", dst, src, msg_id, why, msg)

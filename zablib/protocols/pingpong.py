@@ -34,10 +34,10 @@ class PingPongNode(Node):
         self.rounds = rounds
         self.received = storage.get("received", 0)  # durable
         self.last_count = -1  # volatile: lost in a crash
+        self._right = peers[(peers.index(node_id) + 1) % len(peers)]
 
     def _next(self) -> NodeId:
-        k = self.peers.index(self.id)
-        return self.peers[(k + 1) % len(self.peers)]
+        return self._right
 
     def on_start(self, now: float) -> Output:
         out = Output()

@@ -19,6 +19,11 @@ nodes that cannot hear each other from both being primary. Quorums, epochs and t
 4 and 5) are the fix.
 
 Messages travel over FIFO links; lost or reordered messages are repaired by a full resync.
+A backup takes appends and heartbeats only from the primary whose full log (``Sync``) it has
+adopted in its current view, and it remembers that primary in stable storage: an ``Ack`` then
+really means "my log is a prefix of yours", and one view's writes are acknowledged by at most one
+primary. (Comparing log lengths alone is not enough: a recovered old primary holding a write
+nobody else saw has a log as long as the new primary's, but different.)
 """
 
 from __future__ import annotations
@@ -88,8 +93,9 @@ class NewerView(Message):
 class ReplicaNode(Node):
     """A primary-backup replica.
 
-    Durable state: ``view`` and ``log``. Volatile state: role, what each backup has (``match``),
-    which client writes still wait for an acknowledgement.
+    Durable state: ``view``, ``log`` and ``primary`` (whose log this node adopted in ``view``;
+    None until a ``Sync`` arrives). Volatile state: role, what each backup has (``match``), which
+    client writes still wait for an acknowledgement.
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
@@ -101,7 +107,8 @@ class ReplicaNode(Node):
         first_boot = "view" not in storage
         # Initially the lowest id is primary of view 1; a recovering node comes back as a backup.
         self.role = "primary" if first_boot and node_id == peers[0] else "backup"
-        self.primary: NodeId | None = peers[0] if first_boot else None
+        # Every log starts empty, i.e. equal to the first primary's: no Sync is needed in view 1.
+        self.primary: NodeId | None = peers[0] if first_boot else storage.get("primary")
         self.match: dict[NodeId, int] = {}
         self.waiting: list[int] = []  # indexes of client writes not yet acknowledged (sync)
         self.shipped = len(self.log)  # async: entries already sent to the backups
@@ -110,7 +117,7 @@ class ReplicaNode(Node):
     def on_start(self, now: float) -> Output:
         out = Output()
         if self.role == "primary":
-            out.write(view=self.view, log=self.log)
+            out.write(view=self.view, log=self.log, primary=self.id)
             return self._heartbeat(out)
         return out.set_timer("failover", FAILOVER_MS)
 
@@ -179,8 +186,11 @@ class ReplicaNode(Node):
     def _step_backup(self, out: Output, src: NodeId, msg: Message) -> Output:
         if not isinstance(msg, Heartbeat | Replicate | Sync):
             return out  # late answers to a primary we no longer are
-        self.primary = src
+        if self.primary not in (None, src):
+            return out  # a rival primary of our view: we already follow another one
         out.set_timer("failover", FAILOVER_MS)
+        if self.primary is None and not isinstance(msg, Sync):
+            return out.send(src, Behind(self.view))  # new view: adopt the primary's log first
         if isinstance(msg, Replicate):
             if msg.index == len(self.log) + 1:
                 self.log = self.log + (msg.value,)
@@ -190,6 +200,9 @@ class ReplicaNode(Node):
             else:
                 out.send(src, Behind(self.view))
         elif isinstance(msg, Sync):
+            if self.primary is None:
+                self.primary = src
+                out.write(primary=src)
             if msg.log != self.log:
                 dropped = [v for v in self.log if v not in msg.log]
                 if dropped:
@@ -213,7 +226,7 @@ class ReplicaNode(Node):
         self.match = {}
         self.waiting = []
         self.shipped = len(self.log)
-        out = Output().write(view=self.view)
+        out = Output().write(view=self.view, primary=self.id)
         out.note(f"took over as primary of view {self.view} with {len(self.log)} writes",
                  tag="primary", value=self.view)
         out.cancel_timer("failover")
@@ -234,7 +247,7 @@ class ReplicaNode(Node):
         self.role = "backup"
         self.primary = None
         self.waiting = []
-        out.write(view=self.view)
+        out.write(view=self.view, primary=None)
         return out.set_timer("failover", FAILOVER_MS)
 
     def _heartbeat(self, out: Output, announce: bool = True) -> Output:
