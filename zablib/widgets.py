@@ -14,6 +14,7 @@ The logic lives in plain Python that tests and notebooks call directly:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -565,7 +566,6 @@ class FailurePanel:
     # -- drawing -----------------------------------------------------------------------------
     def _redraw(self) -> None:
         from IPython import get_ipython
-        from IPython.display import Image, clear_output, display
 
         from zablib import viz
 
@@ -579,13 +579,17 @@ class FailurePanel:
                                  if self.draw else [])
         if get_ipython() is None:
             return  # headless (a test, a script): nobody can see the output widget
-        with self.output:
-            clear_output(wait=True)
-            for fig in self.last_figures:
-                # A PNG, not the Figure: it shows whatever the notebook's matplotlib backend,
-                # and the static book keeps it.
-                display(Image(data=viz.to_png(fig), format="png"))
-            print(self.summary_text)
+        # Set the Output widget's content as widget state rather than printing into it: the
+        # pictures are then PNGs whatever the notebook's matplotlib backend, the static book
+        # keeps them, and no output leaks into the cell that changed a control.
+        images = [
+            {"output_type": "display_data", "metadata": {},
+             "data": {"image/png": base64.b64encode(viz.to_png(fig)).decode("ascii"),
+                      "text/plain": "<figure>"}}
+            for fig in self.last_figures
+        ]
+        text = {"output_type": "stream", "name": "stdout", "text": self.summary_text + "\n"}
+        self.output.outputs = (*images, text)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
