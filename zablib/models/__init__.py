@@ -1,5 +1,11 @@
-"""Spec-level models for :func:`zablib.explore.explore`, faithful to Lamport's TLA+ specs."""
+"""Models for :func:`zablib.explore.explore`.
 
+Spec-level models faithful to Lamport's TLA+ specs (``TCommit``, ``TwoPhase``), and
+implementation-level models that explore the real 2PC/3PC node classes (``CommitModel``; build
+them with ``twopc.model(...)`` / ``threepc.model(...)``).
+"""
+
+from zablib.models.commit_impl import CommitModel, CommitState, replay
 from zablib.models.transaction_commit import TCommit, TwoPhase
 
-__all__ = ["TCommit", "TwoPhase"]
+__all__ = ["CommitModel", "CommitState", "TCommit", "TwoPhase", "replay"]

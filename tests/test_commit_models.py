@@ -1,0 +1,272 @@
+"""The explorer on the real 2PC and 3PC nodes (zablib.models.commit_impl): the claims of Skeen
+1981 ("Nonblocking Commit Protocols") checked exhaustively for two participants.
+
+* two-phase commit never decides inconsistently, but some crashes leave a live participant that
+  can never decide: it blocks (Skeen §2; Gray 1978 §5.8.3.3);
+* three-phase commit, with crashes only and a perfect failure detector in a synchronous network
+  (Skeen's model), neither decides inconsistently nor blocks (Skeen §4, the nonblocking theorem);
+* with a partition, the failure detector takes cut-off nodes for crashed ones and 3PC splits its
+  decision: the explorer returns the shortest run that does it;
+* the variant whose coordinator aborts after pre-committing splits its decision with two crashes
+  and no partition: its pre-commit state is adjacent to both commit and abort.
+
+The state counts are asserted exactly: a change in them is a change in the protocols' behaviour,
+to be understood before the numbers are updated (they are also quoted in the chapter).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zablib import InvariantViolation
+from zablib.explore import explore
+from zablib.models.commit_impl import CommitModel, CommitState
+from zablib.protocols import threepc, twopc
+from zablib.protocols.threepc import PreCommit
+from zablib.sim import SimulationError
+
+
+def run(model):
+    return explore(model, keep_graph=True, progress=False)
+
+
+def labels(result) -> list[str]:
+    return [label for successors in result.graph.values() for label, _ in successors]
+
+
+# -- two-phase commit -----------------------------------------------------------------------------
+
+
+def test_2pc_without_crashes_decides_everywhere_and_needs_no_timeout():
+    model = twopc.model(2)
+    result = run(model)
+    assert (result.distinct_states, result.depth, result.violation) == (96, 7, None)
+    assert not any(label.startswith("timeout") for label in labels(result)), \
+        "a perfect failure detector never suspects a live node"
+    assert model.blocked_states(result) == []
+    for state in result.terminal:
+        assert None not in model.outcome(state).values()
+
+
+@pytest.mark.parametrize("crashes, states, blocked", [(1, 601, 98), (2, 997, 222)])
+def test_2pc_never_disagrees_but_a_coordinator_crash_blocks_prepared_participants(crashes, states,
+                                                                                  blocked):
+    model = twopc.model(2, crashes=crashes)
+    result = run(model)
+    assert result.violation is None
+    assert result.distinct_states == states
+    stuck = model.blocked_states(result)
+    assert len(stuck) == blocked
+    for state in stuck:
+        # Who is stuck: a live participant that has voted yes (or will: its Prepare is the only
+        # thing left to happen) and knows nothing ...
+        assert any(i != 0 and (dict(state.storage[i]).get("vote") == "yes"
+                               or (0, i, twopc.Prepare()) in state.in_flight)
+                   for i in model.undecided(state))
+        # ... while every node that knows the outcome is down.
+        assert all(i in state.crashed or state.decisions()[i] is None for i in model.ids)
+    # A blocked state the chapter can print: the coordinator died before deciding, and both
+    # participants have asked each other in vain.
+    simplest = next(s for s in stuck if s.crashed == (0,) and not s.in_flight
+                    and model.describe_state(s).count("participant prepared, blocked") == 2)
+    assert simplest.decisions() == {0: None, 1: None, 2: None}
+    assert model.is_blocked(simplest, result)
+    if crashes == 1:
+        assert simplest in result.terminal, "nothing is left to do, but wait"
+
+
+def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
+    result = run(twopc.model(2, crashes=1))
+    for state, successors in result.graph.items():
+        for label, _ in successors:
+            if label.startswith("timeout"):
+                waiter = int(label.split()[1])
+                assert 0 in state.crashed or waiter == 0
+                assert not any(src == 0 and dst == waiter for src, dst, _ in state.in_flight)
+
+
+# -- three-phase commit, crashes only ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crashes, states", [(0, 104), (1, 585), (2, 1077), (3, 1142)])
+def test_3pc_with_crashes_only_never_disagrees_and_never_blocks(crashes, states):
+    model = threepc.model(2, crashes=crashes)
+    result = run(model)
+    assert result.violation is None
+    assert result.distinct_states == states
+    assert model.blocked_states(result) == []
+    for state in result.terminal:  # every run ends with every live node decided
+        assert model.undecided(state) == []
+
+
+def test_3pc_termination_protocol_runs_when_the_coordinator_dies():
+    result = run(threepc.model(2, crashes=1))
+    assert "timeout 1 decision" in labels(result)
+    assert any("crash 0 losing" in label for label in labels(result)), \
+        "the coordinator may die half-way through a broadcast"
+
+
+def test_removing_the_deposed_coordinator_rule_lets_the_explorer_find_a_split():
+    """Why a participant ignores PreCommit from a coordinator it has given up on: without the
+    rule, a PreCommit that was still in flight changes a state already reported to the new
+    coordinator, which then aborts while the reporting participant goes on to commit."""
+
+    class TrustsEveryPreCommit(threepc.Participant):
+        def on_message(self, now, src, msg):
+            if isinstance(msg, PreCommit) and msg.coord < self.coord:
+                self.coord = msg.coord  # forget the new coordinator: follow the old one again
+            return super().on_message(now, src, msg)
+
+    def factory_for(votes):
+        def factory(i, peers, storage):
+            if i == 0:
+                return threepc.Coordinator(i, peers, storage)
+            return TrustsEveryPreCommit(i, peers, storage, votes[i])
+        return factory
+
+    model = CommitModel("3pc", 2, crashes=2, factory_for=factory_for)
+    result = explore(model, progress=False)
+    assert result.violation is not None
+    assert result.violation.invariant == "agreement"
+    assert any(label.startswith("deliver 0->") and "PreCommit" in label
+               for label in result.violation.actions)
+
+
+# -- three-phase commit, partitions: the shortest split ------------------------------------------
+
+
+def test_3pc_with_a_partition_splits_and_the_explorer_returns_the_shortest_run():
+    model = threepc.model(2, partitions=True)
+    result = explore(model, progress=False)
+    violation = result.violation
+    assert violation is not None and violation.invariant == "agreement"
+    assert result.distinct_states == 715
+    assert list(violation.actions) == [
+        "deliver 0->1 CanCommit",
+        "deliver 0->2 CanCommit",
+        "deliver 1->0 Vote(yes)",
+        "deliver 2->0 Vote(yes)",
+        "partition {0} | {1, 2}",
+        "timeout 0 acks",
+        "timeout 1 decision",
+        "deliver 1->2 StateRequest(by 1)",
+        "deliver 2->1 StateReply(uncertain)",
+    ]
+    assert model.outcome(violation.states[-1]) == {0: "commit", 1: "abort", 2: None}
+    text = violation.describe()
+    assert text.splitlines()[-1] == "violates agreement"
+    assert "split {0} / {1, 2}" in text
+
+
+def test_no_violation_is_shorter_than_the_one_returned():
+    """Checked independently of the explorer: every run of 8 steps or fewer keeps agreement."""
+    model = threepc.model(2, partitions=True)
+    frontier = set(model.init_states())
+    seen = set(frontier)
+    for _ in range(8):
+        frontier = {nxt for state in frontier for _, nxt in model.actions(state)} - seen
+        seen |= frontier
+        assert all(CommitModel.agreement(state) for state in frontier)
+    assert any(not CommitModel.agreement(nxt) for state in frontier for _, nxt in model.actions(state))
+
+
+def test_the_shortest_split_replays_on_the_simulator_as_a_space_time_diagram():
+    from zablib import viz
+
+    model = threepc.model(2, partitions=True)
+    violation = explore(model, progress=False).violation
+    sim = model.replay(violation)
+    assert sim.outcome() == model.outcome(violation.states[-1])
+    assert sim.partition_intervals and sim.partition_intervals[0][0] == (frozenset({0}),
+                                                                          frozenset({1, 2}))
+    with pytest.raises(InvariantViolation, match="agreement"):
+        sim.check()
+    layout = viz.spacetime_layout(sim)
+    # Two CanCommit, two votes, StateRequest, StateReply (1's Abort to 2 is still on its way).
+    assert [a.label for a in layout.arrows] == ["CanCommit", "CanCommit", "Vote", "Vote",
+                                                "StateRequest", "StateReply"]
+    assert {d.label for d in layout.drops} == {"PreCommit", "DoCommit", "Abort"}
+    with pytest.raises(SimulationError, match="cannot be continued"):
+        sim.run()
+
+
+# -- the wrong variant: crashes suffice ------------------------------------------------------------
+
+
+def test_wrong_variant_needs_two_crashes_to_split():
+    result = run(threepc.model(2, crashes=1, variant="wrong"))
+    assert result.violation is None and result.distinct_states == 585
+
+
+def test_wrong_variant_splits_with_crashes_alone():
+    model = threepc.model(2, crashes=2, variant="abort-after-precommit")
+    result = explore(model, progress=False)
+    violation = result.violation
+    assert violation is not None and violation.invariant == "agreement"
+    assert len(violation.actions) == 11
+    assert not any(label.startswith("partition") for label in violation.actions)
+    crashes = [label for label in violation.actions if label.startswith("crash")]
+    assert crashes == ["crash 2", "crash 0 losing 0->1 Abort(by 0)"]
+    assert "timeout 0 acks" in violation.actions
+    sim = model.replay(violation)
+    assert sim.outcome() == {0: "abort", 1: "commit", 2: None}
+    assert "no Ack from 2 in time: abort (WRONG)" in sim.trace.notes(0)
+    with pytest.raises(InvariantViolation):
+        sim.check()
+
+
+# -- the model is the implementation ---------------------------------------------------------------
+
+
+def test_model_states_are_the_real_nodes_snapshots():
+    state = threepc.model(2, votes={2: "no"}).init_states()[0]
+    assert isinstance(state, CommitState)
+    peers = (0, 1, 2)
+    coordinator = threepc.Coordinator(0, peers, {})
+    coordinator.on_start(0.0)
+    assert state.nodes[0] == coordinator.key()
+    assert state.nodes[2] == threepc.Participant(2, peers, {}, "no").key()
+    assert state.storage[0] == (("began", True),)
+    assert state.timers == (("votes",), ("vote",), ("vote",))
+
+
+def test_every_vote_combination_is_an_initial_state():
+    assert len(twopc.model(2).init_states()) == 4
+    assert len(twopc.model(2, votes={1: "no"}).init_states()) == 1
+
+
+def test_same_model_same_findings():
+    a = explore(threepc.model(2, partitions=True), progress=False).violation.describe()
+    b = explore(threepc.model(2, partitions=True), progress=False).violation.describe()
+    assert a == b
+
+
+def test_replay_rejects_a_step_that_cannot_happen():
+    model = twopc.model(2)
+    with pytest.raises(ValueError, match="no message '1->0 Vote\\(yes\\)' in flight"):
+        model.replay(["deliver 1->0 Vote(yes)"])
+    with pytest.raises(ValueError, match="cannot replay 'dance'"):
+        model.replay(["dance"])
+
+
+def test_blocked_states_needs_a_complete_graph():
+    model = twopc.model(2)
+    with pytest.raises(ValueError, match="keep_graph=True"):
+        model.blocked_states(explore(model, progress=False))
+    split = threepc.model(2, partitions=True)
+    with pytest.raises(ValueError, match="stopped at a violation"):
+        split.blocked_states(explore(split, keep_graph=True, progress=False))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: twopc.model(0), "participants must be a positive int"),
+    (lambda: twopc.model(2, crashes=-1), "crashes must be a non-negative int"),
+    (lambda: twopc.model(2, crashes=4), "crashes=4 but there are only 3 nodes"),
+    (lambda: twopc.model(2, partitions="yes"), "partitions must be True or False"),
+    (lambda: twopc.model(2, votes={9: "yes"}), "unknown node 9; participants are 1..2"),
+    (lambda: threepc.model(2, variant="hopeful"), "unknown 3PC variant 'hopeful'"),
+    (lambda: CommitModel("4pc", 2), "unknown protocol '4pc'"),
+])
+def test_bad_model_input_is_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

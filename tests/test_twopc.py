@@ -1,0 +1,265 @@
+"""Two-phase commit (Gray 1978, "Notes on Data Base Operating Systems", §5.8.3; the cooperative
+termination protocol as in Bernstein, Hadzilacos and Goodman 1987, §7.4): it commits and aborts
+correctly, survives a coordinator crash once the coordinator recovers, and in between a prepared
+participant that cannot reach anyone who knows the outcome is blocked, as the source note says.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zablib import InvariantViolation
+from zablib.protocols import twopc
+from zablib.protocols.twopc import LOST, TIMEOUT_MS, Decision, Prepare, Vote
+
+
+def prepared(sim, *nodes) -> bool:
+    return all(sim.nodes[i].state == "prepared" for i in nodes)
+
+
+def lose_next_messages(sim, src: int, *dsts: int) -> None:
+    """From now on the links src -> dsts lose what is sent (a crash in the middle of sending)."""
+    for dst in dsts:
+        sim.set_loss(LOST, src, dst)
+
+
+def restore_links(sim, src: int, *dsts: int) -> None:
+    for dst in dsts:
+        sim.set_loss(0.0, src, dst)
+
+
+# -- failure-free runs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_participant_votes_yes_so_everyone_commits(seed):
+    sim = twopc.cluster(3, seed=seed)
+    sim.run()
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit", 3: "commit"}
+    assert sim.states() == {0: "committed", 1: "committed", 2: "committed", 3: "committed"}
+    assert sim.blocked() == []
+    assert sim.trace.values("decision", node=0) == ["commit"]
+    sim.check()
+
+
+def test_one_no_vote_aborts_everyone_and_the_no_voter_knows_at_once():
+    sim = twopc.cluster(3, seed=1, votes={2: "no"})
+    sim.run()
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: "abort", 3: "abort"}
+    assert "2 voted no: abort" in sim.trace.notes(0)
+    # The no voter wrote its abort when it voted, before the coordinator decided anything.
+    vote_no = next(e for e in sim.trace if e.kind == "send" and e.message == Vote(False))
+    decided = next(e for e in sim.trace if e.kind == "note" and e.tag == "decision" and e.node == 0)
+    assert vote_no.seq < decided.seq
+    assert sim.storage[2] == {"vote": "no", "decision": "abort"}
+    sim.check()
+
+
+def test_the_coordinator_writes_its_decision_before_any_participant_can_hear_it():
+    sim = twopc.cluster(2, seed=2)
+    sim.run_until(lambda s: s.trace.of_kind("note") and any(
+        e.tag == "decision" and e.node == 0 for e in s.trace.of_kind("note")))
+    # The decision event has just been handled: its messages are in flight, its record on disk.
+    assert sim.storage[0]["decision"] == "commit"
+    assert sim.outcome()[1] is None and sim.outcome()[2] is None
+
+
+def test_votes_random_is_drawn_from_the_seed_and_decides_accordingly():
+    seen = set()
+    for seed in range(8):
+        sim = twopc.cluster(3, seed=seed, votes="random")
+        again = twopc.cluster(3, seed=seed, votes="random")
+        assert sim.votes == again.votes
+        sim.run()
+        expected = "commit" if set(sim.votes.values()) == {"yes"} else "abort"
+        assert set(sim.outcome().values()) == {expected}
+        seen.add(expected)
+    assert seen == {"commit", "abort"}, "eight seeds should show both outcomes"
+
+
+# -- timeouts ------------------------------------------------------------------------------------
+
+
+def test_a_participant_that_never_gets_prepare_aborts_on_its_own_and_so_does_the_coordinator():
+    sim = twopc.cluster(2, seed=0)
+    sim.crash(2)
+    sim.recover(2)  # restarted at once: the Prepare on its way is lost with the old incarnation
+    sim.run()
+    assert "no Prepare in time: aborts unilaterally" in sim.trace.notes(2)
+    assert "no vote from 2 in time: abort" in sim.trace.notes(0)
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: "abort"}
+    sim.check()
+
+
+# -- coordinator crashes ---------------------------------------------------------------------------
+
+
+def test_coordinator_crash_before_deciding_blocks_the_yes_voters_until_it_recovers():
+    """Gray §5.8.3.3: a participant in the prepared state can only wait."""
+    sim = twopc.cluster(2, seed=3)
+    sim.run_until(lambda s: prepared(s, 1, 2))
+    sim.crash(0)  # the votes are on their way to a dead coordinator
+    sim.run_for(10 * TIMEOUT_MS)
+    assert sim.outcome() == {0: None, 1: None, 2: None}
+    assert sim.blocked() == [1, 2], "each asked the other, who is just as uncertain"
+    assert sim.trace.values("ask") == [None, None]
+    assert any(e.kind == "deliver" and type(e.message).__name__ == "Uncertain" for e in sim.trace)
+    sim.check()  # blocked is safe
+    sim.recover(0)
+    sim.run_for(2 * TIMEOUT_MS)
+    assert "recovered undecided: presumed abort" in sim.trace.notes(0)
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: "abort"}
+    assert sim.blocked() == []
+    sim.check()
+
+
+def test_a_coordinator_that_crashed_after_writing_commit_resends_it_when_it_recovers():
+    sim = twopc.cluster(2, seed=4)
+    sim.run_until(lambda s: prepared(s, 1, 2))
+    lose_next_messages(sim, 0, 1, 2)  # it dies while sending: neither copy of commit leaves
+    sim.run_until(lambda s: s.storage[0].get("decision") is not None)
+    sim.crash(0)
+    restore_links(sim, 0, 1, 2)
+    sim.run_for(10 * TIMEOUT_MS)
+    assert sim.outcome() == {0: "commit", 1: None, 2: None}
+    assert sim.blocked() == [1, 2]
+    sim.recover(0)
+    sim.run_for(2 * TIMEOUT_MS)
+    assert sim.trace.values("resend", node=0) == ["commit"]
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit"}
+    sim.check()
+
+
+# -- cooperative termination ------------------------------------------------------------------------
+
+
+def test_cooperative_termination_a_peer_that_knows_the_outcome_unblocks_the_others():
+    sim = twopc.cluster(3, seed=5)
+    sim.run_until(lambda s: prepared(s, 1, 2, 3))
+    lose_next_messages(sim, 0, 2, 3)  # only participant 1 will hear the decision
+    sim.run_until(lambda s: s.nodes[1].decision is not None)
+    sim.crash(0)
+    restore_links(sim, 0, 2, 3)
+    sim.run_for(6 * TIMEOUT_MS)
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit", 3: "commit"}
+    for i in (2, 3):  # from 1, or from the other one, whom 1 told first: never from the coordinator
+        learned = [n for n in sim.trace.notes(i) if n.startswith("learns")]
+        assert learned in (["learns commit from 1"], [f"learns commit from {5 - i}"])
+    sim.check()
+
+
+def test_cooperative_termination_a_peer_that_has_not_voted_aborts_and_says_so():
+    sim = twopc.cluster(2, seed=6)
+    sim.run_until(lambda s: prepared(s, 1))
+    assert sim.nodes[2].state == "working", "with this seed, 2's Prepare is still on its way"
+    # Participant 2 restarts before its Prepare arrives, and the coordinator crashes.
+    sim.crash(2)
+    sim.recover(2)
+    sim.crash(0)
+    sim.run_for(6 * TIMEOUT_MS)
+    assert sim.outcome() == {0: None, 1: "abort", 2: "abort"}
+    notes_2 = sim.trace.notes(2)
+    assert ("asked by 1 before voting: aborts unilaterally" in notes_2
+            or "no Prepare in time: aborts unilaterally" in notes_2)
+    assert "learns abort from 2" in sim.trace.notes(1)
+    sim.check()
+
+
+# -- the source note's scenario ---------------------------------------------------------------------
+
+
+def test_scenario_note_b_is_blocked_because_only_dead_nodes_know_the_outcome():
+    sim = twopc.scenario_note()
+    assert sim.votes == {1: "no", 2: "yes"}
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: None}
+    assert sim.blocked() == [2]
+    assert sim.crashed == frozenset({0, 1})
+    assert sim.delivered(Decision, 1, src=0), "the abort reached A"
+    assert sim.dropped(Decision, 2), "B's copy was lost"
+    assert sim.nodes[2].status() == "participant prepared, blocked"
+    sim.check()
+
+
+@pytest.mark.parametrize("who", [0, 1])
+def test_scenario_note_ends_safely_when_the_coordinator_or_a_comes_back(who):
+    sim = twopc.scenario_note()
+    sim.recover(who)
+    sim.run_for(3 * TIMEOUT_MS)
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: "abort"}
+    assert f"learns abort from {who}" in sim.trace.notes(2)
+    sim.check()
+
+
+def test_same_seed_same_run():
+    assert twopc.scenario_note(seed=7).trace.describe() == twopc.scenario_note(seed=7).trace.describe()
+    a, b = twopc.cluster(4, seed=9, votes="random"), twopc.cluster(4, seed=9, votes="random")
+    a.run()
+    b.run()
+    assert a.trace.describe() == b.trace.describe()
+
+
+# -- random crashes and recoveries -------------------------------------------------------------------
+
+faults = st.lists(st.tuples(st.floats(0, 150), st.integers(0, 3)), max_size=5)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(seed=st.integers(0, 10_000), participants=st.integers(1, 3), schedule=faults)
+def test_crashes_and_recoveries_never_split_2pc_and_it_decides_once_everyone_is_back(
+        seed, participants, schedule):
+    sim = twopc.cluster(participants, seed=seed, votes="random")
+    for delay, who in schedule:
+        sim.run_for(delay)
+        node = who % (participants + 1)
+        if node in sim.crashed:
+            sim.recover(node)
+        else:
+            sim.crash(node)
+        sim.check()
+    for node in sorted(sim.crashed):
+        sim.recover(node)
+    sim.run_for(20 * TIMEOUT_MS)
+    sim.check()
+    assert None not in sim.outcome().values()
+
+
+# -- invariants and input --------------------------------------------------------------------------
+
+
+def test_validity_fails_when_a_commit_lacks_a_yes_vote():
+    twopc.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {"vote": "yes"}})
+    with pytest.raises(InvariantViolation) as broken:
+        twopc.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {}})
+    assert broken.value.invariant == "validity"
+    assert broken.value.detail == "node 0 committed but participant 2 never voted"
+
+
+def test_check_reports_disagreement_read_from_stable_storage():
+    sim = twopc.cluster(2, seed=0)
+    sim.run()
+    sim.storage[2]["decision"] = "abort"  # what a buggy participant might have written
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "agreement"
+
+
+def test_prepare_repeated_gets_the_same_vote():
+    node = twopc.Participant(1, (0, 1, 2), {}, "yes")
+    first = node.on_message(0.0, 0, Prepare())
+    again = node.on_message(1.0, 0, Prepare())
+    assert first.sends == again.sends == [(0, Vote(True))]
+    assert first.persist == {"vote": "yes"} and again.persist == {}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"participants": 0}, "participants must be a positive int"),
+    ({"participants": 2, "votes": {9: "yes"}}, "unknown node 9; participants are 1..2"),
+    ({"participants": 2, "votes": {1: "maybe"}}, "vote 'maybe' of node 1 must be 'yes' or 'no'"),
+    ({"participants": 2, "votes": "sometimes"}, "votes must be a mapping, None or 'random'"),
+    ({"participants": 2, "link": "fast"}, "link must be a LinkConfig"),
+])
+def test_bad_input_is_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        twopc.cluster(**kwargs)

@@ -1,0 +1,564 @@
+"""Implementation-level models: the real 2PC and 3PC node classes, explored exhaustively.
+
+:class:`CommitModel` does not re-implement a protocol. Its states hold the nodes of
+:mod:`zablib.protocols.twopc` or :mod:`zablib.protocols.threepc` (as their ``key()`` snapshots),
+and its successors are made by copying a node and calling the very ``on_message`` / ``on_timer``
+that the simulator calls. Each of these is a choice of the explorer:
+
+``deliver 0->1 Prepare``
+    one message in flight reaches its destination (in any order: links do not keep FIFO);
+``timeout 2 decision``
+    a node's pending timer fires (when it may, see below);
+``crash 1``, ``crash 0 losing 0->2 Decision(abort)``
+    a live node stops for good (crash-stop), while fewer than ``crashes`` nodes have crashed.
+    Messages on their way to it are lost. Of the messages it has sent that are still in flight,
+    any subset may be lost too (one choice per subset): a node can die in the middle of a
+    broadcast, having sent its decision to some nodes and not to others (Skeen 1981's failure
+    model, and the source note's scenario);
+``partition {0, 1} | {2}``
+    with ``partitions=True``, once: the nodes split into two groups; messages between the
+    groups, in flight or sent later, are lost.
+
+**When a timeout may fire.** A node's timer waits for particular peers (``node.awaiting(name)``).
+Without partitions the timer fires only when every peer it waits for has really crashed, and
+everything that peer sent to the waiting node before crashing has arrived: a *perfect failure
+detector* in a synchronous network (timeouts longer than any message delay), which is the
+setting in which Skeen proved three-phase commit non-blocking. With ``partitions=True`` it also
+fires when those peers are on the other side of the split: the failure detector cannot tell a
+cut-off node from a crashed one.
+
+**State.** A :class:`CommitState`: every node's ``key()`` (None once crashed), its stable storage,
+its pending timers, the messages in flight (as a sorted tuple), which nodes crashed, and the
+partition. In-flight messages form a *set*: a second copy of a message already in flight adds
+no behaviour, since each node answers a repeated message exactly as the first. This is also
+what keeps a blocked participant, which asks again and again, from growing the state space
+forever.
+
+**Invariants** (checked by :func:`zablib.explore.explore` in every state): *agreement* (no two
+nodes' durable decisions differ) and *validity* (commit only if every participant durably voted
+yes). **Blocking** is not a state invariant but a property of the state graph:
+:meth:`CommitModel.blocked_states` lists the states in which some live node is undecided and no
+continuation at all lets it decide. Explore with ``keep_graph=True`` to use it.
+
+Findings (``explore(model, keep_graph=True)``; every combination of votes; "states" are distinct
+states, or those found when the search stopped at its first violation):
+
+================================================  =======  =====  =====================================
+model                                              states  depth  finding
+================================================  =======  =====  =====================================
+``twopc.model(2)``                                     96      7  no violation, nothing blocks
+``twopc.model(2, crashes=1)``                         601     16  no violation; 98 blocked states
+``twopc.model(2, crashes=2)``                         997     16  no violation; 222 blocked states
+``threepc.model(2, crashes=1)``                       585     15  no violation, nothing blocks
+``threepc.model(2, crashes=2)``                     1,077     16  no violation, nothing blocks
+``threepc.model(3, crashes=3)``                    35,540     26  no violation, nothing blocks (~2 s)
+``threepc.model(2, partitions=True)``                 715     10  agreement broken in 9 steps
+``threepc.model(3, partitions=True)``              22,012     14  agreement broken in 13 steps
+``threepc.model(2, crashes=1, variant="wrong")``      585     15  no violation: one crash is not enough
+``threepc.model(2, crashes=2, variant="wrong")``      997     12  agreement broken in 11 steps
+``twopc.model(3, crashes=1)``                     188,076     32  no violation; 101,306 blocked (~40 s)
+================================================  =======  =====  =====================================
+
+Blocked 2PC states are many because uncertain participants keep questioning each other; with
+three participants that chatter makes 2PC's state space larger than 3PC's. The tests
+(``tests/test_commit_models.py``) assert the two-participant rows.
+
+:func:`replay` turns a run found by the explorer into a real simulation whose trace (and so
+space-time diagram) shows exactly that run.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zablib.core import Message, Node, NodeId, Output
+from zablib.explore import Result, Violation
+from zablib.invariants import InvariantViolation
+from zablib.protocols.twopc import CommitSimulation
+from zablib.sim import NodeFactory
+
+PROTOCOLS = ("2pc", "3pc")
+
+
+@dataclass(frozen=True)
+class CommitState:
+    """One state of a :class:`CommitModel` (plain, hashable data).
+
+    Attributes
+    ----------
+    nodes : tuple
+        ``nodes[i]`` is node ``i``'s ``key()``, or None once it has crashed.
+    storage : tuple
+        ``storage[i]`` is node ``i``'s stable storage as sorted ``(name, value)`` pairs.
+    timers : tuple
+        ``timers[i]`` is the sorted tuple of node ``i``'s pending timer names.
+    in_flight : tuple
+        The messages on their way, ``(src, dst, message)``, sorted, without repeats.
+    crashed : tuple of int
+        The crashed nodes, ascending.
+    groups : tuple or None
+        The partition, two sorted tuples of node ids, or None.
+    """
+
+    nodes: tuple
+    storage: tuple
+    timers: tuple
+    in_flight: tuple
+    crashed: tuple
+    groups: tuple | None
+
+    def decisions(self) -> dict[NodeId, str | None]:
+        """Every node's durable decision, ``"commit"``, ``"abort"`` or None."""
+        return {i: dict(s).get("decision") for i, s in enumerate(self.storage)}
+
+    def __str__(self) -> str:
+        parts = []
+        for i, s in enumerate(self.storage):
+            if i in self.crashed:
+                decided = dict(s).get("decision")
+                parts.append(f"{i}:crashed" + (f"({decided})" if decided else ""))
+            else:
+                parts.append(f"{i}:{_state_of(self.nodes[i])}")
+        text = " ".join(parts)
+        if self.in_flight:
+            text += " | in flight: " + ", ".join(
+                f"{a}->{b} {m.describe()}" for a, b, m in self.in_flight)
+        if self.groups:
+            text += " | split " + " / ".join("{" + ", ".join(map(str, g)) + "}" for g in self.groups)
+        return text
+
+    __repr__ = __str__
+
+
+def _state_of(key: tuple) -> str:
+    return str(key[0])  # every node's key() starts with its protocol state
+
+
+def _check_crashes(crashes: int, nodes: int) -> int:
+    if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 0:
+        raise ValueError(f"crashes must be a non-negative int, got {crashes!r}")
+    if crashes > nodes:
+        raise ValueError(f"crashes={crashes} but there are only {nodes} nodes (0..{nodes - 1})")
+    return crashes
+
+
+class CommitModel:
+    """The real 2PC/3PC nodes as an explorable model (see the module docstring).
+
+    Parameters
+    ----------
+    protocol : {"2pc", "3pc"}
+        Which protocol module's nodes to explore.
+    participants : int
+        Number of participants (node 0 is the coordinator).
+    crashes : int
+        At most this many nodes crash (crash-stop).
+    partitions : bool
+        Let the network split once into two groups; timeouts then also fire on cut-off peers.
+    variant : str
+        3PC only: ``"correct"`` or ``"abort-after-precommit"`` (alias ``"wrong"``).
+    votes : mapping, optional
+        Fixed votes ``{participant: "yes" | "no"}`` (others vote yes); by default every
+        combination of votes is an initial state.
+    factory_for : callable, optional
+        ``factory_for(votes) -> factory(node_id, peers, storage)``: build the nodes with this
+        instead of the protocol's own ``node_factory``, e.g. to explore a modified participant
+        class (an exercise, or a rule removed to see why it is there). Nodes must offer
+        ``key()``, ``awaiting(timer)`` and ``vote`` (participants) as the protocol's nodes do.
+    """
+
+    def __init__(self, protocol: str, participants: int, *, crashes: int = 0,
+                 partitions: bool = False, variant: str = "correct",
+                 votes: Mapping[int, str] | None = None,
+                 factory_for: Callable[[dict[NodeId, str]], NodeFactory] | None = None):
+        from zablib.protocols import threepc, twopc
+
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; use '2pc' or '3pc'")
+        twopc.check_participants(participants)
+        _check_crashes(crashes, participants + 1)
+        if not isinstance(partitions, bool):
+            raise ValueError(f"partitions must be True or False, got {partitions!r}")
+        if protocol == "3pc":
+            variant = threepc.check_variant(variant)
+        elif variant != "correct":
+            raise ValueError(f"2PC has no variant {variant!r}; only 3PC has variants")
+        if votes is not None and not isinstance(votes, Mapping):
+            raise ValueError(f"votes must be a mapping or None, got {votes!r}")
+        self.protocol = protocol
+        self.participants = participants
+        self.crashes = crashes
+        self.partitions = partitions
+        self.variant = variant
+        self.ids: tuple[NodeId, ...] = tuple(range(participants + 1))
+        if votes is None:
+            self.vote_choices = [dict(zip(self.ids[1:], combo, strict=True)) for combo in
+                                 itertools.product(twopc.VOTES, repeat=participants)]
+        else:
+            self.vote_choices = [twopc.parse_votes(votes, participants)]
+        if factory_for is not None and not callable(factory_for):
+            raise ValueError(f"factory_for must be callable, got {factory_for!r}")
+        if protocol == "2pc":
+            self.factory_for = factory_for or twopc.node_factory
+            self.sim_class: type[CommitSimulation] = twopc.TwoPCSimulation
+        else:
+            self.factory_for = factory_for or (lambda v: threepc.node_factory(v, self.variant))
+            self.sim_class = threepc.ThreePCSimulation
+        self._nodes: dict[tuple[NodeId, tuple], Node] = {}  # (id, key) -> a node in that state
+        self._sort_keys: dict[Message, str] = {}
+        self._splits = self._all_splits() if partitions else []
+
+    def __repr__(self) -> str:
+        extra = f", variant={self.variant!r}" if self.protocol == "3pc" else ""
+        return (f"CommitModel({self.protocol!r}, {self.participants}, crashes={self.crashes}, "
+                f"partitions={self.partitions}{extra})")
+
+    # -- the Model protocol of zablib.explore ---------------------------------------------
+    def init_states(self) -> list[CommitState]:
+        """One initial state per choice of votes: every node booted (``on_start`` done)."""
+        return [self._boot(votes) for votes in self.vote_choices]
+
+    def actions(self, state: CommitState) -> Iterator[tuple[str, CommitState]]:
+        """Every delivery, enabled timeout, crash and (once) partition, in a fixed order."""
+        for k, (src, dst, msg) in enumerate(state.in_flight):
+            rest = state.in_flight[:k] + state.in_flight[k + 1:]
+            nxt = self._step(state, dst, rest, lambda n, s=src, m=msg: n.on_message(0.0, s, m))
+            if nxt != state:
+                yield f"deliver {src}->{dst} {msg.describe()}", nxt
+        for i in self.ids:
+            if i in state.crashed:
+                continue
+            for name in state.timers[i]:
+                if self._may_fire(state, i, name):
+                    nxt = self._step(state, i, state.in_flight, lambda n, t=name: n.on_timer(0.0, t),
+                                     fired=name)
+                    if nxt != state:
+                        yield f"timeout {i} {name}", nxt
+        if len(state.crashed) < self.crashes:
+            for i in self.ids:
+                if i in state.crashed:
+                    continue
+                outgoing = [m for m in state.in_flight if m[0] == i]
+                for size in range(len(outgoing) + 1):
+                    for lost in itertools.combinations(outgoing, size):
+                        label = f"crash {i}"
+                        if lost:
+                            label += " losing " + "; ".join(f"{a}->{b} {m.describe()}"
+                                                            for a, b, m in lost)
+                        yield label, self._crash(state, i, lost)
+        if state.groups is None:
+            for groups in self._splits:
+                yield "partition " + " | ".join(_group_text(g) for g in groups), \
+                    self._split(state, groups)
+
+    def invariants(self) -> Mapping[str, Callable[[CommitState], bool]]:
+        """``agreement`` and ``validity`` (see the module docstring)."""
+        return {"agreement": self.agreement, "validity": self.validity}
+
+    # -- properties ------------------------------------------------------------------------
+    @staticmethod
+    def agreement(state: CommitState) -> bool:
+        """No two nodes' durable decisions differ."""
+        decided = {d for d in state.decisions().values() if d is not None}
+        return len(decided) <= 1
+
+    @staticmethod
+    def validity(state: CommitState) -> bool:
+        """Commit only if every participant durably voted yes."""
+        from zablib.protocols.twopc import check_validity
+
+        try:
+            check_validity({i: dict(s) for i, s in enumerate(state.storage)})
+        except InvariantViolation:
+            return False
+        return True
+
+    def outcome(self, state: CommitState) -> dict[NodeId, str | None]:
+        """``{node: "commit" | "abort" | None}`` in ``state``, as ``sim.outcome()`` gives it."""
+        return state.decisions()
+
+    def undecided(self, state: CommitState) -> list[NodeId]:
+        """The live nodes without a decision in ``state``."""
+        return [i for i, d in state.decisions().items() if d is None and i not in state.crashed]
+
+    def blocked_states(self, result: Result) -> list[CommitState]:
+        """The states in which some live node is undecided and can never decide.
+
+        A node can never decide in a state when no state reachable from it (by any choices of
+        the explorer) has that node decided. Terminal states with an undecided live node are
+        among them, and so are states from which only futile exchanges remain (a blocked 2PC
+        participant asking an uncertain peer, again and again).
+
+        Parameters
+        ----------
+        result : Result
+            What ``explore(model, keep_graph=True)`` returned for this model.
+        """
+        if result.graph is None:
+            raise ValueError("blocked_states needs the state graph: explore(model, keep_graph=True)")
+        if result.violation is not None:
+            raise ValueError("the exploration stopped at a violation, so its state graph is "
+                             "incomplete; blocking is only defined for a complete exploration")
+        graph = result.graph
+        reverse: dict[CommitState, list[CommitState]] = {s: [] for s in graph}
+        for s, succ in graph.items():
+            for _, t in succ:
+                reverse.setdefault(t, []).append(s)
+        blocked: set[CommitState] = set()
+        for i in self.ids:
+            # Backwards from every state in which i has decided: the states from which it can.
+            can = {s for s in reverse if s.decisions()[i] is not None}
+            queue = deque(can)
+            while queue:
+                for prev in reverse.get(queue.popleft(), ()):
+                    if prev not in can:
+                        can.add(prev)
+                        queue.append(prev)
+            blocked.update(s for s in graph if i not in s.crashed and s not in can)
+        return [s for s in graph if s in blocked]  # in the explorer's (breadth-first) order
+
+    def is_blocked(self, state: CommitState, result: Result) -> bool:
+        """Whether ``state`` is one of :meth:`blocked_states` of ``result``."""
+        return state in set(self.blocked_states(result))
+
+    def describe_state(self, state: CommitState) -> str:
+        """One line per node (its ``status()``), then the messages in flight."""
+        lines = []
+        for i in self.ids:
+            if i in state.crashed:
+                decided = state.decisions()[i]
+                lines.append(f"{i}: crashed" + (f" ({decided} on disk)" if decided else ""))
+            else:
+                node = self._nodes[(i, state.nodes[i])]
+                timers = ", ".join(state.timers[i])
+                lines.append(f"{i}: {node.status()}" + (f"  [timers: {timers}]" if timers else ""))
+        for src, dst, msg in state.in_flight:
+            lines.append(f"in flight {src}->{dst} {msg.describe()}")
+        if state.groups:
+            lines.append("partition " + " | ".join(_group_text(g) for g in state.groups))
+        return "\n".join(lines)
+
+    def votes_of(self, initial: CommitState) -> dict[NodeId, str]:
+        """The votes that lead to the initial state ``initial``."""
+        for votes in self.vote_choices:
+            if self._boot(votes) == initial:
+                return dict(votes)
+        raise ValueError("not an initial state of this model")
+
+    # -- transitions -------------------------------------------------------------------------
+    def _boot(self, votes: dict[NodeId, str]) -> CommitState:
+        factory = self.factory_for(votes)
+        empty: Mapping[str, Any] = {}
+        nodes = [factory(i, self.ids, empty) for i in self.ids]
+        storage: list[dict] = [{} for _ in self.ids]
+        timers: list[set] = [set() for _ in self.ids]
+        flight: set = set()
+        for i, node in enumerate(nodes):
+            out = node.on_start(0.0)  # what the kernel does with an Output: persist, timers, sends
+            storage[i].update(out.persist)
+            timers[i].difference_update(out.cancel)
+            timers[i].update(out.timers)
+            flight.update((i, dst, msg) for dst, msg in out.sends)
+        return CommitState(
+            tuple(self._intern(i, node) for i, node in enumerate(nodes)),
+            tuple(tuple(sorted(s.items())) for s in storage),
+            tuple(tuple(sorted(t)) for t in timers),
+            self._sorted(flight), (), None)
+
+    def _step(self, state: CommitState, i: NodeId, in_flight: tuple,
+              handle: Callable[[Node], Output], fired: str | None = None) -> CommitState:
+        """Node ``i`` handles one input; apply its Output as the kernel would."""
+        node = copy.copy(self._nodes[(i, state.nodes[i])])
+        out = handle(node)
+        nodes = state.nodes[:i] + (self._intern(i, node),) + state.nodes[i + 1:]
+        storage = state.storage
+        if out.persist:
+            merged = dict(storage[i])
+            merged.update(out.persist)
+            storage = storage[:i] + (tuple(sorted(merged.items())),) + storage[i + 1:]
+        timers = state.timers
+        if fired is not None or out.cancel or out.timers:
+            mine = set(timers[i])
+            mine.discard(fired)
+            mine.difference_update(out.cancel)
+            mine.update(out.timers)
+            timers = timers[:i] + (tuple(sorted(mine)),) + timers[i + 1:]
+        if out.sends:
+            flight = set(in_flight)
+            for dst, msg in out.sends:
+                if dst in state.crashed or (state.groups is not None
+                                            and not _together(state.groups, i, dst)):
+                    continue  # lost: the destination is down, or on the other side of the split
+                flight.add((i, dst, msg))
+            in_flight = self._sorted(flight)
+        return CommitState(nodes, storage, timers, in_flight, state.crashed, state.groups)
+
+    def _crash(self, state: CommitState, i: NodeId, lost: tuple = ()) -> CommitState:
+        keys = list(state.nodes)
+        keys[i] = None
+        timers = list(state.timers)
+        timers[i] = ()
+        flight = tuple(m for m in state.in_flight if m[1] != i and m not in lost)
+        crashed = tuple(sorted(state.crashed + (i,)))
+        return CommitState(tuple(keys), state.storage, tuple(timers), flight, crashed, state.groups)
+
+    def _split(self, state: CommitState, groups: tuple) -> CommitState:
+        flight = tuple(m for m in state.in_flight if _together(groups, m[0], m[1]))
+        return CommitState(state.nodes, state.storage, state.timers, flight, state.crashed, groups)
+
+    def _may_fire(self, state: CommitState, i: NodeId, name: str) -> bool:
+        node = self._nodes[(i, state.nodes[i])]
+        for peer in node.awaiting(name):
+            if peer in state.crashed:
+                if any(m[0] == peer and m[1] == i for m in state.in_flight):
+                    return False  # synchrony: what the dead peer sent arrives before the timeout
+                continue
+            if state.groups is not None and not _together(state.groups, i, peer):
+                continue
+            return False  # a live, reachable peer may still answer: no timeout yet
+        return True
+
+    def _sorted(self, flight: set) -> tuple:
+        sort_key = self._sort_key
+        return tuple(sorted(flight, key=lambda m: (m[0], m[1], sort_key(m[2]))))
+
+    def _sort_key(self, msg: Message) -> str:
+        key = self._sort_keys.get(msg)
+        if key is None:
+            key = self._sort_keys[msg] = f"{type(msg).__name__}:{msg!r}"
+        return key
+
+    def _intern(self, i: NodeId, node: Node) -> tuple:
+        key = node.key()
+        self._nodes.setdefault((i, key), node)
+        return key
+
+    def _all_splits(self) -> list[tuple[tuple[NodeId, ...], tuple[NodeId, ...]]]:
+        rest = self.ids[1:]
+        splits = []
+        for size in range(0, len(rest)):
+            for with_zero in itertools.combinations(rest, size):
+                left = (0,) + with_zero
+                right = tuple(i for i in rest if i not in with_zero)
+                splits.append((left, right))
+        return splits
+
+    # -- back to a simulation ----------------------------------------------------------------
+    def replay(self, run: Violation | list[str] | tuple[str, ...], seed: int = 0,
+               votes: Mapping[int, str] | None = None) -> CommitSimulation:
+        """The run as a real simulation: see :func:`replay`."""
+        return replay(self, run, seed=seed, votes=votes)
+
+
+def _together(groups: tuple, a: NodeId, b: NodeId) -> bool:
+    return (a in groups[0]) == (b in groups[0])
+
+
+def _group_text(group: tuple[NodeId, ...]) -> str:
+    return "{" + ", ".join(map(str, group)) + "}"
+
+
+# -- replaying a run on the simulator ---------------------------------------------------------
+
+STEP_MS = 10.0
+"""Simulated time between two steps of a replayed run (so that diagrams have room)."""
+
+_DELIVER = re.compile(r"deliver (\d+)->(\d+) (.+)")
+_TIMEOUT = re.compile(r"timeout (\d+) (\S+)")
+_CRASH = re.compile(r"crash (\d+)(?: losing (.+))?")
+_PARTITION = re.compile(r"partition (\{[\d, ]+\}) \| (\{[\d, ]+\})")
+
+
+def replay(model: CommitModel, run: Violation | list[str] | tuple[str, ...], seed: int = 0,
+           votes: Mapping[int, str] | None = None) -> CommitSimulation:
+    """Replay a run the explorer found on a real simulation of the same protocol.
+
+    The simulation is built from the model's own nodes (as ``cluster(...)`` of its protocol
+    would), and then driven step by step in exactly the explorer's order: step ``k`` happens at
+    ``k * STEP_MS`` ms. Its trace, ``outcome()`` and ``check()`` are those of the run, and
+    :func:`zablib.viz.spacetime` draws it. The result is frozen: it cannot be run further.
+
+    Parameters
+    ----------
+    model : CommitModel
+        The model the run comes from.
+    run : Violation or list of str
+        A violation (its initial state gives the votes) or a list of action labels.
+    seed : int
+        Seed of the simulation (it does not influence the replayed order).
+    votes : mapping, optional
+        The votes, when ``run`` is a bare list of labels (default: everyone yes).
+
+    Returns
+    -------
+    CommitSimulation
+    """
+    if isinstance(run, Violation):
+        labels = list(run.actions)
+        votes = model.votes_of(run.states[0])
+    else:
+        labels = list(run)
+    sim = model.sim_class(model.factory_for, model.participants, seed=seed, votes=dict(votes or {}))
+    sim.variant = model.variant
+    flight: list[tuple[NodeId, NodeId, Message, int]] = []
+    seen = _collect_sends(sim, 0, flight)
+    for k, label in enumerate(labels, 1):
+        sim.now = k * STEP_MS
+        if m := _DELIVER.fullmatch(label):
+            src, dst = int(m[1]), int(m[2])
+            match = _find(flight, f"{src}->{dst} {m[3]}", k, label)
+            flight.remove(match)
+            sim.deliver_now(src, dst, match[2], match[3])
+        elif m := _TIMEOUT.fullmatch(label):
+            sim.fire_now(int(m[1]), m[2])
+        elif m := _CRASH.fullmatch(label):
+            node = int(m[1])
+            for text in m[2].split("; ") if m[2] else ():
+                f = _find(flight, text, k, label)
+                flight.remove(f)
+                sim.trace.append(sim.now, "drop", f[1], f[0], f[3],
+                                 f"node {node} crashed before sending it", f[2])
+            sim.crash(node)
+            for f in [f for f in flight if f[1] == node]:
+                flight.remove(f)
+                sim.trace.append(sim.now, "drop", node, f[0], f[3], f"node {node} is down", f[2])
+        elif m := _PARTITION.fullmatch(label):
+            left, right = (set(map(int, re.findall(r"\d+", g))) for g in (m[1], m[2]))
+            sim.partition(left, right)
+            for f in [f for f in flight if (f[0] in left) != (f[1] in left)]:
+                flight.remove(f)
+                sim.trace.append(sim.now, "drop", f[1], f[0], f[3], "partition", f[2])
+        else:
+            raise ValueError(f"step {k}: cannot replay {label!r}")
+        seen = _collect_sends(sim, seen, flight)
+    sim.freeze("it was replayed from an explorer run (events were imposed, not scheduled)")
+    return sim
+
+
+def _find(flight: list, text: str, step: int, label: str) -> tuple:
+    """The oldest in-flight message written ``src->dst Description``."""
+    for f in flight:
+        if f"{f[0]}->{f[1]} {f[2].describe()}" == text:
+            return f
+    raise ValueError(f"step {step}: {label!r}: no message {text!r} in flight")
+
+
+def _collect_sends(sim: CommitSimulation, start: int, flight: list) -> int:
+    """Add the messages sent since trace position ``start`` to ``flight`` (unless lost at once)."""
+    events = list(sim.trace)[start:]
+    dropped = {e.msg_id for e in events if e.kind == "drop"}
+    for e in events:
+        if e.kind != "send" or e.msg_id in dropped:
+            continue
+        if not sim.is_up(e.dst):
+            sim.trace.append(sim.now, "drop", e.dst, e.src, e.msg_id, f"node {e.dst} is down",
+                             e.message)
+            continue
+        flight.append((e.src, e.dst, e.message, e.msg_id))
+    return len(sim.trace)
