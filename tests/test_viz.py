@@ -243,3 +243,22 @@ def test_log_grid_marks_crashed_nodes():
     sim.crash(2)
     fig = viz.log_grid(sim, {i: sim.committed(i) for i in sim.node_ids})
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "2 (down)", "3"]
+
+
+def test_state_graph_marks_exactly_the_highlighted_states() -> None:
+    from zablib.explore import explore
+    from zablib.models import TwoPhase
+
+    result = explore(TwoPhase(rms=2), keep_graph=True)
+
+    def waiting(state) -> bool:  # a prepared RM with no decision sent yet
+        return "prepared" in state[0] and not ({("Commit",), ("Abort",)} & set(state[3]))
+
+    fig = viz.state_graph(result, highlight=waiting, highlight_label="waiting")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    expected = sum(1 for s in result.graph if waiting(s))
+    assert expected > 0
+    assert f"waiting ({expected})" in legend
+    assert f"state ({result.distinct_states} in all)" in legend
+    with pytest.raises(ValueError, match="keep_graph"):
+        viz.state_graph(explore(TwoPhase(rms=2)))
