@@ -333,7 +333,8 @@ def default_summary(sim: Simulation, lines: int = 8) -> str:
     """A short text about ``sim``: time, crashed nodes, protocol answers, last trace lines.
 
     Protocol answers are shown when the simulation has them: ``primary()`` or ``leader()``,
-    ``outcome()``, ``acknowledged()``, ``lost_writes()`` and ``committed(i)`` for every node;
+    ``outcome()``, ``blocked()``, ``acknowledged()``, ``lost_writes()`` and ``committed(i)``
+    for every node;
     then whether ``sim.check()`` finds every invariant intact.
     """
     out = [f"t = {sim.now:.1f} ms   events: {len(sim.trace)}   "
@@ -345,7 +346,7 @@ def default_summary(sim: Simulation, lines: int = 8) -> str:
     if callable(getattr(sim, "outcome", None)):
         outcome = sim.outcome()
         out.append("outcome: " + ", ".join(f"{i}={outcome[i]}" for i in sorted(outcome)))
-    for name in ("acknowledged", "lost_writes"):
+    for name in ("blocked", "acknowledged", "lost_writes"):
         if callable(getattr(sim, name, None)):
             out.append(f"{name}: {getattr(sim, name)()!r}")
     if callable(getattr(sim, "committed", None)):
@@ -386,8 +387,9 @@ class FailurePanel:
         Extra factory arguments, e.g. ``{"mode": "sync"}``.
     choices : dict, optional
         Factory arguments the reader may change, each with its allowed values, e.g.
-        ``{"mode": ["async", "sync"]}``: one menu each (attribute ``option_menus``). The initial
-        value is the one in ``options``, else the first allowed value.
+        ``{"mode": ["async", "sync"]}``, or with labelled values, e.g.
+        ``{"votes": {"all yes": None, "1 votes no": {1: "no"}}}``: one menu each (attribute
+        ``option_menus``). The initial value is the one in ``options``, else the first one.
     actions : tuple
         Client actions of every run, as in :class:`Scenario`, e.g. ``((100, "submit", "x"),)``.
     summary : callable, optional
@@ -432,14 +434,18 @@ class FailurePanel:
         self.options = dict(options or {})
         self.option_menus: dict[str, Any] = {}
         for name, allowed in (choices or {}).items():
-            allowed = list(allowed)
-            if not allowed:
+            # A mapping gives menu labels: {"everyone yes": None, "1 votes no": {1: "no"}}.
+            pairs = (list(allowed.items()) if isinstance(allowed, Mapping)
+                     else [(str(v), v) for v in allowed])
+            if not pairs:
                 raise ValueError(f"choices for {name!r} are empty")
-            initial = self.options.get(name, allowed[0])
-            if initial not in allowed:
-                raise ValueError(f"options[{name!r}] = {initial!r} is not one of the choices {allowed!r}")
+            values = [v for _, v in pairs]
+            initial = self.options.get(name, values[0])
+            if initial not in values:
+                raise ValueError(f"options[{name!r}] = {initial!r} is not one of the choices {values!r}")
             self.options[name] = initial
-            self.option_menus[name] = w.Dropdown(options=allowed, value=initial, description=name,
+            self.option_menus[name] = w.Dropdown(options=pairs, index=values.index(initial),
+                                                 description=name,
                                                  layout=w.Layout(width="230px"),
                                                  style={"description_width": "70px"})
         self.actions = tuple(tuple(a) for a in actions)

@@ -107,3 +107,12 @@ class TwoPhase:
 
     def invariants(self) -> Mapping[str, Callable[[TPState], bool]]:
         return {"TCConsistent": lambda s: consistent(s[0])}
+
+    @staticmethod
+    def waiting_for_tm(state: TPState) -> bool:
+        """Some RM is prepared and the TM has not decided: that RM can only wait for the TM.
+
+        These are the states in which a crash of the TM leaves a prepared RM blocked.
+        """
+        rm_state, tm_state, _, _ = state
+        return tm_state == "init" and PREPARED in rm_state
