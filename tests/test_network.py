@@ -135,7 +135,7 @@ def test_a_new_partition_replaces_the_old_one():
 def test_healing_a_healthy_network_says_so():
     sim = talkers(3)
     sim.heal()
-    assert sim.trace[-1].describe() == "     0.000  heal      (no partition was in force)"
+    assert sim.trace[-1].describe() == "     0.000  heal      (no partition or cut link was in force)"
     assert sim.network.groups() == (frozenset({1, 2, 3}),)
 
 
@@ -367,3 +367,47 @@ def test_trace_lines_name_the_message_and_its_fate():
     assert lines == ["     0.000  send      1 -> 2  #1 Num(k=0)",
                      "     0.000  drop      1 -> 2  #1 Num(k=0)  (partition)"]
     assert re.fullmatch(r" +0\.000  drop .*", sim.trace.describe(last=1))
+
+
+
+@dataclass(frozen=True)
+class Word(Message):
+    text: str
+
+
+class Shouter(Node):
+    """Sends ``Word(text)`` to ``dst`` when a client asks: ``sim.request(i, (dst, text))``."""
+
+    def on_client(self, now: float, request: Any) -> Output:
+        dst, text = request
+        return Output().send(dst, Word(text))
+
+
+def test_a_cut_link_loses_what_is_sent_on_it_and_only_in_that_direction() -> None:
+    """cut_link models a sender whose next message never gets out: what is sent on 1 -> 2 while
+    it is cut is lost ("link cut"); 2 -> 1 still works; a message already in flight when the cut
+    happens still arrives; restore_link and heal undo it."""
+    sim = Simulation(Shouter, [1, 2], seed=1, link=LinkConfig(delay=constant(5.0)))
+    sim.request(1, (2, "in flight"))
+    sim.cut_link(1, 2)
+    sim.request(1, (2, "cut"))
+    sim.request(2, (1, "other way"))
+    sim.run()
+    delivered = [e.message.text for e in sim.trace.of_kind("deliver")]
+    dropped = [(e.src, e.dst, e.message.text, e.text) for e in sim.trace.of_kind("drop")]
+    assert delivered == ["in flight", "other way"]
+    assert dropped == [(1, 2, "cut", "link cut")]
+    sim.restore_link(1, 2)
+    sim.request(1, (2, "restored"))
+    sim.cut_link(2, 1)
+    sim.heal()
+    assert sim.network.cut_links == frozenset()
+    sim.request(2, (1, "healed"))
+    sim.run()
+    assert [e.message.text for e in sim.trace.of_kind("deliver")][-2:] == ["restored", "healed"]
+    with pytest.raises(ValueError, match="not cut"):
+        sim.restore_link(2, 1)
+    with pytest.raises(ValueError, match="unknown node 9"):
+        sim.cut_link(1, 9)
+    with pytest.raises(ValueError, match="itself"):
+        sim.cut_link(1, 1)

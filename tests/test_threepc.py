@@ -23,7 +23,7 @@ from zablib.protocols.threepc import (
     StateRequest,
     termination_rule,
 )
-from zablib.protocols.twopc import LOST, TIMEOUT_MS
+from zablib.protocols.twopc import TIMEOUT_MS
 
 RUN_MS = 20 * TIMEOUT_MS  # long enough for two rounds of the termination protocol
 
@@ -36,11 +36,11 @@ def crash_coordinator_when(sim, condition, lose_to=()) -> None:
     """Run until ``condition``, losing what the coordinator sends to ``lose_to`` meanwhile
     (it dies in the middle of a broadcast); then crash it."""
     for dst in lose_to:
-        sim.set_loss(LOST, 0, dst)
+        sim.cut_link(0, dst)
     sim.run_until(condition)
     sim.crash(0)
     for dst in lose_to:
-        sim.set_loss(0.0, 0, dst)
+        sim.restore_link(0, dst)
 
 
 def uncertain_cluster(seed: int = 0, **options):
@@ -160,10 +160,10 @@ def test_cascading_failure_the_next_participant_takes_over_from_a_dead_new_coord
     crash_coordinator_when(sim, lambda s: in_state(s, "precommitted", 1), lose_to=(2, 3))
     # New coordinator 1 pre-commits 2 and dies before anyone commits.
     for dst in (3,):
-        sim.set_loss(LOST, 1, dst)
+        sim.cut_link(1, dst)
     sim.run_until(lambda s: in_state(s, "precommitted", 2))
     sim.crash(1)
-    sim.set_loss(0.0, 1, 3)
+    sim.restore_link(1, 3)
     sim.run_for(RUN_MS)
     assert sim.trace.values("takeover") == [1, 2]
     assert "coordinator 1 is gone: takes over (termination protocol)" in sim.trace.notes(2)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from zablib import InvariantViolation
 from zablib.protocols import twopc
-from zablib.protocols.twopc import LOST, TIMEOUT_MS, Decision, Prepare, Vote
+from zablib.protocols.twopc import TIMEOUT_MS, Decision, Prepare, Vote
 
 
 def prepared(sim, *nodes) -> bool:
@@ -22,12 +22,12 @@ def prepared(sim, *nodes) -> bool:
 def lose_next_messages(sim, src: int, *dsts: int) -> None:
     """From now on the links src -> dsts lose what is sent (a crash in the middle of sending)."""
     for dst in dsts:
-        sim.set_loss(LOST, src, dst)
+        sim.cut_link(src, dst)
 
 
 def restore_links(sim, src: int, *dsts: int) -> None:
     for dst in dsts:
-        sim.set_loss(0.0, src, dst)
+        sim.restore_link(src, dst)
 
 
 # -- failure-free runs -------------------------------------------------------------------------

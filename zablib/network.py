@@ -117,6 +117,7 @@ class Network:
         self.default = default or LinkConfig()
         self._links: dict[tuple[NodeId, NodeId], LinkConfig] = {}
         self._group: dict[NodeId, int] | None = None  # node -> partition group index
+        self._cut: set[tuple[NodeId, NodeId]] = set()  # one-way links that lose everything
         self._last_arrival: dict[tuple[NodeId, NodeId], float] = {}
 
     # -- validation -----------------------------------------------------------------------
@@ -183,8 +184,44 @@ class Network:
         return ordered
 
     def heal(self) -> None:
-        """Remove every partition."""
+        """Remove every partition and every cut link."""
         self._group = None
+        self._cut.clear()
+
+    def cut(self, src: NodeId, dst: NodeId) -> None:
+        """Cut the one-way link ``src -> dst`` at its sending end.
+
+        Every message *sent* on it while it is cut is lost; messages already in flight still
+        arrive. (A partition, by contrast, also loses the messages in flight across it.)
+        """
+        self.check_node(src)
+        self.check_node(dst)
+        if src == dst:
+            raise ValueError(f"there is no link from node {src} to itself")
+        self._cut.add((src, dst))
+
+    def restore(self, src: NodeId, dst: NodeId) -> None:
+        """Undo :meth:`cut` for the link ``src -> dst``."""
+        if (src, dst) not in self._cut:
+            raise ValueError(f"link {src} -> {dst} is not cut")
+        self._cut.discard((src, dst))
+
+    @property
+    def cut_links(self) -> frozenset[tuple[NodeId, NodeId]]:
+        """The one-way links currently cut."""
+        return frozenset(self._cut)
+
+    def disconnection(self, src: NodeId, dst: NodeId, sending: bool = True) -> str | None:
+        """Why a message from ``src`` cannot reach ``dst`` now, or None if it can.
+
+        ``sending=True`` asks about a message being sent now ("partition" or "link cut");
+        ``sending=False`` about one arriving now, which only a partition stops.
+        """
+        if self._group is not None and self._group[src] != self._group[dst]:
+            return "partition"
+        if sending and (src, dst) in self._cut:
+            return "link cut"
+        return None
 
     @property
     def partitioned(self) -> bool:
@@ -199,7 +236,9 @@ class Network:
         return tuple(frozenset(n for n, g in self._group.items() if g == i) for i in range(k))
 
     def connected(self, src: NodeId, dst: NodeId) -> bool:
-        """Whether a message from ``src`` can currently reach ``dst``."""
+        """Whether a message sent from ``src`` now can reach ``dst`` (no partition, no cut)."""
+        if self._cut and (src, dst) in self._cut:
+            return False
         return self._group is None or self._group[src] == self._group[dst]
 
     # -- sampling ------------------------------------------------------------------------

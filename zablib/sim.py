@@ -139,8 +139,9 @@ class Simulation:
                 return self._drop(dst, src, msg_id, msg, f"node {dst} is down")
             if self._incarnation[dst] != inc:
                 return self._drop(dst, src, msg_id, msg, f"node {dst} restarted")
-            if not self.network.connected(src, dst):
-                return self._drop(dst, src, msg_id, msg, "partition")
+            why = self.network.disconnection(src, dst, sending=False)
+            if why is not None:
+                return self._drop(dst, src, msg_id, msg, why)
             event = self.trace.append(
                 time, "deliver", dst, src, msg_id, "duplicate" if dup else "", msg
             )
@@ -266,12 +267,27 @@ class Simulation:
             raise ValueError("cannot isolate the only node of a cluster")
         self.partition({node}, set(self.node_ids) - {node})
 
+    def cut_link(self, src: NodeId, dst: NodeId) -> None:
+        """Cut the one-way link ``src -> dst``: what is sent on it is lost until restored or healed.
+
+        Messages already in flight still arrive. A deterministic way to say "the next message
+        never gets out", e.g. a coordinator that crashes after its decision reached one
+        participant and before it reached another.
+        """
+        self.network.cut(src, dst)
+        self.trace.append(self.now, "network", text=f"link {src} -> {dst} cut")
+
+    def restore_link(self, src: NodeId, dst: NodeId) -> None:
+        """Undo :meth:`cut_link` for ``src -> dst``."""
+        self.network.restore(src, dst)
+        self.trace.append(self.now, "network", text=f"link {src} -> {dst} restored")
+
     def heal(self) -> None:
-        """Remove any partition; messages flow between all nodes again."""
-        was = self.network.partitioned
+        """Remove any partition and cut link; messages flow between all nodes again."""
+        was = self.network.partitioned or bool(self.network.cut_links)
         self.network.heal()
         self._close_partition_interval()
-        self.trace.append(self.now, "heal", text="" if was else "(no partition was in force)")
+        self.trace.append(self.now, "heal", text="" if was else "(no partition or cut link was in force)")
 
     def _close_partition_interval(self) -> None:
         if self.partition_intervals and self.partition_intervals[-1][2] is None:
@@ -354,7 +370,7 @@ class Simulation:
         self.trace.append(now, "send", src, dst, msg_id, "", msg)
         network = self.network
         if not network.connected(src, dst):
-            self._drop(dst, src, msg_id, msg, "partition")
+            self._drop(dst, src, msg_id, msg, self.network.disconnection(src, dst))
             return
         arrivals = network.transit(self.rng, src, dst, now)
         if not arrivals:
