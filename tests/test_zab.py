@@ -1,0 +1,578 @@
+"""Zab (Junqueira, Reed, Serafini, "Zab: High-performance broadcast for primary-backup systems",
+DSN 2011) as ZooKeeper runs it: fast leader election, discovery, synchronisation with DIFF, TRUNC
+or SNAP, and broadcast. Every story ends with ``sim.check()``, which checks the properties of the
+paper's problem statement (integrity, total order, agreement, local and global primary order,
+primary integrity) over the whole run; the broken variants show that each check bites.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from zablib import InvariantViolation
+from zablib.core import Output
+from zablib.protocols import zab
+from zablib.protocols.zab import (
+    INIT_MS,
+    SYNC_MS,
+    Ack,
+    AckEpoch,
+    Diff,
+    FollowerInfo,
+    NewEpoch,
+    NewLeader,
+    Proposal,
+    ZabServer,
+    check_zab,
+    choose_sync,
+)
+
+
+def settle(sim, limit: float = 3000.0) -> int:
+    """Run until a leader is established and every live server follows it in sync."""
+    start = sim.now
+    while sim.now - start < limit:
+        sim.run_for(20)
+        leader = sim.leader()
+        if leader is None:
+            continue
+        live = [i for i in sim.node_ids if sim.is_up(i) and i != leader]
+        if all(sim.nodes[i].role == "following" and sim.nodes[i].leader_id == leader
+               and sim.nodes[i].phase == "synced" for i in live):
+            sim.run_for(20)
+            return leader
+    raise AssertionError(f"no settled leader within {limit} ms: "
+                         f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
+
+
+def run_until(sim, predicate, limit: float = 1000.0) -> None:
+    """Step the simulation until an event (a delivery, or a note it caused) satisfies
+    ``predicate``."""
+    start, seen = sim.now, len(sim.trace)
+    while sim.now - start < limit:
+        sim.step()
+        if any(predicate(e) for e in sim.trace[seen:]):
+            return
+        seen = len(sim.trace)
+    raise AssertionError("the awaited event never happened")
+
+
+def everyone(sim) -> dict[int, list]:
+    return {i: sim.committed(i) for i in sim.node_ids}
+
+
+GOLDEN = Path(__file__).parent / "golden"
+STORY = ("note", "client", "crash", "recover", "partition", "heal")
+
+
+def assert_golden(sim, name: str) -> None:
+    """The story's notes and faults match ``tests/golden/<name>.txt``.
+
+    Regenerate with ``ZABLIB_REGEN_GOLDEN=1`` only when the diff is understood.
+    """
+    text = sim.trace.describe(kinds=STORY) + "\n"
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("ZABLIB_REGEN_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} differs from this run"
+
+
+# -- phase 0: fast leader election --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_fresh_ensemble_elects_the_highest_id_because_all_histories_are_equal(seed):
+    sim = zab.cluster(5, seed=seed)
+    assert settle(sim) == 5
+    assert sim.trace.values("elected") == [5] * 5
+    assert [sim.nodes[i].role for i in sim.node_ids] == ["following"] * 4 + ["leading"]
+    assert {sim.nodes[i].epoch for i in sim.node_ids} == {1}
+    sim.check()
+
+
+def test_election_prefers_the_longest_history_over_the_highest_id():
+    """ZooKeeper's FLE orders votes by (epoch, last zxid, id): 3 has the highest id but a stale
+    history, so 2, which saw epoch 2's transaction, wins (paper, Phase 1: the prospective leader
+    must hold every committed proposal)."""
+    sim = zab.cluster(3, seed=1)
+    assert settle(sim) == 3
+    sim.submit("a")
+    sim.run_for(50)
+    sim.isolate(3)
+    sim.run_for(SYNC_MS + INIT_MS)
+    sim.crash(3)
+    assert settle(sim) == 2
+    assert sim.submit("x")
+    sim.run_for(50)
+    for i in (1, 2):
+        sim.crash(i)
+    sim.heal()
+    for i in (1, 2, 3):
+        sim.recover(i)
+    assert settle(sim) == 2
+    assert sim.nodes[2].epoch == 3
+    assert everyone(sim) == {1: ["a", "x"], 2: ["a", "x"], 3: ["a", "x"]}
+    sim.check()
+
+
+# -- phase 3: broadcast ---------------------------------------------------------------------------
+
+
+def test_broadcast_commits_in_zxid_order_on_every_server():
+    """Paper, Phase 3 (broadcast): PROPOSAL, ACK from a quorum, COMMIT; deliveries follow zxid order."""
+    sim = zab.cluster(3, seed=2)
+    leader = settle(sim)
+    for txn in "abcde":
+        assert sim.submit(txn)
+    sim.run_for(100)
+    assert everyone(sim) == {i: list("abcde") for i in (1, 2, 3)}
+    assert sim.trace.values("propose") == [((1, k), t) for k, t in enumerate("abcde", start=1)]
+    assert sim.nodes[leader].last_zxid == (1, 5)
+    assert sim.trace.values("deliver", node=1) == sim.trace.values("propose")
+    sim.check()
+
+
+def test_a_single_server_is_its_own_quorum():
+    sim = zab.cluster(1)
+    assert settle(sim) == 1
+    assert sim.submit("solo")
+    assert sim.committed(1) == ["solo"]
+    sim.check()
+
+
+def test_submit_without_a_leader_returns_false():
+    sim = zab.cluster(3, seed=0)
+    assert sim.leader() is None, "nobody leads before the election has run"
+    assert sim.submit("too early") is False
+    settle(sim)
+    sim.crash(sim.leader())
+    assert sim.submit("orphan") is False
+
+
+def test_commit_needs_a_quorum_so_a_leader_alone_commits_nothing():
+    sim = zab.cluster(3, seed=3)
+    leader = settle(sim)
+    sim.isolate(leader)
+    assert sim.submit("lonely")
+    sim.run_for(SYNC_MS / 2)
+    assert sim.committed(leader) == []
+    sim.check()
+
+
+# -- crash recovery -------------------------------------------------------------------------------
+
+
+def test_a_proposal_the_leader_committed_survives_the_leaders_crash():
+    """Paper, agreement: a transaction delivered by one server is delivered by all. The leader
+    delivers 'b' and dies before its COMMIT leaves; the followers logged 'b' and the new leader,
+    elected for the longest history, commits it."""
+    sim = zab.cluster(3, seed=4)
+    old = settle(sim)
+    sim.submit("a")
+    sim.run_for(50)
+    sim.submit("b")
+    run_until(sim, lambda e: e.kind == "note" and e.tag == "deliver" and e.node == old
+              and e.value[1] == "b")
+    sim.crash(old)
+    assert all("b" not in sim.committed(i) for i in sim.node_ids if i != old)
+    new = settle(sim)
+    assert new != old
+    assert sim.committed(new) == ["a", "b"]
+    sim.recover(old)
+    settle(sim)
+    assert everyone(sim) == {i: ["a", "b"] for i in (1, 2, 3)}
+    sim.check()
+    assert_golden(sim, "zab_leader_crash_after_commit")
+
+
+def crash_leader_with_an_unsent_proposal(sim):
+    """The leader logs 'b' and crashes while sending its PROPOSALs: only its disk has 'b'.
+
+    (Cutting the leader off for that instant loses exactly the messages it sends then.)
+    """
+    old = settle(sim)
+    sim.submit("a")
+    sim.run_for(50)
+    sim.isolate(old)
+    sim.submit("b")
+    sim.crash(old)
+    sim.heal()
+    return old
+
+
+def test_a_diverged_old_leader_is_truncated_when_it_returns():
+    """ZooKeeper's TRUNC: the old leader's uncommitted 'b' was never acknowledged; the new
+    epoch goes on without it, and on return the old leader drops it before taking the DIFF."""
+    sim = zab.cluster(3, seed=5)
+    old = crash_leader_with_an_unsent_proposal(sim)
+    new = settle(sim)
+    sim.submit("c")
+    sim.run_for(50)
+    sim.recover(old)
+    settle(sim)
+    assert (old, "trunc") in sim.sync_modes()
+    assert sim.trace.values("truncated", node=old) == [(((1, 2), "b"),)]
+    assert everyone(sim) == {i: ["a", "c"] for i in (1, 2, 3)}
+    assert sim.nodes[new].epoch == 2
+    assert "b" not in sim.committed(old), "never-committed proposals may vanish"
+    sim.check()
+    assert_golden(sim, "zab_trunc")
+
+
+def test_a_follower_crashing_mid_sync_catches_up_with_a_diff():
+    """A follower dies after its DIFF arrived but before NEWLEADER: on recovery its history is
+    still a prefix of the leader's, so it gets the missing proposals only."""
+    sim = zab.cluster(5, seed=6)
+    old = settle(sim)
+    sim.submit("a")
+    sim.run_for(50)
+    sim.crash(old)
+    run_until(sim, lambda e: e.kind == "deliver" and isinstance(e.message, Diff))
+    victim = sim.trace[-1].node
+    sim.crash(victim)
+    new = settle(sim)
+    assert new != victim
+    sim.submit("c")
+    sim.run_for(50)
+    sim.recover(victim)
+    settle(sim)
+    assert sim.sync_modes()[-1] == (victim, "diff")
+    assert sim.committed(victim) == ["a", "c"]
+    sim.check()
+    assert_golden(sim, "zab_follower_crash_mid_sync")
+
+
+def test_a_far_behind_follower_gets_a_snapshot():
+    """ZooKeeper sends SNAP when the follower misses more than the leader keeps in its
+    committed log (here ``diff_limit`` proposals)."""
+    sim = zab.cluster(3, seed=7, diff_limit=5)
+    leader = settle(sim)
+    laggard = min(i for i in sim.node_ids if i != leader)
+    sim.crash(laggard)
+    for k in range(8):
+        sim.submit(f"t{k}")
+    sim.run_for(100)
+    sim.recover(laggard)
+    settle(sim)
+    assert sim.sync_modes()[-1] == (laggard, "snap")
+    assert sim.committed(laggard) == [f"t{k}" for k in range(8)]
+    sim.check()
+    assert_golden(sim, "zab_snap")
+
+
+def test_a_leader_cut_into_a_minority_steps_down_and_later_follows():
+    """Paper, Phase 3, and ZooKeeper's heartbeats: a leader that stops hearing from a quorum
+    abandons its epoch; the majority elects a leader of a higher epoch, whom the old leader
+    follows after the partition heals."""
+    sim = zab.cluster(5, seed=8)
+    old = settle(sim)
+    assert old == 5
+    sim.partition({4, 5}, {1, 2, 3})
+    sim.run_for(SYNC_MS + 2 * 20)
+    assert sim.nodes[5].role == "looking"
+    assert "lost contact with a quorum" in sim.trace.values("looking", node=5)
+    new = settle_part(sim, {1, 2, 3})
+    assert new == 3 and sim.nodes[3].epoch == 2
+    assert sim.submit("majority")
+    sim.run_for(50)
+    sim.heal()
+    assert settle(sim) == 3
+    assert sim.nodes[5].role == "following" and sim.nodes[5].leader_id == 3
+    assert everyone(sim) == {i: ["majority"] for i in sim.node_ids}
+    sim.check()
+
+
+def settle_part(sim, group: set[int], limit: float = 3000.0) -> int:
+    start = sim.now
+    while sim.now - start < limit:
+        sim.run_for(20)
+        leader = sim.leader()
+        if leader in group and all(sim.nodes[i].phase == "synced" for i in group - {leader}):
+            return leader
+    raise AssertionError("the majority never settled")
+
+
+# -- a server as a pure state machine --------------------------------------------------------------
+
+
+def test_a_prospective_leader_that_hears_of_a_newer_history_gives_up():
+    """Paper, Phase 1 (discovery): the leader must hold the most up-to-date history of its quorum;
+    told of a more recent one in ACKEPOCH, it returns to election."""
+    server = ZabServer(1, (1, 2, 3), {})
+    server.on_start(0.0)
+    server._become_leader(0.0, Output())
+    out = server.on_message(1.0, 2, FollowerInfo(session=1, accepted_epoch=0))
+    assert out.sends == [(2, NewEpoch(session=1, epoch=1))]
+    assert out.persist == {"accepted_epoch": 1, "accepted_from": 1}
+    out = server.on_message(2.0, 2, AckEpoch(1, 1, current_epoch=0, last_zxid=(0, 3),
+                                             epochs=((0, 3),)))
+    assert server.role == "looking"
+    assert out.notes[0][2] == "2 has a more recent history (0, (0, 3))"
+
+
+def test_a_follower_refuses_an_epoch_below_the_one_it_accepted():
+    """Paper, Phase 1 (discovery): a follower that already accepted a higher epoch goes back to election."""
+    server = ZabServer(2, (1, 2, 3), {"accepted_epoch": 3, "accepted_from": 3})
+    server.on_start(0.0)
+    server._become_follower(0.0, Output(), 1)
+    out = server.on_message(1.0, 1, NewEpoch(session=1, epoch=2))
+    assert server.role == "looking"
+    assert "not above accepted epoch 3" in out.notes[0][0]
+    assert "accepted_epoch" not in out.persist
+
+
+def test_a_follower_persists_a_proposal_before_acknowledging_it():
+    server = ZabServer(2, (1, 2, 3), {})
+    server.on_start(0.0)
+    server._become_follower(0.0, Output(), 1)
+    server.on_message(1.0, 1, NewEpoch(1, 1))
+    server.on_message(2.0, 1, Diff(1, 1, ()))
+    server.on_message(3.0, 1, NewLeader(1, 1))
+    out = server.on_message(4.0, 1, Proposal(1, (1, 1), "a"))
+    assert out.persist == {"history": (((1, 1), "a"),)}
+    assert out.sends == [(1, Ack(1, (1, 1)))]
+    assert server.on_message(5.0, 1, Proposal(1, (1, 1), "a")).sends == [], "a duplicate"
+    out = server.on_message(6.0, 1, Proposal(1, (1, 3), "c"))
+    assert server.role == "looking", "a gap means the session lost a message"
+
+
+# -- the deliberately broken variants -----------------------------------------------------------
+
+
+def test_an_election_that_ignores_the_last_zxid_loses_committed_transactions():
+    sim = zab.cluster(3, seed=1, variant="election-ignores-zxid")
+    settle(sim)
+    sim.isolate(3)
+    sim.run_for(SYNC_MS + INIT_MS)
+    sim.crash(3)
+    assert settle(sim) == 2
+    sim.submit("x")
+    sim.run_for(50)
+    sim.crash(2)
+    sim.heal()
+    sim.recover(3)
+    assert settle(sim) == 3, "the stale server with the highest id wins"
+    assert sim.submit("y")
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "primary integrity"
+    assert "leader 3 of epoch 3 began broadcasting without delivering it" in broken.value.detail
+    sim.run_for(50)
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "prefix order"
+
+
+def test_skipping_trunc_delivers_a_proposal_nobody_committed():
+    sim = zab.cluster(3, seed=5, variant="skip-trunc")
+    old = crash_leader_with_an_unsent_proposal(sim)
+    settle(sim)
+    sim.submit("c")
+    sim.run_for(50)
+    sim.recover(old)
+    settle(sim)
+    assert sim.committed(old) == ["a", "b", "c"]
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "prefix order"
+
+
+def test_committing_without_a_quorum_breaks_agreement():
+    sim = zab.cluster(3, seed=3, variant="commit-without-quorum")
+    old = settle(sim)
+    sim.isolate(old)
+    sim.submit("lonely")
+    assert sim.committed(old) == ["lonely"]
+    sim.run_for(SYNC_MS + INIT_MS)
+    settle_part(sim, set(sim.node_ids) - {old})
+    sim.submit("majority")
+    sim.run_for(50)
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "prefix order"
+
+
+def test_forgetting_the_commit_point_delivers_twice():
+    sim = zab.cluster(3, seed=9, variant="volatile-commit-point")
+    leader = settle(sim)
+    sim.submit("once")
+    sim.run_for(50)
+    follower = min(i for i in sim.node_ids if i != leader)
+    sim.crash(follower)
+    sim.recover(follower)
+    settle(sim)
+    with pytest.raises(InvariantViolation) as broken:
+        sim.check()
+    assert broken.value.invariant == "integrity"
+    assert broken.value.detail == f"node {follower} delivered ((1, 1), 'once') twice"
+
+
+# -- each checker on hand-made records ------------------------------------------------------------
+A, B, C = ((1, 1), "a"), ((1, 2), "b"), ((2, 1), "c")
+PROPOSED = {1: [A, B], 2: [C]}
+FIRST = {1: (1, 0), 2: (2, 2)}
+
+
+def test_the_checker_accepts_a_correct_record():
+    check_zab(PROPOSED, {1: [A, B, C], 2: [A, B, C], 3: [A]}, FIRST)
+
+
+@pytest.mark.parametrize("delivered, first, invariant", [
+    ({1: [A, ((1, 3), "z")]}, FIRST, "integrity"),
+    ({1: [A, A]}, FIRST, "integrity"),
+    ({1: [A, B], 2: [A, C]}, FIRST, "prefix order"),
+    ({1: [B]}, FIRST, "local primary order"),
+    ({1: [C, A]}, {1: (1, 0), 2: (1, 0)}, "global primary order"),
+    ({1: [A, B], 2: [A, B, C]}, {1: (1, 0), 2: (2, 1)}, "primary integrity"),
+])
+def test_each_checker_bites(delivered, first, invariant):
+    record = {i: [] for i in (1, 2, 3)} | delivered
+    with pytest.raises(InvariantViolation) as broken:
+        check_zab(PROPOSED, record, first)
+    assert broken.value.invariant == invariant
+
+
+def test_two_leaders_of_one_epoch_are_caught():
+    sim = zab.cluster(3)
+    sim.trace.append(0.0, "note", 1, text="", tag="leader", value=(1, 1))
+    sim.trace.append(0.0, "note", 2, text="", tag="leader", value=(1, 2))
+    with pytest.raises(InvariantViolation, match="single leader"):
+        sim.check()
+
+
+# -- synchronisation decisions --------------------------------------------------------------------
+H = (((1, 1), "a"), ((1, 2), "b"), ((2, 1), "c"), ((2, 2), "d"))
+
+
+@pytest.mark.parametrize("last, epochs, expected", [
+    ((2, 2), ((1, 2), (2, 2)), ("diff", (2, 2), ())),
+    ((1, 2), ((1, 2),), ("diff", (1, 2), H[2:])),
+    ((1, 3), ((1, 3),), ("trunc", (1, 2), H[2:])),
+    ((3, 1), ((1, 2), (3, 1)), ("trunc", (1, 2), H[2:])),
+    ((0, 0), (), ("snap", (0, 0), H)),
+])
+def test_the_leader_chooses_diff_trunc_or_snap(last, epochs, expected):
+    assert choose_sync(H, last, epochs, diff_limit=3) == expected
+
+
+# -- determinism and bad input --------------------------------------------------------------------
+
+
+def test_the_same_seed_gives_the_same_trace():
+    def run():
+        sim = zab.cluster(5, seed=11)
+        settle(sim)
+        sim.submit("a")
+        sim.crash(5)
+        sim.run_for(500)
+        sim.submit("b")
+        sim.run_for(100)
+        return sim.trace.describe()
+
+    assert run() == run()
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_a_cluster_needs_at_least_one_server(n):
+    with pytest.raises(ValueError, match="at least 1 server"):
+        zab.cluster(n)
+
+
+def test_an_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown variant 'sloppy'"):
+        zab.cluster(3, variant="sloppy")
+
+
+def test_committed_of_an_unknown_node_is_refused():
+    with pytest.raises(ValueError, match="unknown node 7"):
+        zab.cluster(3).committed(7)
+
+
+def test_status_shows_role_epoch_and_zxids():
+    sim = zab.cluster(3, seed=0)
+    settle(sim)
+    sim.submit("a")
+    sim.run_for(50)
+    assert sim.nodes[3].status() == "leading e1 last=(1, 1) committed=(1, 1)"
+    assert sim.nodes[1].status() == "following 3 e1 last=(1, 1) committed=(1, 1)"
+
+
+# -- the random fault campaign --------------------------------------------------------------------
+CAMPAIGN = 1000
+AFTER_FAULTS_MS = 1000.0  # > election + INIT_MS + SYNC_MS: enough for a connected quorum
+
+
+def random_schedule(seed: int, variant: str = "correct"):
+    """Crashes, recoveries, partitions, loss and duplication between client writes; then the
+    faults stop, everyone is connected and up, and a new transaction must commit everywhere."""
+    r = random.Random(seed)
+    n = r.choice([3, 4, 5])
+    sim = zab.cluster(n, seed=seed, variant=variant)
+    sim.run(until=r.uniform(0, 200))
+    written = 0
+    for _ in range(r.randint(3, 8)):
+        fault = r.random()
+        ids = list(sim.node_ids)
+        up = [i for i in ids if sim.is_up(i)]
+        if fault < 0.25:
+            if up:
+                sim.crash(r.choice(up))
+        elif fault < 0.45:
+            if sim.crashed:
+                sim.recover(r.choice(sorted(sim.crashed)))
+        elif fault < 0.6:
+            r.shuffle(ids)
+            cut = r.randint(1, n - 1)
+            sim.partition(set(ids[:cut]), set(ids[cut:]))
+        elif fault < 0.7:
+            sim.heal()
+        elif fault < 0.8:
+            sim.set_loss(r.choice([0.0, 0.05, 0.2]))
+        elif fault < 0.9:
+            sim.set_duplication(r.choice([0.0, 0.1, 0.3]))
+        for _ in range(r.randint(0, 3)):
+            written += 1
+            sim.submit(f"t{written}")
+        sim.run_for(r.uniform(5, 150))
+    sim.check()
+    sim.heal()
+    sim.set_loss(0.0)
+    sim.set_duplication(0.0)
+    for i in sorted(sim.crashed):
+        sim.recover(i)
+    sim.run_for(AFTER_FAULTS_MS)
+    return sim
+
+
+def test_a_random_fault_campaign_finds_no_violation_and_recovers():
+    stuck = []
+    for seed in range(CAMPAIGN):
+        sim = random_schedule(seed)
+        if sim.leader() is None or not sim.submit("after"):
+            stuck.append(seed)
+            continue
+        sim.run_for(300)
+        if not all("after" in sim.committed(i) for i in sim.node_ids):
+            stuck.append(seed)
+        sim.check()
+    assert stuck == []
+
+
+@pytest.mark.parametrize("variant", ["election-ignores-zxid", "skip-trunc",
+                                     "commit-without-quorum", "volatile-commit-point"])
+def test_the_campaign_catches_every_broken_variant(variant):
+    caught = set()
+    for seed in range(100):
+        try:
+            sim = random_schedule(seed, variant)
+            if sim.submit("after"):
+                sim.run_for(300)
+            sim.check()
+        except InvariantViolation as violation:
+            caught.add(violation.invariant)
+    assert caught, f"{variant} went unnoticed in 100 schedules"

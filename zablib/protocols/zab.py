@@ -1,0 +1,859 @@
+"""Zab, ZooKeeper's atomic broadcast, with crash recovery (Junqueira, Reed, Serafini, DSN 2011).
+
+A Zab server is *looking* (electing), *following* or *leading*. Every transaction gets a
+**zxid** ``(epoch, counter)``, compared lexicographically: the epoch numbers the leadership that
+proposed it, the counter orders its proposals. A server runs four phases:
+
+Phase 0, election
+    ZooKeeper's fast leader election. Each looking server votes for the best server it knows, by
+    ``(current epoch, last zxid, id)``, and broadcasts notifications carrying its vote, its
+    election round and its state. It adopts a better vote and broadcasts again, and decides once a
+    quorum agrees with its vote (after a short *finalize* wait for a better vote). Servers that
+    are already following or leading answer a looking server with their vote, so that a late
+    joiner learns who leads.
+Phase 1, discovery
+    Followers send ``FollowerInfo`` with their accepted epoch. With a quorum (itself included),
+    the prospective leader picks ``max(accepted epochs) + 1`` and sends ``NewEpoch``; a follower
+    persists it as its accepted epoch and answers ``AckEpoch`` with its current epoch and its
+    history's last zxid. A leader that hears of a more up-to-date history than its own gives up
+    and returns to election (the paper's check; with the election's ordering it rarely fires).
+Phase 2, synchronisation
+    The leader brings each follower to its own history with ``Diff`` (send what is missing),
+    ``Trunc`` (drop proposals the leader does not have, then send what is missing) or ``Snap``
+    (the follower is more than ``diff_limit`` proposals behind: send the whole history), then
+    ``NewLeader``; the follower adopts the epoch as its current epoch and acknowledges. After a
+    quorum of acknowledgements the leader commits its history and sends ``UpToDate``.
+Phase 3, broadcast
+    ``Proposal`` -> ``Ack`` -> ``Commit``, over FIFO links; a proposal commits once a quorum
+    (the leader included) has logged it, and servers deliver in zxid order. ``Ping``/``Pong``
+    are heartbeats: a follower that stops hearing from its leader, and a leader that stops
+    hearing from a quorum, return to election.
+
+Durable state (``Output.write``): ``accepted_epoch`` (and from whom it was accepted),
+``current_epoch``, ``history`` (a tuple of ``(zxid, txn)``) and ``committed`` (the zxid up to
+which the server has delivered). Everything else is volatile.
+
+The simulator's links may lose or duplicate messages, which TCP would not. Each follower's
+connection to its leader is a *session*: its messages carry a session id, duplicates are
+recognised by zxid or phase, and a gap (a lost proposal) makes the follower drop the session and
+start over with an election, as a broken TCP connection does in ZooKeeper.
+
+Two simplifications, said plainly. ``AckEpoch`` carries, besides the last zxid, how many
+proposals of each epoch the follower's history holds (``epochs``); ZooKeeper's leader finds the
+same boundaries in its transaction log. And the history is never compacted: ``Snap`` sends the
+history itself rather than a data-tree snapshot.
+
+Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
+
+``"election-ignores-zxid"``
+    Votes are ordered by server id alone and the leader skips the up-to-date check of discovery.
+``"skip-trunc"``
+    The leader sends ``Diff`` where ``Trunc`` is needed: the follower keeps proposals nobody
+    committed.
+``"commit-without-quorum"``
+    The leader commits a proposal as soon as it has logged it itself.
+``"volatile-commit-point"``
+    The delivered zxid is not persisted: a recovered server delivers its history again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zablib.core import Message, Node, NodeId, Output
+from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
+from zablib.network import LinkConfig, uniform
+from zablib.sim import Simulation
+
+Zxid = tuple[int, int]
+Vote = tuple[int, Zxid, NodeId]  # (current epoch, last zxid, id) of the proposed leader
+
+PING_MS = 20.0  # leader heartbeat period
+SYNC_MS = 100.0  # silence after which a follower / a leader's quorum is considered gone
+INIT_MS = 200.0  # time allowed from deciding to follow/lead until broadcasting
+CONNECT_MS = 20.0  # a follower re-sends FollowerInfo this often until its leader answers
+ELECTION_MS = (40.0, 80.0)  # a looking server re-sends its notification (randomised)
+FINALIZE_MS = 10.0  # wait for a better vote once a quorum agrees (ZooKeeper's finalizeWait)
+DIFF_LIMIT = 10  # a follower missing more proposals than this gets a Snap
+
+ZERO: Zxid = (0, 0)
+VARIANTS = ("correct", "election-ignores-zxid", "skip-trunc", "commit-without-quorum",
+            "volatile-commit-point")
+LOOKING, FOLLOWING, LEADING = "looking", "following", "leading"
+
+
+# -- messages --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Notification(Message):
+    """Election: ``vote`` is who the sender backs in ``round``; ``state`` is its own state."""
+
+    vote: Vote
+    round: int
+    state: str
+
+    def describe(self) -> str:
+        epoch, zxid, leader = self.vote
+        return f"Notification(vote={leader} e{epoch} z{zxid}, round={self.round}, {self.state})"
+
+
+@dataclass(frozen=True)
+class FollowerInfo(Message):
+    """Follower -> prospective leader: I follow you in ``session``; my accepted epoch."""
+
+    session: int
+    accepted_epoch: int
+
+
+@dataclass(frozen=True)
+class NewEpoch(Message):
+    """Leader -> follower: the new epoch is ``epoch``.
+
+    ``late`` says the leader already has its quorum for ``epoch`` and will not count this
+    follower's answer, so a follower that accepted ``epoch`` from another would-be leader may
+    still join.
+    """
+
+    session: int
+    epoch: int
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class AckEpoch(Message):
+    """Follower -> leader: accepted; my current epoch and history (last zxid, per-epoch counts)."""
+
+    session: int
+    epoch: int
+    current_epoch: int
+    last_zxid: Zxid
+    epochs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Diff(Message):
+    """Leader -> follower: append ``entries`` (the proposals you miss)."""
+
+    session: int
+    epoch: int
+    entries: tuple
+
+
+@dataclass(frozen=True)
+class Trunc(Message):
+    """Leader -> follower: drop every proposal after ``zxid``, then append ``entries``."""
+
+    session: int
+    epoch: int
+    zxid: Zxid
+    entries: tuple
+
+
+@dataclass(frozen=True)
+class Snap(Message):
+    """Leader -> follower: replace your history with ``history``, delivered up to ``committed``."""
+
+    session: int
+    epoch: int
+    history: tuple
+    committed: Zxid
+
+    def describe(self) -> str:
+        return (f"Snap(session={self.session}, epoch={self.epoch}, {len(self.history)} entries, "
+                f"committed={self.committed})")
+
+
+@dataclass(frozen=True)
+class NewLeader(Message):
+    """Leader -> follower: your history is mine now; adopt ``epoch`` as current epoch."""
+
+    session: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class AckNewLeader(Message):
+    """Follower -> leader: my history is yours and my current epoch is ``epoch``."""
+
+    session: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class UpToDate(Message):
+    """Leader -> follower: the leader is established; deliver up to ``committed``."""
+
+    session: int
+    epoch: int
+    committed: Zxid
+
+
+@dataclass(frozen=True)
+class Proposal(Message):
+    """Leader -> follower: log ``txn`` as ``zxid``."""
+
+    session: int
+    zxid: Zxid
+    txn: Any
+
+
+@dataclass(frozen=True)
+class Ack(Message):
+    """Follower -> leader: I have logged everything up to ``zxid``."""
+
+    session: int
+    zxid: Zxid
+
+
+@dataclass(frozen=True)
+class Commit(Message):
+    """Leader -> follower: deliver everything up to ``zxid``."""
+
+    session: int
+    zxid: Zxid
+
+
+@dataclass(frozen=True)
+class Ping(Message):
+    """Leader -> follower heartbeat: my last proposal and my commit point."""
+
+    session: int
+    last_zxid: Zxid
+    committed: Zxid
+
+
+@dataclass(frozen=True)
+class Pong(Message):
+    """Follower -> leader heartbeat: I have logged everything up to ``last_zxid``."""
+
+    session: int
+    last_zxid: Zxid
+
+
+# -- history helpers -------------------------------------------------------------------------
+def epoch_counts(history: tuple) -> tuple[tuple[int, int], ...]:
+    """How many proposals of each epoch ``history`` holds, as ``((epoch, count), ...)``."""
+    counts: dict[int, int] = {}
+    for (epoch, counter), _ in history:
+        counts[epoch] = max(counts.get(epoch, 0), counter)
+    return tuple(sorted(counts.items()))
+
+
+def common_point(leader: tuple, follower_epochs: tuple[tuple[int, int], ...]) -> Zxid:
+    """The last zxid up to which a follower's history equals the leader's.
+
+    Within an epoch every history holds a prefix ``(e, 1) .. (e, c)`` of that epoch's proposals
+    (they come from one leader over a FIFO link), so comparing counts per epoch, oldest first,
+    finds where the two histories part.
+    """
+    mine = dict(epoch_counts(leader))
+    theirs = dict(follower_epochs)
+    point = ZERO
+    for epoch in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(epoch, 0), theirs.get(epoch, 0)
+        if a == b:
+            point = (epoch, a) if a else point
+            continue
+        low = min(a, b)
+        return (epoch, low) if low else point
+    return point
+
+
+def choose_sync(leader: tuple, follower_last: Zxid, follower_epochs: tuple[tuple[int, int], ...],
+                diff_limit: int = DIFF_LIMIT) -> tuple[str, Zxid, tuple]:
+    """Decide how a leader with history ``leader`` brings a follower up to date.
+
+    Returns ``(mode, point, entries)``: ``"diff"`` (append ``entries``), ``"trunc"`` (drop what
+    follows ``point``, then append ``entries``) or ``"snap"`` (``entries`` is the whole history).
+
+    >>> h = (((1, 1), "a"), ((1, 2), "b"), ((2, 1), "c"))
+    >>> choose_sync(h, (1, 2), ((1, 2),))[0], choose_sync(h, (1, 3), ((1, 3),))[0]
+    ('diff', 'trunc')
+    """
+    point = common_point(leader, follower_epochs)
+    missing = tuple(entry for entry in leader if entry[0] > point)
+    if len(missing) > diff_limit:
+        return "snap", point, leader
+    return ("diff" if point == follower_last else "trunc"), point, missing
+
+
+# -- the server --------------------------------------------------------------------------------
+@dataclass
+class Learner:
+    """The leader's view of one follower's session (volatile)."""
+
+    session: int
+    accepted_epoch: int
+    stage: str = "info"  # info -> epoch -> acked -> sync -> synced
+    current_epoch: int = 0
+    last_zxid: Zxid = ZERO
+    epochs: tuple = ()
+    acked: Zxid = ZERO
+    heard: float = 0.0
+
+
+class ZabServer(Node):
+    """One Zab server (see the module docstring for the phases)."""
+
+    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
+                 variant: str = "correct", diff_limit: int = DIFF_LIMIT):
+        super().__init__(node_id, peers, storage)
+        self.variant = variant
+        self.diff_limit = diff_limit
+        self.quorum = len(peers) // 2 + 1
+        self.accepted_epoch: int = storage.get("accepted_epoch", 0)
+        self.accepted_from: NodeId | None = storage.get("accepted_from")
+        self.epoch: int = storage.get("current_epoch", 0)
+        self.history: tuple = storage.get("history", ())
+        self.committed_zxid: Zxid = ZERO if variant == "volatile-commit-point" else storage.get(
+            "committed", ZERO)
+        self.role = LOOKING
+        # election
+        self.round = 0
+        self.vote: Vote = self._own_vote()
+        self.received: dict[NodeId, Vote] = {}
+        self.out_of_election: dict[NodeId, tuple[NodeId, str]] = {}
+        self.finalizing = False
+        # following
+        self.leader_id: NodeId | None = None
+        self.session = 0
+        self.sessions = 0
+        self.phase = ""
+        # leading
+        self.learners: dict[NodeId, Learner] = {}
+        self.new_epoch: int | None = None
+        self.syncing = False
+        self.established = False
+        self.lead_start = 0.0
+
+    # -- properties for pictures and tests -------------------------------------------------
+    @property
+    def last_zxid(self) -> Zxid:
+        """The zxid of the last proposal in this server's history."""
+        return self.history[-1][0] if self.history else ZERO
+
+    def status(self) -> str:
+        role = self.role
+        if role == LEADING:
+            role += "" if self.established else " (not established)"
+        elif role == FOLLOWING:
+            role += f" {self.leader_id}" + ("" if self.phase == "synced" else f" ({self.phase})")
+        return f"{role} e{self.epoch} last={self.last_zxid} committed={self.committed_zxid}"
+
+    def _own_vote(self) -> Vote:
+        return (self.epoch, self.last_zxid, self.id)
+
+    def _better(self, a: Vote, b: Vote) -> bool:
+        if self.variant == "election-ignores-zxid":
+            return a[2] > b[2]
+        return a > b
+
+    # -- inputs ----------------------------------------------------------------------------
+    def on_start(self, now: float) -> Output:
+        return self._look(now, Output(), "")
+
+    def on_client(self, now: float, request: Any) -> Output:
+        if self.role != LEADING or not self.established:
+            return Output(reply=False)
+        return self._step_leader_propose(request)
+
+    def on_timer(self, now: float, name: str) -> Output:
+        out = Output()
+        if self.role == LOOKING:
+            if name == "election":
+                out.broadcast(self.others, self._notification())
+                return out.set_timer("election", ELECTION_MS)
+            if name == "finalize":
+                self.finalizing = False
+                return self._maybe_decide(now, out, final=True)
+        elif self.role == FOLLOWING:
+            if name == "connect" and self.phase == "connect":
+                out.send(self.leader_id, FollowerInfo(self.session, self.accepted_epoch))
+                return out.set_timer("connect", CONNECT_MS)
+            if name == "init" and self.phase != "synced":
+                return self._look(now, out, f"leader {self.leader_id} did not sync me in time")
+            if name == "leader-silent":
+                return self._look(now, out, f"lost leader {self.leader_id}")
+        elif self.role == LEADING and name == "tick":
+            return self._step_leader_tick(now, out)
+        return out
+
+    def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
+        out = Output()
+        if isinstance(msg, Notification):
+            return self._step_notification(now, out, src, msg)
+        if self.role == FOLLOWING:
+            return self._step_follower(now, out, src, msg)
+        if self.role == LEADING:
+            return self._step_leader(now, out, src, msg)
+        return out
+
+    # -- phase 0: election -----------------------------------------------------------------
+    def _notification(self) -> Notification:
+        return Notification(self.vote, self.round, self.role)
+
+    def _look(self, now: float, out: Output, why: str) -> Output:
+        """Enter (or re-enter) election, dropping any leadership or session."""
+        if why:
+            out.note(f"{self.role} -> looking: {why}", tag="looking", value=why)
+        out.cancel_timer("tick").cancel_timer("connect").cancel_timer("init")
+        out.cancel_timer("leader-silent")
+        self.role = LOOKING
+        self.leader_id = None
+        self.phase = ""
+        self.learners = {}
+        self.new_epoch = None
+        self.syncing = self.established = False
+        self.round += 1
+        self.vote = self._own_vote()
+        self.received = {}
+        self.out_of_election = {}
+        self.finalizing = False
+        out.broadcast(self.others, self._notification())
+        out.set_timer("election", ELECTION_MS)
+        return self._maybe_decide(now, out)
+
+    def _step_notification(self, now: float, out: Output, src: NodeId, n: Notification) -> Output:
+        if self.role != LOOKING:
+            if n.state == LOOKING:  # tell a looking server whom we follow / that we lead
+                out.send(src, self._notification())
+            return out
+        if n.state == LOOKING:
+            if n.round > self.round:
+                self.round = n.round
+                self.received = {}
+                own = self._own_vote()
+                self.vote = n.vote if self._better(n.vote, own) else own
+                out.broadcast(self.others, self._notification())
+            elif n.round < self.round:
+                return out.send(src, self._notification())
+            elif self._better(n.vote, self.vote):
+                self.vote = n.vote
+                out.broadcast(self.others, self._notification())
+            self.received[src] = n.vote
+            return self._maybe_decide(now, out)
+        # src already follows or leads: can we join the leader it names?
+        leader = n.vote[2]
+        self.out_of_election[src] = (leader, n.state)
+        backers = [s for s, (lead, _) in self.out_of_election.items() if lead == leader]
+        leads = self.out_of_election.get(leader, (None, ""))[1] == LEADING
+        if len(backers) >= self.quorum and leads:
+            self.vote = n.vote
+            return self._decide(now, out)
+        return out
+
+    def _maybe_decide(self, now: float, out: Output, final: bool = False) -> Output:
+        backers = 1 + sum(1 for v in self.received.values() if v == self.vote)
+        if backers < self.quorum:
+            return out
+        if final or self.quorum == 1:
+            return self._decide(now, out)
+        if not self.finalizing:
+            self.finalizing = True
+            out.set_timer("finalize", FINALIZE_MS)
+        return out
+
+    def _decide(self, now: float, out: Output) -> Output:
+        out.cancel_timer("election").cancel_timer("finalize")
+        leader = self.vote[2]
+        out.note(f"elected {leader} in round {self.round}", tag="elected", value=leader)
+        if leader == self.id:
+            return self._become_leader(now, out)
+        return self._become_follower(now, out, leader)
+
+    # -- phase 1 and 2, follower side --------------------------------------------------------
+    def _become_follower(self, now: float, out: Output, leader: NodeId) -> Output:
+        self.role = FOLLOWING
+        self.leader_id = leader
+        self.sessions += 1
+        self.session = self.sessions
+        self.phase = "connect"
+        out.send(leader, FollowerInfo(self.session, self.accepted_epoch))
+        out.set_timer("connect", CONNECT_MS)
+        return out.set_timer("init", INIT_MS)
+
+    def _step_follower(self, now: float, out: Output, src: NodeId, msg: Message) -> Output:
+        if src != self.leader_id or getattr(msg, "session", None) != self.session:
+            return out  # another server, or an earlier session with this one
+        phase = self.phase
+        if isinstance(msg, NewEpoch) and phase == "connect":
+            same = msg.epoch == self.accepted_epoch and (self.accepted_from == src or msg.late)
+            if msg.epoch < self.accepted_epoch or (msg.epoch == self.accepted_epoch and not same):
+                return self._look(now, out, f"epoch {msg.epoch} of {src} is not above "
+                                  f"accepted epoch {self.accepted_epoch}")
+            self.accepted_epoch, self.accepted_from = msg.epoch, src
+            out.write(accepted_epoch=msg.epoch, accepted_from=src)
+            self.phase = "epoch"
+            out.cancel_timer("connect")
+            return out.send(src, AckEpoch(self.session, msg.epoch, self.epoch, self.last_zxid,
+                                          epoch_counts(self.history)))
+        if isinstance(msg, Diff | Trunc | Snap) and phase == "epoch":
+            return self._step_follower_sync(out, msg)
+        if isinstance(msg, NewLeader) and phase == "sync":
+            self.epoch = msg.epoch
+            self.phase = "synced"
+            out.write(current_epoch=msg.epoch)
+            out.note(f"following {src} in epoch {msg.epoch}", tag="following", value=msg.epoch)
+            out.cancel_timer("init").set_timer("leader-silent", SYNC_MS)
+            return out.send(src, AckNewLeader(self.session, msg.epoch))
+        if phase != "synced":
+            return out
+        if isinstance(msg, Proposal):
+            return self._step_follower_proposal(now, out, msg)
+        if isinstance(msg, Commit | UpToDate):
+            return self._deliver_to(out, msg.zxid if isinstance(msg, Commit) else msg.committed)
+        if isinstance(msg, Ping):
+            if msg.last_zxid > self.last_zxid:  # a proposal was lost: this session is broken
+                return self._look(now, out, f"missed proposals up to {msg.last_zxid}")
+            out.set_timer("leader-silent", SYNC_MS)
+            out.send(src, Pong(self.session, self.last_zxid))
+            return self._deliver_to(out, msg.committed)
+        return out
+
+    def _step_follower_sync(self, out: Output, msg: Diff | Trunc | Snap) -> Output:
+        if isinstance(msg, Snap):
+            self.history = msg.history
+            out.note(f"snapshot of {len(msg.history)} proposals", tag="synced", value="snap")
+        else:
+            if isinstance(msg, Trunc):
+                dropped = tuple(e for e in self.history if e[0] > msg.zxid)
+                self.history = tuple(e for e in self.history if e[0] <= msg.zxid)
+                out.note(f"truncated {len(dropped)} proposals after {msg.zxid}",
+                         tag="truncated", value=dropped)
+            self.history = self.history + msg.entries
+        out.write(history=self.history)
+        if self.committed_zxid > self.last_zxid:  # only a broken variant truncates delivered txns
+            self.committed_zxid = self.last_zxid
+            out.write(committed=self.committed_zxid)
+        self.phase = "sync"
+        if isinstance(msg, Snap):
+            self._deliver_to(out, msg.committed)
+        return out
+
+    # -- phase 3, follower side --------------------------------------------------------------
+    def _step_follower_proposal(self, now: float, out: Output, msg: Proposal) -> Output:
+        last = self.last_zxid
+        if msg.zxid <= last:
+            return out  # a duplicate
+        epoch, counter = msg.zxid
+        expected = (epoch, last[1] + 1) if last[0] == epoch else (epoch, 1)
+        if msg.zxid != expected:
+            return self._look(now, out, f"gap before proposal {msg.zxid}")
+        self.history = self.history + ((msg.zxid, msg.txn),)
+        out.write(history=self.history)
+        return out.send(self.leader_id, Ack(self.session, msg.zxid))
+
+    def _deliver_to(self, out: Output, zxid: Zxid) -> Output:
+        """Deliver, in zxid order, every logged proposal up to ``zxid``."""
+        target = min(zxid, self.last_zxid)
+        if target <= self.committed_zxid:
+            return out
+        for entry in self.history:
+            if self.committed_zxid < entry[0] <= target:
+                out.note(f"delivered {entry[1]!r} {entry[0]}", tag="deliver", value=entry)
+        self.committed_zxid = target
+        return out.write(committed=target)
+
+    # -- phase 1 and 2, leader side ----------------------------------------------------------
+    def _become_leader(self, now: float, out: Output) -> Output:
+        self.role = LEADING
+        self.leader_id = self.id
+        self.learners = {}
+        self.new_epoch = None
+        self.syncing = self.established = False
+        self.lead_start = now
+        out.set_timer("tick", PING_MS)
+        return self._maybe_new_epoch(now, out)
+
+    def _maybe_new_epoch(self, now: float, out: Output) -> Output:
+        if self.new_epoch is not None:
+            return out
+        infos = [ln for ln in self.learners.values() if ln.stage == "info"]
+        if len(infos) + 1 < self.quorum:
+            return out
+        epoch = max([self.accepted_epoch] + [ln.accepted_epoch for ln in infos]) + 1
+        self.new_epoch = epoch
+        self.accepted_epoch, self.accepted_from = epoch, self.id
+        out.write(accepted_epoch=epoch, accepted_from=self.id)
+        out.note(f"proposes epoch {epoch}", tag="new-epoch", value=epoch)
+        for peer, learner in sorted(self.learners.items()):
+            learner.stage = "epoch"
+            out.send(peer, NewEpoch(learner.session, epoch))
+        return self._maybe_sync(now, out)
+
+    def _maybe_sync(self, now: float, out: Output) -> Output:
+        if self.syncing or self.new_epoch is None:
+            return out
+        acked = [p for p, ln in sorted(self.learners.items()) if ln.stage == "acked"]
+        if len(acked) + 1 < self.quorum:
+            return out
+        self.syncing = True
+        self.epoch = self.new_epoch
+        out.write(current_epoch=self.epoch)
+        out.note(f"leads epoch {self.epoch}", tag="leader", value=(self.epoch, self.id))
+        for peer in acked:
+            self._sync(out, peer)
+        return self._maybe_establish(out)
+
+    def _sync(self, out: Output, peer: NodeId) -> None:
+        learner = self.learners[peer]
+        mode, point, entries = choose_sync(self.history, learner.last_zxid, learner.epochs,
+                                           self.diff_limit)
+        if mode == "trunc" and self.variant == "skip-trunc":
+            mode, entries = "diff", tuple(e for e in self.history if e[0] > learner.last_zxid)
+        s = learner.session
+        if mode == "snap":
+            out.send(peer, Snap(s, self.epoch, entries, self.committed_zxid))
+        elif mode == "trunc":
+            out.send(peer, Trunc(s, self.epoch, point, entries))
+        else:
+            out.send(peer, Diff(s, self.epoch, entries))
+        out.note(f"syncs {peer} with {mode.upper()}", tag="sync", value=(peer, mode))
+        out.send(peer, NewLeader(s, self.epoch))
+        learner.stage = "sync"
+        learner.acked = self.last_zxid
+
+    def _maybe_establish(self, out: Output) -> Output:
+        if self.established or not self.syncing:
+            return out
+        synced = [p for p, ln in sorted(self.learners.items()) if ln.stage == "synced"]
+        if len(synced) + 1 < self.quorum:
+            return out
+        self.established = True
+        out.note(f"established in epoch {self.epoch}", tag="established", value=self.epoch)
+        self._deliver_to(out, self.last_zxid)
+        for peer in synced:
+            out.send(peer, UpToDate(self.learners[peer].session, self.epoch, self.committed_zxid))
+        return out
+
+    def _step_leader(self, now: float, out: Output, src: NodeId, msg: Message) -> Output:
+        if isinstance(msg, FollowerInfo):
+            learner = self.learners.get(src)
+            if learner is not None and learner.session == msg.session:
+                if learner.stage == "epoch":  # our NewEpoch may have been lost: say it again
+                    out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
+                return out
+            self.learners[src] = Learner(msg.session, msg.accepted_epoch, heard=now)
+            if self.new_epoch is None:
+                return self._maybe_new_epoch(now, out)
+            self.learners[src].stage = "epoch"
+            return out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
+        learner = self.learners.get(src)
+        if learner is None or getattr(msg, "session", None) != learner.session:
+            return out
+        learner.heard = now
+        if isinstance(msg, AckEpoch) and learner.stage == "epoch" and msg.epoch == self.new_epoch:
+            theirs, mine = (msg.current_epoch, msg.last_zxid), (self.epoch, self.last_zxid)
+            if theirs > mine and self.variant != "election-ignores-zxid" and not self.syncing:
+                return self._look(now, out, f"{src} has a more recent history {theirs}")
+            learner.stage = "acked"
+            learner.current_epoch, learner.last_zxid = msg.current_epoch, msg.last_zxid
+            learner.epochs = msg.epochs
+            if self.syncing:
+                self._sync(out, src)
+                return out
+            return self._maybe_sync(now, out)
+        if isinstance(msg, AckNewLeader) and learner.stage == "sync":
+            learner.stage = "synced"
+            if self.established:
+                return out.send(src, UpToDate(learner.session, self.epoch, self.committed_zxid))
+            return self._maybe_establish(out)
+        if isinstance(msg, Ack | Pong) and learner.stage == "synced":
+            zxid = msg.zxid if isinstance(msg, Ack) else msg.last_zxid
+            learner.acked = max(learner.acked, zxid)
+            return self._maybe_commit(out)
+        return out
+
+    # -- phase 3, leader side ----------------------------------------------------------------
+    def _forwarded(self) -> list[tuple[NodeId, Learner]]:
+        return [(p, ln) for p, ln in sorted(self.learners.items()) if ln.stage in ("sync", "synced")]
+
+    def _step_leader_propose(self, txn: Any) -> Output:
+        last = self.last_zxid
+        zxid = (self.epoch, last[1] + 1 if last[0] == self.epoch else 1)
+        self.history = self.history + ((zxid, txn),)
+        out = Output(reply=True).write(history=self.history)
+        out.note(f"proposes {txn!r} as {zxid}", tag="propose", value=(zxid, txn))
+        for peer, learner in self._forwarded():
+            out.send(peer, Proposal(learner.session, zxid, txn))
+        return self._maybe_commit(out)
+
+    def _maybe_commit(self, out: Output) -> Output:
+        if not self.established:
+            return out
+        needed = 1 if self.variant == "commit-without-quorum" else self.quorum
+        acks = sorted([self.last_zxid] + [ln.acked for ln in self.learners.values()
+                                          if ln.stage == "synced"], reverse=True)
+        if len(acks) < needed:
+            return out
+        target = acks[needed - 1]  # the highest zxid that ``needed`` servers have logged
+        if target <= self.committed_zxid:
+            return out
+        self._deliver_to(out, target)
+        for peer, learner in self._forwarded():
+            out.send(peer, Commit(learner.session, self.committed_zxid))
+        return out
+
+    def _step_leader_tick(self, now: float, out: Output) -> Output:
+        if not self.established:
+            if now - self.lead_start >= INIT_MS:
+                return self._look(now, out, f"no quorum synced within {INIT_MS:g} ms")
+        else:
+            alive = 1 + sum(1 for ln in self.learners.values()
+                            if ln.stage == "synced" and now - ln.heard <= SYNC_MS)
+            if alive < self.quorum:
+                return self._look(now, out, "lost contact with a quorum")
+        for peer, learner in sorted(self.learners.items()):
+            if learner.stage == "synced":
+                out.send(peer, Ping(learner.session, self.last_zxid, self.committed_zxid))
+        return out.set_timer("tick", PING_MS)
+
+
+# -- invariants ------------------------------------------------------------------------------
+def delivery_record(sim: Simulation) -> tuple[dict[int, list], dict[NodeId, list], dict[int, tuple]]:
+    """Collect the run's broadcasts and deliveries from the trace.
+
+    Returns ``(proposed, delivered, first)``: ``proposed[epoch]`` lists ``(zxid, txn)`` in the
+    order the epoch's leader broadcast them; ``delivered[node]`` lists what ``node`` delivered,
+    in order, over all its incarnations; ``first[epoch]`` is ``(leader, k)``: when the leader of
+    ``epoch`` broadcast its first proposal, it had delivered ``k`` transactions.
+    """
+    proposed: dict[int, list] = {}
+    delivered: dict[NodeId, list] = {i: [] for i in sim.node_ids}
+    first: dict[int, tuple] = {}
+    for e in sim.trace:
+        if e.kind != "note":
+            continue
+        if e.tag == "deliver":
+            delivered[e.node].append(e.value)
+        elif e.tag == "propose":
+            epoch = e.value[0][0]
+            if epoch not in proposed:
+                proposed[epoch] = []
+                first[epoch] = (e.node, len(delivered[e.node]))
+            proposed[epoch].append(e.value)
+    return proposed, delivered, first
+
+
+def check_zab(proposed: Mapping[int, list], delivered: Mapping[NodeId, list],
+              first: Mapping[int, tuple]) -> None:
+    """The Zab paper's properties (its problem statement) over one run's broadcasts and deliveries.
+
+    Raises InvariantViolation naming the first broken one: ``integrity``, ``prefix order``
+    (total order and agreement), ``local primary order``, ``global primary order`` or
+    ``primary integrity``.
+    """
+    broadcast = {entry for entries in proposed.values() for entry in entries}
+    for node, seq in sorted(delivered.items()):
+        seen: set = set()
+        for entry in seq:
+            if entry not in broadcast:
+                raise InvariantViolation("integrity", f"node {node} delivered {entry!r}, "
+                                                      "which no leader broadcast")
+            if entry in seen:
+                raise InvariantViolation("integrity", f"node {node} delivered {entry!r} twice")
+            seen.add(entry)
+    check_prefix_order(delivered)
+    for node, seq in sorted(delivered.items()):
+        by_epoch: dict[int, list] = {}
+        for entry in seq:
+            by_epoch.setdefault(entry[0][0], []).append(entry)
+        for epoch, got in sorted(by_epoch.items()):
+            if got != proposed.get(epoch, [])[: len(got)]:
+                raise InvariantViolation(
+                    "local primary order",
+                    f"node {node} delivered {[z for z, _ in got]} of epoch {epoch}, not in the "
+                    "order its leader broadcast them")
+        for a, b in zip(seq, seq[1:], strict=False):
+            if b[0][0] < a[0][0]:
+                raise InvariantViolation(
+                    "global primary order",
+                    f"node {node} delivered {b!r} of epoch {b[0][0]} after {a!r} of epoch {a[0][0]}")
+    for epoch, (leader, k) in sorted(first.items()):
+        had = set(delivered[leader][:k])
+        for node, seq in sorted(delivered.items()):
+            for entry in seq:
+                if entry[0][0] < epoch and entry not in had:
+                    raise InvariantViolation(
+                        "primary integrity",
+                        f"node {node} delivered {entry!r}, but leader {leader} of epoch {epoch} "
+                        "began broadcasting without delivering it")
+
+
+def zab_properties(sim: ZabSimulation) -> None:
+    """Check integrity, total order, local/global primary order and primary integrity."""
+    check_zab(*delivery_record(sim))
+
+
+def one_leader_per_epoch(sim: ZabSimulation) -> None:
+    """At most one server leads (synchronises followers in) each epoch."""
+    check_single_leader(sim.trace.values("leader"), term_name="epoch")
+
+
+def durable_prefix_order(sim: ZabSimulation) -> None:
+    """The delivered sequences in stable storage are prefixes of one another."""
+    check_prefix_order({i: sim.committed(i) for i in sim.node_ids}, what="has delivered")
+
+
+# -- the simulation --------------------------------------------------------------------------
+class ZabSimulation(Simulation):
+    """A :class:`~zablib.sim.Simulation` of Zab servers with client-level questions."""
+
+    variant: str = "correct"
+
+    def leader(self) -> NodeId | None:
+        """The live, established leader of the highest epoch, or None."""
+        live = [n for i, n in sorted(self.nodes.items())
+                if self.is_up(i) and n.role == LEADING and n.established]
+        return max(live, key=lambda n: n.epoch).id if live else None
+
+    def submit(self, txn: Any) -> bool:
+        """Hand ``txn`` to the current leader; True if a live established leader accepted it."""
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, txn))
+
+    def committed(self, node: NodeId) -> list[Any]:
+        """The transactions ``node`` has delivered, in order (from its stable storage)."""
+        self.network.check_node(node)
+        storage = self.storage[node]
+        point = storage.get("committed", ZERO)
+        return [txn for zxid, txn in storage.get("history", ()) if zxid <= point]
+
+    def sync_modes(self) -> list[tuple[NodeId, str]]:
+        """Every ``(follower, mode)`` a leader synchronised, in order."""
+        return self.trace.values("sync")
+
+
+def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: int = DIFF_LIMIT,
+            link: LinkConfig | None = None) -> ZabSimulation:
+    """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
+
+    Parameters
+    ----------
+    n : int
+        Number of servers, at least 1.
+    seed : int
+        Seed of the run.
+    variant : str
+        ``"correct"`` or one of the broken variants of the module docstring.
+    diff_limit : int
+        A follower missing more proposals than this is synchronised with ``Snap``.
+    link : LinkConfig, optional
+        Link settings; default uniform 1-10 ms delay, FIFO, no loss.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"a Zab ensemble needs at least 1 server, got {n!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if not isinstance(diff_limit, int) or isinstance(diff_limit, bool) or diff_limit < 0:
+        raise ValueError(f"diff_limit must be a non-negative int, got {diff_limit!r}")
+    sim = ZabSimulation(
+        lambda i, peers, storage: ZabServer(i, peers, storage, variant, diff_limit),
+        range(1, n + 1),
+        seed=seed,
+        link=link or LinkConfig(delay=uniform(1.0, 10.0)),
+        invariants=[zab_properties, one_leader_per_epoch, durable_prefix_order],
+    )
+    sim.variant = variant
+    return sim
