@@ -40,6 +40,119 @@ WRONG_ANSWERS = {
             "solution-crash-time": "def crash_time():\n    return 300.0\n",
         },
     },
+    # 2PC: "nobody answered commit, so abort" is presumed abort, which only the coordinator may
+    # apply; a prepared participant that does so can contradict a coordinator that committed.
+    "2pc-participant-presumes-abort": {
+        "02_termination.ipynb": {
+            "solution-terminate-2pc": (
+                "def terminate_2pc(my_state, peer_states):\n"
+                "    if my_state == 'committed' or 'committed' in peer_states:\n"
+                "        return 'commit'\n"
+                "    return 'abort'\n"
+            ),
+        },
+    },
+    # 2PC: forgets that a peer that has not voted yet aborts when asked, and blocks needlessly.
+    "2pc-waits-on-unvoted-peers": {
+        "02_termination.ipynb": {
+            "solution-terminate-2pc": (
+                "def terminate_2pc(my_state, peer_states):\n"
+                "    if my_state == 'committed' or 'committed' in peer_states:\n"
+                "        return 'commit'\n"
+                "    if my_state in ('aborted', 'working') or 'aborted' in peer_states:\n"
+                "        return 'abort'\n"
+                "    return None\n"
+            ),
+        },
+    },
+    # 3PC: commits straight away on seeing a pre-committed participant; if the new coordinator
+    # then crashes mid-broadcast, an uncertain survivor aborts (the explorer finds that run).
+    "3pc-commits-without-precommitting-the-others": {
+        "02_termination.ipynb": {
+            "solution-terminate-3pc": (
+                "def terminate_3pc(states):\n"
+                "    states = list(states)\n"
+                "    if 'aborted' in states or 'working' in states:\n"
+                "        return 'abort'\n"
+                "    if 'committed' in states or 'precommitted' in states:\n"
+                "        return 'commit'\n"
+                "    return 'abort'\n"
+            ),
+        },
+    },
+    # 3PC: "everyone I can see voted yes, so commit": a crashed participant may have voted no.
+    "3pc-all-uncertain-commits": {
+        "02_termination.ipynb": {
+            "solution-terminate-3pc": (
+                "def terminate_3pc(states):\n"
+                "    states = list(states)\n"
+                "    if 'aborted' in states or 'working' in states:\n"
+                "        return 'abort'\n"
+                "    if 'committed' in states:\n"
+                "        return 'commit'\n"
+                "    return 'precommit'\n"
+            ),
+        },
+    },
+    # Explores two-phase commit instead of three-phase commit: 2PC never splits.
+    "explores-2pc": {
+        "03_explorer.ipynb": {
+            "solution-split-run": (
+                "def split_run(variant='correct', crashes=0, partitions=False):\n"
+                "    found = explore(twopc.model(2, crashes=crashes, partitions=partitions)).violation\n"
+                "    return None if found is None else list(found.actions)\n"
+            ),
+        },
+    },
+    # Always lets the network split: the runs it returns for the crash-only settings take a
+    # step ("partition ...") that those models do not offer.
+    "always-partitions": {
+        "03_explorer.ipynb": {
+            "solution-split-run": (
+                "def split_run(variant='correct', crashes=0, partitions=False):\n"
+                "    model = threepc.model(2, crashes=crashes, partitions=True, variant=variant)\n"
+                "    found = explore(model).violation\n"
+                "    return None if found is None else list(found.actions)\n"
+            ),
+        },
+    },
+    # Drops the last step, taking it for "the violation" rather than part of the run: the run
+    # then stops one step before the split.
+    "drops-the-last-step": {
+        "03_explorer.ipynb": {
+            "solution-split-run": (
+                "def split_run(variant='correct', crashes=0, partitions=False):\n"
+                "    model = threepc.model(2, crashes=crashes, partitions=partitions, variant=variant)\n"
+                "    found = explore(model).violation\n"
+                "    return None if found is None else list(found.actions[:-1])\n"
+            ),
+        },
+    },
+    # Random testing instead of exhaustive search: finds a split under partition, but not the
+    # shortest, and misses the wrong variant's rarer one.
+    "random-walks-instead-of-explore": {
+        "03_explorer.ipynb": {
+            "solution-split-run": (
+                "import random\n"
+                "\n"
+                "def split_run(variant='correct', crashes=0, partitions=False):\n"
+                "    model = threepc.model(2, crashes=crashes, partitions=partitions, variant=variant)\n"
+                "    rng = random.Random(1)\n"
+                "    starts = list(model.init_states())\n"
+                "    for attempt in range(300):\n"
+                "        state, run = rng.choice(starts), []\n"
+                "        while model.agreement(state):\n"
+                "            moves = list(model.actions(state))\n"
+                "            if not moves:\n"
+                "                break\n"
+                "            label, state = rng.choice(moves)\n"
+                "            run.append(label)\n"
+                "        else:\n"
+                "            return run\n"
+                "    return None\n"
+            ),
+        },
+    },
 }
 
 
