@@ -243,7 +243,7 @@ def test_same_model_same_findings():
 
 def test_replay_rejects_a_step_that_cannot_happen():
     model = twopc.model(2)
-    with pytest.raises(ValueError, match="no message '1->0 Vote\\(yes\\)' in flight"):
+    with pytest.raises(ValueError, match=r"step 1 \('deliver 1->0 Vote\(yes\)'\) is not possible"):
         model.replay(["deliver 1->0 Vote(yes)"])
     with pytest.raises(ValueError, match="cannot replay 'dance'"):
         model.replay(["dance"])
@@ -270,3 +270,17 @@ def test_blocked_states_needs_a_complete_graph():
 def test_bad_model_input_is_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_walk_accepts_the_found_run_and_names_the_first_impossible_step() -> None:
+    """A run is only evidence if the model allows it: walk() re-follows the labels through
+    actions(), and replay() refuses a run with a step the model does not allow."""
+    model = threepc.model(2, partitions=True)
+    violation = explore(model).violation
+    states = model.walk(violation.actions, model.votes_of(violation.states[0]))
+    assert states[-1] == violation.states[-1]
+    bad = [*violation.actions[:3], "crash 0"]  # no crash budget in this model
+    with pytest.raises(ValueError, match=r"step 4 \('crash 0'\) is not possible"):
+        model.walk(bad)
+    with pytest.raises(ValueError, match="not possible"):
+        model.replay(bad)

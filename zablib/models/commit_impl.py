@@ -73,7 +73,7 @@ import copy
 import itertools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,6 +344,39 @@ class CommitModel:
             lines.append("partition " + " | ".join(_group_text(g) for g in state.groups))
         return "\n".join(lines)
 
+    def walk(self, labels: Iterable[str], votes: Mapping[int, str] | None = None) -> list[CommitState]:
+        """Follow ``labels`` through :meth:`actions` from an initial state; return the states.
+
+        Checks that a run is possible in this model: every label must be an action enabled in
+        the state reached so far (a live peer for a timeout, the crash budget, a message really
+        in flight ...). With ``votes`` the run starts from those votes' initial state; without,
+        from the first initial state along which the whole run is possible.
+
+        Raises
+        ------
+        ValueError
+            Naming the first step that is not possible.
+        """
+        labels = list(labels)
+        starts = self.init_states()
+        if votes is not None:
+            wanted = {i: dict(votes).get(i, "yes") for i in range(1, self.participants + 1)}
+            starts = [s for s in starts if self.votes_of(s) == wanted]
+            if not starts:
+                raise ValueError(f"votes {dict(votes)!r} are not an initial state of this model")
+        furthest = (-1, "the model has no initial state")
+        for start in starts:
+            states = [start]
+            for k, label in enumerate(labels, 1):
+                successors = dict(self.actions(states[-1]))
+                if label not in successors:
+                    furthest = max(furthest, (k, f"step {k} ({label!r}) is not possible there"))
+                    break
+                states.append(successors[label])
+            else:
+                return states
+        raise ValueError(furthest[1])
+
     def votes_of(self, initial: CommitState) -> dict[NodeId, str]:
         """The votes that lead to the initial state ``initial``."""
         for votes in self.vote_choices:
@@ -504,6 +537,7 @@ def replay(model: CommitModel, run: Violation | list[str] | tuple[str, ...], see
         votes = model.votes_of(run.states[0])
     else:
         labels = list(run)
+    model.walk(labels, votes or {})  # refuse a run the model does not allow, naming the step
     sim = model.sim_class(model.factory_for, model.participants, seed=seed, votes=dict(votes or {}))
     sim.variant = model.variant
     flight: list[tuple[NodeId, NodeId, Message, int]] = []
