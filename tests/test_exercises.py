@@ -153,6 +153,76 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Zab votes: compares the Vote namedtuple as it comes, so the server id (its first field)
+    # decides before the histories: a stale server with a high id wins.
+    "votes-compare-id-first": {
+        "04_zab_votes.ipynb": {
+            "solution-better-vote": "def better_vote(new, current):\n    return new > current\n",
+        },
+    },
+    # Zab votes: early ZooKeeper's (last zxid, id), ignoring the current epoch.
+    "votes-ignore-current-epoch": {
+        "04_zab_votes.ipynb": {
+            "solution-better-vote": (
+                "def better_vote(new, current):\n"
+                "    return (new.zxid, new.id) > (current.zxid, current.id)\n"
+            ),
+        },
+    },
+    # Zab votes: >= adopts an equal vote, so a vote is better than itself (not a strict order).
+    "votes-equal-vote-is-better": {
+        "04_zab_votes.ipynb": {
+            "solution-better-vote": (
+                "def better_vote(new, current):\n"
+                "    return (new.epoch, new.zxid, new.id) >= (current.epoch, current.zxid, current.id)\n"
+            ),
+        },
+    },
+    # Zab sync: SNAP already at diff_limit missing proposals, not above it.
+    "sync-snap-at-the-limit": {
+        "05_zab_sync.ipynb": {
+            "solution-sync-plan": (
+                "def sync_plan(leader, follower, diff_limit):\n"
+                "    shared = 0\n"
+                "    while shared < min(len(leader), len(follower)) and leader[shared] == follower[shared]:\n"
+                "        shared += 1\n"
+                "    point = leader[shared - 1] if shared else (0, 0)\n"
+                "    if len(leader) - shared >= diff_limit:\n"
+                "        return 'snap', point\n"
+                "    return ('diff' if shared == len(follower) else 'trunc'), point\n"
+            ),
+        },
+    },
+    # Zab sync: ZooKeeper's shortcut, deciding from the follower's last zxid alone; a follower
+    # ending in an epoch the leader skipped is truncated to the wrong point.
+    "sync-by-last-zxid-only": {
+        "05_zab_sync.ipynb": {
+            "solution-sync-plan": (
+                "def sync_plan(leader, follower, diff_limit):\n"
+                "    last = follower[-1] if follower else (0, 0)\n"
+                "    point = max([z for z in leader if z <= last], default=(0, 0))\n"
+                "    if sum(1 for z in leader if z > point) > diff_limit:\n"
+                "        return 'snap', point\n"
+                "    return ('diff' if point == last else 'trunc'), point\n"
+            ),
+        },
+    },
+    # Zab sync: counts the missing proposals as the difference in length, forgetting that the
+    # follower's extra proposals are truncated and must be replaced.
+    "sync-missing-by-length": {
+        "05_zab_sync.ipynb": {
+            "solution-sync-plan": (
+                "def sync_plan(leader, follower, diff_limit):\n"
+                "    shared = 0\n"
+                "    while shared < min(len(leader), len(follower)) and leader[shared] == follower[shared]:\n"
+                "        shared += 1\n"
+                "    point = leader[shared - 1] if shared else (0, 0)\n"
+                "    if len(leader) - len(follower) > diff_limit:\n"
+                "        return 'snap', point\n"
+                "    return ('diff' if shared == len(follower) else 'trunc'), point\n"
+            ),
+        },
+    },
 }
 
 
