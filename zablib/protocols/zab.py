@@ -58,6 +58,7 @@ Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -318,7 +319,9 @@ class ZabServer(Node):
         # following
         self.leader_id: NodeId | None = None
         self.session = 0
-        self.sessions = 0
+        # Connections are numbered across restarts too, so that a leader never mistakes a new
+        # connection for a repeat of one from before this server's crash.
+        self.sessions: int = storage.get("sessions", 0)
         self.phase = ""
         # leading
         self.learners: dict[NodeId, Learner] = {}
@@ -468,6 +471,7 @@ class ZabServer(Node):
         self.leader_id = leader
         self.sessions += 1
         self.session = self.sessions
+        out.write(sessions=self.sessions)
         self.phase = "connect"
         out.send(leader, FollowerInfo(self.session, self.accepted_epoch))
         out.set_timer("connect", CONNECT_MS)
@@ -549,9 +553,12 @@ class ZabServer(Node):
         target = min(zxid, self.last_zxid)
         if target <= self.committed_zxid:
             return out
-        for entry in self.history:
-            if self.committed_zxid < entry[0] <= target:
-                out.note(f"delivered {entry[1]!r} {entry[0]}", tag="deliver", value=entry)
+        # The history is sorted by zxid: start right after the last delivered proposal.
+        start = bisect.bisect_right(self.history, self.committed_zxid, key=lambda e: e[0])
+        for entry in self.history[start:]:
+            if entry[0] > target:
+                break
+            out.note(f"delivered {entry[1]!r} {entry[0]}", tag="deliver", value=entry)
         self.committed_zxid = target
         return out.write(committed=target)
 
