@@ -29,7 +29,7 @@ Timeouts, and what each waiting node may do about one:
 A recovering coordinator re-reads its decision and sends it again; if it crashed before deciding,
 it aborts (*presumed abort*: no participant can have committed, since nobody was told commit).
 
-:meth:`TwoPCSimulation.outcome` reads each node's *stable storage*, so a crashed node's outcome is
+:meth:`CommitSimulation.outcome` reads each node's *stable storage*, so a crashed node's outcome is
 what it wrote before crashing. The invariants are **agreement** (no two nodes decide differently)
 and the safety half of **validity** (commit only if every participant durably voted yes).
 
@@ -238,7 +238,10 @@ class Participant(Node):
 
     @property
     def blocked(self) -> bool:
-        """Prepared, undecided, and already asking its peers: it waits for someone who knows."""
+        """Whether this participant is prepared, undecided and already asking its peers.
+
+        It then waits for someone who knows the outcome.
+        """
         return self.state == "prepared" and self.asking
 
     def key(self) -> tuple:
