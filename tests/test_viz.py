@@ -262,3 +262,16 @@ def test_state_graph_marks_exactly_the_highlighted_states() -> None:
     assert f"state ({result.distinct_states} in all)" in legend
     with pytest.raises(ValueError, match="keep_graph"):
         viz.state_graph(explore(TwoPhase(rms=2)))
+
+
+def test_zxid_grid_shows_each_servers_history_coloured_by_epoch() -> None:
+    from zablib.protocols import zab
+
+    sim, _ = zab.scenario_crash_after_logged(2)
+    fig = viz.zxid_grid(sim, title="histories")
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    leader = sim.leader()
+    for (epoch, counter), txn in sim.nodes[leader].history:
+        assert f"{epoch}.{counter} {txn}" in texts
+    assert viz.epoch_color(1) != viz.epoch_color(2)
+    assert viz.epoch_color(1 + len(viz.EPOCH_COLORS)) == viz.epoch_color(1)

@@ -578,3 +578,18 @@ def test_the_campaign_catches_every_broken_variant(variant):
         except InvariantViolation as violation:
             caught.add(violation.invariant)
     assert caught, f"{variant} went unnoticed in 100 schedules"
+
+
+def test_a_proposal_on_a_quorum_survives_the_leaders_crash_and_one_below_may_not():
+    """Zab §IV (the leader's history is a superset of every committed proposal): once the
+    leader and two followers of five have logged t, any new leader has it and delivers it;
+    with one follower, t can be dropped, and then nobody ever delivers it."""
+    sim, logged = zab.scenario_crash_after_logged(2)
+    sim.check()
+    assert len(logged) == 2
+    assert all("t" in sim.committed(i) for i in sim.node_ids if sim.is_up(i))
+    sim, logged = zab.scenario_crash_after_logged(1)
+    sim.check()
+    assert not any("t" in sim.committed(i) for i in sim.node_ids)
+    with pytest.raises(ValueError, match="0 <= k < n=5"):
+        zab.scenario_crash_after_logged(5)

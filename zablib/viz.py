@@ -604,6 +604,31 @@ def log_grid(
     return _finish(fig, owned)
 
 
+#: Cell colours of log entries by epoch or term (1, 2, 3, ...), cycling after the last.
+EPOCH_COLORS = ("#cfe2f3", "#d9ead3", "#fff2cc", "#f4cccc", "#d9d2e9", "#fce5cd")
+
+
+def epoch_color(epoch: int) -> str:
+    """The cell colour of entries of ``epoch`` (or Raft term) ``epoch``."""
+    return EPOCH_COLORS[(epoch - 1) % len(EPOCH_COLORS)] if epoch >= 1 else "white"
+
+
+def zxid_grid(sim: Simulation, *, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Every server's ZAB history as a grid of ``epoch.counter txn`` cells coloured by epoch.
+
+    Reads ``node.history`` (a sequence of ``((epoch, counter), txn)``) of every node of a ZAB
+    simulation, crashed ones included (their row is marked down).
+    """
+    logs = {
+        i: [(zxid, txn) for zxid, txn in getattr(node, "history", ())]
+        for i, node in sorted(sim.nodes.items())
+    }
+    labelled = {i: [f"{e}.{c} {txn}" for (e, c), txn in entries] for i, entries in logs.items()}
+    colors = {f"{e}.{c} {txn}": epoch_color(e) for entries in logs.values()
+              for (e, c), txn in entries}
+    return log_grid(sim, labelled, colors=colors, title=title, ax=ax)
+
+
 def state_graph(
     result: Any,
     *,

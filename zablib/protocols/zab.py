@@ -66,7 +66,7 @@ from typing import Any
 from zablib.core import Message, Node, NodeId, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
-from zablib.sim import Simulation
+from zablib.sim import Simulation, SimulationError
 
 Zxid = tuple[int, int]
 Vote = tuple[int, Zxid, NodeId]  # (current epoch, last zxid, id) of the proposed leader
@@ -864,3 +864,42 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
     )
     sim.variant = variant
     return sim
+
+
+def scenario_crash_after_logged(k: int, *, n: int = 5,
+                                seed: int = 3) -> tuple[ZabSimulation, list[NodeId]]:
+    """The leader crashes right after ``k`` of its followers logged a proposal ``t``.
+
+    An ensemble of ``n`` commits ``"a"``; the leader then proposes ``"t"`` while its links to
+    all but ``k`` followers are cut, and crashes as soon as those ``k`` have logged it. The
+    network heals and the rest elect a new leader. If ``t`` was on a quorum (the leader and ``k``
+    followers), every possible new leader has it and it must survive; with fewer it may be
+    dropped, and is then never delivered by anyone (chapter 4's predict-then-run question).
+
+    Returns
+    -------
+    (ZabSimulation, list of int)
+        The finished simulation, and the followers that had logged ``t``.
+    """
+    if not isinstance(k, int) or not 0 <= k < n:
+        raise ValueError(f"k must be an int with 0 <= k < n={n}, got {k!r}")
+    sim = cluster(n, seed=seed)
+    sim.run(until=150)
+    leader = sim.leader()
+    if leader is None:
+        raise SimulationError(f"no leader by 150 ms with seed {seed}")
+    sim.submit("a")
+    sim.run_for(50)
+    followers = [i for i in sim.node_ids if i != leader]
+    logged, missing = followers[len(followers) - k:], followers[:len(followers) - k]
+    for i in missing:
+        sim.cut_link(leader, i)
+    sim.submit("t")
+    t_zxid = sim.nodes[leader].last_zxid
+    while not all(sim.nodes[i].last_zxid == t_zxid for i in logged):
+        if sim.step() is None:
+            raise SimulationError("the proposal of t never reached the followers meant to log it")
+    sim.crash(leader)
+    sim.heal()
+    sim.run_for(600)
+    return sim, logged
