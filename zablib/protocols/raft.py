@@ -1,0 +1,754 @@
+"""Raft (Ongaro and Ousterhout, "In Search of an Understandable Consensus Algorithm", extended
+version, 2014), exactly as its Figure 2 states it, with single-server membership changes from
+Ongaro's thesis (§4.1).
+
+State (Figure 2)
+    Persistent, written with ``Output.write`` before the node answers (the simulator applies
+    writes before it sends): ``term`` (currentTerm), ``voted_for`` (votedFor) and ``log``, a tuple
+    of :class:`Entry` (index 1 is ``log[0]``). Volatile: ``commit_index``, ``last_applied``; on a
+    leader, ``next_index`` and ``match_index``.
+RequestVote (§5.2, §5.4.1)
+    A candidate increments its term, votes for itself and asks every voter. A server grants at
+    most one vote per term, and only to a candidate whose log is at least as up to date as its own
+    (last term, then last index).
+AppendEntries (§5.3)
+    The consistency check on ``(prev_index, prev_term)``, truncation of conflicting entries, and
+    the fast back-off of §5.3 (the reply carries ``conflict_term`` and ``conflict_index`` so the
+    leader skips a whole term per round trip). Empty AppendEntries are the heartbeats.
+Commit rule (§5.4.2, Figure 8)
+    A leader advances ``commit_index`` to N only if ``log[N].term == term`` and a majority of the
+    configuration has ``match_index >= N``. A leader appends a no-op entry when it takes office
+    (§8) so that entries of earlier terms commit with it.
+Membership (thesis §4.1)
+    A configuration is a log entry (``kind="config"``, ``command`` = the sorted member ids) and a
+    server uses the latest configuration in its log, committed or not. A leader accepts a change
+    only when the previous one is committed and it has committed an entry of its own term (the
+    thesis's fix of the single-server algorithm). A new server is first caught up as a non-voting
+    learner; the entry that adds it is appended once its log matches the leader's. A leader that
+    removes itself manages the cluster without counting itself, and steps down once the entry is
+    committed. Servers outside the configuration never start elections.
+
+Options beyond Figure 2, off by default: ``check_quorum`` (a leader that has not heard from a
+majority within an election timeout steps down, thesis §6.2) and ``pre_vote`` (a server first asks
+whether it could win, without touching anyone's term; thesis §9.6), which also keeps a removed
+server that missed its removal from deposing leaders (thesis §4.2.3). Without ``pre_vote``, such a
+server can disrupt the cluster until it learns the configuration; safety is never affected.
+A learner that has not caught up after ``CATCH_UP_BEATS`` heartbeats is given up (thesis
+§4.2.1); the leader only waits for the learner's log to match its own (not the thesis's rounds).
+Snapshots and InstallSnapshot are not implemented: logs grow without bound.
+
+The simulator cannot add nodes after it is built, so ``cluster(n, spares=k)`` pre-creates ids
+``n+1 .. n+k``: they run, are outside the configuration, and stay idle until added.
+
+Links default to ``LinkConfig(fifo=False)``: Raft tolerates reordering, loss and duplication;
+stale and duplicated messages are recognised by term and index.
+
+Broken variants (``cluster(n, variant=...)``), each caught by a checker in the tests:
+
+``"commit-previous-term"``
+    A leader commits entries of earlier terms by counting replicas (Figure 8's mistake).
+``"no-up-to-date-check"``
+    RequestVote grants a vote whatever the candidate's log.
+``"volatile-vote"``
+    ``voted_for`` is not persisted, so a restarted server can vote twice in one term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zablib.core import Message, Node, NodeId, Output
+from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
+from zablib.network import LinkConfig, uniform
+from zablib.sim import Simulation
+
+VARIANTS = ("correct", "commit-previous-term", "no-up-to-date-check", "volatile-vote")
+LEADER, CANDIDATE, FOLLOWER = "leader", "candidate", "follower"
+
+HEARTBEAT_MS = 20.0
+ELECTION_MS = (100.0, 200.0)
+MAX_BATCH = 64  # entries per AppendEntries
+CATCH_UP_BEATS = 20  # heartbeats a learner gets to catch up before the leader gives up (thesis §4.2.1)
+
+
+# -- log entries, messages and client requests ----------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """A log entry: the leader's term when it was created and its command.
+
+    ``kind`` is ``"command"`` (a client command), ``"noop"`` (a new leader's first entry) or
+    ``"config"`` (``command`` is the sorted tuple of member ids).
+    """
+
+    term: int
+    command: Any
+    kind: str = "command"
+
+    def describe(self) -> str:
+        if self.kind == "command":
+            return f"{self.term}:{self.command!r}"
+        if self.kind == "noop":
+            return f"{self.term}:noop"
+        return f"{self.term}:config{list(self.command)}"
+
+
+def _entries(entries: tuple[Entry, ...]) -> str:
+    return "[" + ", ".join(e.describe() for e in entries) + "]"
+
+
+@dataclass(frozen=True)
+class RequestVote(Message):
+    term: int
+    last_index: int
+    last_term: int
+
+
+@dataclass(frozen=True)
+class Vote(Message):
+    term: int
+    granted: bool
+
+
+@dataclass(frozen=True)
+class PreVote(Message):
+    """Thesis §9.6: would you vote for me in ``term`` (my term + 1)? Changes no one's term."""
+
+    term: int
+    last_index: int
+    last_term: int
+
+
+@dataclass(frozen=True)
+class PreVoteReply(Message):
+    """``term`` is the asked term if granted, else the voter's own term."""
+
+    term: int
+    granted: bool
+
+
+@dataclass(frozen=True)
+class AppendEntries(Message):
+    term: int
+    prev_index: int
+    prev_term: int
+    entries: tuple[Entry, ...]
+    commit: int
+
+    def describe(self) -> str:
+        return (f"AppendEntries(term={self.term}, prev=({self.prev_index}, {self.prev_term}), "
+                f"entries={_entries(self.entries)}, commit={self.commit})")
+
+
+@dataclass(frozen=True)
+class AppendReply(Message):
+    """``match`` is the index up to which the follower now matches (on success); on failure
+    ``conflict_term``/``conflict_index`` is the back-off hint (``conflict_term`` 0 = none)."""
+
+    term: int
+    success: bool
+    match: int
+    conflict_term: int = 0
+    conflict_index: int = 0
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """Client request: start an election now (etcd's ``Campaign``; used to script runs)."""
+
+
+@dataclass(frozen=True)
+class AddServer:
+    """Client request to the leader: catch ``node`` up as a learner, then add it."""
+
+    node: NodeId
+
+
+@dataclass(frozen=True)
+class RemoveServer:
+    """Client request to the leader: remove ``node`` from the configuration."""
+
+    node: NodeId
+
+
+# -- the server ----------------------------------------------------------------------------
+class RaftServer(Node):
+    """One Raft server (Figure 2), a pure state machine.
+
+    Parameters
+    ----------
+    node_id, peers, storage
+        As for :class:`~zablib.core.Node`.
+    initial : tuple of int
+        The bootstrap configuration, used while the log holds no configuration entry.
+    variant : str
+        ``"correct"`` or a broken variant (module docstring).
+    election_ms : (float, float)
+        Range of the randomised election timeout.
+    heartbeat_ms : float
+        Leader heartbeat period.
+    max_batch : int
+        At most this many entries per AppendEntries.
+    check_quorum : bool
+        A leader steps down when it has not heard from a majority within an election timeout.
+    pre_vote : bool
+        Run a PreVote round (thesis §9.6) before incrementing the term.
+    """
+
+    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
+                 initial: tuple[NodeId, ...] = (), variant: str = "correct",
+                 election_ms: tuple[float, float] = ELECTION_MS,
+                 heartbeat_ms: float = HEARTBEAT_MS, max_batch: int = MAX_BATCH,
+                 check_quorum: bool = False, pre_vote: bool = False):
+        super().__init__(node_id, peers, storage)
+        self.pre_vote = pre_vote
+        self.prevoting = False
+        self.leader_heard = float("-inf")  # when a follower last heard from its leader
+        self.check_quorum = check_quorum
+        self.now = 0.0
+        self.elected_at = 0.0
+        self.variant = variant
+        self.initial = tuple(initial) or tuple(peers)
+        self.election_ms = election_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.max_batch = max_batch
+        self.term: int = storage.get("term", 0)
+        self.voted_for: NodeId | None = storage.get("voted_for")
+        self.log: tuple[Entry, ...] = storage.get("log", ())
+        self.commit_index = 0
+        self.last_applied = 0
+        self.role = FOLLOWER
+        self.leader_id: NodeId | None = None
+        self.votes: set[NodeId] = set()
+        self.next_index: dict[NodeId, int] = {}
+        self.match_index: dict[NodeId, int] = {}
+        self.learner: NodeId | None = None
+        self.learner_beats = 0
+        self.term_start = 0  # index of this leader's no-op
+        self.heard: dict[NodeId, float] = {}  # leader: when each peer last answered (CheckQuorum)
+        self._refresh_config()
+
+    # -- helpers ------------------------------------------------------------------------------
+    @property
+    def last_index(self) -> int:
+        return len(self.log)
+
+    @property
+    def last_term(self) -> int:
+        return self.log[-1].term if self.log else 0
+
+    def term_at(self, index: int) -> int:
+        return self.log[index - 1].term if 0 < index <= len(self.log) else 0
+
+    def _refresh_config(self) -> None:
+        """Use the latest configuration entry in the log (thesis §4.1: committed or not)."""
+        configs = [(k + 1, e) for k, e in enumerate(self.log) if e.kind == "config"]
+        self.config_index = configs[-1][0] if configs else 0
+        self.config: tuple[NodeId, ...] = configs[-1][1].command if configs else self.initial
+        self.old_config: tuple[NodeId, ...] = (
+            configs[-2][1].command if len(configs) > 1 else self.initial)
+
+    def _quorum(self, ids) -> bool:
+        return 2 * len(set(ids) & set(self.config)) > len(self.config)
+
+    def _targets(self) -> list[NodeId]:
+        """Whom a leader replicates to: both configurations around the last change (so a removed
+        server learns it was removed) and the learner being caught up."""
+        ids = set(self.config) | set(self.old_config)
+        if self.learner is not None:
+            ids.add(self.learner)
+        ids.discard(self.id)
+        return sorted(ids)
+
+    def status(self) -> str:
+        member = "" if self.id in self.config else " (not a member)"
+        return (f"{self.role} term={self.term} log={self.last_index} "
+                f"commit={self.commit_index}{member}")
+
+    def _persist_state(self, out: Output) -> None:
+        if self.variant == "volatile-vote":
+            out.write(term=self.term)
+        else:
+            out.write(term=self.term, voted_for=self.voted_for)
+
+    def _set_log(self, out: Output, log: tuple[Entry, ...]) -> None:
+        self.log = log
+        out.write(log=log)
+        self._refresh_config()
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_start(self, now: float) -> Output:
+        return Output().set_timer("election", self.election_ms)
+
+    def on_timer(self, now: float, name: str) -> Output:
+        self.now = now
+        out = Output()
+        if name == "heartbeat" and self.role == LEADER:
+            if self.check_quorum and now - self.elected_at >= self.election_ms[1]:
+                # CheckQuorum (thesis §6.2): a leader that has not heard from a majority within an
+                # election timeout steps down, so clients stop trusting a deposed leader.
+                recent = [p for p, t in self.heard.items() if now - t <= self.election_ms[1]]
+                if not self._quorum(recent + [self.id]):
+                    out.note(f"steps down: no quorum heard in term {self.term}", tag="check-quorum",
+                             value=self.term)
+                    self._become_follower(out, None)
+                    return out
+            if self.learner is not None:
+                self.learner_beats += 1
+                if self.learner_beats > CATCH_UP_BEATS:
+                    out.note(f"gives up catching up learner {self.learner}", tag="learner-abort",
+                             value=self.learner)
+                    self.learner = None
+            self._broadcast_append(out)
+            return out.set_timer("heartbeat", self.heartbeat_ms)
+        if name == "election" and self.role != LEADER:
+            if self.id in self.config:
+                if self.pre_vote:
+                    return self._start_pre_vote(out)
+                return self._start_election(out)
+            return out.set_timer("election", self.election_ms)
+        return out
+
+    def on_client(self, now: float, request: Any) -> Output:
+        self.now = now
+        out = Output()
+        if isinstance(request, Campaign):
+            out.reply = self.role != LEADER and self.id in self.config
+            return self._start_election(out) if out.reply else out
+        if self.role != LEADER:
+            out.reply = False
+            return out
+        if isinstance(request, AddServer | RemoveServer):
+            out.reply = self._change(out, request)
+            return out
+        self._append(out, Entry(self.term, request))
+        out.reply = True
+        return out
+
+    def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
+        self.now = now
+        out = Output()
+        if isinstance(msg, PreVote):
+            return self._step_pre_vote(out, src, msg)
+        if isinstance(msg, PreVoteReply) and msg.granted:
+            return self._step_pre_candidate(out, src, msg)
+        if msg.term > self.term:
+            # Figure 2, all servers: a higher term makes us a follower of that term.
+            self.term, self.voted_for = msg.term, None
+            self._persist_state(out)
+            if self.role != FOLLOWER:
+                self._become_follower(out, None)
+        if isinstance(msg, RequestVote):
+            return self._step_request_vote(out, src, msg)
+        if isinstance(msg, AppendEntries):
+            return self._step_follower(out, src, msg)
+        if msg.term < self.term:
+            return out  # a stale reply
+        if isinstance(msg, Vote) and self.role == CANDIDATE:
+            return self._step_candidate(out, src, msg)
+        if isinstance(msg, AppendReply) and self.role == LEADER:
+            self.heard[src] = now
+            return self._step_leader(out, src, msg)
+        return out
+
+    # -- elections ----------------------------------------------------------------------------
+    def _start_pre_vote(self, out: Output) -> Output:
+        self.role = FOLLOWER  # a candidate whose election timed out asks again, term unchanged
+        self.leader_id = None
+        self.prevoting = True
+        self.votes = {self.id}
+        out.note(f"pre-vote for term {self.term + 1}", tag="pre-vote", value=self.term + 1)
+        out.set_timer("election", self.election_ms)
+        if self._quorum(self.votes):
+            return self._start_election(out)
+        out.broadcast([p for p in self.config if p != self.id],
+                      PreVote(self.term + 1, self.last_index, self.last_term))
+        return out
+
+    def _step_pre_vote(self, out: Output, src: NodeId, msg: PreVote) -> Output:
+        # Grant if the election could succeed: a newer term, an up-to-date log, and no leader
+        # heard from within the minimum election timeout (so a disruptive server is refused).
+        up_to_date = (msg.last_term, msg.last_index) >= (self.last_term, self.last_index)
+        quiet = self.role != LEADER and self.now - self.leader_heard >= self.election_ms[0]
+        grant = msg.term > self.term and up_to_date and quiet
+        return out.send(src, PreVoteReply(msg.term if grant else self.term, grant))
+
+    def _step_pre_candidate(self, out: Output, src: NodeId, msg: PreVoteReply) -> Output:
+        if self.prevoting and self.role == FOLLOWER and msg.term == self.term + 1:
+            self.votes.add(src)
+            if self._quorum(self.votes):
+                return self._start_election(out)
+        return out
+
+    def _start_election(self, out: Output) -> Output:
+        self.prevoting = False
+        self.role = CANDIDATE
+        self.term += 1
+        self.voted_for = self.id
+        self.leader_id = None
+        self.votes = {self.id}
+        self._persist_state(out)
+        out.note(f"candidate for term {self.term}", tag="candidate", value=self.term)
+        out.set_timer("election", self.election_ms)
+        out.cancel_timer("heartbeat")
+        if self._quorum(self.votes):
+            return self._become_leader(out)
+        out.broadcast([p for p in self.config if p != self.id],
+                      RequestVote(self.term, self.last_index, self.last_term))
+        return out
+
+    def _step_request_vote(self, out: Output, src: NodeId, msg: RequestVote) -> Output:
+        up_to_date = (msg.last_term, msg.last_index) >= (self.last_term, self.last_index)
+        if self.variant == "no-up-to-date-check":
+            up_to_date = True
+        grant = (msg.term == self.term and self.voted_for in (None, src) and up_to_date)
+        if grant:
+            self.voted_for = src
+            self._persist_state(out)
+            out.set_timer("election", self.election_ms)
+        return out.send(src, Vote(self.term, grant))
+
+    def _step_candidate(self, out: Output, src: NodeId, msg: Vote) -> Output:
+        if msg.granted:
+            self.votes.add(src)
+            if self._quorum(self.votes):
+                return self._become_leader(out)
+        return out
+
+    def _become_leader(self, out: Output) -> Output:
+        self.role = LEADER
+        self.leader_id = self.id
+        self.learner = None
+        self.elected_at = self.now
+        self.heard = {}
+        self.next_index = {p: self.last_index + 1 for p in self.peers}
+        self.match_index = {p: 0 for p in self.peers}
+        out.note(f"leader of term {self.term}", tag="leader", value=(self.term, self.id, self.log))
+        out.cancel_timer("election")
+        out.set_timer("heartbeat", self.heartbeat_ms)
+        self.term_start = self.last_index + 1
+        self._append(out, Entry(self.term, None, "noop"))
+        return out
+
+    def _become_follower(self, out: Output, leader: NodeId | None) -> None:
+        self.role = FOLLOWER
+        self.prevoting = False
+        self.leader_id = leader
+        self.learner = None
+        out.cancel_timer("heartbeat")
+        out.set_timer("election", self.election_ms)
+
+    # -- followers ----------------------------------------------------------------------------
+    def _step_follower(self, out: Output, src: NodeId, msg: AppendEntries) -> Output:
+        if msg.term < self.term:
+            return out.send(src, AppendReply(self.term, False, 0))
+        if self.role != FOLLOWER or self.leader_id != src:
+            self._become_follower(out, src)
+        else:
+            out.set_timer("election", self.election_ms)
+        self.prevoting = False
+        self.leader_heard = self.now
+        if msg.prev_index > self.last_index:
+            return out.send(src, AppendReply(self.term, False, 0, 0, self.last_index + 1))
+        if self.term_at(msg.prev_index) != msg.prev_term:
+            conflict = self.term_at(msg.prev_index)
+            first = msg.prev_index
+            while first > 1 and self.term_at(first - 1) == conflict:
+                first -= 1
+            return out.send(src, AppendReply(self.term, False, 0, conflict, first))
+        log = self.log
+        for k, entry in enumerate(msg.entries):
+            index = msg.prev_index + 1 + k
+            if index <= len(log) and log[index - 1].term == entry.term:
+                continue
+            if index <= len(log):
+                out.note(f"truncates log after {index - 1}", tag="truncate",
+                         value=(self.term, index - 1))
+            log = log[: index - 1] + msg.entries[k:]
+            break
+        if log is not self.log:
+            self._set_log(out, log)
+        match = msg.prev_index + len(msg.entries)
+        if msg.commit > self.commit_index:
+            self.commit_index = max(self.commit_index, min(msg.commit, match))
+            self._apply(out)
+        return out.send(src, AppendReply(self.term, True, match))
+
+    def _apply(self, out: Output) -> None:
+        while self.last_applied < self.commit_index:
+            self.last_applied += 1
+            entry = self.log[self.last_applied - 1]
+            out.note(f"applies {self.last_applied} {entry.describe()}", tag="apply",
+                     value=(self.last_applied, entry))
+
+    # -- leaders ------------------------------------------------------------------------------
+    def _append(self, out: Output, entry: Entry) -> None:
+        self._set_log(out, self.log + (entry,))
+        self.match_index[self.id] = self.last_index
+        self._maybe_commit(out)
+        if self.role == LEADER:
+            self._broadcast_append(out)
+
+    def _send_append(self, out: Output, peer: NodeId) -> None:
+        prev = min(self.next_index.get(peer, self.last_index + 1), self.last_index + 1) - 1
+        entries = self.log[prev: prev + self.max_batch]
+        out.send(peer, AppendEntries(self.term, prev, self.term_at(prev), entries,
+                                     self.commit_index))
+        if entries:
+            # Optimistic pipelining (as etcd's replicate state): the next message carries what
+            # follows; a loss shows up as a rejection with a hint, which moves next_index back.
+            self.next_index[peer] = prev + len(entries) + 1
+
+    def _broadcast_append(self, out: Output) -> None:
+        for peer in self._targets():
+            self._send_append(out, peer)
+
+    def _step_leader(self, out: Output, src: NodeId, msg: AppendReply) -> Output:
+        if msg.success:
+            if msg.match > self.match_index.get(src, 0):
+                self.match_index[src] = msg.match
+            self.next_index[src] = max(self.next_index.get(src, 1), msg.match + 1)
+            self._maybe_commit(out)
+            if self.role != LEADER:
+                return out
+            if src == self.learner and self.match_index[src] >= self.last_index:
+                self.learner = None
+                out.note(f"learner {src} caught up", tag="caught-up", value=src)
+                self._append(out, Entry(self.term, tuple(sorted(self.config + (src,))), "config"))
+            elif self.next_index[src] <= self.last_index and src in self._targets():
+                self._send_append(out, src)
+            return out
+        if msg.conflict_index == 0:
+            return out  # a rejection for a stale term; nothing to learn
+        nxt = msg.conflict_index
+        if msg.conflict_term:
+            last_of_term = [k + 1 for k, e in enumerate(self.log) if e.term == msg.conflict_term]
+            if last_of_term:
+                nxt = last_of_term[-1] + 1
+        self.next_index[src] = max(self.match_index.get(src, 0) + 1, min(nxt, self.last_index + 1))
+        if src in self._targets():
+            self._send_append(out, src)
+        return out
+
+    def _maybe_commit(self, out: Output) -> None:
+        if self.role != LEADER:
+            return
+        for n in range(self.last_index, self.commit_index, -1):
+            if self.log[n - 1].term != self.term and self.variant != "commit-previous-term":
+                break  # §5.4.2: never commit an earlier term's entry by counting replicas
+            have = [p for p, m in self.match_index.items() if m >= n]
+            if self._quorum(have):
+                self.commit_index = n
+                out.note(f"commits up to {n}", tag="commit",
+                         value=(self.term, n, self.log[n - 1].term))
+                self._apply(out)
+                break
+        if (self.id not in self.config and self.commit_index >= self.config_index):
+            # Thesis §4.2.2: a leader removed from the configuration steps down once the entry
+            # that removes it is committed.
+            out.note(f"steps down: removed from the configuration in term {self.term}",
+                     tag="removed", value=self.term)
+            self._broadcast_append(out)  # tell the others the new commit index before leaving
+            self._become_follower(out, None)
+
+    def _change(self, out: Output, request: AddServer | RemoveServer) -> bool:
+        """Start a single-server change; False while another change is in progress."""
+        if (self.config_index > self.commit_index or self.commit_index < self.term_start
+                or self.learner is not None):
+            return False
+        if isinstance(request, AddServer):
+            if request.node in self.config:
+                raise ValueError(f"node {request.node} is already a member {list(self.config)}")
+            self.learner = request.node
+            self.learner_beats = 0
+            self.next_index[request.node] = self.last_index + 1
+            self.match_index[request.node] = 0
+            out.note(f"catching up learner {request.node}", tag="learner", value=request.node)
+            self._send_append(out, request.node)
+            return True
+        if request.node not in self.config:
+            raise ValueError(f"node {request.node} is not a member {list(self.config)}")
+        if len(self.config) == 1:
+            raise ValueError("cannot remove the only member of the configuration")
+        members = tuple(p for p in self.config if p != request.node)
+        self._append(out, Entry(self.term, members, "config"))
+        return True
+
+
+# -- invariants ------------------------------------------------------------------------------
+def election_safety(sim: RaftSimulation) -> None:
+    """At most one leader per term (§5.2), from the ``leader`` notes of the whole run."""
+    check_single_leader((t, n) for t, n, _ in sim.trace.values("leader"))
+
+
+def log_matching(sim: RaftSimulation) -> None:
+    """If two durable logs have an entry with the same index and term, they are identical up to
+    it (§5.3)."""
+    logs = {i: sim.storage[i].get("log", ()) for i in sim.node_ids}
+    ids = sorted(logs)
+    for k, a in enumerate(ids):
+        for b in ids[k + 1:]:
+            la, lb = logs[a], logs[b]
+            n = min(len(la), len(lb))
+            last_same = max((j for j in range(n) if la[j].term == lb[j].term), default=-1)
+            if la[: last_same + 1] != lb[: last_same + 1]:
+                raise InvariantViolation(
+                    "log matching", f"nodes {a} and {b} agree on the term of entry "
+                    f"{last_same + 1} but not on the entries before it")
+
+
+def leader_completeness(sim: RaftSimulation) -> None:
+    """An entry committed in term T is in the log of every leader of a later term (§5.4)."""
+    commits = sim.trace.values("commit")
+    for term, leader, log in sim.trace.values("leader"):
+        for t, index, entry_term in commits:
+            if t < term and (len(log) < index or log[index - 1].term != entry_term):
+                raise InvariantViolation(
+                    "leader completeness", f"entry {index} (term {entry_term}) was committed in "
+                    f"term {t} but node {leader} became leader of term {term} without it")
+
+
+def state_machine_safety(sim: RaftSimulation) -> None:
+    """No two servers ever apply different entries at the same index (§5.4.3)."""
+    applied: dict[int, tuple[NodeId, Entry]] = {}
+    for e in sim.trace:
+        if e.kind == "note" and e.tag == "apply":
+            index, entry = e.value
+            first = applied.setdefault(index, (e.node, entry))
+            if first[1] != entry:
+                raise InvariantViolation(
+                    "state machine safety", f"node {first[0]} applied {first[1].describe()} at "
+                    f"index {index} but node {e.node} applied {entry.describe()}")
+    check_prefix_order({i: sim.committed(i) for i in sim.node_ids}, what="applied")
+
+
+def leader_append_only(sim: RaftSimulation) -> None:
+    """A leader never overwrites or deletes entries of its log (§5.3): no server truncates its
+    log in a term in which it was the leader."""
+    led = {(t, n) for t, n, _ in sim.trace.values("leader")}
+    for e in sim.trace:
+        if e.kind == "note" and e.tag == "truncate" and (e.value[0], e.node) in led:
+            raise InvariantViolation("leader append-only",
+                                     f"leader {e.node} of term {e.value[0]} truncated its log")
+
+
+# -- the simulation --------------------------------------------------------------------------
+class RaftSimulation(Simulation):
+    """A :class:`~zablib.sim.Simulation` of Raft servers with client-level questions."""
+
+    variant: str = "correct"
+    members0: tuple[NodeId, ...] = ()
+
+    def _live(self) -> list[RaftServer]:
+        return [n for i, n in sorted(self.nodes.items()) if self.is_up(i)]
+
+    def leader(self) -> NodeId | None:
+        """The live leader of the highest term, or None."""
+        live = [n for n in self._live() if n.role == LEADER]
+        return max(live, key=lambda n: n.term).id if live else None
+
+    def submit(self, command: Any) -> bool:
+        """Hand ``command`` to the leader; True if a live leader appended it."""
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, command))
+
+    def campaign(self, node: NodeId) -> bool:
+        """Make ``node`` start an election now (as if its election timer fired)."""
+        return bool(self.request(node, Campaign()))
+
+    def committed(self, node: NodeId) -> list[Any]:
+        """The client commands ``node`` has applied, in order (no-ops and configurations left out).
+
+        Read from the node's *applied* (volatile) state: ``log[:last_applied]`` of its current
+        incarnation (of its last one while it is crashed). A recovered server applies again from
+        index 1 as it learns the commit index, as Figure 2's volatile lastApplied implies.
+        """
+        self.network.check_node(node)
+        n = self.nodes[node]
+        return [e.command for e in n.log[: n.last_applied] if e.kind == "command"]
+
+    def configuration(self) -> tuple[NodeId, ...]:
+        """The configuration of the leader, or else of the most up-to-date live log."""
+        leader = self.leader()
+        if leader is not None:
+            return self.nodes[leader].config
+        live = self._live() or list(self.nodes.values())
+        best = max(live, key=lambda n: (n.last_term, n.last_index, -n.id))
+        return best.config
+
+    def add_server(self, node: NodeId) -> bool:
+        """Ask the leader to catch ``node`` up as a learner and then add it (thesis §4.1).
+
+        Returns False if there is no leader or a change is in progress; run the simulation for
+        the catch-up and the configuration entry to happen. Raises ValueError for a node that is
+        not one of this cluster's ids (build it with ``spares=``) or that is already a member.
+        """
+        if node not in self.nodes:
+            raise ValueError(f"unknown node {node!r}; nodes are {list(self.node_ids)} "
+                             "(build the cluster with spares=k to have servers to add)")
+        if node in self.configuration():
+            raise ValueError(f"node {node} is already a member {list(self.configuration())}")
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, AddServer(node)))
+
+    def remove_server(self, node: NodeId) -> bool:
+        """Ask the leader to remove ``node`` (which may be the leader itself)."""
+        if node not in self.configuration():
+            raise ValueError(f"node {node!r} is not a member {list(self.configuration())}")
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, RemoveServer(node)))
+
+
+def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int = 0,
+            election_ms: tuple[float, float] = ELECTION_MS, heartbeat_ms: float = HEARTBEAT_MS,
+            max_batch: int = MAX_BATCH, check_quorum: bool = False, pre_vote: bool = False,
+            link: LinkConfig | None = None) -> RaftSimulation:
+    """A Raft cluster of ``n`` servers (ids 1..n) plus ``spares`` idle non-members.
+
+    Parameters
+    ----------
+    n : int
+        Servers in the initial configuration, at least 1.
+    seed : int
+        Seed of the run.
+    variant : str
+        ``"correct"`` or a broken variant of the module docstring.
+    spares : int
+        Extra servers ``n+1 .. n+spares`` outside the configuration, for ``add_server``.
+    election_ms : (float, float)
+        Range of the randomised election timeout.
+    heartbeat_ms : float
+        Leader heartbeat period.
+    max_batch : int
+        Most entries per AppendEntries.
+    check_quorum : bool
+        Leaders step down without a recently heard majority (thesis §6.2); off by default, as in
+        Figure 2.
+    pre_vote : bool
+        Servers win a PreVote round before incrementing their term (thesis §9.6); off by default.
+    link : LinkConfig, optional
+        Default: uniform 1-10 ms, reordering (``fifo=False``), no loss.
+    """
+    for name, value, low in (("n", n, 1), ("spares", spares, 0), ("max_batch", max_batch, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    lo, hi = election_ms
+    if not 0 < lo <= hi or heartbeat_ms <= 0:
+        raise ValueError("need 0 < election_ms[0] <= election_ms[1] and heartbeat_ms > 0")
+    initial = tuple(range(1, n + 1))
+    sim = RaftSimulation(
+        lambda i, peers, storage: RaftServer(i, peers, storage, initial, variant, election_ms,
+                                             heartbeat_ms, max_batch, bool(check_quorum),
+                                             bool(pre_vote)),
+        range(1, n + spares + 1),
+        seed=seed,
+        link=link or LinkConfig(delay=uniform(1.0, 10.0), fifo=False),
+        invariants=[election_safety, leader_append_only, log_matching, leader_completeness,
+                    state_machine_safety],
+    )
+    sim.variant = variant
+    sim.members0 = initial
+    return sim
