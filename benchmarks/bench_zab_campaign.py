@@ -13,18 +13,17 @@ commit on every server within ``COMMIT_MS``; ``sim.check()`` runs again. A sched
 an invariant counts as a *violation*; one that recovers no leader or does not commit counts as
 *stuck* (a liveness failure). Both should be 0.
 
-This is the test suite's campaign (``tests/test_zab.py``) written again, longer, so it runs
-without pytest. The default is 10,000 schedules; ``python benchmarks/bench_zab_campaign.py 500``
+These are the test suite's schedules (``zablib.campaign``, used by ``tests/test_zab.py``), more
+of them, without pytest. The default is 10,000 schedules; ``python benchmarks/bench_zab_campaign.py 500``
 runs a quick one, and a second argument sets the first seed.
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 
-from zablib import InvariantViolation
+from zablib import InvariantViolation, campaign
 from zablib.protocols import zab
 
 SCHEDULES = 10_000
@@ -32,56 +31,12 @@ AFTER_FAULTS_MS = 1000.0  # > election + zab.INIT_MS + zab.SYNC_MS: time for a c
 COMMIT_MS = 300.0
 
 
-def faulty_run(seed: int, variant: str = "correct") -> zab.ZabSimulation:
-    """The fault part of schedule ``seed``; ends with ``sim.check()``."""
-    r = random.Random(seed)
-    n = r.choice([3, 4, 5])
-    sim = zab.cluster(n, seed=seed, variant=variant)
-    sim.run(until=r.uniform(0, 200))
-    written = 0
-    for _ in range(r.randint(3, 8)):
-        fault = r.random()
-        ids = list(sim.node_ids)
-        up = [i for i in ids if sim.is_up(i)]
-        if fault < 0.25:
-            if up:
-                sim.crash(r.choice(up))
-        elif fault < 0.45:
-            if sim.crashed:
-                sim.recover(r.choice(sorted(sim.crashed)))
-        elif fault < 0.6:
-            r.shuffle(ids)
-            cut = r.randint(1, n - 1)
-            sim.partition(set(ids[:cut]), set(ids[cut:]))
-        elif fault < 0.7:
-            sim.heal()
-        elif fault < 0.8:
-            sim.set_loss(r.choice([0.0, 0.05, 0.2]))
-        elif fault < 0.9:
-            sim.set_duplication(r.choice([0.0, 0.1, 0.3]))
-        for _ in range(r.randint(0, 3)):
-            written += 1
-            sim.submit(f"t{written}")
-        sim.run_for(r.uniform(5, 150))
-    sim.check()
-    return sim
-
-
 def schedule(seed: int) -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = faulty_run(seed)
-        sim.heal()
-        sim.set_loss(0.0)
-        sim.set_duplication(0.0)
-        for i in sorted(sim.crashed):
-            sim.recover(i)
-        sim.run_for(AFTER_FAULTS_MS)
-        if sim.leader() is None or not sim.submit("after"):
-            return "stuck"
-        sim.run_for(COMMIT_MS)
-        sim.check()
-        if not all("after" in sim.committed(i) for i in sim.node_ids):
+        sim = campaign.faulty_run(zab.cluster, seed)
+        campaign.quiesce(sim)
+        if not campaign.recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS):
             return "stuck"
         return "ok"
     except InvariantViolation as violation:

@@ -8,12 +8,11 @@ primary integrity) over the whole run; the broken variants show that each check 
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
 
-from zablib import InvariantViolation
+from zablib import InvariantViolation, campaign
 from zablib.core import Output
 from zablib.protocols import zab
 from zablib.protocols.zab import (
@@ -510,43 +509,10 @@ AFTER_FAULTS_MS = 1000.0  # > election + INIT_MS + SYNC_MS: enough for a connect
 
 
 def random_schedule(seed: int, variant: str = "correct"):
-    """Crashes, recoveries, partitions, loss and duplication between client writes; then the
-    faults stop, everyone is connected and up, and a new transaction must commit everywhere."""
-    r = random.Random(seed)
-    n = r.choice([3, 4, 5])
-    sim = zab.cluster(n, seed=seed, variant=variant)
-    sim.run(until=r.uniform(0, 200))
-    written = 0
-    for _ in range(r.randint(3, 8)):
-        fault = r.random()
-        ids = list(sim.node_ids)
-        up = [i for i in ids if sim.is_up(i)]
-        if fault < 0.25:
-            if up:
-                sim.crash(r.choice(up))
-        elif fault < 0.45:
-            if sim.crashed:
-                sim.recover(r.choice(sorted(sim.crashed)))
-        elif fault < 0.6:
-            r.shuffle(ids)
-            cut = r.randint(1, n - 1)
-            sim.partition(set(ids[:cut]), set(ids[cut:]))
-        elif fault < 0.7:
-            sim.heal()
-        elif fault < 0.8:
-            sim.set_loss(r.choice([0.0, 0.05, 0.2]))
-        elif fault < 0.9:
-            sim.set_duplication(r.choice([0.0, 0.1, 0.3]))
-        for _ in range(r.randint(0, 3)):
-            written += 1
-            sim.submit(f"t{written}")
-        sim.run_for(r.uniform(5, 150))
-    sim.check()
-    sim.heal()
-    sim.set_loss(0.0)
-    sim.set_duplication(0.0)
-    for i in sorted(sim.crashed):
-        sim.recover(i)
+    """Crashes, recoveries, partitions, loss and duplication between client writes
+    (zablib.campaign); then the faults stop and everyone is connected and up."""
+    sim = campaign.faulty_run(zab.cluster, seed, variant=variant)
+    campaign.quiesce(sim)
     sim.run_for(AFTER_FAULTS_MS)
     return sim
 
