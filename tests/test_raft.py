@@ -841,3 +841,16 @@ def test_pre_vote_a_rejoining_partitioned_follower_does_not_depose_the_leader():
         sim.submit("after")
         elect(sim)
         sim.check()
+
+
+def test_the_library_figure_8_replay_shows_the_paper_point_phase_by_phase():
+    """Raft §5.4.2, Figure 8 as the chapter replays it (raft.scenario_figure8): in (c) a
+    majority holds x, an earlier term's entry; the correct leader does not commit it, and (d)
+    may overwrite it safely. Counting replicas commits x in (c), and (d) then loses it."""
+    assert "x" not in raft.scenario_figure8("correct", "c").committed(1)
+    raft.scenario_figure8("correct", "d").check()
+    assert "x" in raft.scenario_figure8("commit-previous-term", "c").committed(1)
+    with pytest.raises(InvariantViolation, match="leader completeness|state machine safety"):
+        raft.scenario_figure8("commit-previous-term", "d").check()
+    with pytest.raises(ValueError, match="unknown phase 'e'"):
+        raft.scenario_figure8("correct", "e")

@@ -629,6 +629,38 @@ def zxid_grid(sim: Simulation, *, title: str | None = None, ax: Axes | None = No
     return log_grid(sim, labelled, colors=colors, title=title, ax=ax)
 
 
+def raft_scope(sim: Simulation, *, title: str = "") -> Figure:
+    """A RaftScope-like picture: the servers above (role, term, log, commit index), the logs below.
+
+    Each log cell shows the entry's command ("nop" for a no-op, "cfg" for a configuration change)
+    and is coloured by the entry's term (:func:`epoch_color`), with a legend of the terms. Reads
+    ``node.log`` (entries with ``term``, ``command`` and ``kind``) of every node, crashed ones
+    included.
+    """
+    logs = {
+        i: [(e.term, "nop" if e.kind == "noop" else "cfg" if e.kind == "config" else str(e.command))
+            for e in sim.nodes[i].log]
+        for i in sim.node_ids
+    }
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), height_ratios=(1.7, 1))
+    cluster_graph(sim, ax=top, title=f"t = {sim.now:.1f} ms   {title}".rstrip())
+    for text in top.texts:
+        if text.get_gid() == "status":
+            text.set_fontsize(7)
+    keyed = {i: [f"{term}|{k}|{label}" for k, (term, label) in enumerate(log)]
+             for i, log in logs.items()}
+    log_grid(sim, keyed, colors=lambda cell: epoch_color(int(cell.split("|")[0])), ax=bottom)
+    labels = [label for i in sorted(logs) for _, label in logs[i]]
+    for text, label in zip(bottom.texts, labels, strict=True):
+        text.set_text(label if len(label) <= 5 else label[:4] + "…")
+    terms = sorted({term for log in logs.values() for term, _ in log})
+    if terms:
+        bottom.legend(handles=[Patch(facecolor=epoch_color(t), edgecolor="0.3", label=f"term {t}")
+                               for t in terms], loc="upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _finish(fig, True)
+
+
 def state_graph(
     result: Any,
     *,

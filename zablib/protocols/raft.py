@@ -62,7 +62,7 @@ from typing import Any
 from zablib.core import Message, Node, NodeId, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
-from zablib.sim import Simulation
+from zablib.sim import Simulation, SimulationError
 
 VARIANTS = ("correct", "commit-previous-term", "no-up-to-date-check", "volatile-vote")
 LEADER, CANDIDATE, FOLLOWER = "leader", "candidate", "follower"
@@ -751,4 +751,78 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
     )
     sim.variant = variant
     sim.members0 = initial
+    return sim
+
+
+# -- Figure 8, replayable ----------------------------------------------------------------------
+#: Election timeouts so long that only :meth:`RaftSimulation.campaign` starts elections.
+QUIET_MS = (5000.0, 6000.0)
+FIGURE8_PHASES = ("a", "b", "c", "d")
+
+
+def _step_until(sim: RaftSimulation, condition, what: str, limit: float = 1000.0) -> None:
+    start = sim.now
+    while not condition(sim):
+        if sim.now - start > limit or sim.step() is None:
+            raise SimulationError(f"Figure 8: {what} did not happen (t={sim.now:.3f} ms)")
+
+
+def _win(sim: RaftSimulation, node: NodeId, tries: int = 5) -> None:
+    for _ in range(tries):
+        if sim.leader() == node:
+            return
+        sim.campaign(node)
+        sim.run_for(30)
+    raise SimulationError(f"Figure 8: server {node} did not win an election")
+
+
+def scenario_figure8(variant: str = "correct", phase: str = "d") -> RaftSimulation:
+    """Replay Figure 8 of the Raft paper (§5.4.2) with five servers, up to the end of ``phase``.
+
+    (a) S1 leads and replicates ``x`` to S2 only, then crashes. (b) S5 wins the next term with
+    S3 and S4, appends ``y`` and crashes before sending it. (c) S1 restarts, wins a term with S2
+    and S3 and copies ``x`` to S3: a majority holds ``x``, an entry of an earlier term. (d) S1
+    crashes; S5, whose last entry has a higher term than ``x``, wins with S3 and S4 and
+    overwrites ``x``. With ``variant="commit-previous-term"`` S1 commits ``x`` in (c) by counting
+    replicas, so (d) loses a committed entry and ``sim.check()`` raises.
+
+    Terms are one lower than the paper's: each new leader's no-op (§8) is in the log too, which
+    is also why the run uses ``max_batch=1`` (S1 must send ``x`` before its no-op in (c)).
+    """
+    if phase not in FIGURE8_PHASES:
+        raise ValueError(f"unknown phase {phase!r}; use one of {FIGURE8_PHASES}")
+    sim = cluster(5, seed=0, variant=variant, election_ms=QUIET_MS, max_batch=1)
+    sim.campaign(1)
+    sim.run_for(30)  # S1 leads and has committed its no-op
+    sim.partition({1, 2}, {3, 4, 5})
+    sim.submit("x")
+    _step_until(sim, lambda s: len(s.nodes[2].log) == 2, "S2 receiving x")
+    sim.crash(1)
+    if phase == "a":
+        return sim
+    sim.campaign(5)
+    _step_until(sim, lambda s: all(s.nodes[i].voted_for == 5 for i in (3, 4)), "votes for S5")
+    sim.cut_link(5, 3)
+    sim.cut_link(5, 4)
+    _step_until(sim, lambda s: s.leader() == 5, "S5 leading")
+    sim.submit("y")
+    sim.crash(5)
+    sim.heal()
+    if phase == "b":
+        return sim
+    sim.recover(1)
+    sim.partition({1, 2, 3}, {4}, {5})
+    _win(sim, 1)
+    _step_until(sim, lambda s: len(s.nodes[3].log) >= 2 and s.nodes[3].log[1].command == "x",
+                "S3 receiving x")
+    sim.cut_link(1, 3)
+    sim.run_for(30)
+    if phase == "c":
+        return sim
+    sim.crash(1)
+    sim.heal()
+    sim.recover(5)
+    sim.partition({1}, {2}, {3, 4, 5})
+    _win(sim, 5)
+    sim.run_for(200)
     return sim
