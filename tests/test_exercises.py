@@ -223,6 +223,147 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Raft RequestVote without §5.4.1: any candidate of the current term gets the vote.
+    "vote-without-the-up-to-date-check": {
+        "06_raft_vote.ipynb": {
+            "solution-grant-vote": (
+                "def grant_vote(voter, request):\n"
+                "    if request.term < voter.term:\n"
+                "        return False\n"
+                "    voted_for = voter.voted_for if request.term == voter.term else None\n"
+                "    return voted_for in (None, request.candidate)\n"
+            ),
+        },
+    },
+    # Raft RequestVote: "up to date" read as "at least as long", ignoring the last term.
+    "vote-longer-log-wins": {
+        "06_raft_vote.ipynb": {
+            "solution-grant-vote": (
+                "def grant_vote(voter, request):\n"
+                "    if request.term < voter.term:\n"
+                "        return False\n"
+                "    voted_for = voter.voted_for if request.term == voter.term else None\n"
+                "    if voted_for not in (None, request.candidate):\n"
+                "        return False\n"
+                "    return request.last_log_index >= voter.last_log_index\n"
+            ),
+        },
+    },
+    # Raft RequestVote: forgets that a newer term clears votedFor, so it refuses needlessly.
+    "vote-keeps-the-old-terms-vote": {
+        "06_raft_vote.ipynb": {
+            "solution-grant-vote": (
+                "def grant_vote(voter, request):\n"
+                "    if request.term < voter.term:\n"
+                "        return False\n"
+                "    if voter.voted_for not in (None, request.candidate):\n"
+                "        return False\n"
+                "    return ((request.last_log_term, request.last_log_index)\n"
+                "            >= (voter.last_log_term, voter.last_log_index))\n"
+            ),
+        },
+    },
+    # Raft AppendEntries: cuts after prev_index even without a conflict; a reordered, older
+    # request then drops entries the leader already counts as replicated.
+    "append-always-truncates": {
+        "07_raft_append.ipynb": {
+            "solution-append-entries": (
+                "def append_entries(log, prev_index, prev_term, entries):\n"
+                "    if prev_index > len(log):\n"
+                "        return None\n"
+                "    if prev_index > 0 and log[prev_index - 1][0] != prev_term:\n"
+                "        return None\n"
+                "    return list(log[:prev_index]) + list(entries)\n"
+            ),
+        },
+    },
+    # Raft AppendEntries: the consistency check on the length only, not on prevLogTerm.
+    "append-checks-only-the-length": {
+        "07_raft_append.ipynb": {
+            "solution-append-entries": (
+                "def append_entries(log, prev_index, prev_term, entries):\n"
+                "    if prev_index > len(log):\n"
+                "        return None\n"
+                "    new = list(log)\n"
+                "    for k, entry in enumerate(entries):\n"
+                "        index = prev_index + 1 + k\n"
+                "        if index <= len(new) and new[index - 1][0] == entry[0]:\n"
+                "            continue\n"
+                "        return new[: index - 1] + list(entries[k:])\n"
+                "    return new\n"
+            ),
+        },
+    },
+    # Raft AppendEntries: overwrites entries in place but keeps a conflicting tail after them.
+    "append-keeps-the-conflicting-tail": {
+        "07_raft_append.ipynb": {
+            "solution-append-entries": (
+                "def append_entries(log, prev_index, prev_term, entries):\n"
+                "    if prev_index > len(log):\n"
+                "        return None\n"
+                "    if prev_index > 0 and log[prev_index - 1][0] != prev_term:\n"
+                "        return None\n"
+                "    return list(log[:prev_index]) + list(entries) + list(log[prev_index + len(entries):])\n"
+            ),
+        },
+    },
+    # Raft commit: Figure 8's mistake, counting replicas of an earlier term's entry (§5.4.2).
+    "commit-without-the-current-term-rule": {
+        "08_raft_commit.ipynb": {
+            "solution-advance-commit": (
+                "def advance_commit(term, log_terms, match_index, commit_index, voters):\n"
+                "    for n in range(len(log_terms), commit_index, -1):\n"
+                "        holders = [v for v in voters if match_index.get(v, 0) >= n]\n"
+                "        if 2 * len(holders) > len(voters):\n"
+                "            return n\n"
+                "    return commit_index\n"
+            ),
+        },
+    },
+    # Raft commit: counts every server in matchIndex, learners being caught up included.
+    "commit-counts-non-voters": {
+        "08_raft_commit.ipynb": {
+            "solution-advance-commit": (
+                "def advance_commit(term, log_terms, match_index, commit_index, voters):\n"
+                "    for n in range(len(log_terms), commit_index, -1):\n"
+                "        if log_terms[n - 1] != term:\n"
+                "            break\n"
+                "        holders = [p for p, m in match_index.items() if m >= n]\n"
+                "        if 2 * len(holders) > len(voters):\n"
+                "            return n\n"
+                "    return commit_index\n"
+            ),
+        },
+    },
+    # Raft commit: half of the voters taken for a majority (wrong for even configurations).
+    "commit-half-is-a-majority": {
+        "08_raft_commit.ipynb": {
+            "solution-advance-commit": (
+                "def advance_commit(term, log_terms, match_index, commit_index, voters):\n"
+                "    for n in range(len(log_terms), commit_index, -1):\n"
+                "        if log_terms[n - 1] != term:\n"
+                "            break\n"
+                "        holders = [v for v in voters if match_index.get(v, 0) >= n]\n"
+                "        if 2 * len(holders) >= len(voters):\n"
+                "            return n\n"
+                "    return commit_index\n"
+            ),
+        },
+    },
+    # Raft commit: tries only the last entry, so a leader with entries in flight never commits.
+    "commit-only-the-last-entry": {
+        "08_raft_commit.ipynb": {
+            "solution-advance-commit": (
+                "def advance_commit(term, log_terms, match_index, commit_index, voters):\n"
+                "    n = len(log_terms)\n"
+                "    if n > commit_index and log_terms[n - 1] == term:\n"
+                "        holders = [v for v in voters if match_index.get(v, 0) >= n]\n"
+                "        if 2 * len(holders) > len(voters):\n"
+                "            return n\n"
+                "    return commit_index\n"
+            ),
+        },
+    },
 }
 
 

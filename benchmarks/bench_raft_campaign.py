@@ -1,0 +1,151 @@
+"""A long seeded fault campaign against Raft: schedules per second and violations found.
+
+Each schedule (seed ``s``) builds a 3- or 5-server cluster (``raft.cluster``, links that reorder
+messages, 50-100 ms election timeouts, 15 ms heartbeats), sets message loss (0, 5 or 20 %) and
+duplication (0 or 10 %), and runs 12 rounds, each a fault followed by one client command and
+10-80 ms of simulated time. The faults: crash a live server, recover a crashed one, partition
+the servers into two groups, heal, or none; every fifth schedule also changes the loss and
+duplication rates in the middle of its rounds. Then ``sim.check()`` runs every Raft invariant
+over the whole trace (election safety, leader append-only, log matching, leader completeness,
+state machine safety).
+
+Then the faults stop: links heal, loss and duplication go to zero, every crashed server
+recovers. Within ``AFTER_FAULTS_MS`` a leader of the newest term must commit its no-op, and a new
+command must be applied by every member within ``COMMIT_MS`` (a client retries up to three times
+with a fresh command if its leader is deposed first); ``sim.check()`` runs again. A schedule that
+breaks an invariant counts as a *violation*; one that elects no leader or does not commit counts
+as *stuck* (a liveness failure). Both should be 0.
+
+This is the test suite's campaign (``campaign_run`` in ``tests/test_raft.py``) written again, so it
+runs without pytest. The default is 10,000 schedules; ``python benchmarks/bench_raft_campaign.py
+500`` runs a quick one, a second argument sets the first seed, and ``--variant NAME`` runs a
+broken variant of ``raft.VARIANTS`` (which should be caught).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from zablib import InvariantViolation
+from zablib.protocols import raft
+
+SCHEDULES = 10_000
+STEPS = 12
+AFTER_FAULTS_MS = 2000.0
+COMMIT_MS = 500.0
+
+
+class Stuck(Exception):
+    """No leader, or the new command was not applied everywhere, after the faults stopped."""
+
+
+def faulty_run(seed: int, variant: str = "correct") -> raft.RaftSimulation:
+    """The fault part of schedule ``seed``; ends with ``sim.check()``."""
+    rng = random.Random(seed)
+    n = rng.choice((3, 3, 5))
+    sim = raft.cluster(n, seed=seed, variant=variant, election_ms=(50.0, 100.0),
+                       heartbeat_ms=15.0)
+    ids = list(sim.node_ids)
+    sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
+    sim.set_duplication(rng.choice((0.0, 0.1)))
+    for k in range(STEPS):
+        r = rng.random()
+        if r < 0.2 and len(sim.crashed) < len(ids):
+            sim.crash(rng.choice([i for i in ids if sim.is_up(i)]))
+        elif r < 0.4 and sim.crashed:
+            sim.recover(rng.choice(sorted(sim.crashed)))
+        elif r < 0.55:
+            rng.shuffle(ids)
+            cut = rng.randint(1, len(ids) - 1)
+            sim.partition(ids[:cut], ids[cut:])
+        elif r < 0.65:
+            sim.heal()
+        if seed % 5 == 0 and k == STEPS // 2:
+            sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
+            sim.set_duplication(rng.choice((0.0, 0.1, 0.3)))
+        sim.submit(("c", k))
+        sim.run_for(rng.uniform(10, 80))
+    sim.check()
+    return sim
+
+
+def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
+    """A leader of the newest live term that has committed its no-op (§8)."""
+    start = sim.now
+    while sim.now - start < limit:
+        sim.run_for(10)
+        leader = sim.leader()
+        if leader is not None:
+            node = sim.nodes[leader]
+            newest = max(sim.nodes[i].term for i in sim.node_ids if sim.is_up(i))
+            if node.commit_index >= node.term_start and node.term == newest:
+                return leader
+    raise Stuck
+
+
+def schedule(seed: int, variant: str = "correct") -> str:
+    """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
+    try:
+        sim = faulty_run(seed, variant)
+        sim.heal()
+        sim.set_loss(0.0)
+        sim.set_duplication(0.0)
+        for i in sorted(sim.crashed):
+            sim.recover(i)
+        for attempt in range(3):
+            leader = established_leader(sim, AFTER_FAULTS_MS)
+            command = ("final", attempt)
+            if not sim.submit(command):
+                continue
+            members = sim.nodes[leader].config
+            start = sim.now
+            while sim.now - start < COMMIT_MS:
+                if all(command in sim.committed(i) for i in members):
+                    sim.check()
+                    return "ok"
+                sim.run_for(10)
+        sim.check()
+        return "stuck"
+    except Stuck:
+        return "stuck"
+    except InvariantViolation as violation:
+        return violation.invariant
+
+
+def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct") -> tuple[int, int]:
+    print(f"raft fault campaign ({variant}): {count:,} schedules, seeds {first}..{first + count - 1}")
+    outcomes: dict[str, list[int]] = {}
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    for seed in range(first, first + count):
+        outcomes.setdefault(schedule(seed, variant), []).append(seed)
+        done = seed - first + 1
+        if done % 1000 == 0 and done < count:
+            print(f"  {done:,} schedules, {time.perf_counter() - start_wall:.0f} s", flush=True)
+    cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
+    stuck = outcomes.pop("stuck", [])
+    ok = outcomes.pop("ok", [])
+    violations = sum(len(seeds) for seeds in outcomes.values())
+    for invariant, seeds in sorted(outcomes.items()):
+        print(f"  VIOLATION {invariant}: {len(seeds)} schedules, e.g. seeds {seeds[:5]}")
+    if stuck:
+        print(f"  STUCK (no leader or no commit after the faults): {len(stuck)}, e.g. {stuck[:5]}")
+    print(f"ok {len(ok):,}; {wall:.1f} s wall, {cpu:.1f} s CPU")
+    print(f"raft campaign: {count:,} schedules; {count / cpu:,.1f} schedules/s (CPU); "
+          f"violations: {violations}; stuck: {len(stuck)}")
+    return violations, len(stuck)
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    chosen = "correct"
+    if "--variant" in argv:
+        k = argv.index("--variant")
+        chosen = argv[k + 1]
+        del argv[k: k + 2]
+    if chosen not in raft.VARIANTS:
+        sys.exit(f"unknown variant {chosen!r}; use one of {', '.join(raft.VARIANTS)}")
+    args = [int(a) for a in argv[:2]]
+    violations, stuck = main(*args, variant=chosen)
+    sys.exit(1 if violations or stuck else 0)
