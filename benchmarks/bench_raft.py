@@ -20,19 +20,18 @@ Run it with ``python benchmarks/bench_raft.py [repeats]``; the last line holds t
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
-import time
 
-from zablib.protocols import pingpong, raft
+from baseline import PING_NODES, PING_ROUNDS, cpu, run_pingpong
+
+from zablib.protocols import raft
 
 SERVERS = 5
 CMDS = 2_000  # commands per run
 GAP_MS = 1.5  # simulated time between two client submissions
 SEED = 1
 REPEATS = 5
-PING_NODES, PING_ROUNDS = 8, 6_250  # as in bench_kernel.py: 50,000 deliveries
 
 
 def settled_cluster(seed: int = SEED) -> raft.RaftSimulation:
@@ -74,19 +73,6 @@ def run_raft(sim: raft.RaftSimulation) -> tuple[int, int]:
     return committed, events
 
 
-def run_pingpong() -> int:
-    sim = pingpong.cluster(PING_NODES, seed=SEED, rounds=PING_ROUNDS)
-    sim.run()
-    return sum(1 for e in sim.trace if e.kind == "deliver")
-
-
-def cpu(run, *args):
-    gc.collect()
-    start = time.process_time()
-    result = run(*args)
-    return result, time.process_time() - start
-
-
 def main(repeats: int = REPEATS) -> float:
     print(f"raft: {SERVERS} servers, {CMDS:,} commands, one every {GAP_MS:g} ms of simulated "
           f"time, uniform 1-10 ms reordering links, seed {SEED}")
@@ -101,7 +87,7 @@ def main(repeats: int = REPEATS) -> float:
         if committed != CMDS:
             raise SystemExit(f"the leader committed {committed} of {CMDS} commands")
         sim.check()  # not timed: the run was also a correct one
-        ping_events, seconds = cpu(run_pingpong)
+        ping_events, seconds = cpu(run_pingpong, SEED)
         ping_s.append(seconds)
     raft_rate = committed / statistics.median(raft_s)
     ping_rate = ping_events / statistics.median(ping_s)

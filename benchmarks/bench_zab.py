@@ -18,19 +18,18 @@ Run it with ``python benchmarks/bench_zab.py [repeats]``; the last line holds th
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
-import time
 
-from zablib.protocols import pingpong, zab
+from baseline import PING_NODES, PING_ROUNDS, cpu, run_pingpong
+
+from zablib.protocols import zab
 
 SERVERS = 5
 TXNS = 2_000  # transactions per run
 GAP_MS = 1.5  # simulated time between two client submissions
 SEED = 1
 REPEATS = 5
-PING_NODES, PING_ROUNDS = 8, 6_250  # as in bench_kernel.py: 50,000 deliveries
 
 
 def settled_cluster(seed: int = SEED) -> zab.ZabSimulation:
@@ -68,19 +67,6 @@ def run_zab(sim: zab.ZabSimulation) -> tuple[int, int]:
     return committed, events
 
 
-def run_pingpong() -> int:
-    sim = pingpong.cluster(PING_NODES, seed=SEED, rounds=PING_ROUNDS)
-    sim.run()
-    return sum(1 for e in sim.trace if e.kind == "deliver")
-
-
-def cpu(run, *args):
-    gc.collect()
-    start = time.process_time()
-    result = run(*args)
-    return result, time.process_time() - start
-
-
 def main(repeats: int = REPEATS) -> float:
     print(f"zab: {SERVERS} servers, {TXNS:,} transactions, one every {GAP_MS:g} ms of simulated "
           f"time, uniform 1-10 ms FIFO links, seed {SEED}")
@@ -94,7 +80,7 @@ def main(repeats: int = REPEATS) -> float:
         zab_s.append(seconds)
         if committed != TXNS:
             raise SystemExit(f"the leader committed {committed} of {TXNS} transactions")
-        ping_events, seconds = cpu(run_pingpong)
+        ping_events, seconds = cpu(run_pingpong, SEED)
         ping_s.append(seconds)
     zab_rate = committed / statistics.median(zab_s)
     ping_rate = ping_events / statistics.median(ping_s)
