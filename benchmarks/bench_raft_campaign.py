@@ -16,59 +16,27 @@ with a fresh command if its leader is deposed first); ``sim.check()`` runs again
 breaks an invariant counts as a *violation*; one that elects no leader or does not commit counts
 as *stuck* (a liveness failure). Both should be 0.
 
-This is the test suite's campaign (``campaign_run`` in ``tests/test_raft.py``) written again, so it
-runs without pytest. The default is 10,000 schedules; ``python benchmarks/bench_raft_campaign.py
+The schedules are ``zablib.campaign.raft_faulty_run``, the test suite's (``tests/test_raft.py``),
+here without pytest. The default is 10,000 schedules; ``python benchmarks/bench_raft_campaign.py
 500`` runs a quick one, a second argument sets the first seed, and ``--variant NAME`` runs a
 broken variant of ``raft.VARIANTS`` (which should be caught).
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 
-from zablib import InvariantViolation
+from zablib import InvariantViolation, campaign
 from zablib.protocols import raft
 
 SCHEDULES = 10_000
-STEPS = 12
 AFTER_FAULTS_MS = 2000.0
 COMMIT_MS = 500.0
 
 
 class Stuck(Exception):
     """No leader, or the new command was not applied everywhere, after the faults stopped."""
-
-
-def faulty_run(seed: int, variant: str = "correct") -> raft.RaftSimulation:
-    """The fault part of schedule ``seed``; ends with ``sim.check()``."""
-    rng = random.Random(seed)
-    n = rng.choice((3, 3, 5))
-    sim = raft.cluster(n, seed=seed, variant=variant, election_ms=(50.0, 100.0),
-                       heartbeat_ms=15.0)
-    ids = list(sim.node_ids)
-    sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
-    sim.set_duplication(rng.choice((0.0, 0.1)))
-    for k in range(STEPS):
-        r = rng.random()
-        if r < 0.2 and len(sim.crashed) < len(ids):
-            sim.crash(rng.choice([i for i in ids if sim.is_up(i)]))
-        elif r < 0.4 and sim.crashed:
-            sim.recover(rng.choice(sorted(sim.crashed)))
-        elif r < 0.55:
-            rng.shuffle(ids)
-            cut = rng.randint(1, len(ids) - 1)
-            sim.partition(ids[:cut], ids[cut:])
-        elif r < 0.65:
-            sim.heal()
-        if seed % 5 == 0 and k == STEPS // 2:
-            sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
-            sim.set_duplication(rng.choice((0.0, 0.1, 0.3)))
-        sim.submit(("c", k))
-        sim.run_for(rng.uniform(10, 80))
-    sim.check()
-    return sim
 
 
 def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
@@ -88,12 +56,9 @@ def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
 def schedule(seed: int, variant: str = "correct") -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = faulty_run(seed, variant)
-        sim.heal()
-        sim.set_loss(0.0)
-        sim.set_duplication(0.0)
-        for i in sorted(sim.crashed):
-            sim.recover(i)
+        sim = campaign.raft_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
+        sim.check()
+        campaign.quiesce(sim)
         for attempt in range(3):
             leader = established_leader(sim, AFTER_FAULTS_MS)
             command = ("final", attempt)

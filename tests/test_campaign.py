@@ -34,3 +34,12 @@ def test_recovers_is_false_without_a_leader() -> None:
     sim = pingpong.cluster(3)
     sim.leader = lambda: None  # ping-pong has no leader: nothing can be committed
     assert campaign.recovers(sim, after_ms=10.0, commit_ms=10.0) is False
+
+
+def test_raft_schedules_replay_and_can_change_membership() -> None:
+    a = campaign.raft_faulty_run(3, membership=True)
+    assert a.trace.describe() == campaign.raft_faulty_run(3, membership=True).trace.describe()
+    changed = [s for s in range(20)
+               if "config" in {e.kind for n in campaign.raft_faulty_run(s, membership=True)
+                               .nodes.values() for e in n.log}]
+    assert changed, "no schedule in 20 changed the membership"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from zablib import InvariantViolation
+from zablib import InvariantViolation, campaign
 from zablib.protocols import raft
 from zablib.protocols.raft import AppendEntries, Entry
 
@@ -640,40 +640,10 @@ def campaign_run(seed: int, variant: str = "correct", membership: bool = False,
     duplication, reordering, and with ``membership`` single-server changes), then a healed, fully
     recovered cluster that must elect a leader and commit a new command within bounded simulated
     time."""
-    rng = random.Random(seed)
-    n = rng.choice((3, 3, 5))
-    sim = raft.cluster(n, seed=seed, variant=variant, election_ms=(50.0, 100.0),
-                       heartbeat_ms=15.0, spares=2 if membership else 0,
-                       check_quorum=check_quorum, pre_vote=pre_vote, max_batch=max_batch)
-    ids = list(sim.node_ids)
-    sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
-    sim.set_duplication(rng.choice((0.0, 0.1)))
-    for k in range(steps):
-        r = rng.random()
-        if r < 0.2 and len(sim.crashed) < len(ids):
-            sim.crash(rng.choice([i for i in ids if sim.is_up(i)]))
-        elif r < 0.4 and sim.crashed:
-            sim.recover(rng.choice(sorted(sim.crashed)))
-        elif r < 0.55:
-            rng.shuffle(ids)
-            cut = rng.randint(1, len(ids) - 1)
-            sim.partition(ids[:cut], ids[cut:])
-        elif r < 0.65:
-            sim.heal()
-        elif r < 0.8 and membership:
-            members = sim.configuration()
-            outside = [i for i in sim.node_ids if i not in members]
-            if outside and (len(members) < 4 or rng.random() < 0.5):
-                sim.add_server(rng.choice(outside))
-            elif len(members) > 2:
-                sim.remove_server(rng.choice(members))
-        sim.submit(("c", k))
-        sim.run_for(rng.uniform(10, 80))
-    sim.heal()
-    sim.set_loss(0.0)
-    sim.set_duplication(0.0)
-    for i in sorted(sim.crashed):
-        sim.recover(i)
+    sim = campaign.raft_faulty_run(seed, steps=steps, membership=membership, variant=variant,
+                                   check_quorum=check_quorum, pre_vote=pre_vote,
+                                   max_batch=max_batch)
+    campaign.quiesce(sim)
     # A client retries with a fresh command when its leader is deposed before committing
     # (the leader of a lower term may only hear of the newer one after accepting it).
     for attempt in range(3):

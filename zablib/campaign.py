@@ -105,3 +105,56 @@ def recovers(sim: Simulation, *, after_ms: float, commit_ms: float, command: Any
     sim.run_for(commit_ms)
     sim.check()
     return all(command in sim.committed(i) for i in sim.node_ids)
+
+
+def raft_faulty_run(
+    seed: int,
+    *,
+    steps: int = 12,
+    membership: bool = False,
+    vary_loss_midway: bool = False,
+    **options: Any,
+) -> Simulation:
+    """Raft's schedule ``seed`` (the tests' and the benchmark's): faults, no ``check()`` yet.
+
+    A 3- or 5-server :func:`zablib.protocols.raft.cluster` with reordering links, 50-100 ms
+    election timeouts and 15 ms heartbeats (``options`` are passed on, e.g. ``variant``); a
+    random loss (0, 5 or 20 %) and duplication (0 or 10 %); then ``steps`` rounds of a fault
+    (crash, recover, partition, heal, with ``membership`` also a single-server change, or none),
+    one client command and 10-80 ms. With ``vary_loss_midway`` the loss and duplication change
+    half-way through.
+    """
+    from zablib.protocols import raft  # campaign is protocol-agnostic but for this schedule
+
+    rng = random.Random(seed)
+    n = rng.choice((3, 3, 5))
+    options = {"election_ms": (50.0, 100.0), "heartbeat_ms": 15.0, **options}
+    sim = raft.cluster(n, seed=seed, spares=2 if membership else 0, **options)
+    ids = list(sim.node_ids)
+    sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
+    sim.set_duplication(rng.choice((0.0, 0.1)))
+    for k in range(steps):
+        r = rng.random()
+        if r < 0.2 and len(sim.crashed) < len(ids):
+            sim.crash(rng.choice([i for i in ids if sim.is_up(i)]))
+        elif r < 0.4 and sim.crashed:
+            sim.recover(rng.choice(sorted(sim.crashed)))
+        elif r < 0.55:
+            rng.shuffle(ids)
+            cut = rng.randint(1, len(ids) - 1)
+            sim.partition(ids[:cut], ids[cut:])
+        elif r < 0.65:
+            sim.heal()
+        elif r < 0.8 and membership:
+            members = sim.configuration()
+            outside = [i for i in sim.node_ids if i not in members]
+            if outside and (len(members) < 4 or rng.random() < 0.5):
+                sim.add_server(rng.choice(outside))
+            elif len(members) > 2:
+                sim.remove_server(rng.choice(members))
+        if vary_loss_midway and k == steps // 2:
+            sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
+            sim.set_duplication(rng.choice((0.0, 0.1, 0.3)))
+        sim.submit(("c", k))
+        sim.run_for(rng.uniform(10, 80))
+    return sim
