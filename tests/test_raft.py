@@ -330,45 +330,10 @@ def test_a_restarted_server_does_not_vote_twice_in_a_term_but_the_broken_variant
 
 # -- Figure 8 (§5.4.2) ---------------------------------------------------------------------------
 def figure8(variant: str):
-    """Replay the paper's Figure 8 with five servers (S1..S5); with a no-op per term (§8), the
-    leader of (c) must send 'x' without its no-op, hence ``max_batch=1``."""
-    sim = raft.cluster(5, seed=0, variant=variant, election_ms=QUIET, max_batch=1)
-    sim.campaign(1)
-    elect(sim)
-    # (a) S1 leads and replicates 'x' (index 2) to S2 only.
-    sim.partition({1, 2}, {3, 4, 5})
-    sim.submit("x")
-    run_until(sim, lambda s: len(s.nodes[2].log) == 2)
-    sim.crash(1)
-    # (b) S5 is elected by S3 and S4 and writes its own entries that reach no one.
-    sim.campaign(5)
-    run_until(sim, lambda s: all(s.nodes[i].voted_for == 5 for i in (3, 4)))
-    sim.cut_link(5, 3)
-    sim.cut_link(5, 4)
-    run_until(sim, lambda s: s.leader() == 5)
-    sim.submit("y")
-    sim.crash(5)
-    sim.heal()
-    # (c) S1 restarts and is elected; it brings 'x' to S3 (a majority holds it), not its no-op.
-    sim.recover(1)
-    sim.partition({1, 2, 3}, {4}, {5})
-    while sim.leader() != 1:
-        sim.campaign(1)
-        sim.run_for(30)
-    run_until(sim, lambda s: len(s.nodes[3].log) >= 2 and s.nodes[3].log[1].command == "x")
-    sim.cut_link(1, 3)
-    sim.run_for(30)
-    x_committed_by_s1 = "x" in sim.committed(1)
-    # (d) S1 crashes; S5 (last term 2 > 1) is elected by S3 and S4 and overwrites index 2.
-    sim.crash(1)
-    sim.heal()
-    sim.recover(5)
-    sim.partition({1}, {2}, {3, 4, 5})
-    while sim.leader() != 5:
-        sim.campaign(5)
-        sim.run_for(30)
-    sim.run_for(200)
-    return sim, x_committed_by_s1
+    """Figure 8 as the chapter replays it (raft.scenario_figure8): the run to the end of (d),
+    and whether S1 had committed x at the end of (c) (the same run up to there)."""
+    x_committed_by_s1 = "x" in raft.scenario_figure8(variant, "c").committed(1)
+    return raft.scenario_figure8(variant, "d"), x_committed_by_s1
 
 
 def test_figure_8_a_leader_does_not_commit_an_earlier_terms_entry_by_counting_replicas():
@@ -382,6 +347,8 @@ def test_figure_8_a_leader_does_not_commit_an_earlier_terms_entry_by_counting_re
 def test_figure_8_counting_replicas_of_an_earlier_term_loses_a_committed_entry():
     sim, x_committed = figure8("commit-previous-term")
     assert x_committed
+    with pytest.raises(ValueError, match="unknown phase 'e'"):
+        raft.scenario_figure8("correct", "e")
     with pytest.raises(InvariantViolation, match="leader completeness|state machine safety"):
         sim.check()
     assert_golden(sim, "raft_figure8_commit_previous_term")
@@ -811,16 +778,3 @@ def test_pre_vote_a_rejoining_partitioned_follower_does_not_depose_the_leader():
         sim.submit("after")
         elect(sim)
         sim.check()
-
-
-def test_the_library_figure_8_replay_shows_the_paper_point_phase_by_phase():
-    """Raft §5.4.2, Figure 8 as the chapter replays it (raft.scenario_figure8): in (c) a
-    majority holds x, an earlier term's entry; the correct leader does not commit it, and (d)
-    may overwrite it safely. Counting replicas commits x in (c), and (d) then loses it."""
-    assert "x" not in raft.scenario_figure8("correct", "c").committed(1)
-    raft.scenario_figure8("correct", "d").check()
-    assert "x" in raft.scenario_figure8("commit-previous-term", "c").committed(1)
-    with pytest.raises(InvariantViolation, match="leader completeness|state machine safety"):
-        raft.scenario_figure8("commit-previous-term", "d").check()
-    with pytest.raises(ValueError, match="unknown phase 'e'"):
-        raft.scenario_figure8("correct", "e")
