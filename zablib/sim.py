@@ -28,6 +28,9 @@ Invariant = Callable[["Simulation"], None]
 #: so a protocol with periodic timers (which is never quiescent) cannot hang a notebook.
 DEFAULT_EVENT_LIMIT = 100_000
 
+#: Default ``limit`` of :meth:`Simulation.run_until`, in events.
+RUN_UNTIL_LIMIT = 10_000
+
 _DELIVERY, _TIMER = 0, 1
 heappush, heappop = heapq.heappush, heapq.heappop
 _MUTABLE = (list, dict, set, bytearray)
@@ -194,6 +197,57 @@ class Simulation:
         if duration < 0:
             raise ValueError(f"duration must be >= 0, got {duration}")
         return self.run(until=self.now + duration)
+
+    def run_until(
+        self,
+        predicate: Callable[[Simulation], bool],
+        *,
+        limit: int = RUN_UNTIL_LIMIT,
+        what: str = "the condition",
+    ) -> int:
+        """Process events one at a time until ``predicate(self)`` holds.
+
+        The predicate is asked before the first event and after each one, so the run stops at
+        the very event that makes it true (and at once if it already holds). ``limit`` counts
+        *events* (deliveries, drops and timers, as :meth:`step` returns them), not simulated
+        time: a bound on events also stops a protocol that loops without time passing.
+
+        Parameters
+        ----------
+        predicate : callable
+            ``predicate(sim) -> bool``, asked of this simulation.
+        limit : int
+            At most this many events; default :data:`RUN_UNTIL_LIMIT`.
+        what : str
+            What the predicate waits for, in words, for the error message
+            (e.g. ``"the coordinator's decision"``).
+
+        Returns
+        -------
+        int
+            The number of events processed.
+
+        Raises
+        ------
+        SimulationError
+            Naming ``what``, if ``limit`` events pass, or nothing is left to happen, before
+            the predicate holds.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a non-negative int (a number of events), got {limit!r}")
+        step = self.step
+        done = 0
+        while not predicate(self):
+            if done == limit:
+                raise SimulationError(
+                    f"{what} did not happen within {limit} events (t={self.now:.3f} ms)"
+                )
+            if step() is None:
+                raise SimulationError(
+                    f"{what} did not happen: nothing left to happen (t={self.now:.3f} ms)"
+                )
+            done += 1
+        return done
 
     def _discard_stale_timers(self) -> None:
         heap = self._heap
