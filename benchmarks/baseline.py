@@ -20,7 +20,7 @@ def run_pingpong(seed: int = 1) -> int:
     """The kernel baseline: the ping-pong ring; returns the number of deliveries."""
     sim = pingpong.cluster(PING_NODES, seed=seed, rounds=PING_ROUNDS)
     sim.run()
-    return sum(1 for e in sim.trace if e.kind == "deliver")
+    return sim.trace.count("deliver")
 
 
 def cpu(run: Callable[..., Any], *args: Any) -> tuple[Any, float]:

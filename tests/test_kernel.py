@@ -32,6 +32,7 @@ from zablib.invariants import (
     check_single_leader,
 )
 from zablib.protocols import pingpong, primary_backup
+from zablib.trace import Event, Trace
 
 # -- a small scriptable node -----------------------------------------------------------------
 
@@ -537,3 +538,138 @@ def test_a_message_sent_while_the_node_is_down_is_not_delivered_after_it_recover
     drop = sim.trace.of_kind("drop")[0]
     assert (drop.time, drop.text) == (5.0, "node 2 restarted")
     assert sim.nodes[2].scratch == []
+
+
+# -- run_until: one meaning, in events ------------------------------------------------------------
+
+
+def test_run_until_stops_at_the_event_that_makes_the_predicate_true():
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("broadcast", "hello"))  # arrives at 2, then at 3, both at t=5
+    done = sim.run_until(lambda s: "hello from 1" in s.nodes[2].scratch, what="2 hearing hello")
+    assert done == 1 and sim.now == 5.0
+    assert sim.nodes[3].scratch == [], "3's copy is still pending: the run stopped at once"
+    assert sim.run_until(lambda s: True) == 0, "a predicate that already holds runs nothing"
+
+
+def test_run_until_names_what_never_happened_when_its_event_limit_is_reached():
+    sim = Simulation(Ticker, [1])
+    with pytest.raises(SimulationError, match=r"a second tick did not happen within 3 events"):
+        sim.run_until(lambda s: False, limit=3, what="a second tick")
+    assert len(sim.trace.of_kind("timer")) == 3
+
+
+def test_run_until_says_so_when_nothing_is_left_to_happen():
+    sim = diary_cluster()
+    with pytest.raises(SimulationError, match="the reply did not happen: nothing left to happen"):
+        sim.run_until(lambda s: False, what="the reply")
+    with pytest.raises(ValueError, match="limit must be a non-negative int"):
+        sim.run_until(lambda s: True, limit=1.5)
+
+
+# -- the trace is stored compactly and read as Event objects -------------------------------------
+
+
+def test_trace_events_are_built_on_demand_and_equal_to_directly_made_events():
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("send", 2, "one"))
+    sim.run()
+    send, deliver, note = sim.trace[-3:]
+    assert send == Event(0.0, 4, "send", 1, 2, 1, "", Text("one"))  # after 3 starts, 1 request
+    assert deliver == Event(5.0, 5, "deliver", 2, 1, 1, "", Text("one"))
+    assert note == Event(5.0, 6, "note", 2, text="heard 'one' from 1", tag="heard", value="one")
+    assert sim.trace[-1] is sim.trace[6], "an event is built once and then kept"
+    assert list(sim.trace)[4:] == [send, deliver, note]
+    assert sim.trace.count("send", "deliver") == 2 and sim.trace.count("crash") == 0
+    with pytest.raises(IndexError):
+        sim.trace[7]
+
+
+def test_an_event_appended_by_hand_reads_back_like_a_recorded_one():
+    trace = Trace()
+    event = trace.append(1.5, "note", 2, text="decided", tag="decision", value="commit")
+    assert event == Event(1.5, 0, "note", 2, text="decided", tag="decision", value="commit")
+    assert trace.values("decision") == ["commit"] and len(trace) == 1
+
+
+# -- Output: the parts nobody fills are shared, empty and read-only ---------------------------------
+
+
+def test_an_empty_output_part_reads_as_empty_and_refuses_changes_behind_the_methods():
+    out = Output()
+    assert out.sends == [] and out.timers == {} and out.persist == {} and out.notes == []
+    with pytest.raises(TypeError, match="add to it through the Output's methods"):
+        out.sends.append((2, Text("x")))
+    assert Output().sends == [], "the refused change left the shared placeholder empty"
+    out.send(2, Text("x")).write(pages=1).set_timer("t", 1.0).cancel_timer("t")
+    assert out == Output(sends=[(2, Text("x"))], persist={"pages": 1}, cancel=["t"])
+    assert repr(Output(reply=True)) == (
+        "Output(sends=[], timers={}, cancel=[], persist={}, notes=[], reply=True)")
+
+
+# -- imposing events: what explorers and replays use ---------------------------------------------
+
+
+def test_a_chosen_message_is_delivered_now_whatever_its_schedule():
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("broadcast", "a"))  # #1 to 2, #2 to 3
+    assert [(m.src, m.dst, m.message, m.msg_id, m.due) for m in sim.in_flight()] == [
+        (1, 2, Text("a"), 1, 5.0), (1, 3, Text("a"), 2, 5.0)]
+    sim.freeze("the test imposes the order")
+    sim.advance_to(2.0)
+    event = sim.deliver_now(2)
+    assert (event.kind, event.node, event.peer, event.msg_id, event.time) == ("deliver", 3, 1, 2, 2.0)
+    assert sim.nodes[3].scratch == ["a from 1"]
+    assert [m.msg_id for m in sim.in_flight()] == [1], "the delivered message is off the schedule"
+    with pytest.raises(ValueError, match="message #2 is not on its way"):
+        sim.deliver_now(2)
+    with pytest.raises(SimulationError, match="cannot be continued: the test imposes the order"):
+        sim.run()
+
+
+def test_a_chosen_timer_fires_now_and_a_chosen_loss_is_recorded():
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("timer", "t", 50.0))
+    sim.request(1, ("send", 2, "lost"))
+    assert sim.pending_timers(1) == ("t",)
+    fired = sim.fire_now(1, "t")
+    assert (fired.kind, fired.node, fired.text, fired.time) == ("timer", 1, "t", 0.0)
+    assert sim.pending_timers(1) == () and sim.trace.values("fired") == [("t", 0.0)]
+    with pytest.raises(ValueError, match="node 1 has no pending timer 't' \\(pending: none\\)"):
+        sim.fire_now(1, "t")
+    drop = sim.drop_now(1, "the explorer says so")
+    assert drop.describe() == "     0.000  drop      1 -> 2  #1 Text(text='lost')  (the explorer says so)"
+    assert sim.in_flight() == [] and sim.run() == 0
+
+
+def test_the_clock_moves_on_only_past_events_that_have_happened():
+    sim = diary_cluster(delay=5.0)
+    sim.advance_to(3.0)
+    assert sim.now == 3.0
+    sim.request(1, ("send", 2, "x"))  # due at 8
+    with pytest.raises(SimulationError, match="an event is due at t=8.000 ms, before 9"):
+        sim.advance_to(9)
+    with pytest.raises(ValueError, match="cannot go back in time"):
+        sim.advance_to(1.0)
+    sim.freeze("replayed")
+    sim.advance_to(9.0)
+    assert sim.now == 9.0
+
+
+def test_a_state_set_up_by_hand_goes_on_from_there():
+    """What an explorer does in each state: put nodes, storage, timers and messages in place,
+    impose one event, and read what it did."""
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("write",))
+    fresh = Diary(2, sim.node_ids, {"pages": 7})
+    ids = sim.set_state({2: fresh}, storage={2: {"pages": 7}}, timers={2: ["wake"]},
+                        in_flight=[(3, 2, Text("hi")), (2, 1, Text("back"))])
+    assert len(sim.trace) == 0, "the trace starts afresh"
+    assert sim.nodes[2] is fresh and sim.storage[2] == {"pages": 7}
+    assert sim.pending_timers(2) == ("wake",)
+    assert [(m.src, m.dst, m.msg_id) for m in sim.in_flight()] == [(3, 2, ids[0]), (2, 1, ids[1])]
+    sim.deliver_now(ids[0])
+    assert fresh.scratch == ["hi from 3"] and sim.trace.notes(2) == ["heard 'hi' from 3"]
+    with pytest.raises(ValueError, match="node 3 is crashed; recover\\(\\) it"):
+        sim.crash(3)
+        sim.set_state({3: Diary(3, sim.node_ids, {})})

@@ -16,8 +16,8 @@ convention.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 NodeId = int
@@ -40,9 +40,37 @@ class Message:
         return repr(self)
 
 
-@dataclass
+def _refuse(self, *args: Any, **kwargs: Any) -> None:
+    raise TypeError("this part of the Output is empty and read-only: add to it through the "
+                    "Output's methods (send, broadcast, set_timer, cancel_timer, write, note)")
+
+
+class _NoItems(list):
+    """The shared empty ``list`` of an Output part nothing was added to; refuses changes."""
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+class _NoEntries(dict):
+    """The shared empty ``dict`` of an Output part nothing was added to; refuses changes."""
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse
+
+
+_NO_ITEMS: list = _NoItems()
+_NO_ENTRIES: dict = _NoEntries()
+
+
 class Output:
     """What a node asks the simulator to do after handling one input.
+
+    Build it with the methods (:meth:`send`, :meth:`broadcast`, :meth:`set_timer`,
+    :meth:`cancel_timer`, :meth:`write`, :meth:`note`), which return the output itself so that
+    calls can be chained; read it through the attributes. A part nothing was added to is a
+    shared, empty, read-only ``[]`` or ``{}`` until the first addition: a node answers most
+    inputs with a few parts, and the simulator builds one Output per input, so the parts
+    nobody fills are never allocated.
 
     Attributes
     ----------
@@ -59,43 +87,96 @@ class Output:
         events. ``tag`` and ``value`` make a note machine-readable (``Trace.values(tag)``).
     reply : object
         For a client request: the answer handed back to the caller (e.g. whether it was accepted).
+
+    Parameters
+    ----------
+    sends, timers, cancel, persist, notes, reply
+        Initial contents of the attributes above (copied), all empty by default.
     """
 
-    sends: list[tuple[NodeId, Message]] = field(default_factory=list)
-    timers: dict[str, Delay] = field(default_factory=dict)
-    cancel: list[str] = field(default_factory=list)
-    persist: dict[str, Any] = field(default_factory=dict)
-    notes: list[tuple[str, str, Any]] = field(default_factory=list)
+    sends: list[tuple[NodeId, Message]] = _NO_ITEMS
+    timers: dict[str, Delay] = _NO_ENTRIES
+    cancel: list[str] = _NO_ITEMS
+    persist: dict[str, Any] = _NO_ENTRIES
+    notes: list[tuple[str, str, Any]] = _NO_ITEMS
     reply: Any = None
+
+    def __init__(
+        self,
+        sends: Iterable[tuple[NodeId, Message]] = (),
+        timers: Mapping[str, Delay] | None = None,
+        cancel: Iterable[str] = (),
+        persist: Mapping[str, Any] | None = None,
+        notes: Iterable[tuple[str, str, Any]] = (),
+        reply: Any = None,
+    ):
+        if sends:
+            self.sends = list(sends)
+        if timers:
+            self.timers = dict(timers)
+        if cancel:
+            self.cancel = list(cancel)
+        if persist:
+            self.persist = dict(persist)
+        if notes:
+            self.notes = list(notes)
+        if reply is not None:
+            self.reply = reply
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _parts(self) == _parts(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        names = ("sends", "timers", "cancel", "persist", "notes", "reply")
+        return "Output(" + ", ".join(
+            f"{name}={part!r}" for name, part in zip(names, _parts(self), strict=True)) + ")"
 
     def send(self, dst: NodeId, msg: Message) -> Output:
         """Queue ``msg`` for ``dst`` and return self (so calls can be chained)."""
-        self.sends.append((dst, msg))
+        if self.sends:
+            self.sends.append((dst, msg))
+        else:
+            self.sends = [(dst, msg)]
         return self
 
     def broadcast(self, dsts: list[NodeId] | tuple[NodeId, ...], msg: Message) -> Output:
         """Queue ``msg`` for every node in ``dsts``, in the order given."""
-        for dst in dsts:
-            self.sends.append((dst, msg))
+        if dsts:
+            if not self.sends:
+                self.sends = []
+            self.sends.extend([(dst, msg) for dst in dsts])
         return self
 
     def set_timer(self, name: str, delay: Delay) -> Output:
         """(Re)start the timer ``name`` to fire after ``delay`` milliseconds."""
         if name in self.cancel:
             self.cancel.remove(name)
+        if not self.timers:
+            self.timers = {}
         self.timers[name] = delay
         return self
 
     def cancel_timer(self, name: str) -> Output:
         """Cancel the timer ``name`` if it is pending."""
-        self.timers.pop(name, None)
+        if name in self.timers:
+            del self.timers[name]
         if name not in self.cancel:
-            self.cancel.append(name)
+            if self.cancel:
+                self.cancel.append(name)
+            else:
+                self.cancel = [name]
         return self
 
     def write(self, **values: Any) -> Output:
         """Persist ``values`` to stable storage before any of this output's messages leave."""
-        self.persist.update(values)
+        if self.persist:
+            self.persist.update(values)
+        else:
+            self.persist = values  # the keyword dict is this call's own: keep it
         return self
 
     def note(self, text: str, tag: str = "", value: Any = None) -> Output:
@@ -104,8 +185,16 @@ class Output:
         Give a ``tag`` (and a ``value``) when tests or the simulation must find the note again,
         e.g. ``out.note("acknowledged 'x'", tag="ack", value="x")``.
         """
-        self.notes.append((text, tag, value))
+        if self.notes:
+            self.notes.append((text, tag, value))
+        else:
+            self.notes = [(text, tag, value)]
         return self
+
+
+def _parts(out: Output) -> tuple:
+    return (list(out.sends), dict(out.timers), list(out.cancel), dict(out.persist),
+            list(out.notes), out.reply)
 
 
 class Node:

@@ -15,10 +15,10 @@ import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from zablib.core import Delay, Message, Node, NodeId, Output
-from zablib.network import LinkConfig, Network, _describe_ids
+from zablib.network import LinkConfig, Network, describe_ids
 from zablib.trace import Event, Trace
 
 NodeFactory = Callable[[NodeId, tuple[NodeId, ...], Mapping[str, Any]], Node]
@@ -31,9 +31,23 @@ DEFAULT_EVENT_LIMIT = 100_000
 #: Default ``limit`` of :meth:`Simulation.run_until`, in events.
 RUN_UNTIL_LIMIT = 10_000
 
+# Heap entries are flat tuples ordered by (time, seq); seq is unique, so nothing after it is ever
+# compared. A delivery is (time, seq, _DELIVERY, src, dst, message, msg_id, incarnation, dup) and
+# a timer (time, seq, _TIMER, node, name, incarnation), whose seq is also its generation.
 _DELIVERY, _TIMER = 0, 1
 heappush, heappop = heapq.heappush, heapq.heappop
 _MUTABLE = (list, dict, set, bytearray)
+
+
+class InFlight(NamedTuple):
+    """A message on its way (see :meth:`Simulation.in_flight`)."""
+
+    src: NodeId
+    dst: NodeId
+    message: Message
+    msg_id: int
+    due: float
+    """When it is scheduled to arrive (simulated ms)."""
 
 
 class SimulationError(RuntimeError):
@@ -80,6 +94,7 @@ class Simulation:
         self.now = 0.0
         self.network = Network(ids, link)
         self.trace = Trace()
+        self._record = self.trace.record
         self.invariants: list[Invariant] = list(invariants)
         self.storage: dict[NodeId, dict[str, Any]] = {i: {} for i in ids}
         self.nodes: dict[NodeId, Node] = {}
@@ -87,14 +102,15 @@ class Simulation:
         self._up: dict[NodeId, bool] = {i: True for i in ids}
         self._incarnation: dict[NodeId, int] = {i: 0 for i in ids}
         self._timer_gen: dict[tuple[NodeId, str], int] = {}
-        self._heap: list[tuple[float, int, int, tuple]] = []
+        self._heap: list[tuple] = []
         self._seq = 0
         self._msg_ids = 0
+        self._frozen: str | None = None
         self.crash_intervals: list[tuple[NodeId, float, float | None]] = []
         self.partition_intervals: list[tuple[tuple[frozenset[NodeId], ...], float, float | None]] = []
         for i in ids:
             self.nodes[i] = factory(i, ids, MappingProxyType({}))
-            self.trace.append(self.now, "start", i, text=self.nodes[i].status())
+            self._log("start", i, self.nodes[i].status())
             self._apply(i, self.nodes[i].on_start(self.now))
 
     # -- inspection -----------------------------------------------------------------------
@@ -124,33 +140,42 @@ class Simulation:
     # -- running --------------------------------------------------------------------------
     def step(self) -> Event | None:
         """Deliver one message or fire one timer; return its event, or None if nothing is pending."""
+        self._check_not_frozen()
+        position = len(self.trace)
+        if not self._step():
+            return None
+        return self.trace[position]  # the first event a step records is the step itself
+
+    def _step(self) -> bool:
+        """Process the next event; False if nothing is pending. The kernel's innermost loop."""
         heap = self._heap
         while heap:
-            time, _, what, item = heappop(heap)
-            if what == _TIMER:
-                node, name, gen, inc = item
-                if self._timer_gen.get((node, name)) != gen or self._incarnation[node] != inc:
+            entry = heappop(heap)
+            if entry[2] == _TIMER:
+                time, gen, _, node, name, inc = entry
+                key = (node, name)
+                if self._timer_gen.get(key) != gen or self._incarnation[node] != inc:
                     continue  # cancelled, reset or killed by a crash: not an event
-                del self._timer_gen[(node, name)]
+                del self._timer_gen[key]
                 self.now = time
-                event = self.trace.append(time, "timer", node, text=name)
+                self._record((time, "timer", node, None, None, name, None, None))
                 self._apply(node, self.nodes[node].on_timer(time, name))
-                return event
-            src, dst, msg, msg_id, inc, dup = item
+                return True
+            time, _, _, src, dst, msg, msg_id, inc, dup = entry
             self.now = time
             if not self._up[dst]:
-                return self._drop(dst, src, msg_id, msg, f"node {dst} is down")
-            if self._incarnation[dst] != inc:
-                return self._drop(dst, src, msg_id, msg, f"node {dst} restarted")
-            why = self.network.disconnection(src, dst, sending=False)
-            if why is not None:
-                return self._drop(dst, src, msg_id, msg, why)
-            event = self.trace.append(
-                time, "deliver", dst, src, msg_id, "duplicate" if dup else "", msg
-            )
-            self._apply(dst, self.nodes[dst].on_message(time, src, msg))
-            return event
-        return None
+                self._drop(dst, src, msg_id, msg, f"node {dst} is down")
+            elif self._incarnation[dst] != inc:
+                self._drop(dst, src, msg_id, msg, f"node {dst} restarted")
+            elif not self.network.intact and (
+                    why := self.network.disconnection(src, dst, sending=False)) is not None:
+                self._drop(dst, src, msg_id, msg, why)
+            else:
+                self._record((time, "deliver", dst, src, msg_id, "duplicate" if dup else "", msg,
+                              None))
+                self._apply(dst, self.nodes[dst].on_message(time, src, msg))
+            return True
+        return False
 
     def run(self, until: float | None = None, max_events: int | None = None) -> int:
         """Process events until nothing is pending, simulated time ``until``, or ``max_events``.
@@ -163,32 +188,37 @@ class Simulation:
         int
             The number of events processed.
         """
+        self._check_not_frozen()
         if until is not None and until < self.now:
             raise ValueError(f"until={until} is in the past; simulated time is already {self.now}")
         if max_events is not None and (not isinstance(max_events, int) or max_events < 0):
             raise ValueError(f"max_events must be a non-negative int, got {max_events!r}")
-        guard = max_events is None and until is None
-        budget = DEFAULT_EVENT_LIMIT if guard else max_events
         done = 0
         heap = self._heap
-        step = self.step
-        while budget is None or done < budget:
+        step = self._step
+        if until is None:
+            budget = DEFAULT_EVENT_LIMIT if max_events is None else max_events
+            while done < budget:
+                if not step():
+                    return done
+                done += 1
+            self._discard_stale_timers()
+            if max_events is None and heap:
+                raise SimulationError(
+                    f"still busy after {DEFAULT_EVENT_LIMIT} events at t={self.now:.3f} ms; "
+                    "this protocol may never be quiescent: pass until= or max_events="
+                )
+            return done
+        while max_events is None or done < max_events:
             if heap and heap[0][2] == _TIMER:
                 self._discard_stale_timers()
-            if not heap:
-                break
-            if until is not None and heap[0][0] > until:
+            if not heap or heap[0][0] > until:
                 break
             step()
             done += 1
         else:
             self._discard_stale_timers()
-            if guard and self._heap:
-                raise SimulationError(
-                    f"still busy after {DEFAULT_EVENT_LIMIT} events at t={self.now:.3f} ms; "
-                    "this protocol may never be quiescent: pass until= or max_events="
-                )
-        if until is not None and (not self._heap or self._heap[0][0] > until):
+        if not heap or heap[0][0] > until:
             self.now = max(self.now, until)
         return done
 
@@ -249,13 +279,200 @@ class Simulation:
             done += 1
         return done
 
+    # -- imposing events (explorers and replays) --------------------------------------------
+    # An explorer chooses what happens next itself, and a replay re-enacts its choices: these
+    # methods let them do so through the kernel (the one interpreter of a node's Output), in
+    # place of the schedule. A run driven this way is usually frozen first (see freeze()).
+
+    def freeze(self, reason: str) -> None:
+        """Refuse to run on by the schedule: :meth:`step`, :meth:`run` and :meth:`run_until`
+        raise :class:`SimulationError` naming ``reason`` from now on.
+
+        For a run whose events were imposed (:meth:`deliver_now`, :meth:`fire_now` ...): its
+        pending events no longer match what its trace shows. Imposing more events, crashes and
+        partitions stays possible.
+        """
+        self._frozen = reason
+
+    @property
+    def frozen(self) -> str | None:
+        """Why this simulation refuses to run on (see :meth:`freeze`), or None."""
+        return self._frozen
+
+    def _check_not_frozen(self) -> None:
+        if self._frozen:
+            raise SimulationError(f"this run cannot be continued: {self._frozen}")
+
+    def advance_to(self, time: float) -> None:
+        """Move the clock to ``time`` without processing anything.
+
+        Raises
+        ------
+        ValueError
+            If ``time`` is in the past.
+        SimulationError
+            If an event is due before ``time`` and the run is not frozen: it would then happen
+            in the past (use ``run(until=time)``, or :meth:`freeze` first).
+        """
+        if time < self.now:
+            raise ValueError(f"cannot go back in time from {self.now} to {time}")
+        self._discard_stale_timers()
+        if not self._frozen and self._heap and self._heap[0][0] < time:
+            raise SimulationError(
+                f"an event is due at t={self._heap[0][0]:.3f} ms, before {time}: "
+                "use run(until=...) or freeze() the run first"
+            )
+        self.now = time
+
+    def in_flight(self) -> list[InFlight]:
+        """The messages on their way, in the order they were sent (copies of a duplicated
+        message in the order they arrive).
+
+        A message sent to a node that is down, or across a partition that came later, is still
+        on its way: the kernel drops it when it arrives.
+        """
+        entries = sorted((e for e in self._heap if e[2] == _DELIVERY), key=lambda e: (e[6], e[0], e[1]))
+        return [InFlight(e[3], e[4], e[5], e[6], e[0]) for e in entries]
+
+    def pending_timers(self, node: NodeId) -> tuple[str, ...]:
+        """The names of ``node``'s pending timers, sorted."""
+        self.network.check_node(node)
+        return tuple(sorted(name for n, name in self._timer_gen if n == node))
+
+    def deliver_now(self, msg_id: int) -> Event:
+        """Deliver the message ``msg_id``, which is on its way, now rather than when it is due.
+
+        Its first pending copy is taken off the schedule and handed to its destination, which
+        must be up; no partition is consulted (the caller decides what arrives).
+
+        Returns
+        -------
+        Event
+            The ``deliver`` event.
+        """
+        entry = self._unschedule(msg_id)
+        _, _, _, src, dst, msg, _, _, dup = entry
+        if not self._up[dst]:
+            heappush(self._heap, entry)
+            raise ValueError(f"message #{msg_id} is for node {dst}, which is down: drop_now() it")
+        position = len(self.trace)
+        self._record((self.now, "deliver", dst, src, msg_id, "duplicate" if dup else "", msg, None))
+        self._apply(dst, self.nodes[dst].on_message(self.now, src, msg))
+        return self.trace[position]
+
+    def fire_now(self, node: NodeId, name: str) -> Event:
+        """Fire ``node``'s pending timer ``name`` now rather than when it is due.
+
+        Returns
+        -------
+        Event
+            The ``timer`` event.
+        """
+        self.network.check_node(node)
+        if (node, name) not in self._timer_gen:
+            pending = ", ".join(self.pending_timers(node)) or "none"
+            raise ValueError(f"node {node} has no pending timer {name!r} (pending: {pending})")
+        del self._timer_gen[(node, name)]  # its heap entry is stale from now on
+        position = len(self.trace)
+        self._record((self.now, "timer", node, None, None, name, None, None))
+        self._apply(node, self.nodes[node].on_timer(self.now, name))
+        return self.trace[position]
+
+    def drop_now(self, msg_id: int, why: str) -> Event:
+        """Lose the message ``msg_id``, which is on its way, now; ``why`` is recorded.
+
+        For a loss the caller chooses, e.g. an explorer's crash in the middle of a broadcast
+        (``"node 0 crashed before sending it"``).
+
+        Returns
+        -------
+        Event
+            The ``drop`` event.
+        """
+        _, _, _, src, dst, msg, _, _, _ = self._unschedule(msg_id)
+        position = len(self.trace)
+        self._drop(dst, src, msg_id, msg, why)
+        return self.trace[position]
+
+    def _unschedule(self, msg_id: int) -> tuple:
+        heap = self._heap
+        copies = [k for k, e in enumerate(heap) if e[2] == _DELIVERY and e[6] == msg_id]
+        if not copies:
+            raise ValueError(f"message #{msg_id} is not on its way")
+        k = min(copies, key=lambda k: heap[k][:2])
+        entry = heap[k]
+        heap[k] = heap[-1]
+        heap.pop()
+        heapq.heapify(heap)
+        return entry
+
+    def set_state(
+        self,
+        nodes: Mapping[NodeId, Node],
+        *,
+        storage: Mapping[NodeId, Mapping[str, Any]] | None = None,
+        timers: Mapping[NodeId, Iterable[str]] | None = None,
+        in_flight: Iterable[tuple[NodeId, NodeId, Message]] = (),
+    ) -> tuple[int, ...]:
+        """Set up a state to go on from, as an explorer does with each state it visits.
+
+        Parameters
+        ----------
+        nodes : mapping of node id -> Node
+            These running nodes are replaced by the given objects (their volatile state).
+        storage : mapping of node id -> mapping, optional
+            Their stable storage (copied).
+        timers : mapping of node id -> names, optional
+            Their pending timers, replacing the ones they had, all due now.
+        in_flight : iterable of (src, dst, Message)
+            The messages on their way, replacing every message on its way, all due now.
+
+        Returns
+        -------
+        tuple of int
+            The msg ids given to ``in_flight``, in order (for :meth:`deliver_now`).
+
+        The trace starts afresh: it tells what happens from this state on.
+        """
+        check = self.network.check_node
+        for i, node in nodes.items():
+            if not self._up[check(i)]:
+                raise ValueError(f"node {i} is crashed; recover() it before setting its state")
+            if not isinstance(node, Node):
+                raise TypeError(f"the state of node {i} must be a Node, got {type(node).__name__}")
+            self.nodes[i] = node
+        for i, values in (storage or {}).items():
+            self.storage[check(i)] = dict(values)
+        timers = {check(i): tuple(names) for i, names in (timers or {}).items()}
+        for key in [k for k in self._timer_gen if k[0] in timers]:
+            del self._timer_gen[key]
+        # Keep only the live timers: the old messages go, and so do stale timers.
+        self._heap = [e for e in self._heap if e[2] == _TIMER and self._timer_gen.get((e[3], e[4]))
+                      == e[1] and self._incarnation[e[3]] == e[5]]
+        heapq.heapify(self._heap)
+        for i, names in timers.items():
+            for name in names:
+                self._schedule_timer(i, name, self.now)
+        ids = []
+        for src, dst, msg in in_flight:
+            check(src)
+            check(dst)
+            self._msg_ids = msg_id = self._msg_ids + 1
+            self._seq = seq = self._seq + 1
+            heappush(self._heap, (self.now, seq, _DELIVERY, src, dst, msg, msg_id,
+                                  self._incarnation[dst], False))
+            ids.append(msg_id)
+        self.trace = Trace()
+        self._record = self.trace.record
+        return tuple(ids)
+
     def _discard_stale_timers(self) -> None:
         heap = self._heap
         while heap and heap[0][2] == _TIMER:
-            node, name, gen, inc = heap[0][3]
+            _, gen, _, node, name, inc = heap[0]
             if self._timer_gen.get((node, name)) == gen and self._incarnation[node] == inc:
                 return
-            heapq.heappop(heap)
+            heappop(heap)
 
     # -- clients --------------------------------------------------------------------------
     def request(self, node: NodeId, request: Any) -> Any:
@@ -266,7 +483,7 @@ class Simulation:
         self.network.check_node(node)
         if not self._up[node]:
             raise ValueError(f"node {node} is crashed; it cannot take client requests")
-        self.trace.append(self.now, "client", node, text=repr(request))
+        self._log("client", node, repr(request))
         out = self.nodes[node].on_client(self.now, request)
         self._apply(node, out)
         return out.reply
@@ -283,7 +500,7 @@ class Simulation:
             del self._timer_gen[key]
         self.network.reset_link_order(node)
         self.crash_intervals.append((node, self.now, None))
-        self.trace.append(self.now, "crash", node)
+        self._log("crash", node)
 
     def recover(self, node: NodeId) -> None:
         """Restart a crashed ``node`` from what it persisted (and nothing else)."""
@@ -299,7 +516,7 @@ class Simulation:
         self.nodes[node] = self._factory(
             node, self.node_ids, MappingProxyType(dict(self.storage[node]))
         )
-        self.trace.append(self.now, "recover", node, text=self.nodes[node].status())
+        self._log("recover", node, self.nodes[node].status())
         self._apply(node, self.nodes[node].on_start(self.now))
 
     def partition(self, *groups: Iterable[NodeId]) -> None:
@@ -312,7 +529,7 @@ class Simulation:
         self._close_partition_interval()
         self.partition_intervals.append((ordered, self.now, None))
         text = " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in ordered)
-        self.trace.append(self.now, "partition", text=text)
+        self._log("partition", None, text)
 
     def isolate(self, node: NodeId) -> None:
         """Cut ``node`` off from every other node."""
@@ -329,19 +546,19 @@ class Simulation:
         participant and before it reached another.
         """
         self.network.cut(src, dst)
-        self.trace.append(self.now, "network", text=f"link {src} -> {dst} cut")
+        self._log("network", None, f"link {src} -> {dst} cut")
 
     def restore_link(self, src: NodeId, dst: NodeId) -> None:
         """Undo :meth:`cut_link` for ``src -> dst``."""
         self.network.restore(src, dst)
-        self.trace.append(self.now, "network", text=f"link {src} -> {dst} restored")
+        self._log("network", None, f"link {src} -> {dst} restored")
 
     def heal(self) -> None:
         """Remove any partition and cut link; messages flow between all nodes again."""
         was = self.network.partitioned or bool(self.network.cut_links)
         self.network.heal()
         self._close_partition_interval()
-        self.trace.append(self.now, "heal", text="" if was else "(no partition or cut link was in force)")
+        self._log("heal", None, "" if was else "(no partition or cut link was in force)")
 
     def _close_partition_interval(self) -> None:
         if self.partition_intervals and self.partition_intervals[-1][2] is None:
@@ -357,7 +574,7 @@ class Simulation:
         ends = ["*" if n is None else str(n) for n in (src, dst)]
         where = "all links" if src is None and dst is None else f"links {ends[0]} -> {ends[1]}"
         settings = ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items()))
-        self.trace.append(self.now, "network", text=f"{settings} on {where}")
+        self._log("network", None, f"{settings} on {where}")
 
     def set_loss(self, p: float, src: NodeId | None = None, dst: NodeId | None = None) -> None:
         """Drop each message with probability ``p`` (``0 <= p < 1``), on every link or one."""
@@ -369,33 +586,66 @@ class Simulation:
 
     # -- applying a node's output ---------------------------------------------------------
     def _apply(self, node: NodeId, out: Output) -> None:
+        """Carry out a node's Output: the only interpreter of Output there is.
+
+        Order matters: persist before anything leaves (a node never says what it has not yet
+        written down), then notes, cancelled timers, new timers, and last the messages.
+        """
         # Called for every input a node handles: the empty parts of an Output are skipped cheaply.
         if out.__class__ is not Output and not isinstance(out, Output):
             raise TypeError(
                 f"node {node} ({type(self.nodes[node]).__name__}) returned {type(out).__name__}, "
                 "not an Output"
             )
-        now = self.now
-        if out.persist:
-            for key, value in out.persist.items():
+        persist = out.persist
+        if persist:
+            for key, value in persist.items():
                 if isinstance(value, _MUTABLE):
                     raise TypeError(
                         f"node {node} persisted {key!r} as a mutable {type(value).__name__}; "
                         "persist immutable values (tuple, frozenset, frozen dataclass)"
                     )
-            self.storage[node].update(out.persist)
+            self.storage[node].update(persist)
         if out.notes:
+            now = self.now
+            record = self._record
             for text, tag, value in out.notes:
-                self.trace.append(now, "note", node, text=text, tag=tag, value=value)
+                note = None if tag == "" and value is None else (tag, value)
+                record((now, "note", node, None, None, text, None, note))
         if out.cancel:
             for name in out.cancel:
                 self._timer_gen.pop((node, name), None)
         if out.timers:
             for name, delay in out.timers.items():
                 self._set_timer(node, name, delay)
-        send = self._send
-        for dst, msg in out.sends:
-            send(node, dst, msg)
+        sends = out.sends
+        if not sends:
+            return
+        # Sending, written out here rather than in a method of its own: it runs once per message.
+        up = self._up
+        network = self.network
+        rng = self.rng
+        record = self._record
+        heap = self._heap
+        now = self.now
+        for dst, msg in sends:
+            if dst not in up or dst == node or not isinstance(msg, Message):
+                self._refuse_send(node, dst, msg)
+            self._msg_ids = msg_id = self._msg_ids + 1
+            record((now, "send", node, dst, msg_id, "", msg, None))
+            if not network.intact and not network.connected(node, dst):
+                self._drop(dst, node, msg_id, msg, network.disconnection(node, dst))
+                continue
+            arrivals = network.transit(rng, node, dst, now)
+            if not arrivals:
+                self._drop(dst, node, msg_id, msg, "lost")
+                continue
+            inc = self._incarnation[dst]
+            dup = False
+            for due in arrivals:
+                self._seq = seq = self._seq + 1
+                heappush(heap, (due, seq, _DELIVERY, node, dst, msg, msg_id, inc, dup))
+                dup = True
 
     def _set_timer(self, node: NodeId, name: str, delay: Delay) -> None:
         if isinstance(delay, tuple):
@@ -405,36 +655,25 @@ class Simulation:
             delay = self.rng.uniform(low, high)
         elif delay < 0:
             raise ValueError(f"node {node} timer {name!r}: delay must be >= 0, got {delay}")
-        self._seq += 1
-        self._timer_gen[(node, name)] = self._seq
-        item = (node, name, self._seq, self._incarnation[node])
-        heapq.heappush(self._heap, (self.now + delay, self._seq, _TIMER, item))
+        self._schedule_timer(node, name, self.now + delay)
 
-    def _send(self, src: NodeId, dst: NodeId, msg: Message) -> None:
+    def _schedule_timer(self, node: NodeId, name: str, due: float) -> None:
+        self._seq = seq = self._seq + 1
+        self._timer_gen[(node, name)] = seq
+        heappush(self._heap, (due, seq, _TIMER, node, name, self._incarnation[node]))
+
+    def _refuse_send(self, src: NodeId, dst: NodeId, msg: Message) -> None:
         if dst not in self._up:
             raise ValueError(
-                f"node {src} sent to unknown node {dst!r}; nodes are {_describe_ids(self.node_ids)}"
+                f"node {src} sent to unknown node {dst!r}; nodes are {describe_ids(self.node_ids)}"
             )
         if dst == src:
             raise ValueError(f"node {src} sent a message to itself; handle it locally instead")
-        if not isinstance(msg, Message):
-            raise TypeError(f"node {src} sent {type(msg).__name__}, which is not a Message")
-        self._msg_ids = msg_id = self._msg_ids + 1
-        now = self.now
-        self.trace.append(now, "send", src, dst, msg_id, "", msg)
-        network = self.network
-        if not network.connected(src, dst):
-            self._drop(dst, src, msg_id, msg, self.network.disconnection(src, dst))
-            return
-        arrivals = network.transit(self.rng, src, dst, now)
-        if not arrivals:
-            self._drop(dst, src, msg_id, msg, "lost")
-            return
-        inc = self._incarnation[dst]
-        heap = self._heap
-        for k, t in enumerate(arrivals):
-            self._seq = seq = self._seq + 1
-            heappush(heap, (t, seq, _DELIVERY, (src, dst, msg, msg_id, inc, k > 0)))
+        raise TypeError(f"node {src} sent {type(msg).__name__}, which is not a Message")
 
-    def _drop(self, dst: NodeId, src: NodeId, msg_id: int, msg: Message, why: str) -> Event:
-        return self.trace.append(self.now, "drop", dst, src, msg_id, why, msg)
+    def _drop(self, dst: NodeId, src: NodeId, msg_id: int, msg: Message, why: str) -> None:
+        self._record((self.now, "drop", dst, src, msg_id, why, msg, None))
+
+    def _log(self, kind: str, node: NodeId | None = None, text: str = "") -> None:
+        """Record a happening that is not a message (start, crash, partition ...)."""
+        self._record((self.now, kind, node, None, None, text, None, None))

@@ -6,7 +6,7 @@ notebooks, so that a trace reads the same everywhere and two runs can be compare
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,12 +94,54 @@ class Event:
 
 _new_event = object.__new__
 
+#: Fields of one record in :class:`Trace`'s flat store: ``time, kind, node, peer, msg_id, text,
+#: message, note`` where ``note`` is None or ``(tag, value)``.
+RECORD_WIDTH = 8
+
+
+def _build(seq: int, time: float, kind: str, node: NodeId | None, peer: NodeId | None,
+           msg_id: int | None, text: str, message: Message | None, note: tuple | None) -> Event:
+    # Filling the instance dict directly builds the same frozen Event (same fields, equality,
+    # hash and repr) as Event(...) does, without the frozen __init__'s ten object.__setattr__.
+    event = _new_event(Event)
+    fields = event.__dict__
+    fields["time"] = time
+    fields["seq"] = seq
+    fields["kind"] = kind
+    fields["node"] = node
+    fields["peer"] = peer
+    fields["msg_id"] = msg_id
+    fields["text"] = text
+    fields["message"] = message
+    if note is None:
+        fields["tag"] = ""
+        fields["value"] = None
+    else:
+        fields["tag"], fields["value"] = note
+    return event
+
 
 class Trace:
-    """An append-only list of events with a text rendering."""
+    """An append-only list of events with a text rendering.
+
+    Iterating and indexing yield :class:`Event` objects. The simulator records two events per
+    message, so a trace is stored compactly: one flat list holds every event's fields
+    (:data:`RECORD_WIDTH` slots per event), and the ``Event`` objects are built the first time
+    someone looks at them, then kept. A run nobody inspects never builds them, and the garbage
+    collector has one list to look at instead of two objects per event.
+
+    Attributes
+    ----------
+    record : callable
+        ``record((time, kind, node, peer, msg_id, text, message, note))`` appends one event
+        given as a tuple of its fields (``note`` is None or ``(tag, value)``). It is the
+        simulator's fast path; other code calls :meth:`append`.
+    """
 
     def __init__(self) -> None:
-        self._events: list[Event] = []
+        self._flat: list[Any] = []
+        self._events: list[Event] = []  # the Event objects built so far: a prefix of the trace
+        self.record: Callable[[tuple], None] = self._flat.extend
 
     def append(
         self,
@@ -114,46 +156,53 @@ class Trace:
         value: Any = None,
     ) -> Event:
         """Record an event and return it."""
-        # The simulator records two events per message, so this is the kernel's hottest line.
-        # Filling the instance dict directly builds the same frozen Event (same fields, equality,
-        # hash and repr) without the frozen dataclass __init__'s ten object.__setattr__ calls.
-        event = _new_event(Event)
-        fields = event.__dict__
-        fields["time"] = time
-        fields["seq"] = len(self._events)
-        fields["kind"] = kind
-        fields["node"] = node
-        fields["peer"] = peer
-        fields["msg_id"] = msg_id
-        fields["text"] = text
-        fields["message"] = message
-        fields["tag"] = tag
-        fields["value"] = value
-        self._events.append(event)
-        return event
+        seq = len(self._flat) // RECORD_WIDTH
+        note = None if tag == "" and value is None else (tag, value)
+        self._flat.extend((time, kind, node, peer, msg_id, text, message, note))
+        return self[seq]
+
+    def _build_until(self, stop: int) -> list[Event]:
+        """Build the Event objects of positions ``< stop`` that are not built yet."""
+        events = self._events
+        flat = self._flat
+        for seq in range(len(events), stop):
+            k = seq * RECORD_WIDTH
+            events.append(_build(seq, *flat[k:k + RECORD_WIDTH]))
+        return events
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._flat) // RECORD_WIDTH
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events)
+        return iter(self._build_until(len(self)))
 
     def __getitem__(self, index):
-        return self._events[index]
+        if isinstance(index, slice):
+            return self._build_until(len(self))[index]
+        size = len(self)
+        position = index + size if index < 0 else index
+        if not 0 <= position < size:
+            raise IndexError("trace index out of range")
+        return self._build_until(position + 1)[position]
+
+    def count(self, *kinds: str) -> int:
+        """How many events have one of ``kinds``, without building Event objects."""
+        column = self._flat[1::RECORD_WIDTH]
+        return sum(column.count(kind) for kind in set(kinds))
 
     def of_kind(self, *kinds: str) -> list[Event]:
         """The events whose kind is one of ``kinds``, in order."""
-        return [e for e in self._events if e.kind in kinds]
+        return [e for e in self if e.kind in kinds]
 
     def notes(self, node: NodeId | None = None) -> list[str]:
         """The texts of ``note`` events, optionally of one node only."""
-        return [e.text for e in self._events if e.kind == "note" and (node is None or e.node == node)]
+        return [e.text for e in self if e.kind == "note" and (node is None or e.node == node)]
 
     def values(self, tag: str, node: NodeId | None = None) -> list[Any]:
         """The values of ``note`` events tagged ``tag`` (optionally of one node), in order."""
         return [
             e.value
-            for e in self._events
+            for e in self
             if e.kind == "note" and e.tag == tag and (node is None or e.node == node)
         ]
 
@@ -176,7 +225,7 @@ class Trace:
             Only events with ``start <= time <= end``.
         """
         events = [
-            e for e in self._events
+            e for e in self
             if (kinds is None or e.kind in kinds)
             and (start is None or e.time >= start)
             and (end is None or e.time <= end)

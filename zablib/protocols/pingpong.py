@@ -34,15 +34,12 @@ class PingPongNode(Node):
         self.rounds = rounds
         self.received = storage.get("received", 0)  # durable
         self.last_count = -1  # volatile: lost in a crash
-        self._right = peers[(peers.index(node_id) + 1) % len(peers)]
-
-    def _next(self) -> NodeId:
-        return self._right
+        self.right = peers[(peers.index(node_id) + 1) % len(peers)]  # the neighbour to pass to
 
     def on_start(self, now: float) -> Output:
         out = Output()
         if len(self.peers) > 1 and self.received == 0:
-            out.send(self._next(), Ping(0))
+            out.send(self.right, Ping(0))
         return out
 
     def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
@@ -52,7 +49,7 @@ class PingPongNode(Node):
             self.last_count = msg.count
             out.write(received=self.received)
             if msg.count + 1 < self.rounds:
-                out.send(self._next(), Ping(msg.count + 1))
+                out.send(self.right, Ping(msg.count + 1))
         return out
 
     def status(self) -> str:
