@@ -45,17 +45,6 @@ def wait_committed(sim, command, nodes, limit: float = 3000.0) -> None:
                          f"{[sim.committed(i) for i in nodes]}")
 
 
-def run_until(sim, predicate, limit: float = 1000.0) -> None:
-    """Step one event at a time until ``predicate(sim)`` holds."""
-    start = sim.now
-    while sim.now - start < limit:
-        if predicate(sim):
-            return
-        if sim.step() is None:
-            break
-    assert predicate(sim), "condition never reached"
-
-
 def messages(sim, kind) -> int:
     return sum(1 for e in sim.trace if e.kind == "send" and isinstance(e.message, kind))
 
@@ -292,9 +281,9 @@ def test_a_restarted_server_does_not_vote_twice_in_a_term_but_the_broken_variant
         sim = raft.cluster(3, seed=0, variant=variant, election_ms=QUIET)
         sim.partition({1, 3}, {2})
         sim.campaign(1)
-        run_until(sim, lambda s: s.nodes[3].voted_for == 1)
+        sim.run_until(lambda s: s.nodes[3].voted_for == 1, what="3 voting for 1")
         sim.cut_link(1, 3)  # 3's log stays empty, as up to date as 2's
-        run_until(sim, lambda s: s.leader() == 1)
+        sim.run_until(lambda s: s.leader() == 1, what="1 leading")
         sim.crash(3)
         sim.recover(3)
         sim.partition({1}, {2, 3})
@@ -578,6 +567,156 @@ def test_voting_without_the_up_to_date_check_elects_a_leader_that_lacks_committe
     assert sim.leader() == 3
     with pytest.raises(InvariantViolation, match="leader completeness"):
         sim.check()
+
+
+# -- Figure 2's decisions as pure functions, and the door that replaces them -------------------------
+V, R = raft.Voter, raft.VoteRequest
+
+
+@pytest.mark.parametrize(("voter", "request_", "granted"), [
+    (V(3, None, 2, 5), R(3, 1, 2, 5), True),     # same log, no vote yet
+    (V(3, None, 2, 5), R(2, 1, 2, 5), False),    # a stale candidate
+    (V(3, 2, 2, 5), R(3, 1, 2, 5), False),       # already voted for 2 in term 3 (§5.2)
+    (V(3, 1, 2, 5), R(3, 1, 2, 5), True),        # a duplicate of the request it granted
+    (V(3, 2, 2, 5), R(4, 1, 2, 5), True),        # a newer term clears the vote
+    (V(3, None, 2, 5), R(3, 1, 2, 4), False),    # same last term, shorter log (§5.4.1)
+    (V(3, None, 2, 5), R(3, 1, 1, 9), False),    # longer, but an older last term
+    (V(3, None, 2, 5), R(3, 1, 3, 1), True),     # shorter, but a newer last term
+    (V(0, None, 0, 0), R(1, 1, 0, 0), True),     # a fresh cluster's first election
+])
+def test_grant_vote_follows_figure_2(voter, request_, granted):
+    assert raft.grant_vote(voter, request_) is granted
+
+
+def test_without_the_up_to_date_check_a_stale_log_gets_the_vote():
+    assert raft.grant_vote_ignoring_logs(V(3, None, 2, 5), R(3, 1, 1, 9)) is True
+    assert raft.grant_vote_ignoring_logs(V(3, 2, 2, 5), R(3, 1, 2, 5)) is False
+
+
+def L(*terms):
+    """``L(1, 1, 2)``: a log of three entries of terms 1, 1 and 2, commands 'a', 'b', 'c'."""
+    return tuple(Entry(t, "abcdefghij"[k]) for k, t in enumerate(terms))
+
+
+@pytest.mark.parametrize(("log", "prev", "entries", "after"), [
+    ((), (0, 0), L(1), L(1)),                                 # the first entry
+    (L(1, 1), (2, 1), L(1, 1, 1)[2:], L(1, 1, 1)),            # appended at the end
+    (L(1, 1), (2, 1), (), L(1, 1)),                           # a heartbeat
+    (L(1, 1), (3, 1), L(1, 1, 1, 1)[3:], None),               # a gap: nothing at index 3
+    (L(1, 1, 2), (3, 3), (Entry(3, "x"),), None),             # entry 3 has term 2, not 3
+    (L(1, 1, 2, 2), (2, 1), (Entry(3, "x"),), L(1, 1) + (Entry(3, "x"),)),  # conflict: cut 3, 4
+    (L(1, 1, 2, 2), (1, 1), L(1, 1, 2)[1:], L(1, 1, 2, 2)),   # an older, shorter request keeps 4
+    (L(1, 1), (0, 0), (), L(1, 1)),                           # the empty prefix always matches
+])
+def test_append_entries_checks_consistency_and_truncates_only_on_a_conflict(log, prev, entries,
+                                                                            after):
+    """Raft §5.3: the consistency check at prevLogIndex, and rule 3 of AppendEntries."""
+    assert raft.append_entries(log, *prev, entries) == after
+
+
+def test_append_entries_returns_the_same_log_when_nothing_changes():
+    log = L(1, 1, 2)
+    assert raft.append_entries(log, 1, 1, log[1:2]) is log
+
+
+@pytest.mark.parametrize(("log", "prev_index", "hint"), [
+    (L(1, 1), 5, (0, 3)),            # too short: try after my last entry
+    (L(1, 2, 2, 2), 4, (2, 2)),      # skip the whole of term 2, which starts at index 2
+    (L(1, 1, 3), 3, (3, 3)),
+])
+def test_a_rejection_hints_the_conflicting_term_and_its_first_index(log, prev_index, hint):
+    assert raft.backoff_hint(log, prev_index) == hint
+
+
+@pytest.mark.parametrize(("term", "terms", "match", "commit", "voters", "expected"), [
+    (1, (1, 1, 1), {1: 3, 2: 2, 3: 0}, 0, (1, 2, 3), 2),      # 2 of 3 hold entry 2
+    (1, (1, 1, 1), {1: 3, 2: 0, 3: 0}, 0, (1, 2, 3), 0),      # alone is no majority
+    (2, (1, 1, 2, 2), {1: 4, 2: 2, 3: 2}, 0, (1, 2, 3), 0),   # only term-1 entries on a majority
+    (2, (1, 1, 2, 2), {1: 4, 2: 3, 3: 2}, 0, (1, 2, 3), 3),   # entry 3, term 2, commits 1-3
+    (2, (1, 1, 2, 2), {1: 4, 2: 2, 3: 2}, 2, (1, 2, 3), 2),   # never goes down
+    (3, (3, 3, 3), {1: 3, 2: 3, 9: 3}, 0, (1, 2, 3, 4), 0),   # 9 is a learner, not a voter
+    (4, (1, 2, 4), {2: 3, 3: 3}, 0, (2, 3, 4), 3),            # a leader (1) removing itself
+])
+def test_advance_commit_counts_a_majority_of_voters_for_entries_of_the_current_term(
+        term, terms, match, commit, voters, expected):
+    assert raft.advance_commit(term, terms, match, commit, voters) == expected
+
+
+def test_figure_8_c_counting_replicas_commits_an_earlier_terms_entry_figure_2_does_not():
+    """Raft §5.4.2, Figure 8 (c): S1 leads term 4 with log terms [1, 2, 4]; entry 2 is on S1,
+    S2 and S3, a majority of five, yet S5 can still be elected and overwrite it."""
+    args = (4, (1, 2, 4), {1: 3, 2: 2, 3: 2, 4: 1, 5: 1}, 1, (1, 2, 3, 4, 5))
+    assert raft.advance_commit(*args) == 1
+    assert raft.advance_commit_counting_replicas(*args) == 2
+
+
+def test_the_broken_variants_are_broken_rules_and_their_names_keep_working():
+    assert raft.cluster(3, variant="no-up-to-date-check").rules.grant_vote is \
+        raft.grant_vote_ignoring_logs
+    assert raft.cluster(3, variant="commit-previous-term").rules == raft.Rules(
+        advance_commit=raft.advance_commit_counting_replicas)
+    assert raft.cluster(3, variant="volatile-vote").rules == raft.FIGURE2
+    mine = raft.Rules(grant_vote=raft.grant_vote_ignoring_logs)
+    assert raft.cluster(3, variant="commit-previous-term", rules=mine).rules == raft.Rules(
+        grant_vote=raft.grant_vote_ignoring_logs,
+        advance_commit=raft.advance_commit_counting_replicas)
+    with pytest.raises(ValueError, match="replaces the rule grant_vote"):
+        raft.cluster(3, variant="no-up-to-date-check",
+                     rules=raft.Rules(grant_vote=lambda voter, request: True))
+    with pytest.raises(ValueError, match="must be a raft.Rules"):
+        raft.cluster(3, rules={"grant_vote": raft.grant_vote})
+
+
+def test_a_rule_plugged_in_through_the_door_decides_and_is_recorded_beside_figure_2():
+    """The door the exercises use: with servers that ignore §5.4.1, schedule 7 elects a leader
+    that lacks a committed entry; the recorder shows the vote Figure 2 would have refused."""
+    recorder = raft.RuleRecorder(raft.Rules(grant_vote=raft.grant_vote_ignoring_logs))
+    sim = campaign.raft_faulty_run(7, rules=recorder.rules)
+    assert sim.rules is recorder.rules
+    assert {d.rule for d in recorder.decisions} == {
+        "grant_vote", "append_entries", "backoff_hint", "advance_commit"}
+    [wrong] = recorder.disagreements()
+    voter, request_ = wrong.args
+    assert (wrong.rule, wrong.answer, wrong.expected) == ("grant_vote", True, False)
+    assert (request_.last_log_term, request_.last_log_index) < (voter.last_log_term,
+                                                               voter.last_log_index)
+    with pytest.raises(InvariantViolation, match="leader completeness"):
+        sim.check()
+
+
+def test_recording_figure_2_changes_nothing_in_the_run():
+    recorder = raft.RuleRecorder()
+    recorded = campaign.raft_faulty_run(7, rules=recorder.rules, membership=True)
+    plain = campaign.raft_faulty_run(7, membership=True)
+    assert recorded.trace.describe() == plain.trace.describe()
+    assert recorder.decisions and recorder.disagreements() == []
+
+
+def test_a_decision_agrees_only_with_the_same_value_of_the_same_type():
+    assert raft.Decision("grant_vote", (), True, True).agrees
+    assert not raft.Decision("grant_vote", (), 1, True).agrees
+    assert not raft.Decision("grant_vote", (), None, False).agrees
+
+
+def test_a_students_append_rule_may_return_a_list():
+    def as_list(log, prev_index, prev_term, entries):
+        after = raft.append_entries(log, prev_index, prev_term, entries)
+        return None if after is None else list(after)
+
+    recorder = raft.RuleRecorder(raft.Rules(append_entries=as_list))
+    sim = campaign.raft_faulty_run(2, rules=recorder.rules, max_batch=1)
+    campaign.quiesce(sim)
+    assert campaign.recovers(sim, after_ms=1000, commit_ms=500)
+    assert recorder.disagreements() == []
+
+
+def test_a_commit_rule_that_answers_beyond_the_log_is_refused():
+    def too_far(term, log_terms, match_index, commit_index, voters):
+        return len(log_terms) + 1
+
+    sim = raft.cluster(3, seed=1, rules=raft.Rules(advance_commit=too_far))
+    with pytest.raises(ValueError, match="beyond the leader's last index"):
+        sim.run(until=500)
 
 
 # -- the random fault campaign ----------------------------------------------------------------------

@@ -45,16 +45,18 @@ def settle(sim, limit: float = 3000.0) -> int:
                          f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
 
 
-def run_until(sim, predicate, limit: float = 1000.0) -> None:
-    """Step the simulation until an event (a delivery, or a note it caused) satisfies
-    ``predicate``."""
-    start, seen = sim.now, len(sim.trace)
-    while sim.now - start < limit:
-        sim.step()
-        if any(predicate(e) for e in sim.trace[seen:]):
-            return
-        seen = len(sim.trace)
-    raise AssertionError("the awaited event never happened")
+def run_until(sim, predicate) -> None:
+    """Step the simulation until an event of the trace from now on (a delivery, or a note it
+    caused) satisfies ``predicate``."""
+    seen = len(sim.trace)
+
+    def happened(s) -> bool:
+        nonlocal seen
+        found = any(predicate(e) for e in s.trace[seen:])
+        seen = len(s.trace)
+        return found
+
+    sim.run_until(happened, what="the awaited event")
 
 
 def everyone(sim) -> dict[int, list]:

@@ -43,7 +43,16 @@ The simulator cannot add nodes after it is built, so ``cluster(n, spares=k)`` pr
 Links default to ``LinkConfig(fifo=False)``: Raft tolerates reordering, loss and duplication;
 stale and duplicated messages are recognised by term and index.
 
-Broken variants (``cluster(n, variant=...)``), each caught by a checker in the tests:
+Decisions as pure functions
+    :func:`grant_vote` (RequestVote), :func:`append_entries` and :func:`backoff_hint` (the
+    follower's side of AppendEntries) and :func:`advance_commit` (the leader's commit rule) are
+    module-level functions of plain values, which :class:`RaftServer` calls through a
+    :class:`Rules`. ``cluster(n, rules=Rules(grant_vote=...))`` replaces any of them, and a
+    :class:`RuleRecorder` records every decision a run asks next to Figure 2's answer (the
+    exercises plug a student's rule in this way).
+
+Broken variants (``cluster(n, variant=...)``), each caught by a checker in the tests (the first
+two are broken rules, :data:`VARIANT_RULES`):
 
 ``"commit-previous-term"``
     A leader commits entries of earlier terms by counting replicas (Figure 8's mistake).
@@ -55,10 +64,12 @@ Broken variants (``cluster(n, variant=...)``), each caught by a checker in the t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
 from typing import Any
 
+from zablib import quorum
 from zablib.core import Message, Node, NodeId, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
@@ -96,6 +107,17 @@ class Entry:
 
 def _entries(entries: tuple[Entry, ...]) -> str:
     return "[" + ", ".join(e.describe() for e in entries) + "]"
+
+
+def _common_prefix(a: tuple[Entry, ...], b: tuple[Entry, ...]) -> int:
+    """How many entries ``a`` and ``b`` share from the start."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    k = 0
+    while a[k] == b[k]:
+        k += 1
+    return k
 
 
 @dataclass(frozen=True)
@@ -172,6 +194,232 @@ class RemoveServer:
     node: NodeId
 
 
+# -- Figure 2's decisions, as pure functions ----------------------------------------------------
+@dataclass(frozen=True)
+class Voter:
+    """What a server holds when a RequestVote arrives, before it looks at the request's term:
+    ``currentTerm``, ``votedFor`` (None if it has not voted in that term) and its last log
+    entry's term and index (0 and 0 for an empty log)."""
+
+    term: int
+    voted_for: NodeId | None
+    last_log_term: int
+    last_log_index: int
+
+
+@dataclass(frozen=True)
+class VoteRequest:
+    """A RequestVote as the voter sees it: the candidate's term, id and last log entry."""
+
+    term: int
+    candidate: NodeId
+    last_log_term: int
+    last_log_index: int
+
+
+def up_to_date(last_term: int, last_index: int, than_term: int, than_index: int) -> bool:
+    """§5.4.1: a log ending at ``(last_term, last_index)`` is at least as up to date as one
+    ending at ``(than_term, than_index)``: the later last term wins, then the longer log."""
+    return (last_term, last_index) >= (than_term, than_index)
+
+
+def grant_vote(voter: Voter, request: VoteRequest) -> bool:
+    """Whether ``voter`` grants its vote (Figure 2, RequestVote; §5.2, §5.4.1).
+
+    A request of an older term is refused; a newer term clears the vote (the voter adopts the
+    term first); at most one candidate per term gets the vote (asking twice gets the same
+    answer); and the candidate's log must be at least as :func:`up_to_date` as the voter's.
+    """
+    if request.term < voter.term:
+        return False
+    voted_for = voter.voted_for if request.term == voter.term else None
+    if voted_for not in (None, request.candidate):
+        return False
+    return up_to_date(request.last_log_term, request.last_log_index,
+                      voter.last_log_term, voter.last_log_index)
+
+
+def grant_vote_ignoring_logs(voter: Voter, request: VoteRequest) -> bool:
+    """The broken rule of variant ``"no-up-to-date-check"``: :func:`grant_vote` without §5.4.1,
+    so a candidate that lacks committed entries can win."""
+    if request.term < voter.term:
+        return False
+    voted_for = voter.voted_for if request.term == voter.term else None
+    return voted_for in (None, request.candidate)
+
+
+def append_entries(log: Sequence[Entry], prev_index: int, prev_term: int,
+                   entries: Sequence[Entry]) -> Sequence[Entry] | None:
+    """The follower's log after an AppendEntries of its own term (Figure 2; §5.3), or None.
+
+    None if the consistency check fails: the log has no entry at ``prev_index`` of term
+    ``prev_term`` (index 0, the empty prefix, always matches). Otherwise an entry that conflicts
+    with a new one (same index, other term) is deleted with all that follow it, and the new
+    entries not yet in the log are appended. Entries that match stay, so an older, shorter
+    request arriving late (reordered or duplicated) never shortens the log. Index 1 is
+    ``log[0]``; ``log`` itself is returned when nothing changes.
+    """
+    if prev_index > len(log):
+        return None
+    if prev_index > 0 and log[prev_index - 1].term != prev_term:
+        return None
+    for k, entry in enumerate(entries):
+        index = prev_index + 1 + k
+        if index <= len(log) and log[index - 1].term == entry.term:
+            continue  # already there: a duplicate, or an older request
+        return tuple(log[: index - 1]) + tuple(entries[k:])  # the first conflict, or the end
+    return log
+
+
+def backoff_hint(log: Sequence[Entry], prev_index: int) -> tuple[int, int]:
+    """The fast back-off hint of §5.3 that a rejection carries: ``(conflict_term,
+    conflict_index)``, the term of the follower's entry at ``prev_index`` and the first index of
+    that term in its log, so the leader skips a whole term per round trip; ``(0, len(log) + 1)``
+    when the log is shorter than ``prev_index``."""
+    if prev_index > len(log):
+        return 0, len(log) + 1
+    conflict = log[prev_index - 1].term if prev_index > 0 else 0
+    first = prev_index
+    while first > 1 and log[first - 2].term == conflict:
+        first -= 1
+    return conflict, first
+
+
+def advance_commit(term: int, log_terms: Sequence[int], match_index: Mapping[NodeId, int],
+                   commit_index: int, voters: Sequence[NodeId]) -> int:
+    """A leader's commit index after Figure 2's rule (§5.3, §5.4.2).
+
+    The largest N that a majority of ``voters`` holds (``match_index``, the leader's own last
+    index included; servers that are not voters do not count), provided ``log_terms[N - 1]``
+    (index 1 is ``log_terms[0]``) is the leader's ``term``: an earlier term's entry is never
+    committed by counting replicas (Figure 8), only with a later entry of the leader's term. The
+    commit index never goes down.
+    """
+    n = quorum.committed_index(match_index, voters)
+    if commit_index < n <= len(log_terms) and log_terms[n - 1] == term:
+        return n
+    return commit_index
+
+
+def advance_commit_counting_replicas(term: int, log_terms: Sequence[int],
+                                     match_index: Mapping[NodeId, int], commit_index: int,
+                                     voters: Sequence[NodeId]) -> int:
+    """The broken rule of variant ``"commit-previous-term"``: Figure 8's mistake, committing
+    whatever a majority holds, whatever its term."""
+    n = min(quorum.committed_index(match_index, voters), len(log_terms))
+    return max(commit_index, n)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The decisions a :class:`RaftServer` takes through pure functions, which
+    ``cluster(rules=...)`` can replace (exercises plug a student's function in here).
+
+    Each field defaults to Figure 2's rule; replace any of them with a function of the same
+    signature: ``Rules(grant_vote=mine)``.
+    """
+
+    grant_vote: Callable[[Voter, VoteRequest], bool] = grant_vote
+    append_entries: Callable[[Sequence[Entry], int, int, Sequence[Entry]],
+                             Sequence[Entry] | None] = append_entries
+    backoff_hint: Callable[[Sequence[Entry], int], tuple[int, int]] = backoff_hint
+    advance_commit: Callable[[int, Sequence[int], Mapping[NodeId, int], int, Sequence[NodeId]],
+                             int] = advance_commit
+
+
+#: Figure 2's rules.
+FIGURE2 = Rules()
+#: The broken variants that are a broken rule (the others break persistence).
+VARIANT_RULES: dict[str, dict[str, Callable[..., Any]]] = {
+    "no-up-to-date-check": {"grant_vote": grant_vote_ignoring_logs},
+    "commit-previous-term": {"advance_commit": advance_commit_counting_replicas},
+}
+
+
+def rules_for(variant: str, rules: Rules | None = None) -> Rules:
+    """The rules a server of ``variant`` follows: ``rules`` (default :data:`FIGURE2`) with the
+    variant's broken rule in place. Raises ValueError if ``rules`` replaces that rule too."""
+    rules = FIGURE2 if rules is None else rules
+    broken = VARIANT_RULES.get(variant, {})
+    for name, rule in broken.items():
+        if getattr(rules, name) not in (getattr(FIGURE2, name), rule):
+            raise ValueError(f"variant {variant!r} replaces the rule {name}, and so does rules=; "
+                             "pass one or the other")
+    return replace(rules, **broken) if broken else rules
+
+
+def as_log(answer: Sequence[Entry] | None) -> tuple[Entry, ...] | None:
+    """An ``append_entries`` answer as the server keeps it: None, or a tuple."""
+    return None if answer is None else tuple(answer)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision a server asked of a rule during a run (see :class:`RuleRecorder`).
+
+    ``answer`` is what the plugged-in rule answered, which the server acted on; ``expected``
+    is what Figure 2's rule answers to the same ``args``.
+    """
+
+    rule: str
+    args: tuple
+    answer: Any
+    expected: Any
+
+    @property
+    def agrees(self) -> bool:
+        """The plugged-in rule answered as Figure 2's: the same value, of the same type."""
+        return type(self.answer) is type(self.expected) and self.answer == self.expected
+
+
+class RuleRecorder:
+    """Rules that answer as ``rules`` do and record each decision with Figure 2's answer.
+
+    The documented way to watch a cluster's decisions: build the cluster with
+    ``rules=recorder.rules``; every call a server makes to a rule is kept, in order, in
+    :attr:`decisions`.
+
+    >>> recorder = RuleRecorder(Rules(grant_vote=grant_vote_ignoring_logs))
+    >>> sim = cluster(3, seed=1, rules=recorder.rules)
+    >>> _ = sim.run(until=400)
+    >>> {d.rule for d in recorder.decisions} >= {"grant_vote", "append_entries", "advance_commit"}
+    True
+    >>> recorder.disagreements("grant_vote")  # every log was empty: the check never mattered
+    []
+
+    Parameters
+    ----------
+    rules : Rules, optional
+        The rules the servers follow; default Figure 2's.
+    reference : Rules, optional
+        The rules each answer is compared with; default Figure 2's.
+    """
+
+    def __init__(self, rules: Rules | None = None, reference: Rules | None = None):
+        self.decisions: list[Decision] = []
+        self.reference = FIGURE2 if reference is None else reference
+        chosen = FIGURE2 if rules is None else rules
+        self.rules = Rules(**{f.name: self._recording(f.name, getattr(chosen, f.name))
+                              for f in fields(Rules)})
+
+    def _recording(self, name: str, rule: Callable[..., Any]) -> Callable[..., Any]:
+        reference = getattr(self.reference, name)
+        keep = as_log if name == "append_entries" else (lambda answer: answer)
+
+        def recorded(*args: Any) -> Any:
+            expected = keep(reference(*args))
+            answer = expected if rule is reference else keep(rule(*args))
+            self.decisions.append(Decision(name, args, answer, expected))
+            return answer
+
+        recorded.__name__ = recorded.__qualname__ = f"recorded_{name}"
+        return recorded
+
+    def disagreements(self, rule: str | None = None) -> list[Decision]:
+        """The decisions (of ``rule``, or of every rule) on which the answer was not Figure 2's."""
+        return [d for d in self.decisions if (rule is None or d.rule == rule) and not d.agrees]
+
+
 # -- the server ----------------------------------------------------------------------------
 class RaftServer(Node):
     """One Raft server (Figure 2), a pure state machine.
@@ -194,14 +442,19 @@ class RaftServer(Node):
         A leader steps down when it has not heard from a majority within an election timeout.
     pre_vote : bool
         Run a PreVote round (thesis §9.6) before incrementing the term.
+    rules : Rules, optional
+        The decisions taken through pure functions; default Figure 2's (with the broken rule of
+        ``variant``, if it is one), see :func:`rules_for`.
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  initial: tuple[NodeId, ...] = (), variant: str = "correct",
                  election_ms: tuple[float, float] = ELECTION_MS,
                  heartbeat_ms: float = HEARTBEAT_MS, max_batch: int = MAX_BATCH,
-                 check_quorum: bool = False, pre_vote: bool = False):
+                 check_quorum: bool = False, pre_vote: bool = False,
+                 rules: Rules | None = None):
         super().__init__(node_id, peers, storage)
+        self.rules = rules_for(variant, rules)
         self.pre_vote = pre_vote
         self.prevoting = False
         self.leader_heard = float("-inf")  # when a follower last heard from its leader
@@ -220,13 +473,14 @@ class RaftServer(Node):
         self.last_applied = 0
         self.role = FOLLOWER
         self.leader_id: NodeId | None = None
-        self.votes: set[NodeId] = set()
+        self.votes: dict[NodeId, bool] = {}  # candidate: who answered, and whether it granted
         self.next_index: dict[NodeId, int] = {}
         self.match_index: dict[NodeId, int] = {}
         self.learner: NodeId | None = None
         self.learner_beats = 0
         self.term_start = 0  # index of this leader's no-op
         self.heard: dict[NodeId, float] = {}  # leader: when each peer last answered (CheckQuorum)
+        self._terms: tuple[tuple[Entry, ...], tuple[int, ...]] = ((), ())
         self._refresh_config()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -241,6 +495,15 @@ class RaftServer(Node):
     def term_at(self, index: int) -> int:
         return self.log[index - 1].term if 0 < index <= len(self.log) else 0
 
+    @property
+    def log_terms(self) -> tuple[int, ...]:
+        """The terms of the log's entries (index 1 is ``log_terms[0]``)."""
+        log, terms = self._terms
+        if log is not self.log:
+            terms = tuple(e.term for e in self.log)
+            self._terms = (self.log, terms)
+        return terms
+
     def _refresh_config(self) -> None:
         """Use the latest configuration entry in the log (thesis §4.1: committed or not)."""
         configs = [(k + 1, e) for k, e in enumerate(self.log) if e.kind == "config"]
@@ -250,7 +513,10 @@ class RaftServer(Node):
             configs[-2][1].command if len(configs) > 1 else self.initial)
 
     def _quorum(self, ids) -> bool:
-        return 2 * len(set(ids) & set(self.config)) > len(self.config)
+        return quorum.is_quorum(ids, self.config)
+
+    def _won(self) -> bool:
+        return quorum.vote_result(self.votes, self.config) == quorum.WON
 
     def _targets(self) -> list[NodeId]:
         """Whom a leader replicates to: both configurations around the last change (so a removed
@@ -333,14 +599,9 @@ class RaftServer(Node):
             return self._step_pre_vote(out, src, msg)
         if isinstance(msg, PreVoteReply) and msg.granted:
             return self._step_pre_candidate(out, src, msg)
-        if msg.term > self.term:
-            # Figure 2, all servers: a higher term makes us a follower of that term.
-            self.term, self.voted_for = msg.term, None
-            self._persist_state(out)
-            if self.role != FOLLOWER:
-                self._become_follower(out, None)
         if isinstance(msg, RequestVote):
             return self._step_request_vote(out, src, msg)
+        self._adopt_term(out, msg.term)
         if isinstance(msg, AppendEntries):
             return self._step_follower(out, src, msg)
         if msg.term < self.term:
@@ -352,15 +613,23 @@ class RaftServer(Node):
             return self._step_leader(out, src, msg)
         return out
 
+    def _adopt_term(self, out: Output, term: int) -> None:
+        """Figure 2, all servers: a higher term makes us a follower of that term."""
+        if term > self.term:
+            self.term, self.voted_for = term, None
+            self._persist_state(out)
+            if self.role != FOLLOWER:
+                self._become_follower(out, None)
+
     # -- elections ----------------------------------------------------------------------------
     def _start_pre_vote(self, out: Output) -> Output:
         self.role = FOLLOWER  # a candidate whose election timed out asks again, term unchanged
         self.leader_id = None
         self.prevoting = True
-        self.votes = {self.id}
+        self.votes = {self.id: True}
         out.note(f"pre-vote for term {self.term + 1}", tag="pre-vote", value=self.term + 1)
         out.set_timer("election", self.election_ms)
-        if self._quorum(self.votes):
+        if self._won():
             return self._start_election(out)
         out.broadcast([p for p in self.config if p != self.id],
                       PreVote(self.term + 1, self.last_index, self.last_term))
@@ -369,15 +638,15 @@ class RaftServer(Node):
     def _step_pre_vote(self, out: Output, src: NodeId, msg: PreVote) -> Output:
         # Grant if the election could succeed: a newer term, an up-to-date log, and no leader
         # heard from within the minimum election timeout (so a disruptive server is refused).
-        up_to_date = (msg.last_term, msg.last_index) >= (self.last_term, self.last_index)
+        fresh = up_to_date(msg.last_term, msg.last_index, self.last_term, self.last_index)
         quiet = self.role != LEADER and self.now - self.leader_heard >= self.election_ms[0]
-        grant = msg.term > self.term and up_to_date and quiet
+        grant = msg.term > self.term and fresh and quiet
         return out.send(src, PreVoteReply(msg.term if grant else self.term, grant))
 
     def _step_pre_candidate(self, out: Output, src: NodeId, msg: PreVoteReply) -> Output:
         if self.prevoting and self.role == FOLLOWER and msg.term == self.term + 1:
-            self.votes.add(src)
-            if self._quorum(self.votes):
+            self.votes[src] = True
+            if self._won():
                 return self._start_election(out)
         return out
 
@@ -387,22 +656,22 @@ class RaftServer(Node):
         self.term += 1
         self.voted_for = self.id
         self.leader_id = None
-        self.votes = {self.id}
+        self.votes = {self.id: True}
         self._persist_state(out)
         out.note(f"candidate for term {self.term}", tag="candidate", value=self.term)
         out.set_timer("election", self.election_ms)
         out.cancel_timer("heartbeat")
-        if self._quorum(self.votes):
+        if self._won():
             return self._become_leader(out)
         out.broadcast([p for p in self.config if p != self.id],
                       RequestVote(self.term, self.last_index, self.last_term))
         return out
 
     def _step_request_vote(self, out: Output, src: NodeId, msg: RequestVote) -> Output:
-        up_to_date = (msg.last_term, msg.last_index) >= (self.last_term, self.last_index)
-        if self.variant == "no-up-to-date-check":
-            up_to_date = True
-        grant = (msg.term == self.term and self.voted_for in (None, src) and up_to_date)
+        voter = Voter(self.term, self.voted_for, self.last_term, self.last_index)
+        self._adopt_term(out, msg.term)
+        grant = bool(self.rules.grant_vote(
+            voter, VoteRequest(msg.term, src, msg.last_term, msg.last_index)))
         if grant:
             self.voted_for = src
             self._persist_state(out)
@@ -410,10 +679,10 @@ class RaftServer(Node):
         return out.send(src, Vote(self.term, grant))
 
     def _step_candidate(self, out: Output, src: NodeId, msg: Vote) -> Output:
-        if msg.granted:
-            self.votes.add(src)
-            if self._quorum(self.votes):
-                return self._become_leader(out)
+        # A grant stands: a duplicated, reordered refusal does not take it back.
+        self.votes[src] = self.votes.get(src, False) or msg.granted
+        if msg.granted and self._won():
+            return self._become_leader(out)
         return out
 
     def _become_leader(self, out: Output) -> Output:
@@ -449,25 +718,15 @@ class RaftServer(Node):
             out.set_timer("election", self.election_ms)
         self.prevoting = False
         self.leader_heard = self.now
-        if msg.prev_index > self.last_index:
-            return out.send(src, AppendReply(self.term, False, 0, 0, self.last_index + 1))
-        if self.term_at(msg.prev_index) != msg.prev_term:
-            conflict = self.term_at(msg.prev_index)
-            first = msg.prev_index
-            while first > 1 and self.term_at(first - 1) == conflict:
-                first -= 1
-            return out.send(src, AppendReply(self.term, False, 0, conflict, first))
-        log = self.log
-        for k, entry in enumerate(msg.entries):
-            index = msg.prev_index + 1 + k
-            if index <= len(log) and log[index - 1].term == entry.term:
-                continue
-            if index <= len(log):
-                out.note(f"truncates log after {index - 1}", tag="truncate",
-                         value=(self.term, index - 1))
-            log = log[: index - 1] + msg.entries[k:]
-            break
-        if log is not self.log:
+        log = as_log(self.rules.append_entries(self.log, msg.prev_index, msg.prev_term,
+                                               msg.entries))
+        if log is None:
+            conflict_term, conflict_index = self.rules.backoff_hint(self.log, msg.prev_index)
+            return out.send(src, AppendReply(self.term, False, 0, conflict_term, conflict_index))
+        if log is not self.log and log != self.log:
+            kept = _common_prefix(self.log, log)
+            if kept < self.last_index:
+                out.note(f"truncates log after {kept}", tag="truncate", value=(self.term, kept))
             self._set_log(out, log)
         match = msg.prev_index + len(msg.entries)
         if msg.commit > self.commit_index:
@@ -484,7 +743,9 @@ class RaftServer(Node):
 
     # -- leaders ------------------------------------------------------------------------------
     def _append(self, out: Output, entry: Entry) -> None:
+        terms = self.log_terms + (entry.term,)  # a leader's log grows: extend, not recount
         self._set_log(out, self.log + (entry,))
+        self._terms = (self.log, terms)
         self.match_index[self.id] = self.last_index
         self._maybe_commit(out)
         if self.role == LEADER:
@@ -534,16 +795,16 @@ class RaftServer(Node):
     def _maybe_commit(self, out: Output) -> None:
         if self.role != LEADER:
             return
-        for n in range(self.last_index, self.commit_index, -1):
-            if self.log[n - 1].term != self.term and self.variant != "commit-previous-term":
-                break  # §5.4.2: never commit an earlier term's entry by counting replicas
-            have = [p for p, m in self.match_index.items() if m >= n]
-            if self._quorum(have):
-                self.commit_index = n
-                out.note(f"commits up to {n}", tag="commit",
-                         value=(self.term, n, self.log[n - 1].term))
-                self._apply(out)
-                break
+        n = self.rules.advance_commit(self.term, self.log_terms,
+                                      MappingProxyType(self.match_index), self.commit_index,
+                                      self.config)
+        if n > self.commit_index:
+            if n > self.last_index:
+                raise ValueError(f"advance_commit answered {n!r}, beyond the leader's last "
+                                 f"index {self.last_index}")
+            self.commit_index = n
+            out.note(f"commits up to {n}", tag="commit", value=(self.term, n, self.log[n - 1].term))
+            self._apply(out)
         if (self.id not in self.config and self.commit_index >= self.config_index):
             # Thesis §4.2.2: a leader removed from the configuration steps down once the entry
             # that removes it is committed.
@@ -638,6 +899,7 @@ class RaftSimulation(Simulation):
     """A :class:`~zablib.sim.Simulation` of Raft servers with client-level questions."""
 
     variant: str = "correct"
+    rules: Rules = FIGURE2
     members0: tuple[NodeId, ...] = ()
 
     def _live(self) -> list[RaftServer]:
@@ -703,7 +965,7 @@ class RaftSimulation(Simulation):
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int = 0,
             election_ms: tuple[float, float] = ELECTION_MS, heartbeat_ms: float = HEARTBEAT_MS,
             max_batch: int = MAX_BATCH, check_quorum: bool = False, pre_vote: bool = False,
-            link: LinkConfig | None = None) -> RaftSimulation:
+            link: LinkConfig | None = None, rules: Rules | None = None) -> RaftSimulation:
     """A Raft cluster of ``n`` servers (ids 1..n) plus ``spares`` idle non-members.
 
     Parameters
@@ -729,6 +991,10 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
         Servers win a PreVote round before incrementing their term (thesis §9.6); off by default.
     link : LinkConfig, optional
         Default: uniform 1-10 ms, reordering (``fifo=False``), no loss.
+    rules : Rules, optional
+        Replacements for Figure 2's decisions, e.g. ``Rules(grant_vote=my_grant_vote)``; every
+        server follows them. A variant that is a broken rule (``"no-up-to-date-check"``,
+        ``"commit-previous-term"``) cannot be combined with ``rules`` replacing the same rule.
     """
     for name, value, low in (("n", n, 1), ("spares", spares, 0), ("max_batch", max_batch, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -738,11 +1004,14 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
     lo, hi = election_ms
     if not 0 < lo <= hi or heartbeat_ms <= 0:
         raise ValueError("need 0 < election_ms[0] <= election_ms[1] and heartbeat_ms > 0")
+    if rules is not None and not isinstance(rules, Rules):
+        raise ValueError(f"rules must be a raft.Rules, got {rules!r}")
+    chosen = rules_for(variant, rules)
     initial = tuple(range(1, n + 1))
     sim = RaftSimulation(
         lambda i, peers, storage: RaftServer(i, peers, storage, initial, variant, election_ms,
                                              heartbeat_ms, max_batch, bool(check_quorum),
-                                             bool(pre_vote)),
+                                             bool(pre_vote), chosen),
         range(1, n + spares + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0), fifo=False),
@@ -750,6 +1019,7 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
                     state_machine_safety],
     )
     sim.variant = variant
+    sim.rules = chosen
     sim.members0 = initial
     return sim
 
@@ -758,13 +1028,6 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
 #: Election timeouts so long that only :meth:`RaftSimulation.campaign` starts elections.
 QUIET_MS = (5000.0, 6000.0)
 FIGURE8_PHASES = ("a", "b", "c", "d")
-
-
-def _step_until(sim: RaftSimulation, condition, what: str, limit: float = 1000.0) -> None:
-    start = sim.now
-    while not condition(sim):
-        if sim.now - start > limit or sim.step() is None:
-            raise SimulationError(f"Figure 8: {what} did not happen (t={sim.now:.3f} ms)")
 
 
 def _win(sim: RaftSimulation, node: NodeId, tries: int = 5) -> None:
@@ -796,15 +1059,16 @@ def scenario_figure8(variant: str = "correct", phase: str = "d") -> RaftSimulati
     sim.run_for(30)  # S1 leads and has committed its no-op
     sim.partition({1, 2}, {3, 4, 5})
     sim.submit("x")
-    _step_until(sim, lambda s: len(s.nodes[2].log) == 2, "S2 receiving x")
+    sim.run_until(lambda s: len(s.nodes[2].log) == 2, what="Figure 8: S2 receiving x")
     sim.crash(1)
     if phase == "a":
         return sim
     sim.campaign(5)
-    _step_until(sim, lambda s: all(s.nodes[i].voted_for == 5 for i in (3, 4)), "votes for S5")
+    sim.run_until(lambda s: all(s.nodes[i].voted_for == 5 for i in (3, 4)),
+                  what="Figure 8: votes for S5")
     sim.cut_link(5, 3)
     sim.cut_link(5, 4)
-    _step_until(sim, lambda s: s.leader() == 5, "S5 leading")
+    sim.run_until(lambda s: s.leader() == 5, what="Figure 8: S5 leading")
     sim.submit("y")
     sim.crash(5)
     sim.heal()
@@ -813,8 +1077,8 @@ def scenario_figure8(variant: str = "correct", phase: str = "d") -> RaftSimulati
     sim.recover(1)
     sim.partition({1, 2, 3}, {4}, {5})
     _win(sim, 1)
-    _step_until(sim, lambda s: len(s.nodes[3].log) >= 2 and s.nodes[3].log[1].command == "x",
-                "S3 receiving x")
+    sim.run_until(lambda s: len(s.nodes[3].log) >= 2 and s.nodes[3].log[1].command == "x",
+                  what="Figure 8: S3 receiving x")
     sim.cut_link(1, 3)
     sim.run_for(30)
     if phase == "c":

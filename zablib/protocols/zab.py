@@ -63,6 +63,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zablib import quorum
 from zablib.core import Message, Node, NodeId, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
@@ -302,7 +303,7 @@ class ZabServer(Node):
         super().__init__(node_id, peers, storage)
         self.variant = variant
         self.diff_limit = diff_limit
-        self.quorum = len(peers) // 2 + 1
+        self.voters = frozenset(peers)  # the ensemble: every server votes and acknowledges
         self.accepted_epoch: int = storage.get("accepted_epoch", 0)
         self.accepted_from: NodeId | None = storage.get("accepted_from")
         self.epoch: int = storage.get("current_epoch", 0)
@@ -441,16 +442,16 @@ class ZabServer(Node):
         self.out_of_election[src] = (leader, n.state)
         backers = [s for s, (lead, _) in self.out_of_election.items() if lead == leader]
         leads = self.out_of_election.get(leader, (None, ""))[1] == LEADING
-        if len(backers) >= self.quorum and leads:
+        if leads and quorum.is_quorum(backers, self.voters):
             self.vote = n.vote
             return self._decide(now, out)
         return out
 
     def _maybe_decide(self, now: float, out: Output, final: bool = False) -> Output:
-        backers = 1 + sum(1 for v in self.received.values() if v == self.vote)
-        if backers < self.quorum:
+        backers = [self.id] + [s for s, v in self.received.items() if v == self.vote]
+        if not quorum.is_quorum(backers, self.voters):
             return out
-        if final or self.quorum == 1:
+        if final or len(self.voters) == 1:
             return self._decide(now, out)
         if not self.finalizing:
             self.finalizing = True
@@ -573,11 +574,17 @@ class ZabServer(Node):
         out.set_timer("tick", PING_MS)
         return self._maybe_new_epoch(now, out)
 
+    def _quorum_in(self, stage: str) -> bool:
+        """This leader and the followers at ``stage`` of discovery or synchronisation are a
+        quorum."""
+        return quorum.is_quorum(
+            [self.id] + [p for p, ln in self.learners.items() if ln.stage == stage], self.voters)
+
     def _maybe_new_epoch(self, now: float, out: Output) -> Output:
         if self.new_epoch is not None:
             return out
         infos = [ln for ln in self.learners.values() if ln.stage == "info"]
-        if len(infos) + 1 < self.quorum:
+        if not self._quorum_in("info"):
             return out
         epoch = max([self.accepted_epoch] + [ln.accepted_epoch for ln in infos]) + 1
         self.new_epoch = epoch
@@ -593,7 +600,7 @@ class ZabServer(Node):
         if self.syncing or self.new_epoch is None:
             return out
         acked = [p for p, ln in sorted(self.learners.items()) if ln.stage == "acked"]
-        if len(acked) + 1 < self.quorum:
+        if not self._quorum_in("acked"):
             return out
         self.syncing = True
         self.epoch = self.new_epoch
@@ -625,7 +632,7 @@ class ZabServer(Node):
         if self.established or not self.syncing:
             return out
         synced = [p for p, ln in sorted(self.learners.items()) if ln.stage == "synced"]
-        if len(synced) + 1 < self.quorum:
+        if not self._quorum_in("synced"):
             return out
         self.established = True
         out.note(f"established in epoch {self.epoch}", tag="established", value=self.epoch)
@@ -689,12 +696,12 @@ class ZabServer(Node):
     def _maybe_commit(self, out: Output) -> Output:
         if not self.established:
             return out
-        needed = 1 if self.variant == "commit-without-quorum" else self.quorum
-        acks = sorted([self.last_zxid] + [ln.acked for ln in self.learners.values()
-                                          if ln.stage == "synced"], reverse=True)
-        if len(acks) < needed:
-            return out
-        target = acks[needed - 1]  # the highest zxid that ``needed`` servers have logged
+        acked = {p: ln.acked for p, ln in self.learners.items() if ln.stage == "synced"}
+        acked[self.id] = self.last_zxid
+        if self.variant == "commit-without-quorum":
+            target = max(acked.values())  # whatever one server has logged
+        else:  # the highest zxid that a quorum has logged
+            target = quorum.committed_index(acked, self.voters, missing=ZERO)
         if target <= self.committed_zxid:
             return out
         self._deliver_to(out, target)
@@ -707,9 +714,9 @@ class ZabServer(Node):
             if now - self.lead_start >= INIT_MS:
                 return self._look(now, out, f"no quorum synced within {INIT_MS:g} ms")
         else:
-            alive = 1 + sum(1 for ln in self.learners.values()
-                            if ln.stage == "synced" and now - ln.heard <= SYNC_MS)
-            if alive < self.quorum:
+            alive = [self.id] + [p for p, ln in self.learners.items()
+                                 if ln.stage == "synced" and now - ln.heard <= SYNC_MS]
+            if not quorum.is_quorum(alive, self.voters):
                 return self._look(now, out, "lost contact with a quorum")
         for peer, learner in sorted(self.learners.items()):
             if learner.stage == "synced":
