@@ -39,12 +39,12 @@ def test_each_fault_blocks_decides_or_splits_as_the_theory_says(fault, two, thre
 
 def test_no_fault_commits() -> None:
     for protocol in compare.PROTOCOLS:
-        assert compare.verdict(compare.run(protocol, compare.no_fault)) == "decides commit"
+        assert compare.verdict(compare.run(protocol)) == "decides commit"
 
 
 def test_unknown_protocol_is_named() -> None:
     with pytest.raises(ValueError, match="unknown protocol 'Paxos'"):
-        compare.run("Paxos", compare.no_fault)
+        compare.run("Paxos")
 
 
 def test_names_reads_like_english() -> None:

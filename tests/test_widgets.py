@@ -1,7 +1,8 @@
-"""The failure panel, driven headlessly, and the pure scenario runner beneath it (zablib.widgets).
+"""The failure panel (zablib.widgets), driven headlessly, and the pure scenario runner and summary
+beneath it (zablib.faults).
 
 A test sets a control's ``.value`` (or clicks a button) exactly as a reader would, then reads the
-simulation the panel built, the text it shows and the figures it drew.
+simulation the panel built, the summary it computed, the text it shows and the figures it drew.
 """
 
 import matplotlib
@@ -10,14 +11,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
+from zablib.faults import Scenario, Summary, partition_choices, run_scenario, summarize  # noqa: E402
 from zablib.protocols import pingpong, primary_backup  # noqa: E402
-from zablib.widgets import (  # noqa: E402
-    FailurePanel,
-    Scenario,
-    default_summary,
-    partition_choices,
-    run_scenario,
-)
+from zablib.widgets import FailurePanel  # noqa: E402
 
 WRITES = ((100, "submit", "a"), (200, "submit", "b"))
 
@@ -41,6 +37,30 @@ def test_untouched_panel_runs_the_whole_healthy_scenario(panel):
     assert "primary: 1" in panel.summary_text
     assert "committed(3): ['a', 'b']" in panel.summary_text
     assert panel.widget.children  # what a notebook displays
+
+
+def test_the_summary_is_data_and_the_text_under_the_pictures_is_its_rendering(panel):
+    panel.crash_windows[1].value = (400, 1000)
+    panel.crash_boxes[1].value = True
+    summary = panel.summary
+    assert isinstance(summary, Summary)
+    assert summary.crashed == (1,) and summary.holds
+    assert (summary.leader_role, summary.leader) == ("primary", panel.sim.primary())
+    assert summary.committed == {i: panel.sim.committed(i) for i in (1, 2, 3)}
+    assert panel.summary_text == summary.render()
+    # What notebooks once cut out of the text with split("--- last events ---") is the data
+    # rendered without its events.
+    assert panel.summary_text.split("--- last events ---")[0] == summary.render(events=False) + "\n"
+
+
+def test_controls_that_describe_no_valid_scenario_leave_no_summary(panel):
+    panel.crash_windows[2].value = (300, 300)
+    panel.crash_boxes[2].value = True
+    assert panel.summary is None
+    assert panel.summary_text == ("error: node 2 would recover at t=300.0 ms, "
+                                  "not after its crash at t=300.0 ms")
+    panel.crash_windows[2].value = (300, 600)
+    assert isinstance(panel.summary, Summary) and panel.error is None
 
 
 def test_crash_toggle_crashes_the_node_at_the_chosen_time(panel):
@@ -152,7 +172,15 @@ def test_custom_summary_and_headless_drawing_off():
     panel = FailurePanel(pingpong.cluster, 3, duration=100, draw=False,
                          summary=lambda sim: f"{len(sim.trace.of_kind('deliver'))} deliveries")
     assert panel.summary_text == "30 deliveries"
+    assert panel.summary == "30 deliveries"
     assert panel.last_figures == []
+
+
+def test_a_custom_summary_may_return_data_too():
+    panel = FailurePanel(pingpong.cluster, 3, duration=100, draw=False,
+                         summary=lambda sim: summarize(sim, lines=1))
+    assert panel.summary.last_events == (panel.sim.trace[-1],)
+    assert panel.summary_text.endswith("--- last events ---\n" + panel.sim.trace.describe(last=1))
 
 
 def test_panel_rejects_an_unknown_action_at_once():
@@ -245,7 +273,7 @@ def test_partition_choices_are_few_and_sensible():
 
 def test_default_summary_reports_what_the_protocol_can_answer():
     sim = run_scenario(primary_backup.cluster, crashes=((1, 50, None),), duration=600)
-    text = default_summary(sim, lines=3)
+    text = summarize(sim, lines=3).render()
     assert text.splitlines()[0] == f"t = 600.0 ms   events: {len(sim.trace)}   crashed: [1]"
     assert f"primary: {sim.primary()}" in text
     assert text.endswith(sim.trace.describe(last=3))

@@ -1,0 +1,188 @@
+"""One fault model (zablib.faults): scripted, random and named schedules in one vocabulary, played
+by one interpreter, and the summary of a run as data with one text form."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from zablib import SimulationError, compare, faults
+from zablib.faults import FaultEvent, Moment, RandomFaults
+from zablib.protocols import pingpong, primary_backup, raft, threepc, twopc, zab
+
+# -- the vocabulary and its player --------------------------------------------------------------
+
+def test_a_scenario_is_a_schedule_of_fault_events():
+    scenario = faults.Scenario(n=3, crashes=((1, 250, 650),), partition=(({1, 2}, {3}), 400, None),
+                               actions=((100, "submit", "a"),), duration=900)
+    events = scenario.schedule()
+    assert [e.describe() for e in events] == [
+        "   100.000  submit 'a'",
+        "   250.000  crash 1",
+        "   400.000  partition {1, 2} | {3}",
+        "   650.000  recover 1",
+    ]
+    # Played by hand on a fresh cluster, the schedule gives the scenario's run.
+    by_hand = faults.play(primary_backup.cluster(3), events, until=900)
+    assert by_hand.trace.describe() == scenario.run(primary_backup.cluster).trace.describe()
+
+
+def test_playing_step_by_step_gives_the_run_that_finish_gives():
+    events = [(30.0, "crash", (2,)), (60.0, "loss", (0.3,)), (90.0, "recover", (2,))]
+    whole = faults.play(pingpong.cluster(3, seed=4), events, until=150)
+    run = faults.ScheduleRun(pingpong.cluster(3, seed=4), events, until=150)
+    steps = 0
+    while run.step():
+        steps += 1
+    assert run.done and steps > 20
+    assert run.sim.trace.describe() == whole.trace.describe()
+
+
+def test_a_bad_fault_event_is_named():
+    with pytest.raises(ValueError, match="unknown fault kind 'explode'"):
+        faults.play(pingpong.cluster(2), [(10, "explode", (1,))])
+    with pytest.raises(ValueError, match="at a time in ms >= 0 or at a Moment, got -5"):
+        faults.play(pingpong.cluster(2), [(-5, "crash", (1,))])
+
+
+def test_an_event_at_a_moment_waits_for_it_and_a_moment_that_never_comes_is_named():
+    # 2PC: the coordinator writes its decision; participant 1 crashes at that very moment.
+    decided = faults.has_decided(0, "the coordinator deciding")
+    sim = faults.play(twopc.cluster(2), [FaultEvent(decided, "crash", (1,))])
+    crash = sim.trace.of_kind("crash")[0]
+    assert "decision" in sim.storage[0] and crash.node == 1
+    assert crash.time == sim.now  # nothing ran after the moment came
+    never = Moment("pigs flying", lambda sim: False)
+    with pytest.raises(SimulationError, match="pigs flying did not happen"):
+        faults.play(twopc.cluster(2), [FaultEvent(never, "crash", (1,))])
+
+
+# -- random schedules -----------------------------------------------------------------------------
+
+def test_a_random_run_returns_the_schedule_it_applied_and_replaying_it_gives_the_same_trace():
+    for seed in (3, 11):
+        sim, events = faults.random_run(zab.cluster, seed)
+        assert {e.kind for e in events} <= set(faults.KINDS)
+        again = faults.play(zab.cluster(len(sim.node_ids), seed=seed), events, until=sim.now)
+        assert again.trace.describe() == sim.trace.describe()
+
+
+def test_raft_membership_changes_are_in_the_schedule_and_replay_too():
+    options = dict(election_ms=(50.0, 100.0), heartbeat_ms=15.0, spares=2)
+    membership = replace(faults.RAFT_FAULTS, mix=faults.RAFT_FAULTS.mix + (("membership", 0.15),))
+    changed = 0
+    for seed in range(6):
+        sim, events = faults.random_run(raft.cluster, seed, membership, **options)
+        assert sim.trace.describe() == faults.raft_faulty_run(seed, membership=True).trace.describe()
+        changed += sum(e.args[0] in ("add_server", "remove_server") for e in events if e.kind == "action")
+        n = len(sim.node_ids) - 2
+        again = faults.play(raft.cluster(n, seed=seed, **options), events, until=sim.now)
+        assert again.trace.describe() == sim.trace.describe()
+    assert changed > 0
+
+
+def test_raft_schedules_keep_their_hand_written_thresholds():
+    """Probabilities add up to exactly the bounds the campaigns were written with, so the same
+    seed draws the same faults."""
+    assert faults.RAFT_FAULTS.bounds() == (0.2, 0.4, 0.55, 0.65)
+    assert RandomFaults().bounds() == (0.25, 0.45, 0.6, 0.7, 0.8, 0.9)
+
+
+def test_an_impossible_fault_does_nothing_or_the_next_one():
+    """Two nodes, a crash every round: the third round finds everyone down. 'nothing' leaves them
+    down; 'next' recovers one instead (Raft's schedules work so)."""
+    always_crash = RandomFaults(sizes=(2,), warmup_ms=None, rounds=3, writes=0,
+                                mix=(("crash", 1.0), ("recover", 0.0)))
+    sim, events = faults.random_run(pingpong.cluster, 1, always_crash)
+    assert [e.kind for e in events] == ["crash", "crash"] and sim.crashed == {1, 2}
+    sim, events = faults.random_run(pingpong.cluster, 1, replace(always_crash, if_impossible="next"))
+    assert [e.kind for e in events] == ["crash", "crash", "recover"] and len(sim.crashed) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (dict(mix=(("meteor", 0.1),)), "unknown random fault.*'meteor'"),
+        (dict(mix=(("crash", 0.7), ("heal", 0.6))), "add up to at most 1"),
+        (dict(if_impossible="retry"), "if_impossible must be 'nothing' or 'next'"),
+        (dict(sizes=()), "sizes must be positive ints"),
+        (dict(rounds="many"), r"rounds must be an int or a \(low, high\) pair"),
+    ],
+)
+def test_bad_random_faults_are_named(changes, problem):
+    with pytest.raises(ValueError, match=problem):
+        RandomFaults(**changes)
+
+
+def test_membership_changes_need_a_cluster_that_has_them():
+    with pytest.raises(ValueError, match="membership changes need a cluster with configuration"):
+        faults.random_run(zab.cluster, 0, RandomFaults(mix=(("membership", 0.5),)))
+
+
+# -- named faults (chapter 6) ---------------------------------------------------------------------
+
+def test_chapter_6_faults_are_schedules_triggered_by_stable_storage():
+    named = faults.commit_faults(4)
+    assert list(named) == ["coordinator crashes after the votes",
+                           "decision reaches only 1; 0 and 1 crash",
+                           "participant 4 crashes before voting",
+                           "participant 4 crashes after voting yes",
+                           "partition {0, 1} | {2, 3, 4}"]
+    assert [e.describe() for e in named["decision reaches only 1; 0 and 1 crash"]] == [
+        "when the coordinator deciding:  partition {0, 1} | {2, 3, 4}",
+        "when 1 learning the decision:  crash 0",
+        "when 1 learning the decision:  crash 1",
+    ]
+    assert list(compare.FAULTS) == list(named)  # the table of chapter 6 is these faults
+    with pytest.raises(ValueError, match="at least 2 participants"):
+        faults.commit_faults(1)
+
+
+def test_the_partition_in_phase_two_slows_and_restores_the_far_links():
+    schedule = faults.commit_faults(4)["partition {0, 1} | {2, 3, 4}"]
+    sim = faults.play(threepc.cluster(4), schedule)
+    texts = [e.text for e in sim.trace.of_kind("network")]
+    assert len(texts) == 6 and all("delay=" in t for t in texts)
+    assert [t.split(" on ")[1] for t in texts] == ["links 0 -> 2", "links 0 -> 3", "links 0 -> 4"] * 2
+    assert sim.network.link(0, 2).delay == sim.network.default.delay  # restored
+    assert sim.trace.of_kind("partition")[0].text == "{0, 1} | {2, 3, 4}"
+
+
+# -- the summary as data ------------------------------------------------------------------------
+
+def test_a_summary_holds_what_the_protocol_can_answer():
+    blocked = faults.run_scenario(twopc.cluster, n=2, crashes=((0, 10, None),), duration=400)
+    summary = faults.summarize(blocked)
+    assert summary.crashed == (0,) and summary.time == 400
+    assert summary.leader_role is None and summary.committed is None  # 2PC has neither
+    assert summary.outcome == {0: None, 1: None, 2: None}
+    assert summary.blocked == [1, 2] and summary.holds
+    assert summary.render(events=False).splitlines() == [
+        f"t = 400.0 ms   events: {len(blocked.trace)}   crashed: [0]",
+        "outcome: 0=None, 1=None, 2=None",
+        "blocked: [1, 2]",
+        "invariants: 2 checked, all hold",
+    ]
+
+
+def test_a_broken_invariant_is_named_in_the_summary():
+    """3PC under a partition right after PreCommit: one side commits, the other aborts."""
+    split = faults.run_scenario(threepc.cluster, n=3, partition=(({0, 1}, {2, 3}), 14, None),
+                                duration=400)
+    summary = faults.summarize(split, lines=2)
+    assert not summary.holds and summary.broken == "agreement"
+    assert summary.violation.startswith("agreement violated: node 0 decided 'commit'")
+    assert len(summary.last_events) == 2
+    text = summary.render()
+    assert f"INVARIANT BROKEN: {summary.violation}" in text
+    assert text.endswith("--- last events ---\n" + split.trace.describe(last=2))
+
+
+def test_a_leader_and_what_each_node_committed():
+    sim = faults.run_scenario(zab.cluster, n=3, seed=1, crashes=((3, 105, None),), duration=800,
+                              actions=((100, "submit", "x=1"), (400, "submit", "x=2")))
+    summary = faults.summarize(sim, lines=0)
+    assert (summary.leader_role, summary.leader) == ("leader", 2)
+    assert summary.committed == {1: ["x=1", "x=2"], 2: ["x=1", "x=2"], 3: []}
+    assert summary.last_events == () and summary.render().endswith("--- last events ---\n")

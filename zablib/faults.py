@@ -1,0 +1,957 @@
+"""One fault model: what goes wrong in a run, written as data, for every part of the book.
+
+A *schedule* is a sequence of :class:`FaultEvent` ``(at, kind, args)``: at a simulated time (or
+at a :class:`Moment`, a point defined by the nodes' state), do one thing of :data:`KINDS` to the
+simulation: crash or recover a node, partition or heal the network, change message loss,
+duplication or one link's delay, or call a client action such as ``submit``. One interpreter,
+:func:`apply_fault`, does them all, and :class:`ScheduleRun` plays a schedule step by step or to
+its end (:func:`play`). Three kinds of schedule use this vocabulary:
+
+* **scripted**: :class:`Scenario`, the frozen description the failure panel builds from its
+  controls (crashes, a partition, loss, client actions); :func:`run_scenario` runs one and
+  :class:`ScenarioRun` steps it;
+* **random**: :func:`random_run` draws a seeded schedule as :class:`RandomFaults` describes it
+  (:func:`faulty_run` is the ZAB campaign's, :func:`raft_faulty_run` Raft's, with membership
+  changes as an option) and returns the events it applied, which :func:`play` replays exactly;
+  :func:`quiesce` and :func:`recovers` end a campaign run;
+* **named**: :func:`commit_faults`, chapter 6's faults on an atomic commit, each triggered by what
+  the nodes have written to stable storage.
+
+:func:`summarize` says what a run looks like afterwards as a :class:`Summary` (plain data), and
+:meth:`Summary.render` is its one text form, the one the failure panel shows. Nothing here knows
+about widgets or plotting.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+from typing import Any, NamedTuple
+
+from zablib.core import NodeId
+from zablib.invariants import InvariantViolation
+from zablib.network import constant, describe_ids
+from zablib.protocols import raft, twopc
+from zablib.sim import Simulation, SimulationError
+from zablib.trace import Event
+
+Factory = Callable[..., Simulation]
+Groups = tuple[frozenset[NodeId], ...]
+
+
+# -- the vocabulary -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in a run defined by the simulation's state rather than by the clock.
+
+    Parameters
+    ----------
+    what : str
+        The moment in words, for error messages and :meth:`FaultEvent.describe`
+        (``"every vote cast"``).
+    holds : callable
+        ``holds(sim) -> bool``: whether the moment has come.
+    """
+
+    what: str
+    holds: Callable[[Simulation], bool] = field(repr=False)
+
+
+#: The moment a schedule is played from: an event at ``NOW`` happens before anything else runs.
+NOW = Moment("now", lambda sim: True)
+
+#: What a :class:`FaultEvent` may do, with its ``args``.
+KINDS: dict[str, str] = {
+    "crash": "(node,)",
+    "recover": "(node,)",
+    "partition": "(group, group, ...): disjoint sets of node ids covering every node",
+    "heal": "()",
+    "loss": "(probability,): every link",
+    "duplication": "(probability,): every link",
+    "delay": "(src, dst, delay): one link's delay distribution; delay None: the network's default",
+    "action": "(method name, *args) called on the simulation, or (callable,) given the simulation",
+}
+
+
+class FaultEvent(NamedTuple):
+    """One happening of a schedule: at ``at``, do ``kind`` with ``args`` (see :data:`KINDS`).
+
+    ``at`` is a simulated time in ms, or a :class:`Moment`: the event happens as soon as the
+    moment holds.
+    """
+
+    at: float | Moment
+    kind: str
+    args: tuple = ()
+
+    def describe(self) -> str:
+        """One line of text: ``"   250.000  crash 2"``, ``"when every vote cast:  crash 0"``."""
+        when = f"when {self.at.what}:" if isinstance(self.at, Moment) else f"{self.at:10.3f}"
+        args = self.args
+        if self.kind == "partition":
+            what = "partition " + _groups_text(args)
+        elif self.kind == "delay":
+            what = f"delay {args[0]} -> {args[1]} " + ("default" if args[2] is None else repr(args[2]))
+        elif self.kind == "action" and callable(args[0]):
+            what = "call " + getattr(args[0], "__name__", "a callable")
+        elif self.kind == "action":
+            what = " ".join([args[0], *map(repr, args[1:])])
+        else:
+            what = " ".join([self.kind, *map(str, args)])
+        return f"{when}  {what}"
+
+
+def apply_fault(sim: Simulation, event: FaultEvent) -> None:
+    """Do ``event`` to ``sim`` now (whatever its ``at``): the one interpreter of :data:`KINDS`."""
+    kind, args = event.kind, event.args
+    if kind == "crash":
+        sim.crash(*args)
+    elif kind == "recover":
+        sim.recover(*args)
+    elif kind == "partition":
+        sim.partition(*args)
+    elif kind == "heal":
+        sim.heal()
+    elif kind == "loss":
+        sim.set_loss(*args)
+    elif kind == "duplication":
+        sim.set_duplication(*args)
+    elif kind == "delay":
+        src, dst, delay = args
+        sim.configure_links(src, dst, delay=sim.network.default.delay if delay is None else delay)
+    elif kind == "action":
+        if callable(args[0]):
+            args[0](sim)
+        else:
+            getattr(sim, args[0])(*args[1:])
+    else:
+        raise ValueError(f"unknown fault kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def _check_event(event: Any) -> FaultEvent:
+    if not isinstance(event, tuple) or len(event) not in (2, 3):
+        raise ValueError(f"a fault event is (at, kind, args), got {event!r}")
+    event = FaultEvent(*event)
+    if event.kind not in KINDS:
+        raise ValueError(f"unknown fault kind {event.kind!r}; kinds are {', '.join(KINDS)}")
+    if not isinstance(event.at, Moment) and (not _is_number(event.at) or event.at < 0):
+        raise ValueError(f"a fault event happens at a time in ms >= 0 or at a Moment, got {event.at!r}")
+    if not isinstance(event.args, tuple):
+        raise ValueError(f"the args of a fault event are a tuple, got {event.args!r}")
+    if event.kind == "action" and not event.args:
+        raise ValueError("an action event needs a method name or a callable")
+    return event
+
+
+class ScheduleRun:
+    """A schedule being played on ``sim``: :meth:`step` one event at a time or :meth:`finish` it.
+
+    Events are applied in the order given: one at a time ``t`` after every message and timer due
+    at or before ``t``; one at a :class:`Moment` as soon as the moment holds. Stepping to the end
+    gives the same trace as :meth:`finish`.
+
+    Parameters
+    ----------
+    sim : Simulation
+        The simulation to play the schedule on.
+    events : iterable of FaultEvent
+        The schedule (plain ``(at, kind, args)`` tuples are accepted).
+    until : float, optional
+        Run on until this simulated time once every event is applied (default: stop there).
+    """
+
+    def __init__(self, sim: Simulation, events: Iterable[tuple], until: float | None = None):
+        if until is not None and (not _is_number(until) or until < 0):
+            raise ValueError(f"until must be a time in ms >= 0, got {until!r}")
+        self.sim = sim
+        self.events: tuple[FaultEvent, ...] = tuple(_check_event(e) for e in events)
+        self.until = until
+        self._next = 0
+
+    @property
+    def done(self) -> bool:
+        """True once every event is applied and the run has reached ``until``."""
+        return self._next == len(self.events) and (self.until is None or self.sim.now >= self.until)
+
+    def step(self) -> bool:
+        """Apply the events due before the next simulation event, then process that one event.
+
+        Returns False when there was nothing left to do (the run is done).
+        """
+        sim = self.sim
+        applied = False
+        while self._next < len(self.events):
+            event = self.events[self._next]
+            if isinstance(event.at, Moment):
+                if not event.at.holds(sim):
+                    if sim.step() is None:
+                        raise SimulationError(f"{event.at.what} did not happen: nothing left to "
+                                              f"happen (t={sim.now:.3f} ms)")
+                    return True
+            elif sim.run(until=max(event.at, sim.now), max_events=1):
+                return True  # a simulation event due at or before this one came first
+            self._next += 1
+            apply_fault(sim, event)
+            applied = True
+        if self.until is None:
+            return applied
+        return sim.run(until=max(self.until, sim.now), max_events=1) == 1 or applied
+
+    def finish(self) -> Simulation:
+        """Apply every remaining event in order and run on until ``until``."""
+        sim = self.sim
+        while self._next < len(self.events):
+            event = self.events[self._next]
+            if isinstance(event.at, Moment):
+                sim.run_until(event.at.holds, what=event.at.what)
+            else:
+                sim.run(until=max(event.at, sim.now))
+            self._next += 1
+            apply_fault(sim, event)
+        if self.until is not None:
+            sim.run(until=max(self.until, sim.now))
+        return sim
+
+
+def play(sim: Simulation, events: Iterable[tuple], *, until: float | None = None) -> Simulation:
+    """Play the schedule ``events`` on ``sim`` (then run until ``until``) and return ``sim``.
+
+    Replaying what :func:`random_run` returns on a fresh cluster built the same way gives the
+    same trace, byte for byte.
+    """
+    return ScheduleRun(sim, events, until).finish()
+
+
+# -- scripted: the failure panel's scenario -------------------------------------------------------
+
+# Same-time happenings of a scenario are applied in this order: faults first, then the client.
+_ORDER = {"crash": 0, "recover": 1, "partition": 2, "heal": 3, "action": 4}
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
+    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One run of a cluster under a fault schedule; immutable, so it can be replayed exactly.
+
+    Parameters
+    ----------
+    n : int
+        Cluster size, passed to the factory.
+    seed : int
+        Seed of the run.
+    crashes : tuple of (node, at_ms, recover_at_ms or None)
+        Crash ``node`` at ``at_ms``; restart it at ``recover_at_ms`` (None: it stays down).
+    partition : (groups, at_ms, heal_at_ms or None) or None
+        Split the network into ``groups`` (disjoint, covering every node) at ``at_ms`` and heal
+        it at ``heal_at_ms`` (None: never).
+    loss : float
+        Probability that any message is lost, from time 0 (``0 <= loss < 1``).
+    duration : float
+        Run until this simulated time (milliseconds).
+    actions : tuple of (at_ms, name, *args) or (at_ms, callable)
+        Client actions: at ``at_ms`` call ``sim.name(*args)`` (e.g. ``(100, "submit", "x")``) or
+        ``callable(sim)``.
+    options : tuple of (key, value)
+        Extra keyword arguments of the factory, e.g. ``(("mode", "sync"),)``.
+
+    Notes
+    -----
+    Happenings at the same time are applied in the order crash, recover, partition, heal, action,
+    each kind in the order given, after every message and timer due at that time
+    (:meth:`schedule` lists them so).
+    """
+
+    n: int = 3
+    seed: int = 0
+    crashes: tuple[tuple[NodeId, float, float | None], ...] = ()
+    partition: tuple[Groups, float, float | None] | None = None
+    loss: float = 0.0
+    duration: float = 1000.0
+    actions: tuple[tuple[Any, ...], ...] = ()
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Normalise to tuples so that equal scenarios compare equal however they were written.
+        object.__setattr__(self, "crashes", tuple(tuple(c) for c in self.crashes))
+        object.__setattr__(self, "actions", tuple(tuple(a) for a in self.actions))
+        opts = self.options.items() if isinstance(self.options, Mapping) else self.options
+        object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in opts)))
+        if self.partition is not None:
+            if not isinstance(self.partition, tuple | list) or len(self.partition) != 3:
+                raise ValueError(
+                    f"partition must be (groups, at_ms, heal_at_ms or None), got {self.partition!r}"
+                )
+            groups, at, heal = self.partition
+            try:
+                frozen = tuple(frozenset(g) for g in groups)
+            except TypeError:
+                raise ValueError(f"partition groups must be sets of node ids, got {groups!r}") from None
+            object.__setattr__(self, "partition", (frozen, at, heal))
+        self._check_plain()
+
+    # -- validation ---------------------------------------------------------------------------
+    def _check_plain(self) -> None:
+        """Checks that need no cluster: types and ranges."""
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+            raise ValueError(f"n must be a positive int, got {self.n!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if not _is_number(self.duration) or self.duration <= 0:
+            raise ValueError(f"duration must be a positive number of ms, got {self.duration!r}")
+        if not _is_number(self.loss) or not 0 <= self.loss < 1:
+            raise ValueError(f"loss must be a probability with 0 <= loss < 1, got {self.loss!r}")
+        for crash in self.crashes:
+            if len(crash) != 3:
+                raise ValueError(f"a crash is (node, at_ms, recover_at_ms or None), got {crash!r}")
+            node, at, back = crash
+            self._check_time(f"crash of node {node}", at)
+            if back is not None:
+                self._check_time(f"recovery of node {node}", back)
+                if back <= at:
+                    raise ValueError(
+                        f"node {node} would recover at t={back} ms, not after its crash at t={at} ms"
+                    )
+        if self.partition is not None:
+            _, at, heal = self.partition
+            self._check_time("partition", at)
+            if heal is not None:
+                self._check_time("heal", heal)
+                if heal <= at:
+                    raise ValueError(f"the partition would heal at t={heal} ms, not after it starts "
+                                     f"at t={at} ms")
+        for action in self.actions:
+            if len(action) < 2:
+                raise ValueError(f"an action is (at_ms, name, *args) or (at_ms, callable), got {action!r}")
+            self._check_time(f"action {action[1]!r}", action[0])
+            if not (callable(action[1]) or isinstance(action[1], str)):
+                raise ValueError(f"action {action!r}: give a method name or a callable, not "
+                                 f"{type(action[1]).__name__}")
+            if callable(action[1]) and len(action) != 2:
+                raise ValueError(f"action {action!r}: a callable action takes the simulation only")
+
+    def _check_time(self, what: str, t: Any) -> None:
+        if not _is_number(t) or t < 0:
+            raise ValueError(f"time of {what} must be a number of ms >= 0, got {t!r}")
+        if t > self.duration:
+            raise ValueError(f"{what} at t={t} ms is after the end of the run "
+                             f"(duration {self.duration} ms)")
+
+    def check_against(self, sim: Simulation) -> None:
+        """Check what needs the cluster (node ids, partition groups, action names).
+
+        Raises
+        ------
+        ValueError
+            Naming the problem, e.g. ``"crashes: unknown node 7; nodes are 1..3"``.
+        """
+        ids = sim.node_ids
+        known = describe_ids(ids)
+        per_node: dict[NodeId, list[tuple[float, float]]] = {}
+        for node, at, back in self.crashes:
+            if node not in ids:
+                raise ValueError(f"crashes: unknown node {node!r}; nodes are {known}")
+            end = float("inf") if back is None else back
+            for a, b in per_node.get(node, []):
+                if at <= b and a <= end:
+                    raise ValueError(f"crashes of node {node} overlap (at t={a} ms and t={at} ms); "
+                                     "a node must recover before it can crash again")
+            per_node.setdefault(node, []).append((at, end))
+        if self.partition is not None:
+            groups = self.partition[0]
+            seen: set[NodeId] = set()
+            if len(groups) < 2:
+                raise ValueError(f"partition needs at least two groups, got {_groups_text(groups)}")
+            for g in groups:
+                if not g:
+                    raise ValueError("partition: a group is empty")
+                for node in sorted(g):
+                    if node not in ids:
+                        raise ValueError(f"partition: unknown node {node!r}; nodes are {known}")
+                    if node in seen:
+                        raise ValueError(f"partition: node {node} is in two groups")
+                    seen.add(node)
+            missing = sorted(set(ids) - seen)
+            if missing:
+                raise ValueError(f"partition: node(s) {missing} are in no group; "
+                                 "every node must be in exactly one")
+        for action in self.actions:
+            name = action[1]
+            if isinstance(name, str) and (name.startswith("_") or not callable(getattr(sim, name, None))):
+                raise ValueError(f"unknown action {name!r}: {type(sim).__name__} has no such method")
+
+    # -- running ------------------------------------------------------------------------------
+    def schedule(self) -> list[FaultEvent]:
+        """The happenings of this scenario as :class:`FaultEvent`, in the order applied."""
+        items: list[tuple[float, int, int, str, tuple]] = []
+        for k, (node, at, back) in enumerate(self.crashes):
+            items.append((at, _ORDER["crash"], k, "crash", (node,)))
+            if back is not None:
+                items.append((back, _ORDER["recover"], k, "recover", (node,)))
+        if self.partition is not None:
+            groups, at, heal = self.partition
+            items.append((at, _ORDER["partition"], 0, "partition", groups))
+            if heal is not None:
+                items.append((heal, _ORDER["heal"], 0, "heal", ()))
+        for k, action in enumerate(self.actions):
+            items.append((action[0], _ORDER["action"], k, "action", tuple(action[1:])))
+        items.sort(key=lambda item: item[:3])
+        return [FaultEvent(float(t), kind, args) for t, _, _, kind, args in items]
+
+    def start(self, factory: Factory) -> ScenarioRun:
+        """Build the cluster at time 0 (with the loss set) and return a run to step or finish."""
+        return ScenarioRun(self, factory)
+
+    def run(self, factory: Factory) -> Simulation:
+        """Run this scenario to its end with ``factory(n, seed=seed, **options)``."""
+        return self.start(factory).finish()
+
+
+class ScenarioRun(ScheduleRun):
+    """A :class:`Scenario` being played, as a :class:`ScheduleRun` of its :meth:`Scenario.schedule`.
+
+    Builds ``factory(n, seed=seed, **options)``, checks the scenario against it and sets the
+    loss, all at time 0; then :meth:`ScheduleRun.step` plays one event at a time and
+    :meth:`ScheduleRun.finish` plays it to the end (``duration``), the same trace either way.
+    """
+
+    def __init__(self, scenario: Scenario, factory: Factory):
+        sim = factory(scenario.n, seed=scenario.seed, **dict(scenario.options))
+        if not isinstance(sim, Simulation):
+            raise ValueError(f"the factory returned {type(sim).__name__}, not a Simulation")
+        scenario.check_against(sim)
+        if scenario.loss:
+            sim.set_loss(scenario.loss)
+        super().__init__(sim, scenario.schedule(), until=scenario.duration)
+        self.scenario = scenario
+
+
+def run_scenario(
+    factory: Factory,
+    *,
+    n: int = 3,
+    seed: int = 0,
+    crashes: Iterable[tuple[NodeId, float, float | None]] = (),
+    partition: tuple[Iterable[Iterable[NodeId]], float, float | None] | None = None,
+    loss: float = 0.0,
+    duration: float = 1000.0,
+    actions: Iterable[tuple[Any, ...]] = (),
+    **options: Any,
+) -> Simulation:
+    """Run ``factory(n, seed=seed, **options)`` under a fault schedule and return the simulation.
+
+    See :class:`Scenario` for the arguments. The same arguments always give the same trace.
+
+    Examples
+    --------
+    >>> from zablib.protocols import primary_backup
+    >>> sim = run_scenario(primary_backup.cluster, n=3, seed=1, crashes=((1, 300, None),),
+    ...                    actions=((100, "submit", "x"),), duration=800)
+    >>> sim.primary() != 1
+    True
+    """
+    return Scenario(n=n, seed=seed, crashes=tuple(crashes), partition=partition, loss=loss,
+                    duration=duration, actions=tuple(actions), options=options).run(factory)
+
+
+def partition_choices(node_ids: Iterable[NodeId], limit: int = 8) -> list[tuple[str, Groups | None]]:
+    """Sensible two-way splits of ``node_ids`` for a menu: ``[(label, groups or None), ...]``.
+
+    First "none", then each node cut off alone, then the splits of the id range into a first and a
+    last block (``{1, 2} | {3, 4, 5}``), at most ``limit`` choices in all.
+    """
+    ids = tuple(sorted(node_ids))
+    choices: list[tuple[str, Groups | None]] = [("none", None)]
+    splits: list[Groups] = []
+    for (node,) in combinations(ids, 1):
+        splits.append((frozenset([node]), frozenset(ids) - {node}))
+    for k in range(2, len(ids) - 1):
+        splits.append((frozenset(ids[:k]), frozenset(ids[k:])))
+    seen: set[frozenset[frozenset[NodeId]]] = set()
+    for groups in splits:
+        if len(choices) >= limit:
+            break
+        if frozenset(groups) in seen:  # with two nodes, cutting off 1 is cutting off 2
+            continue
+        seen.add(frozenset(groups))
+        # The label names the cut-off node first ("{2} | {1, 3}"); the value is ordered as the
+        # simulator orders groups, by their smallest member.
+        choices.append((_groups_text(groups), tuple(sorted(groups, key=min))))
+    return choices
+
+
+# -- random: the campaigns' seeded schedules ------------------------------------------------------
+
+#: Faults a random schedule can draw (besides client writes).
+RANDOM_KINDS = ("crash", "recover", "partition", "heal", "loss", "duplication", "membership")
+
+
+def _numbered(i: int) -> str:
+    return f"t{i + 1}"
+
+
+def _raft_command(i: int) -> tuple[str, int]:
+    return ("c", i)
+
+
+@dataclass(frozen=True)
+class RandomFaults:
+    """How a random schedule is drawn; :func:`random_run` draws one from a seed.
+
+    Every random choice comes from one :class:`random.Random` seeded with the schedule's seed, in
+    this order: the cluster size; the warm-up; the starting loss, then duplication; the number of
+    rounds; then per round the fault (a uniform draw in ``[0, 1)`` against ``mix``, then what the
+    fault needs: a node, a cut, a rate), the writes, the pause. So a schedule replays identically
+    and a failing seed can be studied alone.
+
+    Parameters
+    ----------
+    sizes : tuple of int
+        The cluster size is drawn from these (repeat one to weight it).
+    warmup_ms : float or None
+        Before the first round, run for a uniform ``[0, warmup_ms)``; None: no warm-up (no draw).
+    start_losses, start_duplications : tuple of float
+        Before the first round, set the loss (then the duplication) to one of these; empty: leave
+        it (no draw).
+    rounds : int or (low, high)
+        Exactly this many rounds, or a number drawn from ``low..high``.
+    mix : tuple of (kind, probability)
+        The fault of a round, from :data:`RANDOM_KINDS`: ``crash`` a live node, ``recover`` a
+        crashed one, ``partition`` the nodes into two random non-empty groups, ``heal``, set the
+        ``loss`` or the ``duplication`` of every link to one of ``losses``/``duplications``, or a
+        ``membership`` change (``add_server`` a non-member while there are fewer than four
+        members, else add or remove on a coin flip; never fewer than two members). Probabilities
+        are taken in order; what they leave up to 1 is a round without a fault.
+    if_impossible : "nothing" or "next"
+        What a drawn fault that cannot happen (a crash with every node down, a recovery with none)
+        does: nothing, or the next fault of ``mix`` that can.
+    node_order : "sorted" or "shuffled"
+        The order of the node list that crashes and partitions draw from: sorted afresh each
+        round, or kept as the last partition shuffled it.
+    losses, duplications : tuple of float
+        The rates a ``loss``/``duplication`` fault (and ``midway``) draws from.
+    midway : bool
+        After the fault of round ``rounds // 2``, draw a new loss, then a new duplication.
+    writes : int or (low, high)
+        Client writes (``sim.submit``) per round, after its fault: exactly, or drawn.
+    command : callable
+        ``command(i)`` is the ``i``-th write of the schedule (from 0).
+    pause_ms : (low, high)
+        Each round ends with a pause of uniform ``[low, high)`` simulated ms.
+    """
+
+    sizes: tuple[int, ...] = (3, 4, 5)
+    warmup_ms: float | None = 200.0
+    start_losses: tuple[float, ...] = ()
+    start_duplications: tuple[float, ...] = ()
+    rounds: int | tuple[int, int] = (3, 8)
+    mix: tuple[tuple[str, float], ...] = (("crash", 0.25), ("recover", 0.20), ("partition", 0.15),
+                                          ("heal", 0.10), ("loss", 0.10), ("duplication", 0.10))
+    if_impossible: str = "nothing"
+    node_order: str = "sorted"
+    losses: tuple[float, ...] = (0.0, 0.05, 0.2)
+    duplications: tuple[float, ...] = (0.0, 0.1, 0.3)
+    midway: bool = False
+    writes: int | tuple[int, int] = (0, 3)
+    command: Callable[[int], Any] = field(default=_numbered, repr=False)
+    pause_ms: tuple[float, float] = (5.0, 150.0)
+
+    def __post_init__(self) -> None:
+        for name in ("sizes", "start_losses", "start_duplications", "losses", "duplications"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "mix", tuple((str(k), p) for k, p in self.mix))
+        if not self.sizes or not all(isinstance(s, int) and s >= 1 for s in self.sizes):
+            raise ValueError(f"sizes must be positive ints, got {self.sizes!r}")
+        unknown = [k for k, _ in self.mix if k not in RANDOM_KINDS]
+        if unknown:
+            raise ValueError(f"unknown random fault(s) {unknown}; choose from {', '.join(RANDOM_KINDS)}")
+        if any(not _is_number(p) or p < 0 for _, p in self.mix) or (self.mix and self.bounds()[-1] > 1):
+            raise ValueError(f"mix must give probabilities >= 0 that add up to at most 1, got {self.mix!r}")
+        if self.if_impossible not in ("nothing", "next"):
+            raise ValueError(f"if_impossible must be 'nothing' or 'next', got {self.if_impossible!r}")
+        if self.node_order not in ("sorted", "shuffled"):
+            raise ValueError(f"node_order must be 'sorted' or 'shuffled', got {self.node_order!r}")
+        for name in ("rounds", "writes"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) or (isinstance(value, tuple) and len(value) == 2)):
+                raise ValueError(f"{name} must be an int or a (low, high) pair, got {value!r}")
+
+    def bounds(self) -> tuple[float, ...]:
+        """Upper ends of the faults' intervals of ``[0, 1)``, in the order of ``mix``."""
+        total, out = 0.0, []
+        for _, p in self.mix:
+            # Rounded so that 0.25 + 0.20 is the 0.45 a schedule written by hand compares with.
+            total = round(total + p, 12)
+            out.append(total)
+        return tuple(out)
+
+
+#: Raft's schedules (:func:`raft_faulty_run`), without membership changes.
+RAFT_FAULTS = RandomFaults(
+    sizes=(3, 3, 5), warmup_ms=None, start_losses=(0.0, 0.05, 0.2), start_duplications=(0.0, 0.1),
+    rounds=12, mix=(("crash", 0.2), ("recover", 0.2), ("partition", 0.15), ("heal", 0.1)),
+    if_impossible="next", node_order="shuffled", writes=1, command=_raft_command,
+    pause_ms=(10.0, 80.0),
+)
+
+
+def _possible(kind: str, sim: Simulation) -> bool:
+    if kind == "crash":
+        return any(sim.is_up(i) for i in sim.node_ids)
+    if kind == "recover":
+        return bool(sim.crashed)
+    if kind == "partition":
+        return len(sim.node_ids) > 1
+    return True  # heal, loss and duplication always can; a membership change may change nothing
+
+
+def draw_faults(sim: Simulation, rng: random.Random, faults: RandomFaults) -> list[FaultEvent]:
+    """Apply a random schedule to ``sim``, drawing from ``rng``; return the events applied.
+
+    See :class:`RandomFaults` for what is drawn, and in which order. The events, played on a
+    fresh cluster built the same way (:func:`play` with ``until=sim.now``), give the same trace.
+    """
+    applied: list[FaultEvent] = []
+
+    def do(kind: str, *args: Any) -> None:
+        event = FaultEvent(sim.now, kind, args)
+        apply_fault(sim, event)
+        applied.append(event)
+
+    if "membership" in dict(faults.mix) and not callable(getattr(sim, "configuration", None)):
+        raise ValueError(f"membership changes need a cluster with configuration(); "
+                         f"{type(sim).__name__} has none")
+    if faults.warmup_ms is not None:
+        sim.run_for(rng.uniform(0, faults.warmup_ms))
+    if faults.start_losses:
+        do("loss", rng.choice(faults.start_losses))
+    if faults.start_duplications:
+        do("duplication", rng.choice(faults.start_duplications))
+    rounds = faults.rounds if isinstance(faults.rounds, int) else rng.randint(*faults.rounds)
+    kinds = [kind for kind, _ in faults.mix]
+    bounds = faults.bounds()
+    order = list(sim.node_ids)
+    written = 0
+    for k in range(rounds):
+        r = rng.random()
+        if faults.node_order == "sorted":
+            order = list(sim.node_ids)
+        drawn = next((j for j, bound in enumerate(bounds) if r < bound), None)
+        fault = None
+        while drawn is not None and fault is None:
+            if _possible(kinds[drawn], sim):
+                fault = kinds[drawn]
+            elif faults.if_impossible == "next" and drawn + 1 < len(kinds):
+                drawn += 1
+            else:
+                drawn = None
+        if fault == "crash":
+            do("crash", rng.choice([i for i in order if sim.is_up(i)]))
+        elif fault == "recover":
+            do("recover", rng.choice(sorted(sim.crashed)))
+        elif fault == "partition":
+            rng.shuffle(order)
+            cut = rng.randint(1, len(order) - 1)
+            do("partition", frozenset(order[:cut]), frozenset(order[cut:]))
+        elif fault == "heal":
+            do("heal")
+        elif fault == "loss":
+            do("loss", rng.choice(faults.losses))
+        elif fault == "duplication":
+            do("duplication", rng.choice(faults.duplications))
+        elif fault == "membership":
+            members = sim.configuration()
+            outside = [i for i in sim.node_ids if i not in members]
+            if outside and (len(members) < 4 or rng.random() < 0.5):
+                do("action", "add_server", rng.choice(outside))
+            elif len(members) > 2:
+                do("action", "remove_server", rng.choice(members))
+        if faults.midway and k == rounds // 2:
+            do("loss", rng.choice(faults.losses))
+            do("duplication", rng.choice(faults.duplications))
+        for _ in range(faults.writes if isinstance(faults.writes, int) else rng.randint(*faults.writes)):
+            do("action", "submit", faults.command(written))
+            written += 1
+        sim.run_for(rng.uniform(*faults.pause_ms))
+    return applied
+
+
+def random_run(
+    factory: Factory, seed: int, faults: RandomFaults = RandomFaults(), **options: Any
+) -> tuple[Simulation, list[FaultEvent]]:
+    """Schedule ``seed`` of ``faults`` on ``factory(n, seed=seed, **options)``.
+
+    Returns
+    -------
+    (Simulation, list of FaultEvent)
+        The simulation after the schedule (no ``check()`` yet) and the events it applied:
+        ``play(factory(n, seed=seed, **options), events, until=sim.now)`` replays it exactly.
+    """
+    rng = random.Random(seed)
+    n = rng.choice(faults.sizes)
+    sim = factory(n, seed=seed, **options)
+    return sim, draw_faults(sim, rng, faults)
+
+
+def faulty_run(
+    factory: Factory,
+    seed: int,
+    *,
+    sizes: Sequence[int] = (3, 4, 5),
+    warmup_ms: float = 200.0,
+    **options: Any,
+) -> Simulation:
+    """Schedule ``seed`` of the ZAB campaign (the default :class:`RandomFaults`), then
+    ``sim.check()`` (which raises :class:`~zablib.invariants.InvariantViolation`).
+
+    A cluster of a random size, a random warm-up, then 3 to 8 rounds: with probability 0.25 crash
+    a live node, 0.20 recover a crashed one, 0.15 partition, 0.10 heal, 0.10 set the loss, 0.10
+    the duplication, else nothing; then 0 to 3 writes ``t1``, ``t2`` ...; then 5-150 ms.
+    """
+    faults = replace(RandomFaults(), sizes=tuple(sizes), warmup_ms=warmup_ms)
+    sim, _ = random_run(factory, seed, faults, **options)
+    sim.check()
+    return sim
+
+
+def raft_faulty_run(
+    seed: int,
+    *,
+    steps: int = 12,
+    membership: bool = False,
+    vary_loss_midway: bool = False,
+    **options: Any,
+) -> Simulation:
+    """Raft's schedule ``seed`` (:data:`RAFT_FAULTS`, the tests' and the benchmark's); no
+    ``check()`` yet.
+
+    A 3- or 5-server :func:`zablib.protocols.raft.cluster` with reordering links, 50-100 ms
+    election timeouts and 15 ms heartbeats (``options`` are passed on, e.g. ``variant``); a
+    random loss (0, 5 or 20 %) and duplication (0 or 10 %); then ``steps`` rounds of a fault
+    (crash, recover, partition, heal, with ``membership`` also a single-server change, or none),
+    one client command ``("c", k)`` and 10-80 ms. With ``vary_loss_midway`` the loss and
+    duplication change half-way through.
+    """
+    mix = RAFT_FAULTS.mix + ((("membership", 0.15),) if membership else ())
+    faults = replace(RAFT_FAULTS, rounds=steps, mix=mix, midway=vary_loss_midway)
+    options = {"election_ms": (50.0, 100.0), "heartbeat_ms": 15.0, **options}
+    sim, _ = random_run(raft.cluster, seed, faults, spares=2 if membership else 0, **options)
+    return sim
+
+
+def quiesce(sim: Simulation) -> None:
+    """Stop every fault: heal the network, no loss or duplication, recover every crashed node."""
+    sim.heal()
+    sim.set_loss(0.0)
+    sim.set_duplication(0.0)
+    for i in sorted(sim.crashed):
+        sim.recover(i)
+
+
+def recovers(sim: Simulation, *, after_ms: float, commit_ms: float, command: Any = "after") -> bool:
+    """Liveness once faults have stopped: after ``after_ms`` there is a leader that accepts
+    ``command``, and within ``commit_ms`` more every node has it. Runs ``sim.check()`` too."""
+    sim.run_for(after_ms)
+    if sim.leader() is None or not sim.submit(command):
+        return False
+    sim.run_for(commit_ms)
+    sim.check()
+    return all(command in sim.committed(i) for i in sim.node_ids)
+
+
+# -- named: chapter 6's faults on an atomic commit ------------------------------------------------
+
+def every_vote_cast() -> Moment:
+    """Every participant of a 2PC/3PC run has written a yes vote to stable storage."""
+    return Moment("every vote cast",
+                  lambda sim: all(sim.storage[i].get("vote") == "yes" for i in sim.participants))
+
+
+def has_decided(node: NodeId, what: str | None = None) -> Moment:
+    """``node`` has written its decision to stable storage."""
+    return Moment(what or f"{node} deciding", lambda sim: "decision" in sim.storage[node])
+
+
+def voted_yes(node: NodeId, what: str | None = None) -> Moment:
+    """``node`` has written a yes vote to stable storage."""
+    return Moment(what or f"{node} voting yes", lambda sim: sim.storage[node].get("vote") == "yes")
+
+
+def heard_from(node: NodeId, count: int, sender: NodeId = 0, what: str | None = None) -> Moment:
+    """``node`` has received ``count`` messages from ``sender`` (the coordinator, by default)."""
+    def holds(sim: Simulation) -> bool:
+        return sum(1 for e in sim.trace
+                   if e.kind == "deliver" and e.node == node and e.peer == sender) == count
+    return Moment(what or f"{node} hearing from {sender} {count} times", holds)
+
+
+def commit_faults(participants: int) -> dict[str, tuple[FaultEvent, ...]]:
+    """Chapter 6's faults on one transaction with ``participants`` participants, by name.
+
+    Node 0 is the coordinator; the last participant is the one that crashes; the partition
+    separates ``{0, 1}`` from the other participants. Each fault waits for a moment defined by
+    what the nodes have written to stable storage (every vote cast, a decision ...), then
+    crashes nodes or cuts the network:
+
+    * the coordinator crashes once every vote is cast, before the last vote reaches it;
+    * the source note's pattern: the decision reaches participant 1 only, then the coordinator
+      and 1 crash (the copies for the others are lost to a partition, which stays: it only
+      separates the survivors from two crashed nodes);
+    * the last participant crashes at once, before it votes;
+    * the last participant crashes right after it votes yes;
+    * the partition falls while the coordinator's second message is on its way to the far side
+      (those links are slowed to one timeout until 1 has heard phase two, then restored).
+    """
+    if not isinstance(participants, int) or participants < 2:
+        raise ValueError(f"commit faults need at least 2 participants, got {participants!r}")
+    last = participants
+    left, right = frozenset({0, 1}), frozenset(range(2, participants + 1))
+    votes_cast = every_vote_cast()
+    decided = has_decided(0, "the coordinator deciding")
+    learnt = has_decided(1, "1 learning the decision")
+    phase_two = heard_from(1, 2, what="1 hearing phase two")
+    slow = constant(twopc.TIMEOUT_MS)
+    return {
+        "coordinator crashes after the votes": (FaultEvent(votes_cast, "crash", (0,)),),
+        "decision reaches only 1; 0 and 1 crash": (
+            FaultEvent(decided, "partition", (left, right)),
+            FaultEvent(learnt, "crash", (0,)),
+            FaultEvent(learnt, "crash", (1,)),
+        ),
+        f"participant {last} crashes before voting": (FaultEvent(NOW, "crash", (last,)),),
+        f"participant {last} crashes after voting yes": (
+            FaultEvent(voted_yes(last, "it voting yes"), "crash", (last,)),
+        ),
+        f"partition {_groups_text((left, right))}": (
+            *(FaultEvent(votes_cast, "delay", (0, q, slow)) for q in sorted(right)),
+            FaultEvent(phase_two, "partition", (left, right)),
+            *(FaultEvent(phase_two, "delay", (0, q, None)) for q in sorted(right)),
+        ),
+    }
+
+
+# -- what a run looks like: the summary as data, and its one text form ---------------------------
+
+@dataclass(frozen=True)
+class Summary:
+    """What a simulation looks like at one moment, as plain data (see :func:`summarize`).
+
+    A protocol answer the simulation cannot give (2PC has no leader, Raft no ``outcome()``) is
+    None. Values are as the simulation returned them.
+
+    Attributes
+    ----------
+    time : float
+        Simulated time in ms.
+    events : int
+        Length of the trace.
+    crashed : tuple of node ids
+        The nodes down now, sorted.
+    leader_role : str or None
+        ``"primary"`` or ``"leader"``: the simulation's word for its leader, if it has one.
+    leader : node id or None
+        Its answer to ``primary()``/``leader()``.
+    outcome : dict or None
+        ``outcome()`` of an atomic commit: ``{node: "commit" | "abort" | None}``.
+    blocked, acknowledged, lost_writes : list or None
+        The answers of ``blocked()``, ``acknowledged()``, ``lost_writes()``.
+    committed : dict or None
+        ``{node: committed(node)}`` for every node.
+    invariants : int
+        How many invariants ``sim.check()`` ran.
+    broken : str or None
+        The name of the invariant found broken (``"agreement"``), None if all hold.
+    violation : str or None
+        Its full message (``"agreement violated: node 0 decided ..."``).
+    last_events : tuple of Event
+        The last events of the trace.
+    """
+
+    time: float
+    events: int
+    crashed: tuple[NodeId, ...] = ()
+    leader_role: str | None = None
+    leader: NodeId | None = None
+    outcome: dict[NodeId, str | None] | None = None
+    blocked: list[Any] | None = None
+    acknowledged: list[Any] | None = None
+    lost_writes: list[Any] | None = None
+    committed: dict[NodeId, list[Any]] | None = None
+    invariants: int = 0
+    broken: str | None = None
+    violation: str | None = None
+    last_events: tuple[Event, ...] = ()
+
+    @property
+    def holds(self) -> bool:
+        """True when every invariant held."""
+        return self.violation is None
+
+    def render(self, events: bool = True) -> str:
+        """The summary as text: one line per fact, then (with ``events``) the last events.
+
+        This is the text under the failure panel's pictures.
+        """
+        out = [f"t = {self.time:.1f} ms   events: {self.events}   "
+               f"crashed: {list(self.crashed) if self.crashed else 'none'}"]
+        if self.leader_role is not None:
+            out.append(f"{self.leader_role}: {self.leader}")
+        if self.outcome is not None:
+            out.append("outcome: " + ", ".join(f"{i}={self.outcome[i]}" for i in sorted(self.outcome)))
+        for name in ("blocked", "acknowledged", "lost_writes"):
+            value = getattr(self, name)
+            if value is not None:
+                out.append(f"{name}: {value!r}")
+        for i, values in (self.committed or {}).items():
+            out.append(f"committed({i}): {values!r}")
+        if self.violation is not None:
+            out.append(f"INVARIANT BROKEN: {self.violation}")
+        else:
+            out.append(f"invariants: {self.invariants} checked, all hold")
+        if events:
+            out.append("--- last events ---")
+            out.append("\n".join(e.describe() for e in self.last_events))
+        return "\n".join(out)
+
+
+def summarize(sim: Simulation, lines: int = 8) -> Summary:
+    """What ``sim`` looks like now: time, crashed nodes, protocol answers, invariants, the last
+    ``lines`` events.
+
+    Protocol answers are read when the simulation has them: ``primary()`` or ``leader()``,
+    ``outcome()``, ``blocked()``, ``acknowledged()``, ``lost_writes()`` and ``committed(i)``
+    for every node; then ``sim.check()`` says whether every invariant holds.
+    """
+    def answer(name: str) -> Any:
+        method = getattr(sim, name, None)
+        return method() if callable(method) else None
+
+    # Asked in the order the text shows them, the invariants last, as a reader would.
+    role = next((name for name in ("primary", "leader") if callable(getattr(sim, name, None))), None)
+    leader = answer(role) if role else None
+    outcome, blocked, acknowledged, lost_writes = (
+        answer(name) for name in ("outcome", "blocked", "acknowledged", "lost_writes"))
+    committed = None
+    if callable(getattr(sim, "committed", None)):
+        committed = {i: sim.committed(i) for i in sim.node_ids}
+    broken = violation = None
+    try:
+        sim.check()
+    except InvariantViolation as exc:
+        broken, violation = exc.invariant, str(exc)
+    return Summary(
+        time=sim.now, events=len(sim.trace), crashed=tuple(sorted(sim.crashed)),
+        leader_role=role, leader=leader, outcome=outcome, blocked=blocked,
+        acknowledged=acknowledged, lost_writes=lost_writes, committed=committed,
+        invariants=len(sim.invariants), broken=broken, violation=violation,
+        last_events=tuple(sim.trace[-lines:]) if lines > 0 else (),
+    )
