@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from zablib import InvariantViolation, campaign
+from zablib import InvariantViolation, faults
 from zablib.protocols import raft
 from zablib.protocols.raft import AppendEntries, Entry
 
@@ -671,7 +671,7 @@ def test_a_rule_plugged_in_through_the_door_decides_and_is_recorded_beside_figur
     """The door the exercises use: with servers that ignore §5.4.1, schedule 7 elects a leader
     that lacks a committed entry; the recorder shows the vote Figure 2 would have refused."""
     recorder = raft.RuleRecorder(raft.Rules(grant_vote=raft.grant_vote_ignoring_logs))
-    sim = campaign.raft_faulty_run(7, rules=recorder.rules)
+    sim = faults.raft_faulty_run(7, rules=recorder.rules)
     assert sim.rules is recorder.rules
     assert {d.rule for d in recorder.decisions} == {
         "grant_vote", "append_entries", "backoff_hint", "advance_commit"}
@@ -686,8 +686,8 @@ def test_a_rule_plugged_in_through_the_door_decides_and_is_recorded_beside_figur
 
 def test_recording_figure_2_changes_nothing_in_the_run():
     recorder = raft.RuleRecorder()
-    recorded = campaign.raft_faulty_run(7, rules=recorder.rules, membership=True)
-    plain = campaign.raft_faulty_run(7, membership=True)
+    recorded = faults.raft_faulty_run(7, rules=recorder.rules, membership=True)
+    plain = faults.raft_faulty_run(7, membership=True)
     assert recorded.trace.describe() == plain.trace.describe()
     assert recorder.decisions and recorder.disagreements() == []
 
@@ -704,9 +704,9 @@ def test_a_students_append_rule_may_return_a_list():
         return None if after is None else list(after)
 
     recorder = raft.RuleRecorder(raft.Rules(append_entries=as_list))
-    sim = campaign.raft_faulty_run(2, rules=recorder.rules, max_batch=1)
-    campaign.quiesce(sim)
-    assert campaign.recovers(sim, after_ms=1000, commit_ms=500)
+    sim = faults.raft_faulty_run(2, rules=recorder.rules, max_batch=1)
+    faults.quiesce(sim)
+    assert faults.recovers(sim, after_ms=1000, commit_ms=500)
     assert recorder.disagreements() == []
 
 
@@ -727,10 +727,10 @@ def campaign_run(seed: int, variant: str = "correct", membership: bool = False,
     duplication, reordering, and with ``membership`` single-server changes), then a healed, fully
     recovered cluster that must elect a leader and commit a new command within bounded simulated
     time."""
-    sim = campaign.raft_faulty_run(seed, steps=steps, membership=membership, variant=variant,
-                                   check_quorum=check_quorum, pre_vote=pre_vote,
-                                   max_batch=max_batch)
-    campaign.quiesce(sim)
+    sim = faults.raft_faulty_run(seed, steps=steps, membership=membership, variant=variant,
+                                 check_quorum=check_quorum, pre_vote=pre_vote,
+                                 max_batch=max_batch)
+    faults.quiesce(sim)
     # A client retries with a fresh command when its leader is deposed before committing
     # (the leader of a lower term may only hear of the newer one after accepting it).
     for attempt in range(3):

@@ -105,7 +105,8 @@ class Entry:
         return f"{self.term}:config{list(self.command)}"
 
 
-def _entries(entries: tuple[Entry, ...]) -> str:
+def describe_entries(entries: Sequence[Entry]) -> str:
+    """A log or a batch of entries in one line: ``[1:noop, 1:'x', 2:config[1, 2, 3]]``."""
     return "[" + ", ".join(e.describe() for e in entries) + "]"
 
 
@@ -160,7 +161,7 @@ class AppendEntries(Message):
 
     def describe(self) -> str:
         return (f"AppendEntries(term={self.term}, prev=({self.prev_index}, {self.prev_term}), "
-                f"entries={_entries(self.entries)}, commit={self.commit})")
+                f"entries={describe_entries(self.entries)}, commit={self.commit})")
 
 
 @dataclass(frozen=True)

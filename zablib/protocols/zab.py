@@ -59,7 +59,7 @@ Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,6 +280,10 @@ def choose_sync(leader: tuple, follower_last: Zxid, follower_epochs: tuple[tuple
     return ("diff" if point == follower_last else "trunc"), point, missing
 
 
+#: The signature of :func:`choose_sync`, which ``cluster(choose_sync=...)`` can replace.
+SyncRule = Callable[[tuple, Zxid, tuple[tuple[int, int], ...], int], tuple[str, Zxid, tuple]]
+
+
 # -- the server --------------------------------------------------------------------------------
 @dataclass
 class Learner:
@@ -296,13 +300,19 @@ class Learner:
 
 
 class ZabServer(Node):
-    """One Zab server (see the module docstring for the phases)."""
+    """One Zab server (see the module docstring for the phases).
+
+    ``sync_rule`` is how a leader decides to synchronise a follower, :func:`choose_sync` unless
+    ``cluster(choose_sync=...)`` replaces it.
+    """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 variant: str = "correct", diff_limit: int = DIFF_LIMIT):
+                 variant: str = "correct", diff_limit: int = DIFF_LIMIT,
+                 sync_rule: SyncRule | None = None):
         super().__init__(node_id, peers, storage)
         self.variant = variant
         self.diff_limit = diff_limit
+        self.sync_rule: SyncRule = choose_sync if sync_rule is None else sync_rule
         self.voters = frozenset(peers)  # the ensemble: every server votes and acknowledges
         self.accepted_epoch: int = storage.get("accepted_epoch", 0)
         self.accepted_from: NodeId | None = storage.get("accepted_from")
@@ -612,8 +622,8 @@ class ZabServer(Node):
 
     def _sync(self, out: Output, peer: NodeId) -> None:
         learner = self.learners[peer]
-        mode, point, entries = choose_sync(self.history, learner.last_zxid, learner.epochs,
-                                           self.diff_limit)
+        mode, point, entries = self.sync_rule(self.history, learner.last_zxid, learner.epochs,
+                                              self.diff_limit)
         if mode == "trunc" and self.variant == "skip-trunc":
             mode, entries = "diff", tuple(e for e in self.history if e[0] > learner.last_zxid)
         s = learner.session
@@ -840,7 +850,8 @@ class ZabSimulation(Simulation):
 
 
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: int = DIFF_LIMIT,
-            link: LinkConfig | None = None) -> ZabSimulation:
+            link: LinkConfig | None = None, disks: Mapping[NodeId, Mapping[str, Any]] | None = None,
+            choose_sync: SyncRule | None = None) -> ZabSimulation:
     """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
 
     Parameters
@@ -855,20 +866,38 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
         A follower missing more proposals than this is synchronised with ``Snap``.
     link : LinkConfig, optional
         Link settings; default uniform 1-10 ms delay, FIFO, no loss.
+    disks : mapping of node id -> mapping, optional
+        What servers find on stable storage when they first start, as after a power cut of a
+        running ensemble: ``{1: {"accepted_epoch": 2, "current_epoch": 2, "history": (((1, 1),
+        "a"),)}}`` (keys as a server writes them; a server not named starts empty). Such a run
+        is for elections and synchronisation: ``sim.check()`` knows only the proposals broadcast
+        in the run, and reports those found on the disks as delivered but never broadcast.
+    choose_sync : callable, optional
+        Replaces :func:`choose_sync`, the leader's DIFF/TRUNC/SNAP decision, on every server (a
+        wrapper that records the decisions, say).
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"a Zab ensemble needs at least 1 server, got {n!r}")
+    disks = {i: dict(disk) for i, disk in (disks or {}).items()}
+    if not set(disks) <= set(range(1, n + 1)):
+        raise ValueError(f"disks of unknown servers {sorted(set(disks) - set(range(1, n + 1)))}; "
+                         f"servers are 1..{n}")
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
     if not isinstance(diff_limit, int) or isinstance(diff_limit, bool) or diff_limit < 0:
         raise ValueError(f"diff_limit must be a non-negative int, got {diff_limit!r}")
     sim = ZabSimulation(
-        lambda i, peers, storage: ZabServer(i, peers, storage, variant, diff_limit),
+        # At first boot ``storage`` is empty and the disk is what the server finds; afterwards
+        # the disk is part of what the simulation keeps for it.
+        lambda i, peers, storage: ZabServer(i, peers, storage or disks.get(i, {}), variant,
+                                            diff_limit, choose_sync),
         range(1, n + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0)),
         invariants=[zab_properties, one_leader_per_epoch, durable_prefix_order],
     )
+    for i, disk in disks.items():
+        sim.storage[i].update(disk)
     sim.variant = variant
     return sim
 

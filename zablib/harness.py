@@ -1,0 +1,243 @@
+"""What the exercises run a student's function through: real clusters, the campaign's fault
+schedules, and decisions recorded through documented doors (never by patching a class).
+
+Raft (exercises 6-8)
+    :func:`raft_rule_trial` plugs rules into ``raft.cluster(rules=...)`` through a
+    :class:`~zablib.protocols.raft.RuleRecorder`, runs Raft's seeded fault schedules with them,
+    and returns a :class:`RuleTrial`: every decision the runs asked, with Figure 2's answer
+    beside the plugged-in one, and what ``sim.check()`` said of each run.
+Zab (exercises 4-5)
+    :func:`random_disks` and :func:`restart` restart a whole ensemble from chosen disks (its
+    election must pick the best vote); :func:`sync_decisions` records, through
+    ``zab.cluster(choose_sync=...)``, every DIFF/TRUNC/SNAP decision leaders take in seeded
+    fault schedules (:data:`SYNC_FAULTS`), as the zxid lists an exercise asks about;
+    :func:`sync_reference` is :func:`zablib.protocols.zab.choose_sync` asked the same question.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zablib.core import NodeId
+from zablib.faults import RandomFaults, quiesce, raft_faulty_run, random_run, recovers
+from zablib.invariants import InvariantViolation
+from zablib.protocols import raft, zab
+
+# -- Raft: a rule plugged in, run through the fault campaign -----------------------------------
+#: After the faults stop: time to elect, then to commit a new command everywhere.
+AFTER_FAULTS_MS, COMMIT_MS = 900.0, 300.0
+
+
+@dataclass
+class RuleTrial:
+    """What :func:`raft_rule_trial` saw: every decision, and each run's safety verdict.
+
+    Attributes
+    ----------
+    decisions : list of (int, Decision)
+        ``(seed, decision)`` for every decision a server asked of a rule, in order.
+    violations : list of (int, InvariantViolation)
+        ``(seed, violation)`` for each run that ``sim.check()`` failed.
+    """
+
+    decisions: list[tuple[int, raft.Decision]] = field(default_factory=list)
+    violations: list[tuple[int, InvariantViolation]] = field(default_factory=list)
+
+    def count(self, rule: str) -> int:
+        """How many decisions of ``rule`` the runs asked."""
+        return sum(1 for _, d in self.decisions if d.rule == rule)
+
+    def disagreements(self, rule: str) -> list[tuple[int, raft.Decision]]:
+        """``(seed, decision)`` where the plugged-in ``rule`` did not answer as Figure 2's."""
+        return [(s, d) for s, d in self.decisions if d.rule == rule and not d.agrees]
+
+    def assert_agrees(self, rule: str) -> None:
+        """Raise AssertionError describing the first decision of ``rule`` that differs from
+        Figure 2's (and how many did), if any."""
+        wrong = self.disagreements(rule)
+        if wrong:
+            seed, first = wrong[0]
+            raise AssertionError(f"{len(wrong)} of {self.count(rule)} decisions differ from "
+                                 f"Figure 2's; the first, in schedule {seed}: "
+                                 + explain(first))
+
+    def assert_safe(self) -> None:
+        """Raise AssertionError naming the first run whose invariants broke, if any."""
+        if self.violations:
+            seed, violation = self.violations[0]
+            raise AssertionError(f"{len(self.violations)} runs broke an invariant; schedule "
+                                 f"{seed}: {violation}")
+
+
+def explain(decision: raft.Decision) -> str:
+    """One decision in words, with both answers."""
+    args, answer, expected = decision.args, decision.answer, decision.expected
+    if decision.rule == "grant_vote":
+        voter, request = args
+        said = {True: "grants the vote", False: "refuses the vote"}
+        return (f"{voter}, {request}: Figure 2 {said[expected]}, your rule answered "
+                f"{answer!r}")
+    if decision.rule == "append_entries":
+        log, prev_index, prev_term, entries = args
+
+        def outcome(log_after: Sequence[raft.Entry] | None) -> str:
+            return ("rejects it" if log_after is None
+                    else f"ends with {raft.describe_entries(log_after)}")
+
+        return (f"log {raft.describe_entries(log)}, AppendEntries(prev=({prev_index}, "
+                f"{prev_term}), entries={raft.describe_entries(entries)}): the follower "
+                f"{outcome(expected)} by Figure 2, by your rule it {outcome(answer)}")
+    if decision.rule == "advance_commit":
+        term, log_terms, match_index, commit_index, voters = args
+        return (f"leader of term {term}, log terms {list(log_terms)}, matchIndex "
+                f"{dict(sorted(match_index.items()))}, commitIndex {commit_index}, voters "
+                f"{list(voters)}: Figure 2 moves the commit index to {expected}, your rule "
+                f"to {answer!r}")
+    return f"{decision.rule}{args}: Figure 2 answers {expected!r}, your rule {answer!r}"
+
+
+def raft_rule_trial(rules: raft.Rules, seeds: Iterable[int] = range(40)) -> RuleTrial:
+    """Run Raft's fault schedules with ``rules`` in every server, recording each decision.
+
+    Schedule ``seed`` is :func:`zablib.faults.raft_faulty_run` (crashes, recoveries,
+    partitions, loss, duplication, reordering while a client submits), odd seeds with one entry
+    per AppendEntries (logs diverge and are repaired entry by entry) and every third seed with
+    servers added and removed; then the faults stop (:func:`~zablib.faults.quiesce`) and the
+    cluster must elect a leader and commit one more command (:func:`~zablib.faults.recovers`),
+    after which ``sim.check()`` runs every Raft invariant over the whole run. The servers act
+    on the answers of ``rules``; Figure 2's answer to each question is recorded beside them.
+    """
+    trial = RuleTrial()
+    for seed in seeds:
+        recorder = raft.RuleRecorder(rules)
+        try:
+            sim = raft_faulty_run(seed, rules=recorder.rules, membership=seed % 3 == 0,
+                                  max_batch=1 if seed % 2 else raft.MAX_BATCH)
+            quiesce(sim)
+            # Liveness is not judged: a wrong rule shows in its decisions, and safety below.
+            recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS, command=("final", seed))
+            sim.check()
+        except InvariantViolation as violation:
+            trial.violations.append((seed, violation))
+        trial.decisions.extend((seed, d) for d in recorder.decisions)
+    return trial
+
+
+# -- Zab: an ensemble restarted from chosen disks -----------------------------------------------
+@dataclass(frozen=True)
+class Disk:
+    """What a Zab server finds on stable storage: its current epoch and its history."""
+
+    current_epoch: int
+    history: tuple[tuple[zab.Zxid, Any], ...]
+
+    @property
+    def last_zxid(self) -> zab.Zxid:
+        """The zxid of the last proposal in the history; ``(0, 0)`` for an empty one."""
+        return self.history[-1][0] if self.history else zab.ZERO
+
+
+def random_disks(seed: int) -> dict[NodeId, Disk]:
+    """The disks of 3 or 5 servers after a power cut, drawn from ``seed``: each server has a
+    current epoch of 1-3 and a history of 0-3 proposals of one epoch not above it (a server that
+    followed a leader who proposed nothing has a current epoch above its last zxid's)."""
+    rng = random.Random(seed)
+    disks = {}
+    for i in range(1, rng.choice((3, 5)) + 1):
+        epoch = rng.randint(1, 3)
+        zxid_epoch = rng.randint(0, epoch)
+        count = rng.randint(1, 3) if zxid_epoch else 0
+        disks[i] = Disk(epoch, tuple(((zxid_epoch, k), f"t{k}") for k in range(1, count + 1)))
+    return disks
+
+
+def restart(disks: dict[NodeId, Disk], seed: int, limit: int = 20_000) -> NodeId:
+    """Start every server of a Zab ensemble at once from ``disks``; return the leader it settles
+    on (established, every other server synchronised with it).
+
+    Raises
+    ------
+    SimulationError
+        If the ensemble has not settled within ``limit`` events.
+    """
+    sim = zab.cluster(len(disks), seed=seed, disks={
+        i: {"accepted_epoch": d.current_epoch, "current_epoch": d.current_epoch,
+            "history": d.history} for i, d in disks.items()})
+
+    def settled(s: zab.ZabSimulation) -> bool:
+        leader = s.leader()
+        return leader is not None and all(s.nodes[i].phase == "synced"
+                                          for i in s.node_ids if i != leader)
+
+    sim.run_until(settled, limit=limit, what=f"a settled leader for {disks}")
+    return sim.leader()
+
+
+# -- Zab: the leader's synchronisation decisions -------------------------------------------------
+@dataclass(frozen=True)
+class SyncDecision:
+    """A leader's decision for one follower, as zxid lists: both histories, oldest first, the
+    mode it chose and the last zxid the two share."""
+
+    leader: tuple[zab.Zxid, ...]
+    follower: tuple[zab.Zxid, ...]
+    mode: str
+    point: zab.Zxid
+
+
+def zxids_of(epochs: Sequence[tuple[int, int]]) -> tuple[zab.Zxid, ...]:
+    """A history's zxids from its proposal count per epoch (``zab.epoch_counts``): within an
+    epoch a history holds a prefix ``(e, 1) .. (e, c)`` of that epoch's proposals."""
+    return tuple((epoch, k) for epoch, count in epochs for k in range(1, count + 1))
+
+
+#: Crash-heavy schedules with long pauses: leaders die with proposals in flight (the survivors
+#: then TRUNC them) and followers stay down while many transactions commit (SNAP).
+SYNC_FAULTS = RandomFaults(
+    sizes=(3, 5), rounds=8, writes=(0, 4), pause_ms=(20.0, 300.0),
+    mix=(("crash", 0.3), ("recover", 0.3), ("partition", 0.15), ("heal", 0.25)))
+
+
+def sync_decisions(seeds: Iterable[int], diff_limit: int = 2) -> list[SyncDecision]:
+    """Every synchronisation decision leaders took in schedules ``seeds`` of
+    :data:`SYNC_FAULTS` on ``zab.cluster(diff_limit=diff_limit)`` (then the faults stop and a new
+    transaction must commit everywhere), recorded through ``zab.cluster(choose_sync=...)``.
+
+    Raises
+    ------
+    InvariantViolation
+        If a run breaks one of Zab's invariants (it does not: the rule recorded is zablib's).
+    """
+    found: list[SyncDecision] = []
+
+    def recording(history: tuple, follower_last: zab.Zxid,
+                  follower_epochs: tuple[tuple[int, int], ...],
+                  limit: int) -> tuple[str, zab.Zxid, tuple]:
+        mode, point, entries = zab.choose_sync(history, follower_last, follower_epochs, limit)
+        found.append(SyncDecision(tuple(z for z, _ in history), zxids_of(follower_epochs),
+                                  mode, point))
+        return mode, point, entries
+
+    def ensemble(n: int, **options: Any) -> zab.ZabSimulation:
+        return zab.cluster(n, diff_limit=diff_limit, choose_sync=recording, **options)
+
+    for seed in seeds:
+        sim, _ = random_run(ensemble, seed, SYNC_FAULTS)
+        sim.check()
+        quiesce(sim)
+        recovers(sim, after_ms=1000.0, commit_ms=300.0)
+    return found
+
+
+def sync_reference(leader: Sequence[zab.Zxid], follower: Sequence[zab.Zxid],
+                   diff_limit: int) -> tuple[str, zab.Zxid]:
+    """``(mode, point)`` that :func:`zablib.protocols.zab.choose_sync` decides for a leader and
+    a follower with these zxids (the transactions do not matter)."""
+    history = tuple((zxid, None) for zxid in leader)
+    last = follower[-1] if follower else zab.ZERO
+    counts = zab.epoch_counts(tuple((zxid, None) for zxid in follower))
+    mode, point, _ = zab.choose_sync(history, last, counts, diff_limit)
+    return mode, point
