@@ -1,4 +1,4 @@
-"""The explorer on the real 2PC and 3PC nodes (zablib.models.commit_impl): the claims of Skeen
+"""The explorer on the real 2PC and 3PC nodes (zablib.models.CommitModel): the claims of Skeen
 1981 ("Nonblocking Commit Protocols") checked exhaustively for two participants.
 
 * two-phase commit never decides inconsistently, but some crashes leave a live participant that
@@ -38,7 +38,7 @@ def labels(result) -> list[str]:
 
 
 def test_2pc_without_crashes_decides_everywhere_and_needs_no_timeout():
-    model = twopc.model(2)
+    model = CommitModel(twopc, 2)
     result = run(model)
     assert (result.distinct_states, result.depth, result.violation) == (96, 7, None)
     assert not any(label.startswith("timeout") for label in labels(result)), \
@@ -51,7 +51,7 @@ def test_2pc_without_crashes_decides_everywhere_and_needs_no_timeout():
 @pytest.mark.parametrize("crashes, states, blocked", [(1, 601, 98), (2, 997, 222)])
 def test_2pc_never_disagrees_but_a_coordinator_crash_blocks_prepared_participants(crashes, states,
                                                                                   blocked):
-    model = twopc.model(2, crashes=crashes)
+    model = CommitModel(twopc, 2, crashes=crashes)
     result = run(model)
     assert result.violation is None
     assert result.distinct_states == states
@@ -76,7 +76,7 @@ def test_2pc_never_disagrees_but_a_coordinator_crash_blocks_prepared_participant
 
 
 def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
-    result = run(twopc.model(2, crashes=1))
+    result = run(CommitModel(twopc, 2, crashes=1))
     for state, successors in result.graph.items():
         for label, _ in successors:
             if label.startswith("timeout"):
@@ -90,7 +90,7 @@ def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
 
 @pytest.mark.parametrize("crashes, states", [(0, 104), (1, 585), (2, 1077), (3, 1142)])
 def test_3pc_with_crashes_only_never_disagrees_and_never_blocks(crashes, states):
-    model = threepc.model(2, crashes=crashes)
+    model = CommitModel(threepc, 2, crashes=crashes)
     result = run(model)
     assert result.violation is None
     assert result.distinct_states == states
@@ -100,7 +100,7 @@ def test_3pc_with_crashes_only_never_disagrees_and_never_blocks(crashes, states)
 
 
 def test_3pc_termination_protocol_runs_when_the_coordinator_dies():
-    result = run(threepc.model(2, crashes=1))
+    result = run(CommitModel(threepc, 2, crashes=1))
     assert "timeout 1 decision" in labels(result)
     assert any("crash 0 losing" in label for label in labels(result)), \
         "the coordinator may die half-way through a broadcast"
@@ -124,7 +124,7 @@ def test_removing_the_deposed_coordinator_rule_lets_the_explorer_find_a_split():
             return TrustsEveryPreCommit(i, peers, storage, votes[i])
         return factory
 
-    model = CommitModel("3pc", 2, crashes=2, factory_for=factory_for)
+    model = CommitModel(threepc, 2, crashes=2, factory_for=factory_for)
     result = explore(model, progress=False)
     assert result.violation is not None
     assert result.violation.invariant == "agreement"
@@ -136,7 +136,7 @@ def test_removing_the_deposed_coordinator_rule_lets_the_explorer_find_a_split():
 
 
 def test_3pc_with_a_partition_splits_and_the_explorer_returns_the_shortest_run():
-    model = threepc.model(2, partitions=True)
+    model = CommitModel(threepc, 2, partitions=True)
     result = explore(model, progress=False)
     violation = result.violation
     assert violation is not None and violation.invariant == "agreement"
@@ -160,7 +160,7 @@ def test_3pc_with_a_partition_splits_and_the_explorer_returns_the_shortest_run()
 
 def test_no_violation_is_shorter_than_the_one_returned():
     """Checked independently of the explorer: every run of 8 steps or fewer keeps agreement."""
-    model = threepc.model(2, partitions=True)
+    model = CommitModel(threepc, 2, partitions=True)
     frontier = set(model.init_states())
     seen = set(frontier)
     for _ in range(8):
@@ -173,7 +173,7 @@ def test_no_violation_is_shorter_than_the_one_returned():
 def test_the_shortest_split_replays_on_the_simulator_as_a_space_time_diagram():
     from zablib import viz
 
-    model = threepc.model(2, partitions=True)
+    model = CommitModel(threepc, 2, partitions=True)
     violation = explore(model, progress=False).violation
     sim = model.replay(violation)
     assert sim.outcome() == model.outcome(violation.states[-1])
@@ -194,12 +194,12 @@ def test_the_shortest_split_replays_on_the_simulator_as_a_space_time_diagram():
 
 
 def test_wrong_variant_needs_two_crashes_to_split():
-    result = run(threepc.model(2, crashes=1, variant="wrong"))
+    result = run(CommitModel(threepc, 2, crashes=1, variant="wrong"))
     assert result.violation is None and result.distinct_states == 585
 
 
 def test_wrong_variant_splits_with_crashes_alone():
-    model = threepc.model(2, crashes=2, variant="abort-after-precommit")
+    model = CommitModel(threepc, 2, crashes=2, variant="abort-after-precommit")
     result = explore(model, progress=False)
     violation = result.violation
     assert violation is not None and violation.invariant == "agreement"
@@ -219,7 +219,7 @@ def test_wrong_variant_splits_with_crashes_alone():
 
 
 def test_model_states_are_the_real_nodes_snapshots():
-    state = threepc.model(2, votes={2: "no"}).init_states()[0]
+    state = CommitModel(threepc, 2, votes={2: "no"}).init_states()[0]
     assert isinstance(state, CommitState)
     peers = (0, 1, 2)
     coordinator = threepc.Coordinator(0, peers, {})
@@ -231,18 +231,18 @@ def test_model_states_are_the_real_nodes_snapshots():
 
 
 def test_every_vote_combination_is_an_initial_state():
-    assert len(twopc.model(2).init_states()) == 4
-    assert len(twopc.model(2, votes={1: "no"}).init_states()) == 1
+    assert len(CommitModel(twopc, 2).init_states()) == 4
+    assert len(CommitModel(twopc, 2, votes={1: "no"}).init_states()) == 1
 
 
 def test_same_model_same_findings():
-    a = explore(threepc.model(2, partitions=True), progress=False).violation.describe()
-    b = explore(threepc.model(2, partitions=True), progress=False).violation.describe()
+    a = explore(CommitModel(threepc, 2, partitions=True), progress=False).violation.describe()
+    b = explore(CommitModel(threepc, 2, partitions=True), progress=False).violation.describe()
     assert a == b
 
 
 def test_replay_rejects_a_step_that_cannot_happen():
-    model = twopc.model(2)
+    model = CommitModel(twopc, 2)
     with pytest.raises(ValueError, match=r"step 1 \('deliver 1->0 Vote\(yes\)'\) is not possible"):
         model.replay(["deliver 1->0 Vote(yes)"])
     with pytest.raises(ValueError, match=r"step 1 \('dance'\) is not possible"):
@@ -250,22 +250,24 @@ def test_replay_rejects_a_step_that_cannot_happen():
 
 
 def test_blocked_states_needs_a_complete_graph():
-    model = twopc.model(2)
+    model = CommitModel(twopc, 2)
     with pytest.raises(ValueError, match="keep_graph=True"):
         model.blocked_states(explore(model, progress=False))
-    split = threepc.model(2, partitions=True)
+    split = CommitModel(threepc, 2, partitions=True)
     with pytest.raises(ValueError, match="stopped at a violation"):
         split.blocked_states(explore(split, keep_graph=True, progress=False))
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: twopc.model(0), "participants must be a positive int"),
-    (lambda: twopc.model(2, crashes=-1), "crashes must be a non-negative int"),
-    (lambda: twopc.model(2, crashes=4), "crashes=4 but there are only 3 nodes"),
-    (lambda: twopc.model(2, partitions="yes"), "partitions must be True or False"),
-    (lambda: twopc.model(2, votes={9: "yes"}), "unknown node 9; participants are 1..2"),
-    (lambda: threepc.model(2, variant="hopeful"), "unknown 3PC variant 'hopeful'"),
-    (lambda: CommitModel("4pc", 2), "unknown protocol '4pc'"),
+    (lambda: CommitModel(twopc, 0), "participants must be a positive int"),
+    (lambda: CommitModel(twopc, 2, crashes=-1), "crashes must be a non-negative int"),
+    (lambda: CommitModel(twopc, 2, crashes=4), "crashes=4 but there are only 3 nodes"),
+    (lambda: CommitModel(twopc, 2, partitions="yes"), "partitions must be True or False"),
+    (lambda: CommitModel(twopc, 2, votes={9: "yes"}), "unknown node 9; participants are 1..2"),
+    (lambda: CommitModel(threepc, 2, variant="hopeful"), "unknown 3PC variant 'hopeful'"),
+    (lambda: CommitModel("3pc", 2), "protocol must be a commit protocol module"),
+    (lambda: CommitModel(twopc, 2, variant="wrong"), "twopc has no option 'variant'; its options are none"),
+    (lambda: CommitModel(threepc, 2, termination_rule="skeen"), "termination_rule must be a function"),
 ])
 def test_bad_model_input_is_named(make, message):
     with pytest.raises(ValueError, match=message):
@@ -275,7 +277,7 @@ def test_bad_model_input_is_named(make, message):
 def test_walk_accepts_the_found_run_and_names_the_first_impossible_step() -> None:
     """A run is only evidence if the model allows it: walk() re-follows the labels through
     actions(), and replay() refuses a run with a step the model does not allow."""
-    model = threepc.model(2, partitions=True)
+    model = CommitModel(threepc, 2, partitions=True)
     violation = explore(model).violation
     states = model.walk(violation.actions, model.votes_of(violation.states[0]))
     assert states[-1] == violation.states[-1]
@@ -284,3 +286,45 @@ def test_walk_accepts_the_found_run_and_names_the_first_impossible_step() -> Non
         model.walk(bad)
     with pytest.raises(ValueError, match="not possible"):
         model.replay(bad)
+
+
+def test_a_termination_rule_handed_to_the_model_runs_inside_the_real_nodes():
+    """3PC's documented door for another rule (an exercise's answer, an experiment): the nodes
+    call it, and the explorer judges what it does."""
+    asked = []
+
+    def skeen_noting_its_input(states):
+        asked.append(tuple(states))
+        return threepc.termination_rule(states)
+
+    model = CommitModel(threepc, 2, crashes=2, termination_rule=skeen_noting_its_input)
+    assert explore(model, progress=False).distinct_states == 1077, "same rule, same state space"
+    assert ("precommitted",) in asked, "a participant left alone applied it to its own state"
+
+    def commits_when_nobody_aborted(states):  # forgets that a crashed peer may have voted no
+        return "abort" if {"aborted", "working"} & set(states) else "commit"
+
+    bad = explore(CommitModel(threepc, 2, crashes=2, termination_rule=commits_when_nobody_aborted),
+                  progress=False).violation
+    assert bad is not None and bad.invariant in ("agreement", "validity")
+    assert repr(CommitModel(threepc, 2, termination_rule=commits_when_nobody_aborted)) == (
+        "CommitModel(threepc, 2, crashes=0, partitions=False, "
+        "termination_rule=commits_when_nobody_aborted)")
+
+
+def test_the_models_transitions_are_made_by_the_simulator():
+    """One interpreter of a node's Output: what the kernel refuses, the model refuses too."""
+
+    class KeepsAList(twopc.Participant):
+        def on_message(self, now, src, msg):
+            return super().on_message(now, src, msg).write(heard_from=[src])
+
+    def factory_for(votes):
+        def factory(i, peers, storage):
+            if i == 0:
+                return twopc.Coordinator(i, peers, storage)
+            return KeepsAList(i, peers, storage, votes[i])
+        return factory
+
+    with pytest.raises(TypeError, match="persisted 'heard_from' as a mutable list"):
+        explore(CommitModel(twopc, 2, factory_for=factory_for), progress=False)

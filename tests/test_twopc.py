@@ -7,8 +7,6 @@ participant that cannot reach anyone who knows the outcome is blocked, as the so
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from zablib import InvariantViolation
 from zablib.protocols import twopc
@@ -198,31 +196,6 @@ def test_same_seed_same_run():
     a.run()
     b.run()
     assert a.trace.describe() == b.trace.describe()
-
-
-# -- random crashes and recoveries -------------------------------------------------------------------
-
-faults = st.lists(st.tuples(st.floats(0, 150), st.integers(0, 3)), max_size=5)
-
-
-@settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(seed=st.integers(0, 10_000), participants=st.integers(1, 3), schedule=faults)
-def test_crashes_and_recoveries_never_split_2pc_and_it_decides_once_everyone_is_back(
-        seed, participants, schedule):
-    sim = twopc.cluster(participants, seed=seed, votes="random")
-    for delay, who in schedule:
-        sim.run_for(delay)
-        node = who % (participants + 1)
-        if node in sim.crashed:
-            sim.recover(node)
-        else:
-            sim.crash(node)
-        sim.check()
-    for node in sorted(sim.crashed):
-        sim.recover(node)
-    sim.run_for(20 * TIMEOUT_MS)
-    sim.check()
-    assert None not in sim.outcome().values()
 
 
 # -- invariants and input --------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """Implementation-level models: the real 2PC and 3PC node classes, explored exhaustively.
 
-:class:`CommitModel` does not re-implement a protocol. Its states hold the nodes of
-:mod:`zablib.protocols.twopc` or :mod:`zablib.protocols.threepc` (as their ``key()`` snapshots),
-and its successors are made by copying a node and calling the very ``on_message`` / ``on_timer``
-that the simulator calls. Each of these is a choice of the explorer:
+:class:`CommitModel` does not re-implement a protocol. It is given the protocol module
+(:mod:`zablib.protocols.twopc` or :mod:`zablib.protocols.threepc`), its states hold that
+module's nodes (as their ``key()`` snapshots), and its successors are made by the simulator
+itself: the model sets up a state on a :class:`~zablib.sim.Simulation`
+(:meth:`~zablib.sim.Simulation.set_state`), imposes one event
+(:meth:`~zablib.sim.Simulation.deliver_now`, :meth:`~zablib.sim.Simulation.fire_now`) and reads
+back what the node wrote, which timers it left pending and what it sent. So the very
+``on_message`` / ``on_timer`` run, and their ``Output`` is carried out by the one interpreter of
+``Output`` there is. Each of these is a choice of the explorer:
 
 ``deliver 0->1 Prepare``
     one message in flight reaches its destination (in any order: links do not keep FIFO);
@@ -43,21 +48,21 @@ continuation at all lets it decide. Explore with ``keep_graph=True`` to use it.
 Findings (``explore(model, keep_graph=True)``; every combination of votes; "states" are distinct
 states, or those found when the search stopped at its first violation):
 
-================================================  =======  =====  =====================================
-model                                              states  depth  finding
-================================================  =======  =====  =====================================
-``twopc.model(2)``                                     96      7  no violation, nothing blocks
-``twopc.model(2, crashes=1)``                         601     16  no violation; 98 blocked states
-``twopc.model(2, crashes=2)``                         997     16  no violation; 222 blocked states
-``threepc.model(2, crashes=1)``                       585     15  no violation, nothing blocks
-``threepc.model(2, crashes=2)``                     1,077     16  no violation, nothing blocks
-``threepc.model(3, crashes=3)``                    35,540     26  no violation, nothing blocks (~2 s)
-``threepc.model(2, partitions=True)``                 715     10  agreement broken in 9 steps
-``threepc.model(3, partitions=True)``              22,012     14  agreement broken in 13 steps
-``threepc.model(2, crashes=1, variant="wrong")``      585     15  no violation: one crash is not enough
-``threepc.model(2, crashes=2, variant="wrong")``      997     12  agreement broken in 11 steps
-``twopc.model(3, crashes=1)``                     188,076     32  no violation; 101,306 blocked (~40 s)
-================================================  =======  =====  =====================================
+=======================================================  =======  =====  =====================================
+model                                                     states  depth  finding
+=======================================================  =======  =====  =====================================
+``CommitModel(twopc, 2)``                                     96      7  no violation, nothing blocks
+``CommitModel(twopc, 2, crashes=1)``                         601     16  no violation; 98 blocked states
+``CommitModel(twopc, 2, crashes=2)``                         997     16  no violation; 222 blocked states
+``CommitModel(threepc, 2, crashes=1)``                       585     15  no violation, nothing blocks
+``CommitModel(threepc, 2, crashes=2)``                     1,077     16  no violation, nothing blocks
+``CommitModel(threepc, 3, crashes=3)``                    35,540     26  no violation, nothing blocks
+``CommitModel(threepc, 2, partitions=True)``                 715     10  agreement broken in 9 steps
+``CommitModel(threepc, 3, partitions=True)``              22,012     14  agreement broken in 13 steps
+``CommitModel(threepc, 2, crashes=1, variant="wrong")``      585     15  no violation: one crash is not enough
+``CommitModel(threepc, 2, crashes=2, variant="wrong")``      997     12  agreement broken in 11 steps
+``CommitModel(twopc, 3, crashes=1)``                     188,076     32  no violation; 101,306 blocked
+=======================================================  =======  =====  =====================================
 
 Blocked 2PC states are many because uncertain participants keep questioning each other; with
 three participants that chatter makes 2PC's state space larger than 3PC's. The tests
@@ -70,20 +75,20 @@ space-time diagram) shows exactly that run.
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import Message, Node, NodeId
 from zablib.explore import Result, Violation
 from zablib.invariants import InvariantViolation
-from zablib.protocols.twopc import CommitSimulation
-from zablib.sim import NodeFactory
-
-PROTOCOLS = ("2pc", "3pc")
+from zablib.protocols.commit import VOTES, CommitSimulation, check_participants, check_validity, parse_votes
+from zablib.sim import InFlight, NodeFactory
 
 
 @dataclass(frozen=True)
@@ -153,71 +158,90 @@ class CommitModel:
 
     Parameters
     ----------
-    protocol : {"2pc", "3pc"}
-        Which protocol module's nodes to explore.
+    protocol : module
+        The protocol whose nodes to explore: :mod:`zablib.protocols.twopc` or
+        :mod:`zablib.protocols.threepc` (any module with ``node_factory(votes, **options)`` and
+        ``cluster(participants, *, seed, votes, **options)`` in their manner).
     participants : int
-        Number of participants (node 0 is the coordinator).
+        Number of participants (node 0 is the coordinator); keep it at 2 or 3, the state space
+        grows fast.
     crashes : int
         At most this many nodes crash (crash-stop).
     partitions : bool
         Let the network split once into two groups; timeouts then also fire on cut-off peers.
-    variant : str
-        3PC only: ``"correct"`` or ``"abort-after-precommit"`` (alias ``"wrong"``).
     votes : mapping, optional
         Fixed votes ``{participant: "yes" | "no"}`` (others vote yes); by default every
         combination of votes is an initial state.
     factory_for : callable, optional
         ``factory_for(votes) -> factory(node_id, peers, storage)``: build the nodes with this
         instead of the protocol's own ``node_factory``, e.g. to explore a modified participant
-        class (an exercise, or a rule removed to see why it is there). Nodes must offer
-        ``key()``, ``awaiting(timer)`` and ``vote`` (participants) as the protocol's nodes do.
+        class (a rule removed to see why it is there). Nodes must offer ``key()``,
+        ``awaiting(timer)`` and ``vote`` (participants) as the protocol's nodes do.
+    **options
+        The protocol's own options, passed to its ``node_factory`` and ``cluster``: for 3PC
+        ``variant=`` and ``termination_rule=``.
+
+    Examples
+    --------
+    >>> from zablib.protocols import threepc
+    >>> CommitModel(threepc, 2, partitions=True)
+    CommitModel(threepc, 2, crashes=0, partitions=True)
     """
 
-    def __init__(self, protocol: str, participants: int, *, crashes: int = 0,
-                 partitions: bool = False, variant: str = "correct",
-                 votes: Mapping[int, str] | None = None,
-                 factory_for: Callable[[dict[NodeId, str]], NodeFactory] | None = None):
-        from zablib.protocols import threepc, twopc
-
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r}; use '2pc' or '3pc'")
-        twopc.check_participants(participants)
+    def __init__(self, protocol: ModuleType, participants: int = 2, *, crashes: int = 0,
+                 partitions: bool = False, votes: Mapping[int, str] | None = None,
+                 factory_for: Callable[[dict[NodeId, str]], NodeFactory] | None = None,
+                 **options: Any):
+        if not (isinstance(protocol, ModuleType) and callable(getattr(protocol, "node_factory", None))
+                and callable(getattr(protocol, "cluster", None))):
+            raise ValueError(f"protocol must be a commit protocol module (zablib.protocols.twopc or "
+                             f"threepc), got {protocol!r}")
+        check_participants(participants)
         _check_crashes(crashes, participants + 1)
         if not isinstance(partitions, bool):
             raise ValueError(f"partitions must be True or False, got {partitions!r}")
-        if protocol == "3pc":
-            variant = threepc.check_variant(variant)
-        elif variant != "correct":
-            raise ValueError(f"2PC has no variant {variant!r}; only 3PC has variants")
         if votes is not None and not isinstance(votes, Mapping):
             raise ValueError(f"votes must be a mapping or None, got {votes!r}")
         self.protocol = protocol
+        self.name = protocol.__name__.rpartition(".")[2]
+        accepted = [k for k in inspect.signature(protocol.node_factory).parameters if k != "votes"]
+        for option in options:
+            if option not in accepted:
+                raise ValueError(f"{self.name} has no option {option!r}; "
+                                 f"its options are {', '.join(accepted) or 'none'}")
+        self.options = options
         self.participants = participants
         self.crashes = crashes
         self.partitions = partitions
-        self.variant = variant
         self.ids: tuple[NodeId, ...] = tuple(range(participants + 1))
         if votes is None:
             self.vote_choices = [dict(zip(self.ids[1:], combo, strict=True)) for combo in
-                                 itertools.product(twopc.VOTES, repeat=participants)]
+                                 itertools.product(VOTES, repeat=participants)]
         else:
-            self.vote_choices = [twopc.parse_votes(votes, participants)]
+            self.vote_choices = [parse_votes(votes, participants)]
         if factory_for is not None and not callable(factory_for):
             raise ValueError(f"factory_for must be callable, got {factory_for!r}")
-        if protocol == "2pc":
-            self.factory_for = factory_for or twopc.node_factory
-            self.sim_class: type[CommitSimulation] = twopc.TwoPCSimulation
-        else:
-            self.factory_for = factory_for or (lambda v: threepc.node_factory(v, self.variant))
-            self.sim_class = threepc.ThreePCSimulation
+        protocol.node_factory(self.vote_choices[0], **options)  # bad option values fail here
+        self.custom_nodes = factory_for is not None
+        self.factory_for = factory_for or (lambda votes: protocol.node_factory(votes, **options))
         self._nodes: dict[tuple[NodeId, tuple], Node] = {}  # (id, key) -> a node in that state
         self._sort_keys: dict[Message, str] = {}
         self._splits = self._all_splits() if partitions else []
+        # The simulator on which every transition is made: set up a state, impose one event.
+        self._bench = self._simulation(self.vote_choices[0])
+        self._bench.freeze("it is the explorer's workbench: events are imposed, not scheduled")
 
     def __repr__(self) -> str:
-        extra = f", variant={self.variant!r}" if self.protocol == "3pc" else ""
-        return (f"CommitModel({self.protocol!r}, {self.participants}, crashes={self.crashes}, "
-                f"partitions={self.partitions}{extra})")
+        options = "".join(f", {k}={getattr(v, '__name__', v)!s}" if callable(v) else f", {k}={v!r}"
+                          for k, v in self.options.items())
+        return (f"CommitModel({self.name}, {self.participants}, crashes={self.crashes}, "
+                f"partitions={self.partitions}{options})")
+
+    def _simulation(self, votes: Mapping[int, str], seed: int = 0) -> CommitSimulation:
+        """A fresh run of the protocol with these votes, built from the model's nodes."""
+        if self.custom_nodes:
+            return CommitSimulation(self.factory_for, self.participants, seed=seed, votes=dict(votes))
+        return self.protocol.cluster(self.participants, seed=seed, votes=dict(votes), **self.options)
 
     # -- the Model protocol of zablib.explore ---------------------------------------------
     def init_states(self) -> list[CommitState]:
@@ -228,7 +252,7 @@ class CommitModel:
         """Every delivery, enabled timeout, crash and (once) partition, in a fixed order."""
         for k, (src, dst, msg) in enumerate(state.in_flight):
             rest = state.in_flight[:k] + state.in_flight[k + 1:]
-            nxt = self._step(state, dst, rest, lambda n, s=src, m=msg: n.on_message(0.0, s, m))
+            nxt = self._step(state, dst, rest, message=(src, msg))
             if nxt != state:
                 yield f"deliver {src}->{dst} {msg.describe()}", nxt
         for i in self.ids:
@@ -236,8 +260,7 @@ class CommitModel:
                 continue
             for name in state.timers[i]:
                 if self._may_fire(state, i, name):
-                    nxt = self._step(state, i, state.in_flight, lambda n, t=name: n.on_timer(0.0, t),
-                                     fired=name)
+                    nxt = self._step(state, i, state.in_flight, timer=name)
                     if nxt != state:
                         yield f"timeout {i} {name}", nxt
         if len(state.crashed) < self.crashes:
@@ -271,8 +294,6 @@ class CommitModel:
     @staticmethod
     def validity(state: CommitState) -> bool:
         """Commit only if every participant durably voted yes."""
-        from zablib.protocols.twopc import check_validity
-
         try:
             check_validity({i: dict(s) for i, s in enumerate(state.storage)})
         except InvariantViolation:
@@ -386,49 +407,42 @@ class CommitModel:
 
     # -- transitions -------------------------------------------------------------------------
     def _boot(self, votes: dict[NodeId, str]) -> CommitState:
-        factory = self.factory_for(votes)
-        empty: Mapping[str, Any] = {}
-        nodes = [factory(i, self.ids, empty) for i in self.ids]
-        storage: list[dict] = [{} for _ in self.ids]
-        timers: list[set] = [set() for _ in self.ids]
-        flight: set = set()
-        for i, node in enumerate(nodes):
-            out = node.on_start(0.0)  # what the kernel does with an Output: persist, timers, sends
-            storage[i].update(out.persist)
-            timers[i].difference_update(out.cancel)
-            timers[i].update(out.timers)
-            flight.update((i, dst, msg) for dst, msg in out.sends)
+        """The state after every node has booted: a fresh simulation, read back."""
+        sim = self._simulation(votes)
         return CommitState(
-            tuple(self._intern(i, node) for i, node in enumerate(nodes)),
-            tuple(tuple(sorted(s.items())) for s in storage),
-            tuple(tuple(sorted(t)) for t in timers),
-            self._sorted(flight), (), None)
+            tuple(self._intern(i, sim.nodes[i]) for i in self.ids),
+            tuple(tuple(sorted(sim.storage[i].items())) for i in self.ids),
+            tuple(sim.pending_timers(i) for i in self.ids),
+            self._sorted({(m.src, m.dst, m.message) for m in sim.in_flight()}), (), None)
 
     def _step(self, state: CommitState, i: NodeId, in_flight: tuple,
-              handle: Callable[[Node], Output], fired: str | None = None) -> CommitState:
-        """Node ``i`` handles one input; apply its Output as the kernel would."""
+              message: tuple[NodeId, Message] | None = None, timer: str | None = None) -> CommitState:
+        """Node ``i`` handles ``message`` (from, message) or its ``timer``, on the simulator."""
         node = copy.copy(self._nodes[(i, state.nodes[i])])
-        out = handle(node)
+        bench = self._bench
+        ids = bench.set_state({i: node}, storage={i: state.storage[i]}, timers={i: state.timers[i]},
+                              in_flight=() if message is None else ((message[0], i, message[1]),))
+        if message is None:
+            bench.fire_now(i, timer)
+        else:
+            bench.deliver_now(ids[0])
         nodes = state.nodes[:i] + (self._intern(i, node),) + state.nodes[i + 1:]
         storage = state.storage
-        if out.persist:
-            merged = dict(storage[i])
-            merged.update(out.persist)
-            storage = storage[:i] + (tuple(sorted(merged.items())),) + storage[i + 1:]
+        written = tuple(sorted(bench.storage[i].items()))
+        if written != storage[i]:
+            storage = storage[:i] + (written,) + storage[i + 1:]
         timers = state.timers
-        if fired is not None or out.cancel or out.timers:
-            mine = set(timers[i])
-            mine.discard(fired)
-            mine.difference_update(out.cancel)
-            mine.update(out.timers)
-            timers = timers[:i] + (tuple(sorted(mine)),) + timers[i + 1:]
-        if out.sends:
+        pending = bench.pending_timers(i)
+        if pending != timers[i]:
+            timers = timers[:i] + (pending,) + timers[i + 1:]
+        sent = bench.in_flight()  # only what i just sent: set_state replaced everything else
+        if sent:
             flight = set(in_flight)
-            for dst, msg in out.sends:
-                if dst in state.crashed or (state.groups is not None
-                                            and not _together(state.groups, i, dst)):
+            for m in sent:
+                if m.dst in state.crashed or (state.groups is not None
+                                              and not _together(state.groups, i, m.dst)):
                     continue  # lost: the destination is down, or on the other side of the split
-                flight.add((i, dst, msg))
+                flight.add((i, m.dst, m.message))
             in_flight = self._sorted(flight)
         return CommitState(nodes, storage, timers, in_flight, state.crashed, state.groups)
 
@@ -483,6 +497,10 @@ class CommitModel:
         return splits
 
     # -- back to a simulation ----------------------------------------------------------------
+    def replay_simulation(self, votes: Mapping[int, str], seed: int = 0) -> CommitSimulation:
+        """A fresh simulation of this model's protocol and nodes with ``votes`` (others yes)."""
+        return self._simulation(parse_votes(votes, self.participants), seed)
+
     def replay(self, run: Violation | list[str] | tuple[str, ...], seed: int = 0,
                votes: Mapping[int, str] | None = None) -> CommitSimulation:
         """The run as a real simulation: see :func:`replay`."""
@@ -538,61 +556,43 @@ def replay(model: CommitModel, run: Violation | list[str] | tuple[str, ...], see
     else:
         labels = list(run)
     model.walk(labels, votes or {})  # refuse a run the model does not allow, naming the step
-    sim = model.sim_class(model.factory_for, model.participants, seed=seed, votes=dict(votes or {}))
-    sim.variant = model.variant
-    flight: list[tuple[NodeId, NodeId, Message, int]] = []
-    seen = _collect_sends(sim, 0, flight)
+    sim = model.replay_simulation(votes or {}, seed)
+    sim.freeze("it was replayed from an explorer run (events were imposed, not scheduled)")
     for k, label in enumerate(labels, 1):
-        sim.now = k * STEP_MS
+        sim.advance_to(k * STEP_MS)
         if m := _DELIVER.fullmatch(label):
-            src, dst = int(m[1]), int(m[2])
-            match = _find(flight, f"{src}->{dst} {m[3]}", k, label)
-            flight.remove(match)
-            sim.deliver_now(src, dst, match[2], match[3])
+            sim.deliver_now(_find(sim, f"{m[1]}->{m[2]} {m[3]}", k, label).msg_id)
         elif m := _TIMEOUT.fullmatch(label):
             sim.fire_now(int(m[1]), m[2])
         elif m := _CRASH.fullmatch(label):
             node = int(m[1])
             for text in m[2].split("; ") if m[2] else ():
-                f = _find(flight, text, k, label)
-                flight.remove(f)
-                sim.trace.append(sim.now, "drop", f[1], f[0], f[3],
-                                 f"node {node} crashed before sending it", f[2])
+                sim.drop_now(_find(sim, text, k, label).msg_id, f"node {node} crashed before sending it")
             sim.crash(node)
-            for f in [f for f in flight if f[1] == node]:
-                flight.remove(f)
-                sim.trace.append(sim.now, "drop", node, f[0], f[3], f"node {node} is down", f[2])
+            for lost in [f for f in sim.in_flight() if f.dst == node]:
+                sim.drop_now(lost.msg_id, f"node {node} is down")
         elif m := _PARTITION.fullmatch(label):
             left, right = (set(map(int, re.findall(r"\d+", g))) for g in (m[1], m[2]))
             sim.partition(left, right)
-            for f in [f for f in flight if (f[0] in left) != (f[1] in left)]:
-                flight.remove(f)
-                sim.trace.append(sim.now, "drop", f[1], f[0], f[3], "partition", f[2])
+            for cut in [f for f in sim.in_flight() if (f.src in left) != (f.dst in left)]:
+                sim.drop_now(cut.msg_id, "partition")
         else:
             raise ValueError(f"step {k}: cannot replay {label!r}")
-        seen = _collect_sends(sim, seen, flight)
-    sim.freeze("it was replayed from an explorer run (events were imposed, not scheduled)")
+        _drop_sent_to_the_dead(sim)
     return sim
 
 
-def _find(flight: list, text: str, step: int, label: str) -> tuple:
-    """The oldest in-flight message written ``src->dst Description``."""
-    for f in flight:
-        if f"{f[0]}->{f[1]} {f[2].describe()}" == text:
+def _find(sim: CommitSimulation, text: str, step: int, label: str) -> InFlight:
+    """The oldest message on its way written ``src->dst Description``."""
+    for f in sim.in_flight():
+        if f"{f.src}->{f.dst} {f.message.describe()}" == text:
             return f
     raise ValueError(f"step {step}: {label!r}: no message {text!r} in flight")
 
 
-def _collect_sends(sim: CommitSimulation, start: int, flight: list) -> int:
-    """Add the messages sent since trace position ``start`` to ``flight`` (unless lost at once)."""
-    events = list(sim.trace)[start:]
-    dropped = {e.msg_id for e in events if e.kind == "drop"}
-    for e in events:
-        if e.kind != "send" or e.msg_id in dropped:
-            continue
-        if not sim.is_up(e.dst):
-            sim.trace.append(sim.now, "drop", e.dst, e.src, e.msg_id, f"node {e.dst} is down",
-                             e.message)
-            continue
-        flight.append((e.src, e.dst, e.message, e.msg_id))
-    return len(sim.trace)
+def _drop_sent_to_the_dead(sim: CommitSimulation) -> None:
+    """In the model a message sent to a crashed node is lost at once (the simulator would drop
+    it on arrival): drop what the last step sent to a node that is down."""
+    for f in sim.in_flight():
+        if not sim.is_up(f.dst):
+            sim.drop_now(f.msg_id, f"node {f.dst} is down")

@@ -44,8 +44,8 @@ timeout means the peer has crashed):
 
 Under a network partition the assumption fails: a timeout no longer means a crash, each side
 takes the other for dead, and the two sides can decide differently. :func:`scenario_partition`
-shows it, and the explorer finds the shortest such run by itself (:func:`model` with
-``partitions=True``).
+shows it, and the explorer finds the shortest such run by itself
+(``zablib.models.CommitModel(threepc, 2, partitions=True)``).
 
 ``variant="abort-after-precommit"`` (alias ``"wrong"``) is the run the source note asks about:
 its coordinator aborts when an ``Ack`` does not arrive in time, although it has already sent
@@ -64,13 +64,13 @@ pre-committed). Every recovered node sees the same states, so they all decide al
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from zablib.core import Message, Node, NodeId, Output
 from zablib.network import LinkConfig, constant
-from zablib.protocols.twopc import (
+from zablib.protocols.commit import (
     ABORT,
     COMMIT,
     COORDINATOR,
@@ -80,17 +80,17 @@ from zablib.protocols.twopc import (
     CommitSimulation,
     DecisionRequest,
     Vote,
+    decided_state,
+    decision_of,
 )
 from zablib.sim import NodeFactory
-
-if TYPE_CHECKING:
-    from zablib.models.commit_impl import CommitModel
 
 __all__ = [
     "VARIANTS", "CanCommit", "PreCommit", "Ack", "DoCommit", "Abort", "StateRequest", "StateReply",
     "Recovered",
     "Vote", "DecisionRequest", "Coordinator", "Participant", "ThreePCSimulation", "cluster",
-    "termination_rule", "scenario_note", "scenario_partition", "scenario_wrong_variant", "model",
+    "node_factory", "termination_rule", "TerminationRule", "scenario_note", "scenario_partition",
+    "scenario_wrong_variant",
 ]
 
 VARIANTS = ("correct", "abort-after-precommit")
@@ -117,53 +117,47 @@ class CanCommit(Message):
 
 
 @dataclass(frozen=True)
-class PreCommit(Message):
+class RankedMessage(Message):
+    """A 3PC message naming ``coord``, the rank of the coordinator it comes from or goes to.
+
+    Each kind below only says how the trace writes it (``label``, with ``{coord}`` for the rank).
+    """
+
+    coord: NodeId
+    label: ClassVar[str] = "{coord}"
+
+    def describe(self) -> str:
+        return self.label.format(coord=self.coord)
+
+
+class PreCommit(RankedMessage):
     """Coordinator of rank ``coord`` -> participant: everyone voted yes; pre-commit (phase 2)."""
 
-    coord: NodeId
-
-    def describe(self) -> str:
-        return f"PreCommit(by {self.coord})"
+    label = "PreCommit(by {coord})"
 
 
-@dataclass(frozen=True)
-class Ack(Message):
+class Ack(RankedMessage):
     """Participant -> coordinator ``coord``: I am pre-committed."""
 
-    coord: NodeId
-
-    def describe(self) -> str:
-        return f"Ack(to {self.coord})"
+    label = "Ack(to {coord})"
 
 
-@dataclass(frozen=True)
-class DoCommit(Message):
+class DoCommit(RankedMessage):
     """The decision commit, from coordinator ``coord`` or from a node that knows it (phase 3)."""
 
-    coord: NodeId
-
-    def describe(self) -> str:
-        return f"DoCommit(by {self.coord})"
+    label = "DoCommit(by {coord})"
 
 
-@dataclass(frozen=True)
-class Abort(Message):
+class Abort(RankedMessage):
     """The decision abort, from coordinator ``coord`` or from a node that knows it."""
 
-    coord: NodeId
-
-    def describe(self) -> str:
-        return f"Abort(by {self.coord})"
+    label = "Abort(by {coord})"
 
 
-@dataclass(frozen=True)
-class StateRequest(Message):
+class StateRequest(RankedMessage):
     """New coordinator of rank ``coord`` -> participant: what is your state? (termination)."""
 
-    coord: NodeId
-
-    def describe(self) -> str:
-        return f"StateRequest(by {self.coord})"
+    label = "StateRequest(by {coord})"
 
 
 @dataclass(frozen=True)
@@ -190,10 +184,6 @@ class Recovered(Message):
 
 def _decision_message(outcome: str, coord: NodeId) -> Message:
     return DoCommit(coord) if outcome == COMMIT else Abort(coord)
-
-
-def _decided_state(outcome: str) -> str:
-    return "committed" if outcome == COMMIT else "aborted"
 
 
 def termination_rule(states: Iterable[str]) -> str:
@@ -225,6 +215,12 @@ def termination_rule(states: Iterable[str]) -> str:
     return "abort"
 
 
+TerminationRule = Callable[[list[str]], str]
+"""A new coordinator's decision rule: the states it collected (its own included) in;
+``"commit"``, ``"abort"`` or ``"precommit"`` out. :func:`termination_rule` is Skeen's; a
+cluster, a node factory or an explorable model takes another through ``termination_rule=``."""
+
+
 # -- nodes ------------------------------------------------------------------------------------
 
 class Coordinator(Node):
@@ -239,19 +235,23 @@ class Coordinator(Node):
     ----------
     variant : {"correct", "abort-after-precommit"}
         What to do when an ``Ack`` is missing: commit (Skeen), or abort (the wrong variant).
+    termination_rule : callable
+        The rule it applies when it recovers undecided and learns every other node's state
+        (see :data:`TerminationRule`).
     """
 
     role = "coordinator"
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 variant: str = "correct"):
+                 variant: str = "correct", termination_rule: TerminationRule = termination_rule):
         super().__init__(node_id, peers, storage)
         self.variant = variant
+        self.rule = termination_rule
         self.participants = self.others
         decision = storage.get("decision")
         self.began = bool(storage.get("began"))
         if decision:
-            self.state = _decided_state(decision)
+            self.state = decided_state(decision)
         elif storage.get("phase") == "precommit":
             self.state = "uncertain"
         else:
@@ -263,7 +263,7 @@ class Coordinator(Node):
     @property
     def decision(self) -> str | None:
         """``"commit"``, ``"abort"`` or None while undecided."""
-        return {"committed": COMMIT, "aborted": ABORT}.get(self.state)
+        return decision_of(self.state)
 
     @property
     def blocked(self) -> bool:
@@ -318,7 +318,7 @@ class Coordinator(Node):
             return out
         if isinstance(msg, Recovered) and self.state == "uncertain":
             self.recovered = _record(self.recovered, src, msg.state)
-            outcome = _after_total_failure("precommitted", self.recovered, self.others)
+            outcome = _after_total_failure(self.rule, "precommitted", self.recovered, self.others)
             if outcome is not None:
                 return self._decide(out, outcome, f"every node recovered undecided: {outcome}")
             return out
@@ -359,7 +359,7 @@ class Coordinator(Node):
         return out
 
     def _decide(self, out: Output, outcome: str, why: str, announce: bool = True) -> Output:
-        self.state = _decided_state(outcome)
+        self.state = decided_state(outcome)
         out.write(decision=outcome).cancel_timer("votes").cancel_timer("acks").cancel_timer("ask")
         out.note(why, tag="decision", value=outcome)
         if announce:
@@ -389,16 +389,20 @@ class Participant(Node):
     ----------
     vote : {"yes", "no"}
         What this participant votes when asked.
+    termination_rule : callable
+        The rule it applies to the states it collects as new coordinator (see
+        :data:`TerminationRule`).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 vote: str = "yes"):
+                 vote: str = "yes", termination_rule: TerminationRule = termination_rule):
         super().__init__(node_id, peers, storage)
         self.vote = vote
+        self.rule = termination_rule
         self.participants = tuple(p for p in peers if p != COORDINATOR)
         decision = storage.get("decision")
         if decision:
-            self.state = _decided_state(decision)
+            self.state = decided_state(decision)
         elif storage.get("precommitted"):
             self.state = "precommitted"
         elif storage.get("vote") == "yes":
@@ -422,7 +426,7 @@ class Participant(Node):
     @property
     def decision(self) -> str | None:
         """``"commit"``, ``"abort"`` or None while undecided."""
-        return {"committed": COMMIT, "aborted": ABORT}.get(self.state)
+        return decision_of(self.state)
 
     @property
     def blocked(self) -> bool:
@@ -569,7 +573,7 @@ class Participant(Node):
         if not (self.recovering and self.state in UNDECIDED):
             return out
         self.recovered = _record(self.recovered, src, msg.state)
-        outcome = _after_total_failure(self.state, self.recovered, self.others)
+        outcome = _after_total_failure(self.rule, self.state, self.recovered, self.others)
         if outcome is not None:
             return self._decide(out, outcome, f"every node recovered undecided: {outcome}")
         return out
@@ -608,7 +612,7 @@ class Participant(Node):
     def _resolve(self, out: Output) -> Output:
         """Apply Skeen's rule to this node's state and the states collected."""
         states = [self.state] + [s for _, s in self.replies]
-        rule = termination_rule(states)
+        rule = self.rule(states)
         summary = ", ".join(f"{i}: {s}" for i, s in sorted(self.replies + ((self.id, self.state),)))
         if rule in (ABORT, COMMIT):
             return self._decide(out, rule, f"states {{{summary}}}: {rule}")
@@ -649,7 +653,7 @@ class Participant(Node):
         return out.broadcast(tell, Abort(self.id))
 
     def _settle(self, out: Output, outcome: str) -> None:
-        self.state = _decided_state(outcome)
+        self.state = decided_state(outcome)
         self.phase = None
         self.replies = ()
         self.waiting = ()
@@ -675,14 +679,14 @@ def _record(recovered: tuple[tuple[NodeId, str], ...], node: NodeId,
     return tuple(sorted({**dict(recovered), node: state}.items()))
 
 
-def _after_total_failure(own: str, recovered: tuple[tuple[NodeId, str], ...],
+def _after_total_failure(rule: TerminationRule, own: str, recovered: tuple[tuple[NodeId, str], ...],
                          others: tuple[NodeId, ...]) -> str | None:
     """Skeen's rule over every node's durable state, once every other node has said it
     recovered undecided; None while some have not."""
     states = dict(recovered)
     if any(p not in states for p in others):
         return None
-    rule = termination_rule([own, *states.values()])
+    rule = rule([own, *states.values()])
     return COMMIT if rule == "precommit" else rule
 
 
@@ -694,19 +698,26 @@ class ThreePCSimulation(CommitSimulation):
     protocol = "3pc"
 
 
-def node_factory(votes: Mapping[NodeId, str], variant: str = "correct") -> NodeFactory:
-    """``factory(node_id, peers, storage)`` building 3PC nodes with the given votes and variant."""
+def node_factory(votes: Mapping[NodeId, str], variant: str = "correct",
+                 termination_rule: TerminationRule = termination_rule) -> NodeFactory:
+    """``factory(node_id, peers, storage)`` building 3PC nodes with the given votes, variant and
+    termination rule (checked here: ValueError for an unknown variant or a rule that is not
+    callable)."""
+    variant = check_variant(variant)
+    if not callable(termination_rule):
+        raise ValueError(f"termination_rule must be a function of the states, got {termination_rule!r}")
 
     def factory(i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> Node:
         if i == COORDINATOR:
-            return Coordinator(i, peers, storage, variant)
-        return Participant(i, peers, storage, votes[i])
+            return Coordinator(i, peers, storage, variant, termination_rule)
+        return Participant(i, peers, storage, votes[i], termination_rule)
 
     return factory
 
 
 def cluster(participants: int = 2, *, seed: int = 0, votes: Mapping[int, str] | str | None = None,
-            variant: str = "correct", link: LinkConfig | None = None) -> ThreePCSimulation:
+            variant: str = "correct", termination_rule: TerminationRule = termination_rule,
+            link: LinkConfig | None = None) -> ThreePCSimulation:
     """A three-phase commit of one transaction: coordinator 0 and participants ``1..participants``.
 
     Parameters
@@ -716,16 +727,20 @@ def cluster(participants: int = 2, *, seed: int = 0, votes: Mapping[int, str] | 
     seed : int
         Seed of the run (message delays; votes when ``votes="random"``).
     votes : mapping, "random" or None
-        As for :func:`zablib.protocols.twopc.cluster`.
+        See :func:`zablib.protocols.commit.parse_votes`.
     variant : {"correct", "abort-after-precommit", "wrong"}
         ``"abort-after-precommit"`` (alias ``"wrong"``): the coordinator aborts when an ``Ack``
         is missing, after pre-committing (see the module docstring).
+    termination_rule : callable
+        The rule a new coordinator (or a node recovered after a total failure) applies to the
+        states it learns; default Skeen's, :func:`termination_rule`. Pass another to see what
+        it does, e.g. an exercise's answer.
     link : LinkConfig, optional
         Link settings; default uniform 1-10 ms delay, FIFO, no loss.
     """
     variant = check_variant(variant)
-    sim = ThreePCSimulation(lambda v: node_factory(v, variant), participants, seed=seed,
-                            votes=votes, link=link)
+    sim = ThreePCSimulation(lambda v: node_factory(v, variant, termination_rule), participants,
+                            seed=seed, votes=votes, link=link)
     sim.variant = variant
     return sim
 
@@ -799,27 +814,4 @@ def scenario_partition(seed: int = 0) -> ThreePCSimulation:
     sim.configure_links(0, 3, delay=normal)
     sim.run_for(12 * TIMEOUT_MS)
     return sim
-
-
-def model(participants: int = 2, *, crashes: int = 0, partitions: bool = False,
-          variant: str = "correct", votes: Mapping[int, str] | None = None) -> CommitModel:
-    """An explorable model of these very nodes (see :class:`zablib.models.commit_impl.CommitModel`).
-
-    Parameters
-    ----------
-    participants : int
-        Number of participants (keep it at 2 or 3: the state space grows fast).
-    crashes : int
-        How many nodes may crash (crash-stop), at most ``participants + 1``.
-    partitions : bool
-        Also let the network split into two groups, once.
-    variant : {"correct", "abort-after-precommit", "wrong"}
-        The coordinator's rule for a missing ``Ack``.
-    votes : mapping, optional
-        Fixed votes; by default every combination of votes is an initial state.
-    """
-    from zablib.models.commit_impl import CommitModel
-
-    return CommitModel("3pc", participants, crashes=crashes, partitions=partitions,
-                       variant=variant, votes=votes)
 

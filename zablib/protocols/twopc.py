@@ -33,36 +33,50 @@ it aborts (*presumed abort*: no participant can have committed, since nobody was
 what it wrote before crashing. The invariants are **agreement** (no two nodes decide differently)
 and the safety half of **validity** (commit only if every participant durably voted yes).
 
-The same node classes are explored exhaustively by :func:`model` (see
-:mod:`zablib.models.commit_impl`).
+What 2PC shares with 3PC (the votes, ``Vote`` and ``DecisionRequest``, the run's ``outcome()``
+and its invariants) lives in :mod:`zablib.protocols.commit`. The same node classes are explored
+exhaustively by ``zablib.models.CommitModel(twopc, ...)``.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zablib.core import Message, Node, NodeId, Output
-from zablib.invariants import InvariantViolation, check_agreement
-from zablib.network import LinkConfig, uniform
-from zablib.sim import NodeFactory, Simulation, SimulationError
-from zablib.trace import Event
+from zablib.network import LinkConfig
+from zablib.protocols.commit import (
+    ABORT,
+    COMMIT,
+    COORDINATOR,
+    DECISION_TIMEOUT_MS,
+    RETRY_MS,
+    TIMEOUT_MS,
+    VOTES,
+    CommitSimulation,
+    DecisionRequest,
+    Vote,
+    agreement,
+    check_participants,
+    check_validity,
+    decided_state,
+    decision_of,
+    decisions,
+    parse_votes,
+    validity,
+)
+from zablib.sim import NodeFactory
 
-if TYPE_CHECKING:
-    from zablib.models.commit_impl import CommitModel
-
-COORDINATOR: NodeId = 0
-TIMEOUT_MS = 50.0
-"""How long any node waits for a message before it times out (links take 1-10 ms)."""
-DECISION_TIMEOUT_MS = 3 * TIMEOUT_MS
-"""How long a participant that voted yes waits for the outcome. Longer than the coordinator's own
-waits, so that a live coordinator has always decided (and its decision arrived) by then."""
-RETRY_MS = 50.0
-"""How often a blocked participant asks its peers again."""
-COMMIT, ABORT = "commit", "abort"
-VOTES = ("yes", "no")
+__all__ = [
+    # shared with 3PC (zablib.protocols.commit), named here too
+    "ABORT", "COMMIT", "COORDINATOR", "DECISION_TIMEOUT_MS", "RETRY_MS", "TIMEOUT_MS", "VOTES",
+    "CommitSimulation", "DecisionRequest", "Vote", "agreement", "check_participants",
+    "check_validity", "decisions", "parse_votes", "validity",
+    # two-phase commit's own
+    "Prepare", "Decision", "Uncertain", "Coordinator", "Participant", "TwoPCSimulation",
+    "node_factory", "cluster", "scenario_note",
+]
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -76,16 +90,6 @@ class Prepare(Message):
 
 
 @dataclass(frozen=True)
-class Vote(Message):
-    """Participant -> coordinator: ``yes`` (I am prepared) or no."""
-
-    yes: bool
-
-    def describe(self) -> str:
-        return "Vote(yes)" if self.yes else "Vote(no)"
-
-
-@dataclass(frozen=True)
 class Decision(Message):
     """The outcome, ``"commit"`` or ``"abort"``: from the coordinator, or from a peer that knows it."""
 
@@ -93,14 +97,6 @@ class Decision(Message):
 
     def describe(self) -> str:
         return f"Decision({self.outcome})"
-
-
-@dataclass(frozen=True)
-class DecisionRequest(Message):
-    """An uncertain node -> anyone: do you know the outcome? (cooperative termination)."""
-
-    def describe(self) -> str:
-        return "DecisionRequest"
 
 
 @dataclass(frozen=True)
@@ -112,10 +108,6 @@ class Uncertain(Message):
 
 
 # -- nodes ------------------------------------------------------------------------------------
-
-def _decided_state(outcome: str) -> str:
-    return "committed" if outcome == COMMIT else "aborted"
-
 
 class Coordinator(Node):
     """The 2PC coordinator (node 0).
@@ -132,13 +124,13 @@ class Coordinator(Node):
         self.participants = self.others
         decision = storage.get("decision")
         self.began = bool(storage.get("began"))
-        self.state = _decided_state(decision) if decision else "waiting"
+        self.state = decided_state(decision) if decision else "waiting"
         self.yes: frozenset[NodeId] = frozenset()
 
     @property
     def decision(self) -> str | None:
         """``"commit"``, ``"abort"`` or None while undecided."""
-        return {"committed": COMMIT, "aborted": ABORT}.get(self.state)
+        return decision_of(self.state)
 
     def key(self) -> tuple:
         """Everything that determines this node's future behaviour, as plain hashable data.
@@ -188,7 +180,7 @@ class Coordinator(Node):
         return out
 
     def _decide(self, out: Output, outcome: str, why: str) -> Output:
-        self.state = _decided_state(outcome)
+        self.state = decided_state(outcome)
         out.write(decision=outcome).cancel_timer("votes")
         out.note(why, tag="decision", value=outcome)
         return out.broadcast(self.participants, Decision(outcome))
@@ -222,7 +214,7 @@ class Participant(Node):
         self.vote = vote
         decision = storage.get("decision")
         if decision:
-            self.state = _decided_state(decision)
+            self.state = decided_state(decision)
         elif storage.get("vote") == "yes":
             self.state = "prepared"
         else:
@@ -234,7 +226,7 @@ class Participant(Node):
     @property
     def decision(self) -> str | None:
         """``"commit"``, ``"abort"`` or None while undecided."""
-        return {"committed": COMMIT, "aborted": ABORT}.get(self.state)
+        return decision_of(self.state)
 
     @property
     def blocked(self) -> bool:
@@ -329,7 +321,7 @@ class Participant(Node):
     def _learn(self, out: Output, outcome: str, src: NodeId) -> Output:
         if self.decision is not None:
             return out
-        self.state = _decided_state(outcome)
+        self.state = decided_state(outcome)
         tell = tuple(p for p in self.askers if p != src)
         self.asking, self.answered, self.askers = False, (), ()
         out.write(decision=outcome).cancel_timer("decision").cancel_timer("prepare")
@@ -343,180 +335,6 @@ class Participant(Node):
 
 
 # -- the simulation ---------------------------------------------------------------------------
-
-def parse_votes(votes: Mapping[int, str] | str | None, participants: int,
-                rng: random.Random | None = None) -> dict[NodeId, str]:
-    """Turn the ``votes`` option into ``{participant: "yes" | "no"}`` for participants ``1..n``.
-
-    ``None`` means everyone votes yes; a mapping gives some votes (the others vote yes);
-    ``"random"`` draws each vote, yes or no with equal probability, from ``rng``.
-    """
-    ids = range(1, participants + 1)
-    if votes is None:
-        return dict.fromkeys(ids, "yes")
-    if isinstance(votes, str):
-        if votes != "random":
-            raise ValueError(f"votes must be a mapping, None or 'random', got {votes!r}")
-        if rng is None:
-            raise ValueError("votes='random' needs a random generator")
-        return {i: rng.choice(VOTES) for i in ids}
-    if not isinstance(votes, Mapping):
-        raise ValueError(f"votes must be a mapping, None or 'random', got {votes!r}")
-    for node, vote in sorted(votes.items(), key=lambda kv: repr(kv[0])):
-        if isinstance(node, bool) or node not in ids:
-            raise ValueError(f"votes names unknown node {node!r}; participants are 1..{participants}")
-        if vote not in VOTES:
-            raise ValueError(f"vote {vote!r} of node {node} must be 'yes' or 'no'")
-    return {i: votes.get(i, "yes") for i in ids}
-
-
-def check_participants(participants: int) -> int:
-    """Return ``participants`` if it is a positive int, else raise ValueError."""
-    if isinstance(participants, bool) or not isinstance(participants, int) or participants < 1:
-        raise ValueError(f"participants must be a positive int (node 0 is the coordinator), "
-                         f"got {participants!r}")
-    return participants
-
-
-def decisions(storages: Mapping[NodeId, Mapping[str, Any]]) -> dict[NodeId, str | None]:
-    """Each node's durable decision: ``"commit"``, ``"abort"`` or None."""
-    return {i: s.get("decision") for i, s in sorted(storages.items())}
-
-
-def check_validity(storages: Mapping[NodeId, Mapping[str, Any]]) -> None:
-    """Commit only if every participant durably voted yes (raises InvariantViolation)."""
-    committed = [i for i, d in decisions(storages).items() if d == COMMIT]
-    if not committed:
-        return
-    for i, s in sorted(storages.items()):
-        if i != COORDINATOR and s.get("vote") != "yes":
-            voted = s.get("vote")
-            how = "never voted" if voted is None else f"voted {voted}"
-            raise InvariantViolation(
-                "validity", f"node {committed[0]} committed but participant {i} {how}")
-
-
-class CommitSimulation(Simulation):
-    """A :class:`~zablib.sim.Simulation` of an atomic commit protocol (2PC or 3PC).
-
-    Node 0 is the coordinator, nodes ``1..n`` the participants; ``votes`` is what each participant
-    votes. ``check()`` tests agreement and validity.
-
-    Parameters
-    ----------
-    factory_for : callable
-        ``factory_for(votes) -> factory(node_id, peers, storage)``, the protocol's node factory.
-    participants : int
-        Number of participants, at least 1.
-    seed, votes, link
-        As for :func:`cluster`. ``votes="random"`` is drawn from the run's own seeded generator.
-    """
-
-    protocol: str = "2pc"
-    variant: str = "correct"
-
-    def __init__(self, factory_for: Callable[[dict[NodeId, str]], NodeFactory], participants: int, *,
-                 seed: int = 0, votes: Mapping[int, str] | str | None = None,
-                 link: LinkConfig | None = None):
-        check_participants(participants)
-        if votes != "random":
-            parse_votes(votes, participants)  # complain about bad votes before anything runs
-        if link is not None and not isinstance(link, LinkConfig):
-            raise ValueError(f"link must be a LinkConfig, got {type(link).__name__}")
-        self.votes: dict[NodeId, str] = {}
-        self._votes_option = votes
-        self._factory_for = factory_for
-        self._built_factory: NodeFactory | None = None
-        self._frozen: str | None = None
-        super().__init__(self._make_node, range(participants + 1), seed=seed,
-                         link=link or LinkConfig(delay=uniform(1.0, 10.0)),
-                         invariants=[agreement, validity])
-
-    def _make_node(self, i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> Node:
-        if self._built_factory is None:
-            # The first node is built inside Simulation.__init__, right after the generator.
-            self.votes.update(parse_votes(self._votes_option, len(peers) - 1, self.rng))
-            self._built_factory = self._factory_for(self.votes)
-        return self._built_factory(i, peers, storage)
-
-    @property
-    def participants(self) -> tuple[NodeId, ...]:
-        """The participant ids, ``1..n``."""
-        return self.node_ids[1:]
-
-    def outcome(self) -> dict[NodeId, str | None]:
-        """``{node: "commit" | "abort" | None}`` for every node, from its stable storage.
-
-        None means undecided. A crashed node's outcome is what it wrote before crashing.
-        """
-        return decisions(self.storage)
-
-    def states(self) -> dict[NodeId, str]:
-        """Each node's protocol state (``"prepared"``, ``"committed"`` ...), or ``"crashed"``."""
-        return {i: (n.state if self.is_up(i) else "crashed") for i, n in sorted(self.nodes.items())}
-
-    def blocked(self) -> list[NodeId]:
-        """The live participants that voted yes, are undecided, and wait in vain for an answer."""
-        return [i for i in self.participants
-                if self.is_up(i) and getattr(self.nodes[i], "blocked", False)]
-
-    # -- scripted control (used to replay an explorer run) -----------------------------------
-    def deliver_now(self, src: NodeId, dst: NodeId, msg: Message, msg_id: int) -> None:
-        """Hand the in-flight message ``msg_id`` to ``dst`` now, whatever its scheduled time.
-
-        Used by :func:`zablib.models.commit_impl.replay` to impose the explorer's order of
-        events; a run driven this way is then frozen (see :meth:`freeze`).
-        """
-        self.trace.append(self.now, "deliver", dst, src, msg_id, "", msg)
-        self._apply(dst, self.nodes[dst].on_message(self.now, src, msg))
-
-    def fire_now(self, node: NodeId, name: str) -> None:
-        """Fire ``node``'s timer ``name`` now (see :meth:`deliver_now`)."""
-        self.trace.append(self.now, "timer", node, text=name)
-        self._apply(node, self.nodes[node].on_timer(self.now, name))
-
-    def freeze(self, why: str) -> None:
-        """Refuse to run further: the pending events no longer match what the trace shows."""
-        self._frozen = why
-
-    def step(self) -> Event | None:
-        if self._frozen:
-            raise SimulationError(f"this run cannot be continued: {self._frozen}")
-        return super().step()
-
-    # -- scenario helpers ------------------------------------------------------------------
-    def run_until(self, condition: Callable[[CommitSimulation], bool], limit: int = 10_000,
-                  what: str = "the condition") -> None:
-        """Process events one at a time until ``condition(self)`` holds.
-
-        Raises SimulationError if nothing is left to do, or ``limit`` events pass, first.
-        """
-        for _ in range(limit):
-            if condition(self) or self.step() is None:
-                break
-        if not condition(self):
-            raise SimulationError(f"{what} did not happen (t={self.now:.3f} ms)")
-
-    def delivered(self, msg_type: type, dst: NodeId, src: NodeId | None = None) -> bool:
-        """Whether a message of type ``msg_type`` has been delivered to ``dst`` (from ``src``)."""
-        return any(e.kind == "deliver" and e.node == dst and isinstance(e.message, msg_type)
-                   and (src is None or e.peer == src) for e in self.trace)
-
-    def dropped(self, msg_type: type, dst: NodeId) -> bool:
-        """Whether a message of type ``msg_type`` to ``dst`` has been lost."""
-        return any(e.kind == "drop" and e.node == dst and isinstance(e.message, msg_type)
-                   for e in self.trace)
-
-
-def agreement(sim: CommitSimulation) -> None:
-    """No two nodes decide differently (durable decisions, crashed nodes included)."""
-    check_agreement(sim.outcome(), "decided")
-
-
-def validity(sim: CommitSimulation) -> None:
-    """Commit only if every participant durably voted yes."""
-    check_validity(sim.storage)
-
 
 def node_factory(votes: Mapping[NodeId, str]) -> NodeFactory:
     """``factory(node_id, peers, storage)`` building 2PC nodes with the given votes."""
@@ -590,22 +408,3 @@ def scenario_note(seed: int = 0) -> TwoPCSimulation:
     sim.run_for(4 * TIMEOUT_MS)
     return sim
 
-
-def model(participants: int = 2, *, crashes: int = 0, partitions: bool = False,
-          votes: Mapping[int, str] | None = None) -> CommitModel:
-    """An explorable model of these very nodes (see :class:`zablib.models.commit_impl.CommitModel`).
-
-    Parameters
-    ----------
-    participants : int
-        Number of participants (keep it at 2 or 3: the state space grows fast).
-    crashes : int
-        How many nodes may crash (crash-stop), at most ``participants + 1``.
-    partitions : bool
-        Also let the network split into two groups, once.
-    votes : mapping, optional
-        Fixed votes; by default every combination of votes is an initial state.
-    """
-    from zablib.models.commit_impl import CommitModel
-
-    return CommitModel("2pc", participants, crashes=crashes, partitions=partitions, votes=votes)
