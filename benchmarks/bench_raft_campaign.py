@@ -16,7 +16,7 @@ with a fresh command if its leader is deposed first); ``sim.check()`` runs again
 breaks an invariant counts as a *violation*; one that elects no leader or does not commit counts
 as *stuck* (a liveness failure). Both should be 0.
 
-The schedules are ``zablib.campaign.raft_faulty_run``, the test suite's (``tests/test_raft.py``),
+The schedules are ``zablib.faults.raft_faulty_run``, the test suite's (``tests/test_raft.py``),
 here without pytest. The default is 10,000 schedules; ``python benchmarks/bench_raft_campaign.py
 500`` runs a quick one, a second argument sets the first seed, and ``--variant NAME`` runs a
 broken variant of ``raft.VARIANTS`` (which should be caught).
@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 import time
 
-from zablib import InvariantViolation, campaign
+from zablib import InvariantViolation, faults
 from zablib.protocols import raft
 
 SCHEDULES = 10_000
@@ -56,9 +56,9 @@ def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
 def schedule(seed: int, variant: str = "correct") -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = campaign.raft_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
+        sim = faults.raft_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
         sim.check()
-        campaign.quiesce(sim)
+        faults.quiesce(sim)
         for attempt in range(3):
             leader = established_leader(sim, AFTER_FAULTS_MS)
             command = ("final", attempt)

@@ -13,7 +13,7 @@ commit on every server within ``COMMIT_MS``; ``sim.check()`` runs again. A sched
 an invariant counts as a *violation*; one that recovers no leader or does not commit counts as
 *stuck* (a liveness failure). Both should be 0.
 
-These are the test suite's schedules (``zablib.campaign``, used by ``tests/test_zab.py``), more
+These are the test suite's schedules (``zablib.faults``, used by ``tests/test_zab.py``), more
 of them, without pytest. The default is 10,000 schedules; ``python benchmarks/bench_zab_campaign.py 500``
 runs a quick one, and a second argument sets the first seed.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 
-from zablib import InvariantViolation, campaign
+from zablib import InvariantViolation, faults
 from zablib.protocols import zab
 
 SCHEDULES = 10_000
@@ -34,9 +34,9 @@ COMMIT_MS = 300.0
 def schedule(seed: int) -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = campaign.faulty_run(zab.cluster, seed)
-        campaign.quiesce(sim)
-        if not campaign.recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS):
+        sim = faults.faulty_run(zab.cluster, seed)
+        faults.quiesce(sim)
+        if not faults.recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS):
             return "stuck"
         return "ok"
     except InvariantViolation as violation:
