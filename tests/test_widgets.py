@@ -271,7 +271,7 @@ def test_partition_choices_are_few_and_sensible():
     assert [label for label, _ in partition_choices([0, 1, 2])][1] == "{0} | {1, 2}"
 
 
-def test_default_summary_reports_what_the_protocol_can_answer():
+def test_summarize_reports_what_the_protocol_can_answer():
     sim = run_scenario(primary_backup.cluster, crashes=((1, 50, None),), duration=600)
     text = summarize(sim, lines=3).render()
     assert text.splitlines()[0] == f"t = 600.0 ms   events: {len(sim.trace)}   crashed: [1]"

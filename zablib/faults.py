@@ -41,6 +41,14 @@ Factory = Callable[..., Simulation]
 Groups = tuple[frozenset[NodeId], ...]
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
+    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
+
+
 # -- the vocabulary -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Moment:
     holds: Callable[[Simulation], bool] = field(repr=False)
 
 
-#: The moment a schedule is played from: an event at ``NOW`` happens before anything else runs.
+#: A moment that has always come: an event at ``NOW`` happens at once, before anything more runs.
 NOW = Moment("now", lambda sim: True)
 
 #: What a :class:`FaultEvent` may do, with its ``args``.
@@ -229,14 +237,6 @@ def play(sim: Simulation, events: Iterable[tuple], *, until: float | None = None
 
 # Same-time happenings of a scenario are applied in this order: faults first, then the client.
 _ORDER = {"crash": 0, "recover": 1, "partition": 2, "heal": 3, "action": 4}
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
-    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
 
 
 @dataclass(frozen=True)
