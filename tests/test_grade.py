@@ -12,12 +12,15 @@ import contextlib
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from zablib import grade as G
+from zablib.grade import runner
 
 TIMEOUT = 3  # seconds per cell: every honest cell here runs in milliseconds
 
@@ -204,6 +207,41 @@ def test_write_csv_has_exactly_the_gradebook_columns(tmp_path):
     ]
 
 
+# --------------------------------------------------------------------------- the package itself
+
+
+def _python(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_python_m_zablib_grade_is_the_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "zablib.grade", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: python -m zablib.grade")
+    assert "--pristine DIR" in done.stdout and "--check-solutions DIR" in done.stdout
+
+
+def test_without_the_grade_extra_the_import_error_says_what_to_install():
+    # sys.modules[name] = None is how Python spells "this module is not installed"
+    done = _python("import sys; sys.modules['nbval'] = None; import zablib.grade")
+    assert "ImportError: zablib.grade needs the optional dependencies of the 'grade' extra" in done.stderr
+    assert "nbval not installed" in done.stderr and "pip install 'zablib[grade]'" in done.stderr
+
+
+def test_the_grader_and_its_pytest_plugin_load_no_protocol_plot_or_widget():
+    done = _python(
+        "import sys, zablib.grade, zablib.grade.plugin\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('zablib', 'matplotlib', 'ipywidgets'))))"
+    )
+    loaded = done.stdout.split()
+    assert "zablib.grade.plugin" in loaded and "zablib.grade.runner" in loaded
+    banned = ("zablib.protocols", "zablib.viz", "zablib.widgets", "matplotlib", "ipywidgets")
+    assert [m for m in loaded if m.startswith(banned)] == []
+
+
 # --------------------------------------------------------------------------- one class, one run
 
 LOOP_AT_3 = "def majority(n):\n    while n == 3:\n        pass\n    return n // 2 + 1"
@@ -382,7 +420,7 @@ def test_a_pytest_run_that_dies_or_stalls_costs_only_the_student_who_caused_it(
     student(subs, "b-kills-pytest", quorum_exercise(KILLS_PYTEST, FAILURES))
     student(subs, "c-stops-pytest", quorum_exercise(STOPS_PYTEST, FAILURES))
     student(subs, "d-good", quorum_exercise(MAJORITY, FAILURES))
-    monkeypatch.setattr(G, "STALL_GRACE", 4.0)  # give up on a silent run after 3 + 4 s
+    monkeypatch.setattr(runner, "STALL_GRACE", 4.0)  # give up on a silent run after 3 + 4 s
     rows = by_student(G.grade(tmp_path / "ex", subs, workers=1, timeout=TIMEOUT))
     assert statuses(rows["a-good"]) == ["passed"] * 3
     assert statuses(rows["b-kills-pytest"]) == ["error"] * 3
