@@ -99,7 +99,8 @@ WRONG_ANSWERS = {
         "03_explorer.ipynb": {
             "solution-split-run": (
                 "def split_run(variant='correct', crashes=0, partitions=False):\n"
-                "    found = explore(twopc.model(2, crashes=crashes, partitions=partitions)).violation\n"
+                "    model = CommitModel(twopc, 2, crashes=crashes, partitions=partitions)\n"
+                "    found = explore(model).violation\n"
                 "    return None if found is None else list(found.actions)\n"
             ),
         },
@@ -110,7 +111,7 @@ WRONG_ANSWERS = {
         "03_explorer.ipynb": {
             "solution-split-run": (
                 "def split_run(variant='correct', crashes=0, partitions=False):\n"
-                "    model = threepc.model(2, crashes=crashes, partitions=True, variant=variant)\n"
+                "    model = CommitModel(threepc, 2, crashes=crashes, partitions=True, variant=variant)\n"
                 "    found = explore(model).violation\n"
                 "    return None if found is None else list(found.actions)\n"
             ),
@@ -122,7 +123,8 @@ WRONG_ANSWERS = {
         "03_explorer.ipynb": {
             "solution-split-run": (
                 "def split_run(variant='correct', crashes=0, partitions=False):\n"
-                "    model = threepc.model(2, crashes=crashes, partitions=partitions, variant=variant)\n"
+                "    model = CommitModel(threepc, 2, crashes=crashes, partitions=partitions,\n"
+                "                        variant=variant)\n"
                 "    found = explore(model).violation\n"
                 "    return None if found is None else list(found.actions[:-1])\n"
             ),
@@ -136,7 +138,8 @@ WRONG_ANSWERS = {
                 "import random\n"
                 "\n"
                 "def split_run(variant='correct', crashes=0, partitions=False):\n"
-                "    model = threepc.model(2, crashes=crashes, partitions=partitions, variant=variant)\n"
+                "    model = CommitModel(threepc, 2, crashes=crashes, partitions=partitions,\n"
+                "                        variant=variant)\n"
                 "    rng = random.Random(1)\n"
                 "    starts = list(model.init_states())\n"
                 "    for attempt in range(300):\n"
@@ -271,7 +274,7 @@ WRONG_ANSWERS = {
                 "def append_entries(log, prev_index, prev_term, entries):\n"
                 "    if prev_index > len(log):\n"
                 "        return None\n"
-                "    if prev_index > 0 and log[prev_index - 1][0] != prev_term:\n"
+                "    if prev_index > 0 and log[prev_index - 1].term != prev_term:\n"
                 "        return None\n"
                 "    return list(log[:prev_index]) + list(entries)\n"
             ),
@@ -287,7 +290,7 @@ WRONG_ANSWERS = {
                 "    new = list(log)\n"
                 "    for k, entry in enumerate(entries):\n"
                 "        index = prev_index + 1 + k\n"
-                "        if index <= len(new) and new[index - 1][0] == entry[0]:\n"
+                "        if index <= len(new) and new[index - 1].term == entry.term:\n"
                 "            continue\n"
                 "        return new[: index - 1] + list(entries[k:])\n"
                 "    return new\n"
@@ -301,7 +304,7 @@ WRONG_ANSWERS = {
                 "def append_entries(log, prev_index, prev_term, entries):\n"
                 "    if prev_index > len(log):\n"
                 "        return None\n"
-                "    if prev_index > 0 and log[prev_index - 1][0] != prev_term:\n"
+                "    if prev_index > 0 and log[prev_index - 1].term != prev_term:\n"
                 "        return None\n"
                 "    return list(log[:prev_index]) + list(entries) + list(log[prev_index + len(entries):])\n"
             ),

@@ -11,7 +11,8 @@ Zab (exercises 4-5)
     election must pick the best vote); :func:`sync_decisions` records, through
     ``zab.cluster(choose_sync=...)``, every DIFF/TRUNC/SNAP decision leaders take in seeded
     fault schedules (:data:`SYNC_FAULTS`), as the zxid lists an exercise asks about;
-    :func:`sync_reference` is :func:`zablib.protocols.zab.choose_sync` asked the same question.
+    :func:`sync_reference` is :func:`zablib.protocols.zab.choose_sync` asked the same question,
+    and :func:`random_histories` draws such questions.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ class RuleTrial:
 
     Attributes
     ----------
+    seeds : list of int
+        The schedules run, in order.
     decisions : list of (int, Decision)
         ``(seed, decision)`` for every decision a server asked of a rule, in order.
     violations : list of (int, InvariantViolation)
         ``(seed, violation)`` for each run that ``sim.check()`` failed.
     """
 
+    seeds: list[int] = field(default_factory=list)
     decisions: list[tuple[int, raft.Decision]] = field(default_factory=list)
     violations: list[tuple[int, InvariantViolation]] = field(default_factory=list)
 
@@ -60,9 +64,9 @@ class RuleTrial:
         wrong = self.disagreements(rule)
         if wrong:
             seed, first = wrong[0]
-            raise AssertionError(f"{len(wrong)} of {self.count(rule)} decisions differ from "
-                                 f"Figure 2's; the first, in schedule {seed}: "
-                                 + explain(first))
+            raise AssertionError(f"{len(wrong)} of {self.count(rule)} decisions in "
+                                 f"{len(self.seeds)} schedule(s) differ from Figure 2's; the "
+                                 f"first, in schedule {seed}: " + explain(first))
 
     def assert_safe(self) -> None:
         """Raise AssertionError naming the first run whose invariants broke, if any."""
@@ -109,9 +113,14 @@ def raft_rule_trial(rules: raft.Rules, seeds: Iterable[int] = range(40)) -> Rule
     cluster must elect a leader and commit one more command (:func:`~zablib.faults.recovers`),
     after which ``sim.check()`` runs every Raft invariant over the whole run. The servers act
     on the answers of ``rules``; Figure 2's answer to each question is recorded beside them.
+
+    The trial stops after the first schedule in which a decision differs from Figure 2's: the
+    rule is wrong, and the runs that follow a wrong answer can take many times longer (a follower
+    that drops entries it should keep is sent them again and again).
     """
     trial = RuleTrial()
     for seed in seeds:
+        trial.seeds.append(seed)
         recorder = raft.RuleRecorder(rules)
         try:
             sim = raft_faulty_run(seed, rules=recorder.rules, membership=seed % 3 == 0,
@@ -123,6 +132,8 @@ def raft_rule_trial(rules: raft.Rules, seeds: Iterable[int] = range(40)) -> Rule
         except InvariantViolation as violation:
             trial.violations.append((seed, violation))
         trial.decisions.extend((seed, d) for d in recorder.decisions)
+        if recorder.disagreements():
+            break
     return trial
 
 
@@ -230,6 +241,30 @@ def sync_decisions(seeds: Iterable[int], diff_limit: int = 2) -> list[SyncDecisi
         quiesce(sim)
         recovers(sim, after_ms=1000.0, commit_ms=300.0)
     return found
+
+
+def random_histories(rng: random.Random) -> tuple[list[zab.Zxid], list[zab.Zxid]]:
+    """A leader's and a follower's zxids, Zab-shaped, drawn from ``rng``: the follower shares a
+    prefix with the leader, then may hold proposals of the prefix's last epoch that the leader
+    does not have, and proposals of an epoch the leader did not see."""
+    leader: list[zab.Zxid] = []
+    epoch = 0
+    for _ in range(rng.randint(0, 4)):
+        epoch += rng.randint(1, 2)
+        leader += [(epoch, k) for k in range(1, rng.randint(1, 4) + 1)]
+    shared = rng.randint(0, len(leader))
+    follower = leader[:shared]
+    if rng.random() < 0.6:
+        last = follower[-1] if follower else zab.ZERO
+        ends_its_epoch = shared == len(leader) or leader[shared][0] != last[0]
+        if last != zab.ZERO and ends_its_epoch and rng.random() < 0.5:
+            follower += [(last[0], last[1] + k) for k in range(1, rng.randint(1, 3))]
+        taken = {e for e, _ in leader}
+        new = [e for e in range(last[0] + 1, epoch + 3) if e not in taken]
+        if new and rng.random() < 0.7:
+            other = rng.choice(new)
+            follower += [(other, k) for k in range(1, rng.randint(1, 3) + 1)]
+    return leader, follower
 
 
 def sync_reference(leader: Sequence[zab.Zxid], follower: Sequence[zab.Zxid],
