@@ -3,6 +3,7 @@ fault schedules, and is judged on every decision it takes and on the safety of t
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
@@ -142,3 +143,18 @@ def test_a_followers_zxids_are_rebuilt_from_its_epoch_counts():
 def test_sync_reference_answers_in_the_exercises_terms(follower, expected):
     leader = [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert harness.sync_reference(leader, follower, 3) == expected
+
+
+def test_random_histories_are_zab_shaped():
+    """Each epoch's proposals are numbered 1, 2, 3 ... by its one leader; a follower is behind
+    the leader (DIFF) or holds what the leader does not (TRUNC)."""
+    rng = random.Random(5)
+    shapes = Counter()
+    for _ in range(500):
+        leader, follower = harness.random_histories(rng)
+        for history in (leader, follower):
+            assert history == sorted(history)
+            assert list(harness.zxids_of(zab.epoch_counts(tuple((z, None) for z in history)))) \
+                == history
+        shapes[harness.sync_reference(leader, follower, 100)[0]] += 1
+    assert shapes["diff"] and shapes["trunc"]
