@@ -20,10 +20,9 @@ Run it with ``python benchmarks/bench_raft.py [repeats]``; the last line holds t
 
 from __future__ import annotations
 
-import statistics
 import sys
 
-from baseline import PING_NODES, PING_ROUNDS, cpu, run_pingpong
+from protocol_bench import throughput
 
 from zablib.protocols import raft
 
@@ -76,30 +75,8 @@ def run_raft(sim: raft.RaftSimulation) -> tuple[int, int]:
 def main(repeats: int = REPEATS) -> float:
     print(f"raft: {SERVERS} servers, {CMDS:,} commands, one every {GAP_MS:g} ms of simulated "
           f"time, uniform 1-10 ms reordering links, seed {SEED}")
-    print(f"kernel: {PING_NODES}-node ping-pong ring, {PING_NODES * PING_ROUNDS:,} deliveries")
-    print(f"python {sys.version.split()[0]}, {repeats} runs each, alternating, CPU time")
-    raft_s, ping_s = [], []
-    committed = raft_events = ping_events = 0
-    for _ in range(repeats):
-        sim = settled_cluster()  # not timed
-        (committed, raft_events), seconds = cpu(run_raft, sim)
-        raft_s.append(seconds)
-        if committed != CMDS:
-            raise SystemExit(f"the leader committed {committed} of {CMDS} commands")
-        sim.check()  # not timed: the run was also a correct one
-        ping_events, seconds = cpu(run_pingpong, SEED)
-        ping_s.append(seconds)
-    raft_rate = committed / statistics.median(raft_s)
-    ping_rate = ping_events / statistics.median(ping_s)
-    print(f"  raft: median {statistics.median(raft_s):.3f} s = {raft_rate:>9,.0f} committed cmds/s"
-          f"   ({raft_events / committed:.1f} kernel events per cmd; runs: "
-          + ", ".join(f"{s:.3f}" for s in raft_s) + " s)")
-    print(f"kernel: median {statistics.median(ping_s):.3f} s = {ping_rate:>9,.0f} events/s"
-          "   (runs: " + ", ".join(f"{s:.3f}" for s in ping_s) + " s)")
-    ratio = ping_rate / raft_rate
-    print(f"raft committed cmds/s: {raft_rate:,.0f}; kernel events/s: {ping_rate:,.0f}; "
-          f"kernel events per committed cmd (cost ratio): {ratio:.2f}")
-    return ratio
+    return throughput("raft", "cmd", "commands", CMDS, repeats, SEED, settled_cluster, run_raft,
+                      check=True)
 
 
 if __name__ == "__main__":

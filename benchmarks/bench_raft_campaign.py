@@ -25,7 +25,8 @@ broken variant of ``raft.VARIANTS`` (which should be caught).
 from __future__ import annotations
 
 import sys
-import time
+
+from protocol_bench import campaign
 
 from zablib import InvariantViolation, faults
 from zablib.protocols import raft
@@ -80,26 +81,8 @@ def schedule(seed: int, variant: str = "correct") -> str:
 
 
 def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct") -> tuple[int, int]:
-    print(f"raft fault campaign ({variant}): {count:,} schedules, seeds {first}..{first + count - 1}")
-    outcomes: dict[str, list[int]] = {}
-    start_cpu, start_wall = time.process_time(), time.perf_counter()
-    for seed in range(first, first + count):
-        outcomes.setdefault(schedule(seed, variant), []).append(seed)
-        done = seed - first + 1
-        if done % 1000 == 0 and done < count:
-            print(f"  {done:,} schedules, {time.perf_counter() - start_wall:.0f} s", flush=True)
-    cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
-    stuck = outcomes.pop("stuck", [])
-    ok = outcomes.pop("ok", [])
-    violations = sum(len(seeds) for seeds in outcomes.values())
-    for invariant, seeds in sorted(outcomes.items()):
-        print(f"  VIOLATION {invariant}: {len(seeds)} schedules, e.g. seeds {seeds[:5]}")
-    if stuck:
-        print(f"  STUCK (no leader or no commit after the faults): {len(stuck)}, e.g. {stuck[:5]}")
-    print(f"ok {len(ok):,}; {wall:.1f} s wall, {cpu:.1f} s CPU")
-    print(f"raft campaign: {count:,} schedules; {count / cpu:,.1f} schedules/s (CPU); "
-          f"violations: {violations}; stuck: {len(stuck)}")
-    return violations, len(stuck)
+    return campaign(f"raft fault campaign ({variant})", "raft",
+                    lambda seed: schedule(seed, variant), count, first)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ Run it with ``python benchmarks/bench_zab.py [repeats]``; the last line holds th
 
 from __future__ import annotations
 
-import statistics
 import sys
 
-from baseline import PING_NODES, PING_ROUNDS, cpu, run_pingpong
+from protocol_bench import throughput
 
 from zablib.protocols import zab
 
@@ -70,29 +69,7 @@ def run_zab(sim: zab.ZabSimulation) -> tuple[int, int]:
 def main(repeats: int = REPEATS) -> float:
     print(f"zab: {SERVERS} servers, {TXNS:,} transactions, one every {GAP_MS:g} ms of simulated "
           f"time, uniform 1-10 ms FIFO links, seed {SEED}")
-    print(f"kernel: {PING_NODES}-node ping-pong ring, {PING_NODES * PING_ROUNDS:,} deliveries")
-    print(f"python {sys.version.split()[0]}, {repeats} runs each, alternating, CPU time")
-    zab_s, ping_s = [], []
-    committed = zab_events = ping_events = 0
-    for _ in range(repeats):
-        sim = settled_cluster()  # not timed
-        (committed, zab_events), seconds = cpu(run_zab, sim)
-        zab_s.append(seconds)
-        if committed != TXNS:
-            raise SystemExit(f"the leader committed {committed} of {TXNS} transactions")
-        ping_events, seconds = cpu(run_pingpong, SEED)
-        ping_s.append(seconds)
-    zab_rate = committed / statistics.median(zab_s)
-    ping_rate = ping_events / statistics.median(ping_s)
-    print(f"   zab: median {statistics.median(zab_s):.3f} s = {zab_rate:>9,.0f} committed txns/s"
-          f"   ({zab_events / committed:.1f} kernel events per txn; runs: "
-          + ", ".join(f"{s:.3f}" for s in zab_s) + " s)")
-    print(f"kernel: median {statistics.median(ping_s):.3f} s = {ping_rate:>9,.0f} events/s"
-          "   (runs: " + ", ".join(f"{s:.3f}" for s in ping_s) + " s)")
-    ratio = ping_rate / zab_rate
-    print(f"zab committed txns/s: {zab_rate:,.0f}; kernel events/s: {ping_rate:,.0f}; "
-          f"kernel events per committed txn (cost ratio): {ratio:.2f}")
-    return ratio
+    return throughput("zab", "txn", "transactions", TXNS, repeats, SEED, settled_cluster, run_zab)
 
 
 if __name__ == "__main__":

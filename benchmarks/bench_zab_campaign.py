@@ -21,7 +21,8 @@ runs a quick one, and a second argument sets the first seed.
 from __future__ import annotations
 
 import sys
-import time
+
+from protocol_bench import campaign
 
 from zablib import InvariantViolation, faults
 from zablib.protocols import zab
@@ -44,26 +45,7 @@ def schedule(seed: int) -> str:
 
 
 def main(count: int = SCHEDULES, first: int = 0) -> tuple[int, int]:
-    print(f"zab fault campaign: {count:,} schedules, seeds {first}..{first + count - 1}")
-    outcomes: dict[str, list[int]] = {}
-    start_cpu, start_wall = time.process_time(), time.perf_counter()
-    for seed in range(first, first + count):
-        outcomes.setdefault(schedule(seed), []).append(seed)
-        done = seed - first + 1
-        if done % 1000 == 0 and done < count:
-            print(f"  {done:,} schedules, {time.perf_counter() - start_wall:.0f} s", flush=True)
-    cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
-    stuck = outcomes.pop("stuck", [])
-    ok = outcomes.pop("ok", [])
-    violations = sum(len(seeds) for seeds in outcomes.values())
-    for invariant, seeds in sorted(outcomes.items()):
-        print(f"  VIOLATION {invariant}: {len(seeds)} schedules, e.g. seeds {seeds[:5]}")
-    if stuck:
-        print(f"  STUCK (no leader or no commit after the faults): {len(stuck)}, e.g. {stuck[:5]}")
-    print(f"ok {len(ok):,}; {wall:.1f} s wall, {cpu:.1f} s CPU")
-    print(f"zab campaign: {count:,} schedules; {count / cpu:,.1f} schedules/s (CPU); "
-          f"violations: {violations}; stuck: {len(stuck)}")
-    return violations, len(stuck)
+    return campaign("zab fault campaign", "zab", schedule, count, first)
 
 
 if __name__ == "__main__":
