@@ -22,6 +22,7 @@ from zablib import InvariantViolation
 from zablib.explore import explore
 from zablib.models.commit_impl import CommitModel, CommitState
 from zablib.protocols import threepc, twopc
+from zablib.protocols.commit import node_factory_of
 from zablib.protocols.threepc import PreCommit
 from zablib.sim import SimulationError
 
@@ -117,14 +118,8 @@ def test_removing_the_deposed_coordinator_rule_lets_the_explorer_find_a_split():
                 self.coord = msg.coord  # forget the new coordinator: follow the old one again
             return super().on_message(now, src, msg)
 
-    def factory_for(votes):
-        def factory(i, peers, storage):
-            if i == 0:
-                return threepc.Coordinator(i, peers, storage)
-            return TrustsEveryPreCommit(i, peers, storage, votes[i])
-        return factory
-
-    model = CommitModel(threepc, 2, crashes=2, factory_for=factory_for)
+    model = CommitModel(threepc, 2, crashes=2, factory_for=lambda votes: node_factory_of(
+        threepc.Coordinator, TrustsEveryPreCommit, votes))
     result = explore(model, progress=False)
     assert result.violation is not None
     assert result.violation.invariant == "agreement"
@@ -319,12 +314,7 @@ def test_the_models_transitions_are_made_by_the_simulator():
         def on_message(self, now, src, msg):
             return super().on_message(now, src, msg).write(heard_from=[src])
 
-    def factory_for(votes):
-        def factory(i, peers, storage):
-            if i == 0:
-                return twopc.Coordinator(i, peers, storage)
-            return KeepsAList(i, peers, storage, votes[i])
-        return factory
-
+    model = CommitModel(twopc, 2, factory_for=lambda votes: node_factory_of(
+        twopc.Coordinator, KeepsAList, votes))
     with pytest.raises(TypeError, match="persisted 'heard_from' as a mutable list"):
-        explore(CommitModel(twopc, 2, factory_for=factory_for), progress=False)
+        explore(model, progress=False)

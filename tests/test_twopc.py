@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from zablib import InvariantViolation
-from zablib.protocols import twopc
+from zablib.protocols import commit, twopc
 from zablib.protocols.twopc import TIMEOUT_MS, Decision, Prepare, Vote
 
 
@@ -202,9 +202,9 @@ def test_same_seed_same_run():
 
 
 def test_validity_fails_when_a_commit_lacks_a_yes_vote():
-    twopc.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {"vote": "yes"}})
+    commit.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {"vote": "yes"}})
     with pytest.raises(InvariantViolation) as broken:
-        twopc.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {}})
+        commit.check_validity({0: {"decision": "commit"}, 1: {"vote": "yes"}, 2: {}})
     assert broken.value.invariant == "validity"
     assert broken.value.detail == "node 0 committed but participant 2 never voted"
 

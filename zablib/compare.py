@@ -19,7 +19,7 @@ from zablib import faults
 from zablib.invariants import InvariantViolation
 from zablib.network import LinkConfig, constant
 from zablib.protocols import threepc, twopc
-from zablib.protocols.twopc import CommitSimulation
+from zablib.protocols.commit import CommitSimulation
 
 PROTOCOLS: dict[str, ModuleType] = {"2PC": twopc, "3PC": threepc}
 PARTICIPANTS = 4

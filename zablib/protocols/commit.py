@@ -7,6 +7,8 @@ module holds what is the same in both and nothing that differs:
 
 * the vocabulary: the outcomes :data:`COMMIT` and :data:`ABORT`, the votes, the timeouts;
 * the two messages both send the same way: :class:`Vote` and :class:`DecisionRequest`;
+* phase one, the same in both: :class:`CommitCoordinator` asks for votes and counts them,
+  :class:`CommitParticipant` votes; each protocol's nodes build on them;
 * the ``votes`` option of ``cluster(...)`` (:func:`parse_votes`);
 * :class:`CommitSimulation`, the run with ``outcome()``, ``blocked()`` and ``states()``;
 * the invariants, read from stable storage: **agreement** (no two nodes decide differently)
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.core import Message, Node, NodeId
+from zablib.core import Message, Node, NodeId, Output
 from zablib.invariants import InvariantViolation, check_agreement
 from zablib.network import LinkConfig, uniform
 from zablib.sim import NodeFactory, Simulation
@@ -66,11 +68,186 @@ class Vote(Message):
 
 
 @dataclass(frozen=True)
-class DecisionRequest(Message):
-    """An undecided node -> anyone: do you know the outcome? (termination)."""
+class Signal(Message):
+    """A message that carries nothing but its kind; the trace writes its class name."""
 
     def describe(self) -> str:
-        return "DecisionRequest"
+        return type(self).__name__
+
+
+class DecisionRequest(Signal):
+    """An undecided node -> anyone: do you know the outcome? (termination)."""
+
+
+# -- phase one: what both protocols' nodes do alike ---------------------------------------------
+
+class CommitNode(Node):
+    """A node of an atomic commit protocol. ``state`` names where it stands (``"working"``,
+    ``"waiting"``, ``"committed"`` ...); the outcome it knows follows from it."""
+
+    state: str = "working"
+
+    @property
+    def decision(self) -> str | None:
+        """``"commit"``, ``"abort"`` or None while undecided."""
+        return decision_of(self.state)
+
+    def key(self) -> tuple:
+        """Everything that determines this node's future behaviour, as plain hashable data.
+
+        The first field is ``state`` (the explorer reads it there)."""
+        raise NotImplementedError
+
+    def awaiting(self, timer: str) -> tuple[NodeId, ...]:
+        """The peers whose silence the timer ``timer`` detects (for a perfect failure detector)."""
+        raise NotImplementedError
+
+
+class CommitCoordinator(CommitNode):
+    """The coordinator's phase one, the same in 2PC and 3PC: write a begin record, ask every
+    participant for its vote, abort on a no or a missing vote; and after a crash, re-send a
+    decision already made.
+
+    A protocol's coordinator says what its request and its decisions look like
+    (:meth:`vote_request`, :meth:`decision_message`), what follows a yes from everyone
+    (:meth:`all_voted_yes`) and what a recovery before any decision does
+    (:meth:`recover_undecided`).
+
+    Durable state: ``began`` (the begin record) and ``decision``. Volatile: ``state``
+    (``"waiting"`` for votes, ..., ``"committed"`` or ``"aborted"``) and ``yes``, the
+    participants whose yes vote has arrived.
+    """
+
+    role = "coordinator"
+    #: The timers that deciding makes pointless: cancelled by :meth:`decide`.
+    decision_cancels: tuple[str, ...] = ("votes",)
+
+    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]):
+        super().__init__(node_id, peers, storage)
+        self.participants = self.others
+        decision = storage.get("decision")
+        self.began = bool(storage.get("began"))
+        self.state = decided_state(decision) if decision else "waiting"
+        self.yes: frozenset[NodeId] = frozenset()
+
+    def vote_request(self) -> Message:
+        """The message that asks a participant for its vote."""
+        raise NotImplementedError
+
+    def decision_message(self, outcome: str) -> Message:
+        """The message that tells a participant the outcome."""
+        raise NotImplementedError
+
+    def all_voted_yes(self, out: Output) -> Output:
+        """Every participant voted yes: go on (2PC commits, 3PC pre-commits)."""
+        raise NotImplementedError
+
+    def recover_undecided(self, out: Output) -> Output:
+        """Restarted after the begin record and before any decision."""
+        raise NotImplementedError
+
+    def awaiting(self, timer: str) -> tuple[NodeId, ...]:
+        if timer == "votes":
+            return tuple(p for p in self.participants if p not in self.yes)
+        return ()
+
+    def on_start(self, now: float) -> Output:
+        out = Output()
+        if not self.began:
+            self.began = True  # from now on a restart is a recovery
+            out.write(began=True).broadcast(self.participants, self.vote_request())
+            return out.set_timer("votes", TIMEOUT_MS)
+        if self.decision is not None:
+            out.note(f"recovered: re-sends its decision {self.decision}", tag="resend",
+                     value=self.decision)
+            return out.broadcast(self.participants, self.decision_message(self.decision))
+        return self.recover_undecided(out)
+
+    def count_vote(self, out: Output, src: NodeId, vote: Vote) -> Output:
+        """Phase one: a vote from ``src`` while waiting for votes."""
+        if not vote.yes:
+            return self.decide(out, ABORT, f"{src} voted no: abort")
+        self.yes = self.yes | {src}
+        if len(self.yes) == len(self.participants):
+            return self.all_voted_yes(out)
+        return out
+
+    def votes_timed_out(self, out: Output) -> Output:
+        """Some vote did not arrive in time: abort."""
+        missing = ", ".join(map(str, self.awaiting("votes")))
+        return self.decide(out, ABORT, f"no vote from {missing} in time: abort")
+
+    def decide(self, out: Output, outcome: str, why: str, announce: bool = True) -> Output:
+        """Write ``outcome`` (before anything leaves), note ``why``, and tell every participant
+        unless ``announce`` is false."""
+        self.state = decided_state(outcome)
+        out.write(decision=outcome)
+        for name in self.decision_cancels:
+            out.cancel_timer(name)
+        out.note(why, tag="decision", value=outcome)
+        if announce:
+            out.broadcast(self.participants, self.decision_message(outcome))
+        return out
+
+    def status(self) -> str:
+        if self.state == "waiting":
+            return f"coordinator waiting ({len(self.yes)}/{len(self.participants)} yes)"
+        return f"coordinator {self.state}"
+
+
+class CommitParticipant(CommitNode):
+    """A participant's phase one, the same in 2PC and 3PC: wait for the vote request, vote,
+    and write the vote before sending it.
+
+    ``prepared_state`` names the state of a participant that has voted yes (2PC: prepared,
+    3PC: uncertain) and ``vote_timer`` the timer that waits for the request.
+
+    Parameters
+    ----------
+    vote : {"yes", "no"}
+        What this participant votes when asked.
+    """
+
+    role = "participant"
+    prepared_state: str
+    vote_timer: str
+
+    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
+                 vote: str = "yes"):
+        super().__init__(node_id, peers, storage)
+        self.vote = vote
+        decision = storage.get("decision")
+        if decision:
+            self.state = decided_state(decision)
+        elif storage.get("vote") == "yes":
+            self.state = self.prepared_state
+        else:
+            self.state = "working"
+
+    def cast_vote(self, out: Output, src: NodeId) -> Output:
+        """Asked by ``src`` while working: vote. A yes is written first (from then on this
+        participant may not decide alone); a no is an abort."""
+        out.cancel_timer(self.vote_timer)
+        if self.vote == "yes":
+            self.state = self.prepared_state
+            out.write(vote="yes").note(f"votes yes: {self.prepared_state}", tag="vote", value="yes")
+            return out.send(src, Vote(True)).set_timer("decision", DECISION_TIMEOUT_MS)
+        self.state = "aborted"
+        out.write(vote="no", decision=ABORT).note("votes no: aborted", tag="vote", value="no")
+        return out.send(src, Vote(False))
+
+
+def node_factory_of(coordinator: Callable[..., Node], participant: Callable[..., Node],
+                    votes: Mapping[NodeId, str]) -> NodeFactory:
+    """``factory(node_id, peers, storage)``: ``coordinator(0, peers, storage)`` for node 0,
+    ``participant(i, peers, storage, votes[i])`` for the others."""
+
+    def factory(i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> Node:
+        if i == COORDINATOR:
+            return coordinator(i, peers, storage)
+        return participant(i, peers, storage, votes[i])
+
+    return factory
 
 
 # -- options and the durable record ----------------------------------------------------------

@@ -66,9 +66,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import Message, NodeId, Output
 from zablib.network import LinkConfig, constant
 from zablib.protocols.commit import (
     ABORT,
@@ -77,11 +78,14 @@ from zablib.protocols.commit import (
     DECISION_TIMEOUT_MS,
     RETRY_MS,
     TIMEOUT_MS,
+    CommitCoordinator,
+    CommitParticipant,
     CommitSimulation,
     DecisionRequest,
+    Signal,
     Vote,
     decided_state,
-    decision_of,
+    node_factory_of,
 )
 from zablib.sim import NodeFactory
 
@@ -89,7 +93,7 @@ __all__ = [
     "VARIANTS", "CanCommit", "PreCommit", "Ack", "DoCommit", "Abort", "StateRequest", "StateReply",
     "Recovered",
     "Vote", "DecisionRequest", "Coordinator", "Participant", "ThreePCSimulation", "cluster",
-    "node_factory", "termination_rule", "TerminationRule", "scenario_note", "scenario_partition",
+    "node_factory", "termination_rule", "scenario_note", "scenario_partition",
     "scenario_wrong_variant",
 ]
 
@@ -108,12 +112,8 @@ def check_variant(variant: str) -> str:
 
 # -- messages ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CanCommit(Message):
+class CanCommit(Signal):
     """Coordinator -> participant: can you commit? (phase 1)."""
-
-    def describe(self) -> str:
-        return "CanCommit"
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,11 @@ def termination_rule(states: Iterable[str]) -> str:
         ``"abort"`` if any aborted or had not voted; else ``"commit"`` if any committed; else
         ``"precommit"`` (pre-commit the uncertain ones, then commit) if any pre-committed; else
         (all uncertain) ``"abort"``.
+
+    Notes
+    -----
+    A cluster, a node factory and ``zablib.models.CommitModel`` take another rule of the same
+    shape through ``termination_rule=`` (to try one out, or to check an exercise's answer).
     """
     seen = set(states)
     unknown = seen - {"working", "uncertain", "precommitted", "committed", "aborted"}
@@ -215,21 +220,15 @@ def termination_rule(states: Iterable[str]) -> str:
     return "abort"
 
 
-TerminationRule = Callable[[list[str]], str]
-"""A new coordinator's decision rule: the states it collected (its own included) in;
-``"commit"``, ``"abort"`` or ``"precommit"`` out. :func:`termination_rule` is Skeen's; a
-cluster, a node factory or an explorable model takes another through ``termination_rule=``."""
-
-
 # -- nodes ------------------------------------------------------------------------------------
 
-class Coordinator(Node):
+class Coordinator(CommitCoordinator):
     """The 3PC coordinator (node 0).
 
-    Durable state: ``began``, ``phase`` (``"precommit"`` once it has decided to pre-commit) and
-    ``decision``. ``state``: ``"waiting"`` (for votes), ``"precommitting"`` (waiting for acks),
-    ``"committed"``, ``"aborted"``, or ``"uncertain"`` (recovered after pre-committing, outcome
-    unknown: it asks).
+    Phase one as in :class:`~zablib.protocols.commit.CommitCoordinator`. Durable state adds
+    ``phase`` (``"precommit"`` once it has decided to pre-commit); ``state`` adds
+    ``"precommitting"`` (waiting for acks) and ``"uncertain"`` (recovered after pre-committing,
+    outcome unknown: it asks).
 
     Parameters
     ----------
@@ -237,33 +236,21 @@ class Coordinator(Node):
         What to do when an ``Ack`` is missing: commit (Skeen), or abort (the wrong variant).
     termination_rule : callable
         The rule it applies when it recovers undecided and learns every other node's state
-        (see :data:`TerminationRule`).
+        (a function like :func:`termination_rule`).
     """
 
-    role = "coordinator"
+    decision_cancels = ("votes", "acks", "ask")
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 variant: str = "correct", termination_rule: TerminationRule = termination_rule):
+                 variant: str = "correct",
+                 termination_rule: Callable[[list[str]], str] = termination_rule):
         super().__init__(node_id, peers, storage)
         self.variant = variant
         self.rule = termination_rule
-        self.participants = self.others
-        decision = storage.get("decision")
-        self.began = bool(storage.get("began"))
-        if decision:
-            self.state = decided_state(decision)
-        elif storage.get("phase") == "precommit":
+        if self.decision is None and storage.get("phase") == "precommit":
             self.state = "uncertain"
-        else:
-            self.state = "waiting"
-        self.yes: frozenset[NodeId] = frozenset()
         self.acked: frozenset[NodeId] = frozenset()
         self.recovered: tuple[tuple[NodeId, str], ...] = ()  # peers recovered undecided too
-
-    @property
-    def decision(self) -> str | None:
-        """``"commit"``, ``"abort"`` or None while undecided."""
-        return decision_of(self.state)
 
     @property
     def blocked(self) -> bool:
@@ -271,44 +258,44 @@ class Coordinator(Node):
         return self.state == "uncertain"
 
     def key(self) -> tuple:
-        """Everything that determines this node's future behaviour, as plain hashable data.
-
-        The first field is ``state``."""
         return (self.state, tuple(sorted(self.yes)), tuple(sorted(self.acked)), self.began,
                 self.recovered)
 
     def awaiting(self, timer: str) -> tuple[NodeId, ...]:
-        """The peers whose silence the timer ``timer`` detects (for a perfect failure detector)."""
         if timer == "votes":
-            return tuple(p for p in self.participants if p not in self.yes)
+            return super().awaiting(timer)
         if timer == "acks":
             return tuple(p for p in self.participants if p not in self.acked)
         return self.others
 
-    # -- inputs ----------------------------------------------------------------------------
-    def on_start(self, now: float) -> Output:
-        out = Output()
-        if not self.began:
-            self.began = True
-            out.write(began=True).broadcast(self.participants, CanCommit())
-            return out.set_timer("votes", TIMEOUT_MS)
-        if self.decision is not None:
-            out.note(f"recovered: re-sends its decision {self.decision}", tag="resend",
-                     value=self.decision)
-            return out.broadcast(self.participants, _decision_message(self.decision, self.id))
+    def vote_request(self) -> Message:
+        return CanCommit()
+
+    def decision_message(self, outcome: str) -> Message:
+        return _decision_message(outcome, self.id)
+
+    def all_voted_yes(self, out: Output) -> Output:
+        self.state = "precommitting"
+        out.write(phase="precommit").cancel_timer("votes")
+        out.note("every participant voted yes: pre-commit", tag="precommit")
+        out.broadcast(self.participants, PreCommit(self.id))
+        return out.set_timer("acks", TIMEOUT_MS)
+
+    def recover_undecided(self, out: Output) -> Output:
         if self.state == "uncertain":
             out.note("recovered after pre-committing: asks for the outcome", tag="ask")
             out.broadcast(self.participants, DecisionRequest())
             return out.set_timer("ask", RETRY_MS)
         # No pre-commit record: no PreCommit ever left, so nobody can have pre-committed.
-        return self._decide(out, ABORT, "recovered before pre-committing: abort")
+        return self.decide(out, ABORT, "recovered before pre-committing: abort")
 
+    # -- inputs ----------------------------------------------------------------------------
     def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
         out = Output()
         if isinstance(msg, DoCommit | Abort):
             if self.decision is None:
                 outcome = COMMIT if isinstance(msg, DoCommit) else ABORT
-                return self._decide(out, outcome, f"learns {outcome} from {src}", announce=False)
+                return self.decide(out, outcome, f"learns {outcome} from {src}", announce=False)
             return out
         if isinstance(msg, DecisionRequest):
             if self.decision is not None:
@@ -320,21 +307,20 @@ class Coordinator(Node):
             self.recovered = _record(self.recovered, src, msg.state)
             outcome = _after_total_failure(self.rule, "precommitted", self.recovered, self.others)
             if outcome is not None:
-                return self._decide(out, outcome, f"every node recovered undecided: {outcome}")
+                return self.decide(out, outcome, f"every node recovered undecided: {outcome}")
             return out
         return self._step_coordinator(out, src, msg)
 
     def on_timer(self, now: float, name: str) -> Output:
         out = Output()
         if name == "votes" and self.state == "waiting":
-            missing = ", ".join(map(str, self.awaiting("votes")))
-            return self._decide(out, ABORT, f"no vote from {missing} in time: abort")
+            return self.votes_timed_out(out)
         if name == "acks" and self.state == "precommitting":
             missing = ", ".join(map(str, self.awaiting("acks")))
             if self.variant == "correct":
-                return self._decide(out, COMMIT, f"no Ack from {missing}: taken for crashed; "
-                                                 "all voted yes: commit")
-            return self._decide(out, ABORT, f"no Ack from {missing} in time: abort (WRONG)")
+                return self.decide(out, COMMIT, f"no Ack from {missing}: taken for crashed; "
+                                                "all voted yes: commit")
+            return self.decide(out, ABORT, f"no Ack from {missing} in time: abort (WRONG)")
         if name == "ask" and self.state == "uncertain":
             out.broadcast(self.participants, DecisionRequest())
             return out.set_timer("ask", RETRY_MS)
@@ -343,38 +329,20 @@ class Coordinator(Node):
     # -- role --------------------------------------------------------------------------------
     def _step_coordinator(self, out: Output, src: NodeId, msg: Message) -> Output:
         if isinstance(msg, Vote) and self.state == "waiting":
-            if not msg.yes:
-                return self._decide(out, ABORT, f"{src} voted no: abort")
-            self.yes = self.yes | {src}
-            if len(self.yes) == len(self.participants):
-                self.state = "precommitting"
-                out.write(phase="precommit").cancel_timer("votes")
-                out.note("every participant voted yes: pre-commit", tag="precommit")
-                out.broadcast(self.participants, PreCommit(self.id))
-                return out.set_timer("acks", TIMEOUT_MS)
-        elif isinstance(msg, Ack) and msg.coord == self.id and self.state == "precommitting":
+            return self.count_vote(out, src, msg)
+        if isinstance(msg, Ack) and msg.coord == self.id and self.state == "precommitting":
             self.acked = self.acked | {src}
             if len(self.acked) == len(self.participants):
-                return self._decide(out, COMMIT, "every participant pre-committed: commit")
-        return out
-
-    def _decide(self, out: Output, outcome: str, why: str, announce: bool = True) -> Output:
-        self.state = decided_state(outcome)
-        out.write(decision=outcome).cancel_timer("votes").cancel_timer("acks").cancel_timer("ask")
-        out.note(why, tag="decision", value=outcome)
-        if announce:
-            out.broadcast(self.participants, _decision_message(outcome, self.id))
+                return self.decide(out, COMMIT, "every participant pre-committed: commit")
         return out
 
     def status(self) -> str:
-        if self.state == "waiting":
-            return f"coordinator waiting ({len(self.yes)}/{len(self.participants)} yes)"
         if self.state == "precommitting":
             return f"coordinator pre-committing ({len(self.acked)}/{len(self.participants)} acks)"
-        return f"coordinator {self.state}"
+        return super().status()
 
 
-class Participant(Node):
+class Participant(CommitParticipant):
     """A 3PC participant, which may become the coordinator of the termination protocol.
 
     Durable state: ``vote``, ``precommitted`` and ``decision``. ``state`` is ``"working"``,
@@ -390,25 +358,20 @@ class Participant(Node):
     vote : {"yes", "no"}
         What this participant votes when asked.
     termination_rule : callable
-        The rule it applies to the states it collects as new coordinator (see
-        :data:`TerminationRule`).
+        The rule it applies to the states it collects as new coordinator (a function like
+        :func:`termination_rule`).
     """
 
+    prepared_state = "uncertain"
+    vote_timer = "vote"
+
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 vote: str = "yes", termination_rule: TerminationRule = termination_rule):
-        super().__init__(node_id, peers, storage)
-        self.vote = vote
+                 vote: str = "yes", termination_rule: Callable[[list[str]], str] = termination_rule):
+        super().__init__(node_id, peers, storage, vote)
         self.rule = termination_rule
         self.participants = tuple(p for p in peers if p != COORDINATOR)
-        decision = storage.get("decision")
-        if decision:
-            self.state = decided_state(decision)
-        elif storage.get("precommitted"):
+        if self.decision is None and storage.get("precommitted"):
             self.state = "precommitted"
-        elif storage.get("vote") == "yes":
-            self.state = "uncertain"
-        else:
-            self.state = "working"
         # Recovered undecided: it only asks, and never takes over (Skeen's model is crash-stop).
         self.recovering = self.state in UNDECIDED
         self.coord: NodeId = COORDINATOR
@@ -424,24 +387,15 @@ class Participant(Node):
         return "coordinator" if self.coord == self.id else "participant"
 
     @property
-    def decision(self) -> str | None:
-        """``"commit"``, ``"abort"`` or None while undecided."""
-        return decision_of(self.state)
-
-    @property
     def blocked(self) -> bool:
         """Recovered undecided, waiting for someone who knows the outcome."""
         return self.recovering and self.state in UNDECIDED
 
     def key(self) -> tuple:
-        """Everything that determines this node's future behaviour, as plain hashable data.
-
-        The first field is ``state``."""
         return (self.state, self.vote, self.coord, self.phase, self.replies, self.waiting,
                 self.askers, self.recovering, self.recovered)
 
     def awaiting(self, timer: str) -> tuple[NodeId, ...]:
-        """The peers whose silence the timer ``timer`` detects (for a perfect failure detector)."""
         if timer == "vote":
             return (COORDINATOR,)
         if timer == "decision":
@@ -497,14 +451,7 @@ class Participant(Node):
     def _step_participant(self, out: Output, src: NodeId, msg: Message) -> Output:
         if isinstance(msg, CanCommit):
             if self.state == "working":
-                out.cancel_timer("vote")
-                if self.vote == "yes":
-                    self.state = "uncertain"
-                    out.write(vote="yes").note("votes yes: uncertain", tag="vote", value="yes")
-                    return out.send(src, Vote(True)).set_timer("decision", DECISION_TIMEOUT_MS)
-                self.state = "aborted"
-                out.write(vote="no", decision=ABORT).note("votes no: aborted", tag="vote", value="no")
-                return out.send(src, Vote(False))
+                return self.cast_vote(out, src)
             if self.state == "aborted":
                 return out.send(src, Vote(False))
             if self.state in UNDECIDED and self.coord == COORDINATOR:
@@ -679,7 +626,8 @@ def _record(recovered: tuple[tuple[NodeId, str], ...], node: NodeId,
     return tuple(sorted({**dict(recovered), node: state}.items()))
 
 
-def _after_total_failure(rule: TerminationRule, own: str, recovered: tuple[tuple[NodeId, str], ...],
+def _after_total_failure(rule: Callable[[list[str]], str], own: str,
+                         recovered: tuple[tuple[NodeId, str], ...],
                          others: tuple[NodeId, ...]) -> str | None:
     """Skeen's rule over every node's durable state, once every other node has said it
     recovered undecided; None while some have not."""
@@ -699,35 +647,30 @@ class ThreePCSimulation(CommitSimulation):
 
 
 def node_factory(votes: Mapping[NodeId, str], variant: str = "correct",
-                 termination_rule: TerminationRule = termination_rule) -> NodeFactory:
+                 termination_rule: Callable[[list[str]], str] = termination_rule) -> NodeFactory:
     """``factory(node_id, peers, storage)`` building 3PC nodes with the given votes, variant and
     termination rule (checked here: ValueError for an unknown variant or a rule that is not
     callable)."""
     variant = check_variant(variant)
     if not callable(termination_rule):
         raise ValueError(f"termination_rule must be a function of the states, got {termination_rule!r}")
-
-    def factory(i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> Node:
-        if i == COORDINATOR:
-            return Coordinator(i, peers, storage, variant, termination_rule)
-        return Participant(i, peers, storage, votes[i], termination_rule)
-
-    return factory
+    return node_factory_of(partial(Coordinator, variant=variant, termination_rule=termination_rule),
+                           partial(Participant, termination_rule=termination_rule), votes)
 
 
 def cluster(participants: int = 2, *, seed: int = 0, votes: Mapping[int, str] | str | None = None,
-            variant: str = "correct", termination_rule: TerminationRule = termination_rule,
+            variant: str = "correct", termination_rule: Callable[[list[str]], str] = termination_rule,
             link: LinkConfig | None = None) -> ThreePCSimulation:
     """A three-phase commit of one transaction: coordinator 0 and participants ``1..participants``.
 
+    ``participants``, ``seed``, ``votes`` and ``link`` mean what they mean for every commit run
+    (:class:`~zablib.protocols.commit.CommitSimulation`): at least one participant; the seed of
+    the delays (and of the votes when ``votes="random"``); ``{participant: "yes" | "no"}``
+    with the others voting yes, or ``"random"``, or None for all yes; the link settings,
+    uniform 1-10 ms FIFO links by default.
+
     Parameters
     ----------
-    participants : int
-        Number of participants, at least 1.
-    seed : int
-        Seed of the run (message delays; votes when ``votes="random"``).
-    votes : mapping, "random" or None
-        See :func:`zablib.protocols.commit.parse_votes`.
     variant : {"correct", "abort-after-precommit", "wrong"}
         ``"abort-after-precommit"`` (alias ``"wrong"``): the coordinator aborts when an ``Ack``
         is missing, after pre-committing (see the module docstring).
@@ -735,8 +678,6 @@ def cluster(participants: int = 2, *, seed: int = 0, votes: Mapping[int, str] | 
         The rule a new coordinator (or a node recovered after a total failure) applies to the
         states it learns; default Skeen's, :func:`termination_rule`. Pass another to see what
         it does, e.g. an exercise's answer.
-    link : LinkConfig, optional
-        Link settings; default uniform 1-10 ms delay, FIFO, no loss.
     """
     variant = check_variant(variant)
     sim = ThreePCSimulation(lambda v: node_factory(v, variant, termination_rule), participants,

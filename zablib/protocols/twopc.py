@@ -29,9 +29,10 @@ Timeouts, and what each waiting node may do about one:
 A recovering coordinator re-reads its decision and sends it again; if it crashed before deciding,
 it aborts (*presumed abort*: no participant can have committed, since nobody was told commit).
 
-:meth:`CommitSimulation.outcome` reads each node's *stable storage*, so a crashed node's outcome is
-what it wrote before crashing. The invariants are **agreement** (no two nodes decide differently)
-and the safety half of **validity** (commit only if every participant durably voted yes).
+:meth:`~zablib.protocols.commit.CommitSimulation.outcome` reads each node's *stable storage*,
+so a crashed node's outcome is what it wrote before crashing. The invariants are **agreement**
+(no two nodes decide differently) and the safety half of **validity** (commit only if every
+participant durably voted yes).
 
 What 2PC shares with 3PC (the votes, ``Vote`` and ``DecisionRequest``, the run's ``outcome()``
 and its invariants) lives in :mod:`zablib.protocols.commit`. The same node classes are explored
@@ -44,49 +45,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import Message, NodeId, Output
 from zablib.network import LinkConfig
-from zablib.protocols.commit import (
-    ABORT,
-    COMMIT,
-    COORDINATOR,
-    DECISION_TIMEOUT_MS,
-    RETRY_MS,
-    TIMEOUT_MS,
-    VOTES,
-    CommitSimulation,
-    DecisionRequest,
-    Vote,
-    agreement,
-    check_participants,
-    check_validity,
-    decided_state,
-    decision_of,
-    decisions,
-    parse_votes,
-    validity,
-)
+from zablib.protocols import commit
+from zablib.protocols.commit import ABORT, COMMIT, COORDINATOR, RETRY_MS, TIMEOUT_MS, DecisionRequest, Vote
 from zablib.sim import NodeFactory
-
-__all__ = [
-    # shared with 3PC (zablib.protocols.commit), named here too
-    "ABORT", "COMMIT", "COORDINATOR", "DECISION_TIMEOUT_MS", "RETRY_MS", "TIMEOUT_MS", "VOTES",
-    "CommitSimulation", "DecisionRequest", "Vote", "agreement", "check_participants",
-    "check_validity", "decisions", "parse_votes", "validity",
-    # two-phase commit's own
-    "Prepare", "Decision", "Uncertain", "Coordinator", "Participant", "TwoPCSimulation",
-    "node_factory", "cluster", "scenario_note",
-]
-
 
 # -- messages ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Prepare(Message):
+class Prepare(commit.Signal):
     """Coordinator -> participant: vote on the transaction (phase 1)."""
-
-    def describe(self) -> str:
-        return "Prepare"
 
 
 @dataclass(frozen=True)
@@ -99,99 +67,52 @@ class Decision(Message):
         return f"Decision({self.outcome})"
 
 
-@dataclass(frozen=True)
-class Uncertain(Message):
+class Uncertain(commit.Signal):
     """Answer to a ``DecisionRequest`` from a prepared participant: I do not know either."""
-
-    def describe(self) -> str:
-        return "Uncertain"
 
 
 # -- nodes ------------------------------------------------------------------------------------
 
-class Coordinator(Node):
-    """The 2PC coordinator (node 0).
-
-    Durable state: ``began`` (the begin record) and ``decision``. Volatile state: ``state``
-    (``"waiting"`` for votes, then ``"committed"`` or ``"aborted"``) and ``yes``, the
-    participants whose yes vote has arrived.
+class Coordinator(commit.CommitCoordinator):
+    """The 2PC coordinator (node 0): phase one as in :class:`~zablib.protocols.commit.CommitCoordinator`
+    (``state`` is ``"waiting"`` for votes), then commit once every vote is yes.
     """
 
-    role = "coordinator"
+    def vote_request(self) -> Message:
+        return Prepare()
 
-    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]):
-        super().__init__(node_id, peers, storage)
-        self.participants = self.others
-        decision = storage.get("decision")
-        self.began = bool(storage.get("began"))
-        self.state = decided_state(decision) if decision else "waiting"
-        self.yes: frozenset[NodeId] = frozenset()
+    def decision_message(self, outcome: str) -> Message:
+        return Decision(outcome)
 
-    @property
-    def decision(self) -> str | None:
-        """``"commit"``, ``"abort"`` or None while undecided."""
-        return decision_of(self.state)
+    def all_voted_yes(self, out: Output) -> Output:
+        return self.decide(out, COMMIT, "every participant voted yes: commit")
+
+    def recover_undecided(self, out: Output) -> Output:
+        # Presumed abort: nobody can have committed, since nobody was told commit.
+        return self.decide(out, ABORT, "recovered undecided: presumed abort")
 
     def key(self) -> tuple:
-        """Everything that determines this node's future behaviour, as plain hashable data.
-
-        The first field is ``state``."""
         return (self.state, tuple(sorted(self.yes)), self.began)
 
-    def awaiting(self, timer: str) -> tuple[NodeId, ...]:
-        """The peers whose silence the timer ``timer`` detects (for a perfect failure detector)."""
-        if timer == "votes":
-            return tuple(p for p in self.participants if p not in self.yes)
-        return ()
-
     # -- inputs ----------------------------------------------------------------------------
-    def on_start(self, now: float) -> Output:
-        out = Output()
-        if not self.began:
-            self.began = True  # from now on a restart is a recovery
-            out.write(began=True).broadcast(self.participants, Prepare())
-            return out.set_timer("votes", TIMEOUT_MS)
-        if self.decision is not None:
-            out.note(f"recovered: re-sends its decision {self.decision}", tag="resend",
-                     value=self.decision)
-            return out.broadcast(self.participants, Decision(self.decision))
-        return self._decide(out, ABORT, "recovered undecided: presumed abort")
-
     def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
         return self._step_coordinator(Output(), src, msg)
 
     def on_timer(self, now: float, name: str) -> Output:
-        out = Output()
         if name == "votes" and self.state == "waiting":
-            missing = ", ".join(map(str, self.awaiting("votes")))
-            return self._decide(out, ABORT, f"no vote from {missing} in time: abort")
-        return out
+            return self.votes_timed_out(Output())
+        return Output()
 
     # -- role --------------------------------------------------------------------------------
     def _step_coordinator(self, out: Output, src: NodeId, msg: Message) -> Output:
         if isinstance(msg, Vote) and self.state == "waiting":
-            if not msg.yes:
-                return self._decide(out, ABORT, f"{src} voted no: abort")
-            self.yes = self.yes | {src}
-            if len(self.yes) == len(self.participants):
-                return self._decide(out, COMMIT, "every participant voted yes: commit")
-        elif isinstance(msg, DecisionRequest) and self.decision is not None:
+            return self.count_vote(out, src, msg)
+        if isinstance(msg, DecisionRequest) and self.decision is not None:
             out.send(src, Decision(self.decision))
         return out
 
-    def _decide(self, out: Output, outcome: str, why: str) -> Output:
-        self.state = decided_state(outcome)
-        out.write(decision=outcome).cancel_timer("votes")
-        out.note(why, tag="decision", value=outcome)
-        return out.broadcast(self.participants, Decision(outcome))
 
-    def status(self) -> str:
-        if self.state == "waiting":
-            return f"coordinator waiting ({len(self.yes)}/{len(self.participants)} yes)"
-        return f"coordinator {self.state}"
-
-
-class Participant(Node):
+class Participant(commit.CommitParticipant):
     """A 2PC participant.
 
     Durable state: ``vote`` and ``decision``. ``state`` is ``"working"`` (not voted yet),
@@ -199,34 +120,19 @@ class Participant(Node):
     true once a prepared participant has timed out and runs the termination protocol;
     ``answered`` are the peers that told it they are uncertain too (it does not ask them again:
     they will tell), ``askers`` the peers it told so (it tells them the outcome when it learns it).
-
-    Parameters
-    ----------
-    vote : {"yes", "no"}
-        What this participant votes when asked.
+    ``vote`` is what it votes when asked (see
+    :class:`~zablib.protocols.commit.CommitParticipant`).
     """
 
-    role = "participant"
+    prepared_state = "prepared"
+    vote_timer = "prepare"
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  vote: str = "yes"):
-        super().__init__(node_id, peers, storage)
-        self.vote = vote
-        decision = storage.get("decision")
-        if decision:
-            self.state = decided_state(decision)
-        elif storage.get("vote") == "yes":
-            self.state = "prepared"
-        else:
-            self.state = "working"
+        super().__init__(node_id, peers, storage, vote)
         self.asking = False
         self.answered: tuple[NodeId, ...] = ()
         self.askers: tuple[NodeId, ...] = ()
-
-    @property
-    def decision(self) -> str | None:
-        """``"commit"``, ``"abort"`` or None while undecided."""
-        return decision_of(self.state)
 
     @property
     def blocked(self) -> bool:
@@ -237,9 +143,6 @@ class Participant(Node):
         return self.state == "prepared" and self.asking
 
     def key(self) -> tuple:
-        """Everything that determines this node's future behaviour, as plain hashable data.
-
-        The first field is ``state``."""
         return (self.state, self.vote, self.asking, self.answered, self.askers)
 
     def awaiting(self, timer: str) -> tuple[NodeId, ...]:
@@ -280,14 +183,7 @@ class Participant(Node):
         if not isinstance(msg, Prepare):
             return out
         if self.state == "working":
-            out.cancel_timer("prepare")
-            if self.vote == "yes":
-                self.state = "prepared"
-                out.write(vote="yes").note("votes yes: prepared", tag="vote", value="yes")
-                return out.send(src, Vote(True)).set_timer("decision", DECISION_TIMEOUT_MS)
-            self.state = "aborted"
-            out.write(vote="no", decision=ABORT).note("votes no: aborted", tag="vote", value="no")
-            return out.send(src, Vote(False))
+            return self.cast_vote(out, src)
         if self.state == "prepared":
             return out.send(src, Vote(True))  # the coordinator asks again: same answer
         if self.state == "aborted":
@@ -321,7 +217,7 @@ class Participant(Node):
     def _learn(self, out: Output, outcome: str, src: NodeId) -> Output:
         if self.decision is not None:
             return out
-        self.state = decided_state(outcome)
+        self.state = commit.decided_state(outcome)
         tell = tuple(p for p in self.askers if p != src)
         self.asking, self.answered, self.askers = False, (), ()
         out.write(decision=outcome).cancel_timer("decision").cancel_timer("prepare")
@@ -338,16 +234,10 @@ class Participant(Node):
 
 def node_factory(votes: Mapping[NodeId, str]) -> NodeFactory:
     """``factory(node_id, peers, storage)`` building 2PC nodes with the given votes."""
-
-    def factory(i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> Node:
-        if i == COORDINATOR:
-            return Coordinator(i, peers, storage)
-        return Participant(i, peers, storage, votes[i])
-
-    return factory
+    return commit.node_factory_of(Coordinator, Participant, votes)
 
 
-class TwoPCSimulation(CommitSimulation):
+class TwoPCSimulation(commit.CommitSimulation):
     """A two-phase commit run: see :func:`cluster`."""
 
     protocol = "2pc"
