@@ -2,8 +2,9 @@
 
 * **Zab**: a 5-server ensemble (``zab.cluster(5, seed=SEED)``, 1-10 ms FIFO links, no faults).
   After the election has settled (not timed), a client hands the leader one transaction every
-  ``GAP_MS`` of simulated time, ``TXNS`` transactions in all, and the run goes on until the last
-  one has committed. What is timed is that load phase: proposals, acknowledgements, commits,
+  ``GAP_MS`` of simulated time, ``OPERATIONS`` transactions in all (the workload of
+  ``protocol_bench.py``, the same as Raft's), and the run goes on until the last one has
+  committed. What is timed is that load phase: proposals, acknowledgements, commits,
   deliveries on all five servers, heartbeats, stable-storage writes and the trace. The count is
   the transactions the *leader* delivered (committed) during the phase.
 * **Kernel**: the ping-pong ring of ``bench_kernel.py`` (8 nodes, 50,000 message deliveries);
@@ -20,56 +21,34 @@ from __future__ import annotations
 
 import sys
 
-from protocol_bench import throughput
+from protocol_bench import REPEATS, SEED, SERVERS, load_phase, settle, throughput
 
 from zablib.protocols import zab
 
-SERVERS = 5
-TXNS = 2_000  # transactions per run
-GAP_MS = 1.5  # simulated time between two client submissions
-SEED = 1
-REPEATS = 5
 
-
-def settled_cluster(seed: int = SEED) -> zab.ZabSimulation:
+def settled_cluster() -> zab.ZabSimulation:
     """A 5-server ensemble whose leader is established and followed by everyone."""
-    sim = zab.cluster(SERVERS, seed=seed)
-    for _ in range(500):
-        sim.run_for(20)
+    def ready(sim: zab.ZabSimulation) -> bool:
         leader = sim.leader()
-        if leader is not None and all(
-                sim.nodes[i].phase == "synced" for i in sim.node_ids if i != leader):
-            return sim
-    raise SystemExit("the ensemble never settled")
+        return leader is not None and all(
+            sim.nodes[i].phase == "synced" for i in sim.node_ids if i != leader)
+
+    return settle(zab.cluster(SERVERS, seed=SEED), ready, "ensemble")
 
 
 def run_zab(sim: zab.ZabSimulation) -> tuple[int, int]:
-    """The load phase: ``TXNS`` submissions, ``GAP_MS`` apart, then drain.
+    """The load phase: ``OPERATIONS`` submissions, ``GAP_MS`` apart, then drain.
 
     Returns ``(committed, events)``: transactions the leader delivered and kernel events
     (message deliveries and timer firings) the phase took.
     """
-    leader = sim.leader()
-    start = len(sim.trace)
-    for k in range(TXNS):
-        if not sim.submit(k):
-            raise SystemExit(f"the leader refused transaction {k} at t={sim.now:.1f} ms")
-        sim.run_for(GAP_MS)
-    while sim.nodes[leader].committed_zxid < sim.nodes[leader].last_zxid:
-        sim.run_for(GAP_MS)
-    committed = events = 0
-    for e in sim.trace[start:]:
-        if e.kind == "note" and e.tag == "deliver" and e.node == leader:
-            committed += 1
-        elif e.kind in ("deliver", "timer"):
-            events += 1
-    return committed, events
+    node = sim.nodes[sim.leader()]
+    return load_phase(sim, "transaction", drained=lambda: node.committed_zxid >= node.last_zxid,
+                      commits=lambda e: e.tag == "deliver")
 
 
 def main(repeats: int = REPEATS) -> float:
-    print(f"zab: {SERVERS} servers, {TXNS:,} transactions, one every {GAP_MS:g} ms of simulated "
-          f"time, uniform 1-10 ms FIFO links, seed {SEED}")
-    return throughput("zab", "txn", "transactions", TXNS, repeats, SEED, settled_cluster, run_zab)
+    return throughput("zab", "txn", "transactions", "FIFO", settled_cluster, run_zab, repeats)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """What the protocol benchmarks share beyond the kernel baseline (``baseline.py``).
 
-* :func:`throughput`: ``bench_zab.py`` and ``bench_raft.py`` time a protocol's load phase and
-  the kernel's ping-pong ring alternately, ``repeats`` times each, and report the medians and
-  the cost ratio *kernel events per committed operation*.
+* :func:`throughput`: ``bench_zab.py`` and ``bench_raft.py`` time a protocol's load phase
+  (:func:`load_phase`, on a cluster :func:`settle` has readied) and the kernel's ping-pong ring
+  alternately, ``repeats`` times each, and report the medians and the cost ratio *kernel events
+  per committed operation*.
 * :func:`campaign`: ``bench_zab_campaign.py`` and ``bench_raft_campaign.py`` run seeded fault
   schedules one after the other and report how many were ok, stuck or broke an invariant.
 """
@@ -17,11 +18,53 @@ from collections.abc import Callable
 from baseline import PING_NODES, PING_ROUNDS, cpu, run_pingpong
 
 from zablib.sim import Simulation
+from zablib.trace import Event
+
+#: The workload both protocol benchmarks put on their cluster: ``SERVERS`` servers (and the
+#: ring's and the cluster's seed), ``OPERATIONS`` client operations ``GAP_MS`` of simulated time
+#: apart, timed ``REPEATS`` times.
+SERVERS, OPERATIONS, GAP_MS, SEED, REPEATS = 5, 2_000, 1.5, 1, 5
 
 
-def throughput(name: str, unit: str, operations: str, expected: int, repeats: int, seed: int,
-               settled: Callable[[], Simulation],
-               load: Callable[[Simulation], tuple[int, int]], *, check: bool = False) -> float:
+def settle(sim: Simulation, ready: Callable[[Simulation], bool], what: str) -> Simulation:
+    """Run ``sim`` 20 ms at a time until ``ready(sim)``, for at most 10 s of simulated time."""
+    for _ in range(500):
+        sim.run_for(20)
+        if ready(sim):
+            return sim
+    raise SystemExit(f"the {what} never settled")
+
+
+def load_phase(sim: Simulation, operation: str, *, drained: Callable[[], bool],
+               commits: Callable[[Event], bool]) -> tuple[int, int]:
+    """Hand the leader ``OPERATIONS`` operations (``0, 1, 2 ...``), ``GAP_MS`` apart, then run
+    until ``drained()``.
+
+    Returns ``(committed, events)``: the leader's notes for which ``commits(note)`` holds, and the
+    kernel events (message deliveries and timer firings) the phase took.
+    """
+    leader = sim.leader()
+    start = len(sim.trace)
+    for k in range(OPERATIONS):
+        if not sim.submit(k):
+            raise SystemExit(f"the leader refused {operation} {k} at t={sim.now:.1f} ms")
+        sim.run_for(GAP_MS)
+    while not drained():
+        sim.run_for(GAP_MS)
+    if sim.leader() != leader:
+        raise SystemExit("the leader changed during the load phase")
+    committed = events = 0
+    for e in sim.trace[start:]:
+        if e.kind == "note" and e.node == leader:
+            committed += bool(commits(e))
+        elif e.kind in ("deliver", "timer"):
+            events += 1
+    return committed, events
+
+
+def throughput(name: str, unit: str, operations: str, links: str,
+               settled: Callable[[], Simulation], load: Callable[[Simulation], tuple[int, int]],
+               repeats: int = REPEATS, *, check: bool = False) -> float:
     """Time ``load(settled())`` against the ping-pong ring, alternately; return the cost ratio.
 
     Parameters
@@ -30,19 +73,20 @@ def throughput(name: str, unit: str, operations: str, expected: int, repeats: in
         The protocol, as the report names it (``"raft"``).
     unit, operations : str
         One committed operation (``"cmd"``) and what the client hands in (``"commands"``).
-    expected : int
-        How many operations the load phase must commit.
-    repeats : int
-        Runs of each, alternating.
-    seed : int
-        The ping-pong ring's seed.
+    links : str
+        What the cluster's links do besides their 1-10 ms delay (``"FIFO"``), for the header.
     settled : callable
         Builds a cluster ready for the load (not timed).
     load : callable
-        The timed load phase; returns ``(committed, kernel events)``.
+        The timed load phase; returns ``(committed, kernel events)``; it must commit
+        ``OPERATIONS``.
+    repeats : int
+        Runs of each, alternating.
     check : bool
         Run ``sim.check()`` after each load (not timed).
     """
+    print(f"{name}: {SERVERS} servers, {OPERATIONS:,} {operations}, one every {GAP_MS:g} ms of "
+          f"simulated time, uniform 1-10 ms {links} links, seed {SEED}")
     print(f"kernel: {PING_NODES}-node ping-pong ring, {PING_NODES * PING_ROUNDS:,} deliveries")
     print(f"python {sys.version.split()[0]}, {repeats} runs each, alternating, CPU time")
     load_s, ping_s = [], []
@@ -51,11 +95,11 @@ def throughput(name: str, unit: str, operations: str, expected: int, repeats: in
         sim = settled()
         (committed, load_events), seconds = cpu(load, sim)
         load_s.append(seconds)
-        if committed != expected:
-            raise SystemExit(f"the leader committed {committed} of {expected} {operations}")
+        if committed != OPERATIONS:
+            raise SystemExit(f"the leader committed {committed} of {OPERATIONS} {operations}")
         if check:
             sim.check()  # the run was also a correct one
-        ping_events, seconds = cpu(run_pingpong, seed)
+        ping_events, seconds = cpu(run_pingpong, SEED)
         ping_s.append(seconds)
     rate = committed / statistics.median(load_s)
     ping_rate = ping_events / statistics.median(ping_s)
