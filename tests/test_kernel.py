@@ -673,3 +673,14 @@ def test_a_state_set_up_by_hand_goes_on_from_there():
     with pytest.raises(ValueError, match="node 3 is crashed; recover\\(\\) it"):
         sim.crash(3)
         sim.set_state({3: Diary(3, sim.node_ids, {})})
+
+
+def test_iterating_a_trace_also_yields_what_is_recorded_meanwhile():
+    sim = diary_cluster(delay=5.0)
+    sim.request(1, ("send", 2, "ping"))
+    kinds = []
+    for event in sim.trace:
+        kinds.append(event.kind)
+        if event.kind == "send":
+            sim.step()  # the delivery and its note are recorded while the loop runs
+    assert kinds[-3:] == ["send", "deliver", "note"]

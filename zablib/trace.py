@@ -174,7 +174,14 @@ class Trace:
         return len(self._flat) // RECORD_WIDTH
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._build_until(len(self)))
+        # Like a list's iterator, this one also yields what is recorded while it runs.
+        events = self._events
+        done = 0
+        while done < len(self):
+            self._build_until(len(self))
+            stop = len(events)
+            yield from events[done:stop]
+            done = stop
 
     def __getitem__(self, index):
         if isinstance(index, slice):
