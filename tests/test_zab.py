@@ -45,9 +45,9 @@ def settle(sim, limit: float = 3000.0) -> int:
                          f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
 
 
-def run_until(sim, predicate) -> None:
-    """Step the simulation until an event of the trace from now on (a delivery, or a note it
-    caused) satisfies ``predicate``."""
+def run_until_event(sim, predicate) -> None:
+    """``sim.run_until`` an event of the trace from now on (a delivery, or a note it caused)
+    satisfies ``predicate``."""
     seen = len(sim.trace)
 
     def happened(s) -> bool:
@@ -157,8 +157,8 @@ def test_a_proposal_the_leader_committed_survives_the_leaders_crash():
     sim.submit("a")
     sim.run_for(50)
     sim.submit("b")
-    run_until(sim, lambda e: e.kind == "note" and e.tag == "deliver" and e.node == old
-              and e.value[1] == "b")
+    run_until_event(sim, lambda e: e.kind == "note" and e.tag == "deliver" and e.node == old
+                    and e.value[1] == "b")
     sim.crash(old)
     assert all("b" not in sim.committed(i) for i in sim.node_ids if i != old)
     new = settle(sim)
@@ -213,7 +213,7 @@ def test_a_follower_crashing_mid_sync_catches_up_with_a_diff():
     sim.submit("a")
     sim.run_for(50)
     sim.crash(old)
-    run_until(sim, lambda e: e.kind == "deliver" and isinstance(e.message, Diff))
+    run_until_event(sim, lambda e: e.kind == "deliver" and isinstance(e.message, Diff))
     victim = sim.trace[-1].node
     sim.crash(victim)
     new = settle(sim)
