@@ -26,8 +26,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "explore": ("zablib.explore",),
     "protocols": ("zablib.protocols.*",),
     "models": ("zablib.models.*",),
-    "faults": ("zablib.faults", "zablib.campaign", "zablib.compare", "zablib.datadriven.*",
-               "zablib.harness"),
+    "faults": ("zablib.faults", "zablib.compare", "zablib.datadriven.*", "zablib.harness"),
     "viz": ("zablib.viz",),
     "widgets": ("zablib.widgets",),
     "grade": ("zablib.grade.*",),
@@ -271,7 +270,14 @@ def test_every_import_follows_the_map_of_architecture_md():
 
 def test_the_map_names_every_module():
     text = (ROOT / "ARCHITECTURE.md").read_text()
-    missing = [m for m in zablib_graph() if m != "zablib" and f"`{m.split('.', 1)[1]}" not in text]
+
+    def named(module: str) -> bool:
+        # A sub-package's modules are covered by the package's own entry (``grade``).
+        parts = module.split(".")[1:]
+        return any(f"`{'.'.join(parts[:k])}`" in text or f"`{'/'.join(parts[:k])}/`" in text
+                   for k in range(1, len(parts) + 1))
+
+    missing = [m for m in zablib_graph() if m != "zablib" and not named(m)]
     assert missing == [], f"ARCHITECTURE.md does not mention {missing}"
 
 
