@@ -377,8 +377,8 @@ class RuleRecorder:
     """Rules that answer as ``rules`` do and record each decision with Figure 2's answer.
 
     The documented way to watch a cluster's decisions: build the cluster with
-    ``rules=recorder.rules``; every call a server makes to a rule is kept, in order, in
-    :attr:`decisions`.
+    ``rules=recorder.rules``; every call a server makes to a rule is kept, in order, in its
+    list ``decisions`` of :class:`Decision`.
 
     >>> recorder = RuleRecorder(Rules(grant_vote=grant_vote_ignoring_logs))
     >>> sim = cluster(3, seed=1, rules=recorder.rules)

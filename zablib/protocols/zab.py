@@ -280,10 +280,6 @@ def choose_sync(leader: tuple, follower_last: Zxid, follower_epochs: tuple[tuple
     return ("diff" if point == follower_last else "trunc"), point, missing
 
 
-#: The signature of :func:`choose_sync`, which ``cluster(choose_sync=...)`` can replace.
-SyncRule = Callable[[tuple, Zxid, tuple[tuple[int, int], ...], int], tuple[str, Zxid, tuple]]
-
-
 # -- the server --------------------------------------------------------------------------------
 @dataclass
 class Learner:
@@ -308,11 +304,11 @@ class ZabServer(Node):
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  variant: str = "correct", diff_limit: int = DIFF_LIMIT,
-                 sync_rule: SyncRule | None = None):
+                 sync_rule: Callable[..., tuple[str, Zxid, tuple]] | None = None):
         super().__init__(node_id, peers, storage)
         self.variant = variant
         self.diff_limit = diff_limit
-        self.sync_rule: SyncRule = choose_sync if sync_rule is None else sync_rule
+        self.sync_rule = choose_sync if sync_rule is None else sync_rule
         self.voters = frozenset(peers)  # the ensemble: every server votes and acknowledges
         self.accepted_epoch: int = storage.get("accepted_epoch", 0)
         self.accepted_from: NodeId | None = storage.get("accepted_from")
@@ -851,7 +847,7 @@ class ZabSimulation(Simulation):
 
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: int = DIFF_LIMIT,
             link: LinkConfig | None = None, disks: Mapping[NodeId, Mapping[str, Any]] | None = None,
-            choose_sync: SyncRule | None = None) -> ZabSimulation:
+            choose_sync: Callable[..., tuple[str, Zxid, tuple]] | None = None) -> ZabSimulation:
     """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
 
     Parameters
@@ -874,7 +870,8 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
         in the run, and reports those found on the disks as delivered but never broadcast.
     choose_sync : callable, optional
         Replaces :func:`choose_sync`, the leader's DIFF/TRUNC/SNAP decision, on every server (a
-        wrapper that records the decisions, say).
+        wrapper that records the decisions, say); called with the same arguments, it answers as
+        :func:`choose_sync` does.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"a Zab ensemble needs at least 1 server, got {n!r}")
