@@ -4,19 +4,19 @@ Each condition is built from the running simulation and the options written afte
 until=committed value=b on=3``) and returns a predicate ``holds(sim) -> bool``. The set is small
 and fixed on purpose: a transcript says what it waits for in words a reader can look up here.
 
-========== ==================================== ==============================================
-name       options                              holds when
-========== ==================================== ==============================================
-leader     ``[node=N] [other_than=N]``          ``sim.leader()`` is a node (N, not N)
-elected    ``[other_than=N]``                   a leader of the newest live term has committed
-                                                an entry of its own term (Raft's no-op, §8)
-settled    (none)                               an established leader, and every other live
-                                                node follows it and is in sync (ZAB)
-committed  ``value=V | count=K, on=N|(N,..)|all`` every node of ``on`` has committed V / K items
-delivered  ``message=TYPE [to=N]``              a message of that type was delivered (to N)
-                                                since the run began
-decided    (none)                               every live node has an outcome (2PC, 3PC)
-========== ==================================== ==============================================
+========== ======================================== ==============================================
+name       options                                  holds when
+========== ======================================== ==============================================
+leader     ``[node=N] [other_than=N]``              ``sim.leader()`` is a node (N, not N)
+elected    ``[other_than=N]``                       a leader of the newest live term has committed
+                                                    an entry of its own term (Raft's no-op, §8)
+settled    (none)                                   an established leader, and every other live
+                                                    node follows it and is in sync (ZAB)
+committed  ``value=V | count=K, on=N|(N,..)|all``   every node of ``on`` has committed V / K items
+delivered  ``message=TYPE [to=N]``                  a message of that type was delivered (to N)
+                                                    since the run began
+decided    (none)                                   every live node has an outcome (2PC, 3PC)
+========== ======================================== ==============================================
 
 Conditions read the simulation through public methods (``leader()``, ``committed(i)``,
 ``outcome()``, the trace) and public node attributes; one that needs something a protocol does

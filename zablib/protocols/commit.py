@@ -29,6 +29,7 @@ from zablib.invariants import InvariantViolation, check_agreement
 from zablib.network import LinkConfig, uniform
 from zablib.sim import NodeFactory, Simulation
 
+#: The coordinator's node id; the participants are ``1..n``.
 COORDINATOR: NodeId = 0
 TIMEOUT_MS = 50.0
 """How long any node waits for a message before it times out (links take 1-10 ms)."""
@@ -37,6 +38,7 @@ DECISION_TIMEOUT_MS = 3 * TIMEOUT_MS
 waits, so that a live coordinator has always decided (and its decision arrived) by then."""
 RETRY_MS = 50.0
 """How often an undecided node that asks its peers for the outcome asks again."""
+#: The two outcomes of a transaction.
 COMMIT, ABORT = "commit", "abort"
 VOTES = ("yes", "no")
 
@@ -119,7 +121,8 @@ class CommitCoordinator(CommitNode):
     """
 
     role = "coordinator"
-    #: The timers that deciding makes pointless: cancelled by :meth:`decide`.
+    #: The timers that deciding makes pointless: cancelled by
+    #: :meth:`~zablib.protocols.commit.CommitCoordinator.decide`.
     decision_cancels: tuple[str, ...] = ("votes",)
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]):
