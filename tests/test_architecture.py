@@ -27,7 +27,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "protocols": ("zablib.protocols.*",),
     "models": ("zablib.models.*",),
     "faults": ("zablib.faults", "zablib.compare", "zablib.datadriven.*", "zablib.harness"),
-    "viz": ("zablib.viz",),
+    "viz": ("zablib.viz", "zablib.summary"),
     "widgets": ("zablib.widgets",),
     "grade": ("zablib.grade.*",),
     "package": ("zablib",),

@@ -215,7 +215,7 @@ ZAB = "cluster zab n=3 seed=5"
     ([ZAB, "run until=committed value=a count=1 on=1"], "value=V or count=K"),
     ([ZAB, "run until=committed value=a on=9"], "on= names node 9"),
     ([ZAB, "run until=delivered message=Dif"], "no message type 'Dif'"),
-    ([ZAB, "run until=elected poll=10"], "needs nodes with term, commit_index, term_start"),
+    (["cluster primary_backup 3", "run until=settled"], "needs nodes that report phase; a Repl"),
     ([ZAB, "run until=decided"], r"needs sim.outcome\(\)"),
     ([ZAB, "run until=settled within=100"], "within= bounds a polled run"),
     ([ZAB, "run until=settled poll=10 limit=3"], "limit= counts events"),

@@ -251,7 +251,7 @@ def test_the_rejection_carries_the_conflicting_term_and_its_first_index():
 def test_term_vote_and_log_are_persisted_before_the_vote_leaves():
     node = raft.RaftServer(2, (1, 2, 3), {})
     out = node.on_message(0.0, 1, raft.RequestVote(1, 0, 0))
-    assert out.sends[0][1] == raft.Vote(1, True)
+    assert out.sends[0][1] == raft.VoteReply(1, True)
     assert out.persist == {"term": 1, "voted_for": 1}
 
 

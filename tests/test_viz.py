@@ -271,8 +271,9 @@ def test_zxid_grid_shows_each_servers_history_coloured_by_epoch() -> None:
     fig = viz.zxid_grid(sim, title="histories")
     texts = {t.get_text() for t in fig.axes[0].texts}
     leader = sim.leader()
-    for (epoch, counter), txn in sim.nodes[leader].history:
-        assert f"{epoch}.{counter} {txn}" in texts
+    for row in sim.status(leader).log:
+        epoch, counter = row.zxid
+        assert f"{epoch}.{counter} {row.command}" in texts
     assert viz.epoch_color(1) != viz.epoch_color(2)
     assert viz.epoch_color(1 + len(viz.EPOCH_COLORS)) == viz.epoch_color(1)
 
@@ -283,8 +284,8 @@ def test_raft_scope_labels_each_log_cell_with_its_command_and_colours_it_by_term
     sim = raft.scenario_figure8("correct", "b")
     fig = viz.raft_scope(sim, title="Figure 8 (b)")
     grid = fig.axes[1]
-    expected = [("nop" if e.kind == "noop" else str(e.command)) for i in sim.node_ids
-                for e in sim.nodes[i].log]
-    assert [t.get_text() for t in grid.texts] == expected
+    rows = [row for i in sim.node_ids for row in sim.status(i).log]
+    assert [t.get_text() for t in grid.texts] == [
+        "nop" if row.kind == "noop" else str(row.command) for row in rows]
     legend = [t.get_text() for t in grid.get_legend().get_texts()]
-    assert legend == [f"term {t}" for t in sorted({e.term for n in sim.nodes.values() for e in n.log})]
+    assert legend == [f"term {t}" for t in sorted({row.term for row in rows})]

@@ -11,8 +11,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from zablib.faults import Scenario, Summary, partition_choices, run_scenario, summarize  # noqa: E402
+from zablib.faults import Scenario, partition_choices, run_scenario  # noqa: E402
 from zablib.protocols import pingpong, primary_backup  # noqa: E402
+from zablib.summary import Summary, summarize  # noqa: E402
 from zablib.widgets import FailurePanel  # noqa: E402
 
 WRITES = ((100, "submit", "a"), (200, "submit", "b"))

@@ -2,10 +2,11 @@
 
 The kernel (``core``, ``sim``, ``network``, ``trace``, ``invariants``) is protocol-agnostic;
 each module of :mod:`zablib.protocols` provides ``cluster(n, *, seed=0, **options)`` returning a
-:class:`~zablib.sim.Simulation` with protocol-level questions added.
+:class:`~zablib.sim.Simulation` with protocol-level questions added, and every node reads the
+same way through ``sim.status(i)`` (a :class:`~zablib.core.NodeStatus`).
 """
 
-from zablib.core import Message, Node, Output
+from zablib.core import LogRow, Message, Node, NodeStatus, Output
 from zablib.invariants import InvariantViolation
 from zablib.network import LinkConfig, constant, exponential, uniform
 from zablib.sim import Simulation, SimulationError
@@ -15,8 +16,10 @@ __all__ = [
     "Event",
     "InvariantViolation",
     "LinkConfig",
+    "LogRow",
     "Message",
     "Node",
+    "NodeStatus",
     "Output",
     "Simulation",
     "SimulationError",

@@ -7,6 +7,11 @@ set or cancel, values to persist, and notes for the trace. This is the design of
 it is what lets one protocol object drive a widget, a random fault campaign and an exhaustive
 search alike.
 
+What a node holds is read through one read-only door: :meth:`Node.report` returns a
+:class:`NodeStatus` (its role, its term, whom it follows, its log as :class:`LogRow` rows and how
+much of the log it knows is committed), and ``Simulation.status(i)`` hands it out. Pictures,
+panels and notebooks read that, not a protocol's attributes.
+
 Crash and recovery follow from it. The simulator owns each node's stable storage (a plain ``dict``)
 and applies ``Output.persist`` to it *before* it sends the output's messages, so a node never says
 something it has not yet written down. A crash throws the node object away; recovery builds a new
@@ -17,7 +22,8 @@ convention.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 NodeId = int
@@ -197,6 +203,88 @@ def _parts(out: Output) -> tuple:
             list(out.notes), out.reply)
 
 
+@dataclass(frozen=True)
+class LogRow:
+    """One entry of a node's log, as :class:`NodeStatus` shows it.
+
+    Attributes
+    ----------
+    index : int
+        Its position in the log, counting from 1.
+    term : int or None
+        The number of the leadership period in which it was written (Raft's term, ZAB's epoch,
+        the first half of its zxid); None where entries carry no such number (primary-backup).
+    command : object
+        What the client asked for (None for an entry that is not a client command).
+    kind : str
+        ``"command"`` (a client command), ``"noop"`` (the empty entry a new Raft leader writes
+        first) or ``"config"`` (a change of the members: ``command`` is the new member ids).
+    zxid : tuple of int or None
+        ZAB only: the transaction id ``(epoch, counter)`` that names the entry; None elsewhere.
+    """
+
+    index: int
+    term: int | None
+    command: Any
+    kind: str = "command"
+    zxid: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What one node holds at one moment, read-only: the same fields for every protocol.
+
+    Built by :meth:`Node.report` and read through ``Simulation.status(i)``. A field a protocol
+    has no use for keeps its empty value (no term, no leader, an empty log); what only one
+    protocol has is in ``extra``, named in that protocol's ``report()``.
+
+    Attributes
+    ----------
+    node : int
+        The node's id.
+    up : bool
+        False while the node is crashed: the other fields then show what it held when it
+        crashed (its last run before the crash), not what it would hold on restart.
+    role : str
+        Its role: ``"leader"``, ``"follower"``, ``"primary"``, ``"coordinator"`` ...
+    term : int or None
+        The number of the leadership period it is in: Raft's term, ZAB's current epoch,
+        primary-backup's view; None where the protocol has none (2PC, 3PC, ping-pong).
+    leader : int or None
+        The node it follows (its own id when it leads), if it knows one.
+    log : tuple of LogRow
+        Its log, first entry first (empty where the protocol keeps none).
+    commit : int
+        How many rows of ``log``, from the first, it knows are committed: its commit point.
+        ``Simulation.committed(i)`` is the client commands among ``log[:commit]``.
+    text : str
+        Its one-line status, :meth:`Node.status` (the text the trace prints at start and
+        recovery, and pictures write under the node).
+    extra : mapping
+        What only this protocol has, by name (ZAB's ``last_zxid``, Raft's ``voted_for`` ...),
+        read-only.
+    """
+
+    node: NodeId
+    up: bool
+    role: str
+    term: int | None = None
+    leader: NodeId | None = None
+    log: tuple[LogRow, ...] = ()
+    commit: int = 0
+    text: str = ""
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    def committed(self) -> list[Any]:
+        """The client commands among the committed rows, in order: what
+        ``Simulation.committed(i)`` answers for this node."""
+        return [row.command for row in self.log[: self.commit] if row.kind == "command"]
+
+
 class Node:
     """Base class of a protocol participant.
 
@@ -242,3 +330,11 @@ class Node:
     def status(self) -> str:
         """One short line of state for pictures and panels; subclasses add what matters."""
         return self.role
+
+    def report(self) -> NodeStatus:
+        """This node's state as a read-only :class:`NodeStatus`.
+
+        The base class knows only the role and :meth:`status`; a protocol's node adds its term,
+        leader, log and commit point. Marked up: ``Simulation.status(i)`` marks a crashed node.
+        """
+        return NodeStatus(self.id, True, self.role, text=self.status())

@@ -180,7 +180,7 @@ def restart(disks: dict[NodeId, Disk], seed: int, limit: int = 20_000) -> NodeId
 
     def settled(s: zab.ZabSimulation) -> bool:
         leader = s.leader()
-        return leader is not None and all(s.nodes[i].phase == "synced"
+        return leader is not None and all(s.status(i).extra["phase"] == "synced"
                                           for i in s.node_ids if i != leader)
 
     sim.run_until(settled, limit=limit, what=f"a settled leader for {disks}")

@@ -7,6 +7,7 @@ calls, two simulations produce the same trace byte for byte.
 
 Protocol modules build on it with a ``cluster(n, *, seed=0, **options)`` factory that returns a
 subclass adding protocol-level questions (``leader()``, ``submit()``, ``committed(i)`` ...).
+Every node can be read through :meth:`Simulation.status`, the same way for every protocol.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from zablib.core import Delay, Message, Node, NodeId, Output
+from zablib.core import Delay, Message, Node, NodeId, NodeStatus, Output
 from zablib.network import LinkConfig, Network, describe_ids
 from zablib.trace import Event, Trace
 
@@ -127,6 +129,24 @@ class Simulation:
     def crashed(self) -> frozenset[NodeId]:
         """The nodes that are currently down."""
         return frozenset(i for i, up in self._up.items() if not up)
+
+    def status(self, node: NodeId) -> NodeStatus:
+        """What ``node`` holds now, read-only: its role, term, leader, log and commit point.
+
+        A crashed node is reported as it was when it crashed, with ``up=False``: the volatile
+        state its last run had, not the durable state it would restart from (a Raft server's
+        commit point, for one, is volatile and starts again from 0 on recovery).
+
+        Returns
+        -------
+        ~zablib.core.NodeStatus
+            Built by the node's ``report()``; ``status(i).text`` is its ``status()`` line.
+        """
+        report = self.nodes[self.network.check_node(node)].report()
+        if not isinstance(report, NodeStatus):
+            raise TypeError(f"node {node} ({type(self.nodes[node]).__name__}).report() returned "
+                            f"{type(report).__name__}, not a NodeStatus")
+        return report if self._up[node] else replace(report, up=False)
 
     def pending(self) -> int:
         """Number of scheduled deliveries and timers (including ones that will turn out stale)."""

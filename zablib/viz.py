@@ -1,7 +1,8 @@
 """Pictures of simulations: space-time (Lamport) diagrams, cluster graphs and log grids.
 
 Every function here is pure plotting: it reads a :class:`~zablib.sim.Simulation` (its trace, its
-nodes, its network) and returns a :class:`matplotlib.figure.Figure`. Nothing here changes a
+nodes' status reports, ``sim.status(i)``, and its network) and returns a
+:class:`matplotlib.figure.Figure`. Nothing here changes a
 simulation, and no protocol module imports this one. Figures have fixed sizes (about 700 pixels
 wide at 100 dpi, the width of the book's text column) and no randomness, so the same simulation
 always gives the same picture, which keeps notebook outputs stable.
@@ -449,8 +450,9 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     """Draw the cluster now: nodes coloured by role, crashed nodes greyed, cut links in red.
 
     Nodes sit on a circle in ascending id order (the first at the top). Each node shows its id,
-    and under it its ``status()`` (or "crashed"). Links the current partition cuts are red and
-    dashed; links to a crashed node are faint.
+    and under it its status line, ``sim.status(i).text`` (or "crashed"); its colour is its
+    role's, ``sim.status(i).role``. Links the current partition cuts are red and dashed; links
+    to a crashed node are faint.
 
     Parameters
     ----------
@@ -485,7 +487,8 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     if cut_edges is not None and cut:
         cut_edges.set_gid("cut-links")
 
-    roles = {n: str(getattr(sim.nodes[n], "role", "node")) for n in nodes}
+    reports = {n: sim.status(n) for n in nodes}
+    roles = {n: str(reports[n].role) for n in nodes}
     alive = [n for n in nodes if up[n]]
     down = [n for n in nodes if not up[n]]
     size = 1500 if len(nodes) <= 5 else 1000
@@ -505,7 +508,7 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
                             font_weight="bold")
     for n in nodes:
         x, y = pos[n]
-        status = _short(sim.nodes[n].status(), 26) if up[n] else "crashed"
+        status = _short(reports[n].text, 26) if up[n] else "crashed"
         ax.text(x, y - 0.25, status, ha="center", va="top", fontsize=8,
                 color="0.1" if up[n] else "0.45", gid="status", bbox=_LABEL_BOX)
 
@@ -548,7 +551,7 @@ def log_grid(
     sim : Simulation or None
         Used only to mark crashed nodes (their row label says "down"); may be None.
     logs : mapping of node id -> sequence
-        Each node's log, first entry first, e.g. ``{i: sim.committed(i) for i in sim.nodes}``.
+        Each node's log, first entry first, e.g. ``{i: sim.committed(i) for i in sim.node_ids}``.
     colors : mapping or callable, optional
         Cell colour of an entry: ``colors[entry]`` (entries missing from the mapping stay white)
         or ``colors(entry)``. Later chapters colour Raft entries by term this way.
@@ -616,12 +619,12 @@ def epoch_color(epoch: int) -> str:
 def zxid_grid(sim: Simulation, *, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Every server's ZAB history as a grid of ``epoch.counter txn`` cells coloured by epoch.
 
-    Reads ``node.history`` (a sequence of ``((epoch, counter), txn)``) of every node of a ZAB
-    simulation, crashed ones included (their row is marked down).
+    Reads the log rows of every node's status report (``sim.status(i).log``), crashed ones
+    included (their row is marked down); rows without a zxid (another protocol's) are left out.
     """
     logs = {
-        i: [(zxid, txn) for zxid, txn in getattr(node, "history", ())]
-        for i, node in sorted(sim.nodes.items())
+        i: [(row.zxid, row.command) for row in sim.status(i).log if row.zxid is not None]
+        for i in sim.node_ids
     }
     labelled = {i: [f"{e}.{c} {txn}" for (e, c), txn in entries] for i, entries in logs.items()}
     colors = {f"{e}.{c} {txn}": epoch_color(e) for entries in logs.values()
@@ -634,12 +637,12 @@ def raft_scope(sim: Simulation, *, title: str = "") -> Figure:
 
     Each log cell shows the entry's command ("nop" for a no-op, "cfg" for a configuration change)
     and is coloured by the entry's term (:func:`epoch_color`), with a legend of the terms. Reads
-    ``node.log`` (entries with ``term``, ``command`` and ``kind``) of every node, crashed ones
-    included.
+    the log rows of every node's status report (``sim.status(i).log``), crashed ones included.
     """
     logs = {
-        i: [(e.term, "nop" if e.kind == "noop" else "cfg" if e.kind == "config" else str(e.command))
-            for e in sim.nodes[i].log]
+        i: [(row.term, "nop" if row.kind == "noop" else "cfg" if row.kind == "config"
+             else str(row.command))
+            for row in sim.status(i).log]
         for i in sim.node_ids
     }
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), height_ratios=(1.7, 1))

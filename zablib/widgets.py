@@ -1,9 +1,9 @@
 """Thin ipywidgets panels over pure functions: break a cluster and watch what happens.
 
-The logic lives in :mod:`zablib.faults`, plain Python that tests and notebooks call directly:
-:class:`~zablib.faults.Scenario` describes a run under faults, :class:`~zablib.faults.ScenarioRun`
-plays it, :func:`~zablib.faults.summarize` says what it looks like as a
-:class:`~zablib.faults.Summary`, whose ``render()`` is the text shown.
+The logic is plain Python that tests and notebooks call directly: :class:`~zablib.faults.Scenario`
+describes a run under faults, :class:`~zablib.faults.ScenarioRun` plays it, and
+:func:`~zablib.summary.summarize` says what it looks like as a :class:`~zablib.summary.Summary`,
+whose ``render()`` is the text shown.
 
 :class:`FailurePanel` only maps widget values to a :class:`~zablib.faults.Scenario` and draws the
 result with :mod:`zablib.viz`. Tests drive it headlessly by setting a control's ``.value`` and
@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from zablib.core import NodeId
-from zablib.faults import Factory, Scenario, ScenarioRun, Summary, partition_choices, summarize
+from zablib.faults import Factory, Scenario, ScenarioRun, partition_choices
 from zablib.sim import Simulation
+from zablib.summary import Summary, summarize
 
 
 class FailurePanel:
@@ -51,8 +52,8 @@ class FailurePanel:
     actions : tuple
         Client actions of every run, as in :class:`~zablib.faults.Scenario`, e.g. ``((100, "submit", "x"),)``.
     summary : callable, optional
-        ``summary(sim)`` says what the current run looks like: a :class:`~zablib.faults.Summary`
-        (the default, :func:`~zablib.faults.summarize`), whose ``render()`` is the text under the
+        ``summary(sim)`` says what the current run looks like: a :class:`~zablib.summary.Summary`
+        (the default, :func:`~zablib.summary.summarize`), whose ``render()`` is the text under the
         pictures, or a ``str``, shown as it is.
     draw : bool
         Draw figures into the output (turn off for speed when only the simulation matters).
@@ -67,8 +68,8 @@ class FailurePanel:
         The scenario built from the controls.
     last_figures : list of Figure
         The figures drawn last (cluster graph, space-time diagram).
-    summary : ~zablib.faults.Summary or str or None
-        What ``summary(sim)`` returned last (by default a :class:`~zablib.faults.Summary`: read
+    summary : ~zablib.summary.Summary or str or None
+        What ``summary(sim)`` returned last (by default a :class:`~zablib.summary.Summary`: read
         ``panel.summary.committed``, ``panel.summary.violation`` ... rather than the text); None
         while the controls describe no valid scenario.
     summary_text : str

@@ -341,7 +341,7 @@ class Interpreter:
     def cmd_status(self, *nodes: Any) -> list[str]:
         """status [NODE...]"""
         ids = [self._node(n) for n in nodes] or list(self.sim.node_ids)
-        return [f"{i}: {self.sim.nodes[i].status()}" + ("" if self.sim.is_up(i) else " (crashed)")
+        return [f"{i}: {self.sim.status(i).text}" + ("" if self.sim.is_up(i) else " (crashed)")
                 for i in ids]
 
     def cmd_trace(self, kinds: Any = None, last: int | None = None, start: float | None = None,

@@ -19,8 +19,8 @@ decided    (none)                                   every live node has an outco
 ========== ======================================== ==============================================
 
 Conditions read the simulation through public methods (``leader()``, ``committed(i)``,
-``outcome()``, the trace) and public node attributes; one that needs something a protocol does
-not have says so instead of waiting forever.
+``outcome()``, the trace) and the nodes' status reports (``sim.status(i)``); one that needs
+something a protocol does not have says so instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ def _method(sim: Simulation, name: str, condition: str) -> None:
                          f"{type(sim).__name__} does not have")
 
 
-def _attributes(sim: Simulation, names: tuple[str, ...], condition: str) -> None:
-    node = next(iter(sim.nodes.values()))
-    missing = [n for n in names if not hasattr(node, n)]
+def _reports(sim: Simulation, condition: str, names: tuple[str, ...]) -> None:
+    """Raise ValueError unless the nodes' status reports carry the protocol-specific ``names``."""
+    report = sim.status(sim.node_ids[0])
+    missing = [name for name in names if name not in report.extra]
     if missing:
-        raise ValueError(f"condition {condition!r} needs nodes with {', '.join(names)}; "
-                         f"{type(node).__name__} has no {', '.join(missing)}")
+        raise ValueError(f"condition {condition!r} needs nodes that report {', '.join(names)}; "
+                         f"a {type(sim.nodes[report.node]).__name__} does not report "
+                         f"{', '.join(missing)}")
 
 
 def _nodes(sim: Simulation, on: Any) -> tuple[int, ...]:
@@ -73,29 +75,31 @@ def leader(sim: Simulation, start: int, node: int | None = None,
 
 def elected(sim: Simulation, start: int, other_than: int | None = None) -> Predicate:
     _method(sim, "leader", "elected")
-    _attributes(sim, ("term", "commit_index", "term_start"), "elected")
 
     def holds(s: Any) -> bool:
         current = s.leader()
         if current is None or current == other_than:
             return False
-        node = s.nodes[current]
+        leader = s.status(current)
         # A deposed leader that has not yet heard of the newer term does not count.
-        newest = max(s.nodes[i].term for i in s.node_ids if s.is_up(i))
-        return node.commit_index >= node.term_start and node.term == newest
+        newest = max(s.status(i).term for i in s.node_ids if s.is_up(i))
+        # Only a leader writes entries of its term, so its log's last committed row is of its
+        # term once it has committed its first entry (Raft's no-op).
+        return (leader.term == newest and leader.commit > 0
+                and leader.log[leader.commit - 1].term == leader.term)
     return holds
 
 
 def settled(sim: Simulation, start: int) -> Predicate:
     _method(sim, "leader", "settled")
-    _attributes(sim, ("role", "leader_id", "phase"), "settled")
+    _reports(sim, "settled", ("phase",))
 
     def holds(s: Any) -> bool:
         current = s.leader()
         if current is None:
             return False
-        return all(n.role == "following" and n.leader_id == current and n.phase == "synced"
-                   for i, n in s.nodes.items() if s.is_up(i) and i != current)
+        return all(st.role == "following" and st.leader == current and st.extra["phase"] == "synced"
+                   for st in (s.status(i) for i in s.node_ids if s.is_up(i) and i != current))
     return holds
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation, check_agreement
 from zablib.network import LinkConfig, uniform
 from zablib.sim import NodeFactory, Simulation
@@ -103,6 +103,14 @@ class CommitNode(Node):
     def awaiting(self, timer: str) -> tuple[NodeId, ...]:
         """The peers whose silence the timer ``timer`` detects (for a perfect failure detector)."""
         raise NotImplementedError
+
+    def report(self) -> NodeStatus:
+        """Role and the coordinator it follows (node 0; itself for the coordinator); no term and
+        no log: one transaction is decided, and ``extra`` says where the node stands: ``state``
+        (``"working"``, ``"prepared"``, ``"committed"`` ...) and ``decision`` (``"commit"``,
+        ``"abort"`` or None while undecided)."""
+        return NodeStatus(self.id, True, self.role, leader=COORDINATOR, text=self.status(),
+                          extra={"state": self.state, "decision": self.decision})
 
 
 class CommitCoordinator(CommitNode):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import Message, Node, NodeId, NodeStatus, Output
 from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation
 
@@ -54,6 +54,12 @@ class PingPongNode(Node):
 
     def status(self) -> str:
         return f"received {self.received}"
+
+    def report(self) -> NodeStatus:
+        """A player: no term, no leader, no log. ``extra``: ``received`` (balls seen, durable)
+        and ``last_count`` (the count of the last ball, -1 before any)."""
+        return NodeStatus(self.id, True, self.role, text=self.status(),
+                          extra={"received": self.received, "last_count": self.last_count})
 
 
 def cluster(n: int, *, seed: int = 0, rounds: int = 10, link: LinkConfig | None = None) -> Simulation:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import check_contains
 from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation
@@ -267,6 +267,18 @@ class ReplicaNode(Node):
     def status(self) -> str:
         return f"{self.role} v{self.view} log={len(self.log)}"
 
+    def report(self) -> NodeStatus:
+        """Role, view (as ``term``), the primary whose log it adopted (as ``leader``; None in a
+        new view until a ``Sync`` arrives) and its log.
+
+        Naive primary-backup has no commit point: a replica counts a write as done as soon as it
+        has logged it, so ``commit`` is the whole log (and a later ``Sync`` can still take a
+        write back). Log rows carry no term. ``extra``: ``mode`` (``"async"`` or ``"sync"``).
+        """
+        log = tuple(LogRow(k, None, value) for k, value in enumerate(self.log, 1))
+        return NodeStatus(self.id, True, self.role, term=self.view, leader=self.primary, log=log,
+                          commit=len(log), text=self.status(), extra={"mode": self.mode})
+
 
 class PrimaryBackupSimulation(Simulation):
     """A :class:`~zablib.sim.Simulation` of primary-backup replicas with client-level questions."""
@@ -294,9 +306,15 @@ class PrimaryBackupSimulation(Simulation):
         return bool(self.request(p, value))
 
     def committed(self, node: NodeId) -> list[Any]:
-        """The writes in ``node``'s log, in order (its durable log, even while crashed)."""
-        self.network.check_node(node)
-        return list(self.storage[node].get("log", ()))
+        """The writes ``node`` has applied, in order, as it knows them (as it knew them when it
+        crashed, while it is down): every write in its log.
+
+        Naive primary-backup has no commit point: a replica applies a write as soon as it logs
+        it, and every log write is durable, so this is also its log on stable storage. A
+        primary's writes in async mode, or a backup's before a new primary's ``Sync``, may
+        still be taken back: that is the design's flaw, not a different meaning.
+        """
+        return self.status(node).committed()
 
     def acknowledged(self) -> list[Any]:
         """Every write some primary acknowledged to the client, in order."""
@@ -325,7 +343,7 @@ def cluster(n: int = 3, *, seed: int = 0, mode: str = "async",
     Parameters
     ----------
     n : int
-        Number of replicas, at least 2.
+        Number of replicas, at least 2; any of them may become primary.
     seed : int
         Seed of the run.
     mode : {"async", "sync"}

@@ -70,7 +70,7 @@ from types import MappingProxyType
 from typing import Any
 
 from zablib import quorum
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation, SimulationError
@@ -123,13 +123,17 @@ def _common_prefix(a: tuple[Entry, ...], b: tuple[Entry, ...]) -> int:
 
 @dataclass(frozen=True)
 class RequestVote(Message):
+    """Candidate -> voter: vote for me in ``term``; my log ends at ``(last_term, last_index)``."""
+
     term: int
     last_index: int
     last_term: int
 
 
 @dataclass(frozen=True)
-class Vote(Message):
+class VoteReply(Message):
+    """The answer to a :class:`RequestVote`: ``granted`` or not, in the voter's ``term``."""
+
     term: int
     granted: bool
 
@@ -533,6 +537,23 @@ class RaftServer(Node):
         return (f"{self.role} term={self.term} log={self.last_index} "
                 f"commit={self.commit_index}{member}")
 
+    def report(self) -> NodeStatus:
+        """Role, ``term``, the leader it knows of (itself when leading), its log (rows of kind
+        ``"command"``, ``"noop"`` or ``"config"``) and ``commit`` = ``commitIndex``, which is
+        volatile: a restarted server starts again from 0 and learns it from the leader.
+
+        ``extra``: ``voted_for`` (votedFor, None if it has not voted in this term),
+        ``last_applied`` (lastApplied: always ``commit``, since a server applies an entry as soon
+        as it learns it is committed), ``config`` (the member ids it uses, the latest
+        configuration in its log) and ``member`` (whether it is one of them).
+        """
+        log = tuple(LogRow(k, e.term, e.command, e.kind) for k, e in enumerate(self.log, 1))
+        return NodeStatus(
+            self.id, True, self.role, term=self.term, leader=self.leader_id, log=log,
+            commit=self.commit_index, text=self.status(),
+            extra={"voted_for": self.voted_for, "last_applied": self.last_applied,
+                   "config": self.config, "member": self.id in self.config})
+
     def _persist_state(self, out: Output) -> None:
         if self.variant == "volatile-vote":
             out.write(term=self.term)
@@ -607,7 +628,7 @@ class RaftServer(Node):
             return self._step_follower(out, src, msg)
         if msg.term < self.term:
             return out  # a stale reply
-        if isinstance(msg, Vote) and self.role == CANDIDATE:
+        if isinstance(msg, VoteReply) and self.role == CANDIDATE:
             return self._step_candidate(out, src, msg)
         if isinstance(msg, AppendReply) and self.role == LEADER:
             self.heard[src] = now
@@ -677,9 +698,9 @@ class RaftServer(Node):
             self.voted_for = src
             self._persist_state(out)
             out.set_timer("election", self.election_ms)
-        return out.send(src, Vote(self.term, grant))
+        return out.send(src, VoteReply(self.term, grant))
 
-    def _step_candidate(self, out: Output, src: NodeId, msg: Vote) -> Output:
+    def _step_candidate(self, out: Output, src: NodeId, msg: VoteReply) -> Output:
         # A grant stands: a duplicated, reordered refusal does not take it back.
         self.votes[src] = self.votes.get(src, False) or msg.granted
         if msg.granted and self._won():
@@ -732,10 +753,11 @@ class RaftServer(Node):
         match = msg.prev_index + len(msg.entries)
         if msg.commit > self.commit_index:
             self.commit_index = max(self.commit_index, min(msg.commit, match))
-            self._apply(out)
+            self._apply_committed(out)
         return out.send(src, AppendReply(self.term, True, match))
 
-    def _apply(self, out: Output) -> None:
+    def _apply_committed(self, out: Output) -> None:
+        """Apply the entries up to ``commit_index`` not yet applied (Figure 2, all servers)."""
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log[self.last_applied - 1]
@@ -805,7 +827,7 @@ class RaftServer(Node):
                                  f"index {self.last_index}")
             self.commit_index = n
             out.note(f"commits up to {n}", tag="commit", value=(self.term, n, self.log[n - 1].term))
-            self._apply(out)
+            self._apply_committed(out)
         if (self.id not in self.config and self.commit_index >= self.config_index):
             # Thesis §4.2.2: a leader removed from the configuration steps down once the entry
             # that removes it is committed.
@@ -921,15 +943,14 @@ class RaftSimulation(Simulation):
         return bool(self.request(node, Campaign()))
 
     def committed(self, node: NodeId) -> list[Any]:
-        """The client commands ``node`` has applied, in order (no-ops and configurations left out).
+        """The client commands ``node`` has applied, in order, as it knows them now (as it knew
+        them when it crashed, while it is down); no-ops and configurations left out.
 
-        Read from the node's *applied* (volatile) state: ``log[:last_applied]`` of its current
-        incarnation (of its last one while it is crashed). A recovered server applies again from
-        index 1 as it learns the commit index, as Figure 2's volatile lastApplied implies.
+        Raft's commit point is volatile (Figure 2's commitIndex and lastApplied): a restarted
+        server knows nothing committed until a leader tells it, and applies its log again from
+        index 1, so this is empty right after a recovery although the log is on disk.
         """
-        self.network.check_node(node)
-        n = self.nodes[node]
-        return [e.command for e in n.log[: n.last_applied] if e.kind == "command"]
+        return self.status(node).committed()
 
     def configuration(self) -> tuple[NodeId, ...]:
         """The configuration of the leader, or else of the most up-to-date live log."""
@@ -972,13 +993,14 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
     Parameters
     ----------
     n : int
-        Servers in the initial configuration, at least 1.
+        Voting members: the servers of the initial configuration, at least 1.
     seed : int
         Seed of the run.
     variant : str
         ``"correct"`` or a broken variant of the module docstring.
     spares : int
-        Extra servers ``n+1 .. n+spares`` outside the configuration, for ``add_server``.
+        Extra servers ``n+1 .. n+spares``, outside the configuration (they do not vote) until
+        ``add_server`` adds them.
     election_ms : (float, float)
         Range of the randomised election timeout.
     heartbeat_ms : float

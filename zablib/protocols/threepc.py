@@ -65,11 +65,11 @@ pre-committed). Every recovered node sees the same states, so they all decide al
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, ClassVar
 
-from zablib.core import Message, NodeId, Output
+from zablib.core import Message, NodeId, NodeStatus, Output
 from zablib.network import LinkConfig, constant
 from zablib.protocols.commit import (
     ABORT,
@@ -390,6 +390,11 @@ class Participant(CommitParticipant):
     def blocked(self) -> bool:
         """Recovered undecided, waiting for someone who knows the outcome."""
         return self.recovering and self.state in UNDECIDED
+
+    def report(self) -> NodeStatus:
+        """As every commit node's, with ``leader`` the coordinator it follows now: the rank it
+        turned to, itself while it runs the termination protocol."""
+        return replace(super().report(), leader=self.coord)
 
     def key(self) -> tuple:
         return (self.state, self.vote, self.coord, self.phase, self.replies, self.waiting,

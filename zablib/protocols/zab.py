@@ -64,13 +64,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from zablib import quorum
-from zablib.core import Message, Node, NodeId, Output
+from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation, SimulationError
 
 Zxid = tuple[int, int]
-Vote = tuple[int, Zxid, NodeId]  # (current epoch, last zxid, id) of the proposed leader
+#: An election vote, ZooKeeper's ``Vote``: (current epoch, last zxid, id) of the server a looking
+#: server backs as leader (not a message: notifications carry it).
+Vote = tuple[int, Zxid, NodeId]
 
 PING_MS = 20.0  # leader heartbeat period
 SYNC_MS = 100.0  # silence after which a follower / a leader's quorum is considered gone
@@ -282,8 +284,11 @@ def choose_sync(leader: tuple, follower_last: Zxid, follower_epochs: tuple[tuple
 
 # -- the server --------------------------------------------------------------------------------
 @dataclass
-class Learner:
-    """The leader's view of one follower's session (volatile)."""
+class FollowerSession:
+    """A leader's record of one follower's session (volatile): where the follower stands in
+    discovery and synchronisation (``stage``), what it told the leader, what it has logged
+    (``acked``) and when the leader last heard from it. ZooKeeper's leader keeps this in a
+    ``LearnerHandler``, one per connected follower."""
 
     session: int
     accepted_epoch: int
@@ -331,7 +336,7 @@ class ZabServer(Node):
         self.sessions: int = storage.get("sessions", 0)
         self.phase = ""
         # leading
-        self.learners: dict[NodeId, Learner] = {}
+        self.followers: dict[NodeId, FollowerSession] = {}
         self.new_epoch: int | None = None
         self.syncing = False
         self.established = False
@@ -350,6 +355,27 @@ class ZabServer(Node):
         elif role == FOLLOWING:
             role += f" {self.leader_id}" + ("" if self.phase == "synced" else f" ({self.phase})")
         return f"{role} e{self.epoch} last={self.last_zxid} committed={self.committed_zxid}"
+
+    def report(self) -> NodeStatus:
+        """Role, current epoch (as ``term``), the leader it follows (itself when leading; None
+        while looking), its history as log rows (each with its ``zxid``; ``term`` is the zxid's
+        epoch) and ``commit``, how many of them it has delivered.
+
+        ``extra``: ``last_zxid`` (of its last proposal, ``(0, 0)`` for an empty history),
+        ``committed_zxid`` (up to which it has delivered), ``accepted_epoch``, ``phase`` (a
+        follower's progress towards its leader: ``"connect"``, ``"epoch"``, ``"sync"``,
+        ``"synced"``; ``""`` when not following) and ``established`` (a leader whose quorum is
+        synchronised).
+        """
+        history = self.history
+        log = tuple(LogRow(k, zxid[0], txn, zxid=zxid) for k, (zxid, txn) in enumerate(history, 1))
+        commit = bisect.bisect_right(history, self.committed_zxid, key=lambda e: e[0])
+        return NodeStatus(
+            self.id, True, self.role, term=self.epoch, leader=self.leader_id, log=log,
+            commit=commit, text=self.status(),
+            extra={"last_zxid": self.last_zxid, "committed_zxid": self.committed_zxid,
+                   "accepted_epoch": self.accepted_epoch, "phase": self.phase,
+                   "established": self.established})
 
     def _own_vote(self) -> Vote:
         return (self.epoch, self.last_zxid, self.id)
@@ -412,7 +438,7 @@ class ZabServer(Node):
         self.role = LOOKING
         self.leader_id = None
         self.phase = ""
-        self.learners = {}
+        self.followers = {}
         self.new_epoch = None
         self.syncing = self.established = False
         self.round += 1
@@ -573,7 +599,7 @@ class ZabServer(Node):
     def _become_leader(self, now: float, out: Output) -> Output:
         self.role = LEADING
         self.leader_id = self.id
-        self.learners = {}
+        self.followers = {}
         self.new_epoch = None
         self.syncing = self.established = False
         self.lead_start = now
@@ -584,28 +610,28 @@ class ZabServer(Node):
         """This leader and the followers at ``stage`` of discovery or synchronisation are a
         quorum."""
         return quorum.is_quorum(
-            [self.id] + [p for p, ln in self.learners.items() if ln.stage == stage], self.voters)
+            [self.id] + [p for p, fs in self.followers.items() if fs.stage == stage], self.voters)
 
     def _maybe_new_epoch(self, now: float, out: Output) -> Output:
         if self.new_epoch is not None:
             return out
-        infos = [ln for ln in self.learners.values() if ln.stage == "info"]
+        infos = [fs for fs in self.followers.values() if fs.stage == "info"]
         if not self._quorum_in("info"):
             return out
-        epoch = max([self.accepted_epoch] + [ln.accepted_epoch for ln in infos]) + 1
+        epoch = max([self.accepted_epoch] + [fs.accepted_epoch for fs in infos]) + 1
         self.new_epoch = epoch
         self.accepted_epoch, self.accepted_from = epoch, self.id
         out.write(accepted_epoch=epoch, accepted_from=self.id)
         out.note(f"proposes epoch {epoch}", tag="new-epoch", value=epoch)
-        for peer, learner in sorted(self.learners.items()):
-            learner.stage = "epoch"
-            out.send(peer, NewEpoch(learner.session, epoch))
+        for peer, follower in sorted(self.followers.items()):
+            follower.stage = "epoch"
+            out.send(peer, NewEpoch(follower.session, epoch))
         return self._maybe_sync(now, out)
 
     def _maybe_sync(self, now: float, out: Output) -> Output:
         if self.syncing or self.new_epoch is None:
             return out
-        acked = [p for p, ln in sorted(self.learners.items()) if ln.stage == "acked"]
+        acked = [p for p, fs in sorted(self.followers.items()) if fs.stage == "acked"]
         if not self._quorum_in("acked"):
             return out
         self.syncing = True
@@ -617,12 +643,12 @@ class ZabServer(Node):
         return self._maybe_establish(out)
 
     def _sync(self, out: Output, peer: NodeId) -> None:
-        learner = self.learners[peer]
-        mode, point, entries = self.sync_rule(self.history, learner.last_zxid, learner.epochs,
+        follower = self.followers[peer]
+        mode, point, entries = self.sync_rule(self.history, follower.last_zxid, follower.epochs,
                                               self.diff_limit)
         if mode == "trunc" and self.variant == "skip-trunc":
-            mode, entries = "diff", tuple(e for e in self.history if e[0] > learner.last_zxid)
-        s = learner.session
+            mode, entries = "diff", tuple(e for e in self.history if e[0] > follower.last_zxid)
+        s = follower.session
         if mode == "snap":
             out.send(peer, Snap(s, self.epoch, entries, self.committed_zxid))
         elif mode == "trunc":
@@ -631,63 +657,63 @@ class ZabServer(Node):
             out.send(peer, Diff(s, self.epoch, entries))
         out.note(f"syncs {peer} with {mode.upper()}", tag="sync", value=(peer, mode))
         out.send(peer, NewLeader(s, self.epoch))
-        learner.stage = "sync"
-        learner.acked = self.last_zxid
+        follower.stage = "sync"
+        follower.acked = self.last_zxid
 
     def _maybe_establish(self, out: Output) -> Output:
         if self.established or not self.syncing:
             return out
-        synced = [p for p, ln in sorted(self.learners.items()) if ln.stage == "synced"]
+        synced = [p for p, fs in sorted(self.followers.items()) if fs.stage == "synced"]
         if not self._quorum_in("synced"):
             return out
         self.established = True
         out.note(f"established in epoch {self.epoch}", tag="established", value=self.epoch)
         self._deliver_to(out, self.last_zxid)
         for peer in synced:
-            out.send(peer, UpToDate(self.learners[peer].session, self.epoch, self.committed_zxid))
+            out.send(peer, UpToDate(self.followers[peer].session, self.epoch, self.committed_zxid))
         return out
 
     def _step_leader(self, now: float, out: Output, src: NodeId, msg: Message) -> Output:
         if isinstance(msg, FollowerInfo):
-            learner = self.learners.get(src)
-            if learner is not None and learner.session == msg.session:
-                if learner.stage == "epoch":  # our NewEpoch may have been lost: say it again
+            follower = self.followers.get(src)
+            if follower is not None and follower.session == msg.session:
+                if follower.stage == "epoch":  # our NewEpoch may have been lost: say it again
                     out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
                 return out
-            self.learners[src] = Learner(msg.session, msg.accepted_epoch, heard=now)
+            self.followers[src] = FollowerSession(msg.session, msg.accepted_epoch, heard=now)
             if self.new_epoch is None:
                 return self._maybe_new_epoch(now, out)
-            self.learners[src].stage = "epoch"
+            self.followers[src].stage = "epoch"
             return out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
-        learner = self.learners.get(src)
-        if learner is None or getattr(msg, "session", None) != learner.session:
+        follower = self.followers.get(src)
+        if follower is None or getattr(msg, "session", None) != follower.session:
             return out
-        learner.heard = now
-        if isinstance(msg, AckEpoch) and learner.stage == "epoch" and msg.epoch == self.new_epoch:
+        follower.heard = now
+        if isinstance(msg, AckEpoch) and follower.stage == "epoch" and msg.epoch == self.new_epoch:
             theirs, mine = (msg.current_epoch, msg.last_zxid), (self.epoch, self.last_zxid)
             if theirs > mine and self.variant != "election-ignores-zxid" and not self.syncing:
                 return self._look(now, out, f"{src} has a more recent history {theirs}")
-            learner.stage = "acked"
-            learner.current_epoch, learner.last_zxid = msg.current_epoch, msg.last_zxid
-            learner.epochs = msg.epochs
+            follower.stage = "acked"
+            follower.current_epoch, follower.last_zxid = msg.current_epoch, msg.last_zxid
+            follower.epochs = msg.epochs
             if self.syncing:
                 self._sync(out, src)
                 return out
             return self._maybe_sync(now, out)
-        if isinstance(msg, AckNewLeader) and learner.stage == "sync":
-            learner.stage = "synced"
+        if isinstance(msg, AckNewLeader) and follower.stage == "sync":
+            follower.stage = "synced"
             if self.established:
-                return out.send(src, UpToDate(learner.session, self.epoch, self.committed_zxid))
+                return out.send(src, UpToDate(follower.session, self.epoch, self.committed_zxid))
             return self._maybe_establish(out)
-        if isinstance(msg, Ack | Pong) and learner.stage == "synced":
+        if isinstance(msg, Ack | Pong) and follower.stage == "synced":
             zxid = msg.zxid if isinstance(msg, Ack) else msg.last_zxid
-            learner.acked = max(learner.acked, zxid)
+            follower.acked = max(follower.acked, zxid)
             return self._maybe_commit(out)
         return out
 
     # -- phase 3, leader side ----------------------------------------------------------------
-    def _forwarded(self) -> list[tuple[NodeId, Learner]]:
-        return [(p, ln) for p, ln in sorted(self.learners.items()) if ln.stage in ("sync", "synced")]
+    def _forwarded(self) -> list[tuple[NodeId, FollowerSession]]:
+        return [(p, fs) for p, fs in sorted(self.followers.items()) if fs.stage in ("sync", "synced")]
 
     def _step_leader_propose(self, txn: Any) -> Output:
         last = self.last_zxid
@@ -695,14 +721,14 @@ class ZabServer(Node):
         self.history = self.history + ((zxid, txn),)
         out = Output(reply=True).write(history=self.history)
         out.note(f"proposes {txn!r} as {zxid}", tag="propose", value=(zxid, txn))
-        for peer, learner in self._forwarded():
-            out.send(peer, Proposal(learner.session, zxid, txn))
+        for peer, follower in self._forwarded():
+            out.send(peer, Proposal(follower.session, zxid, txn))
         return self._maybe_commit(out)
 
     def _maybe_commit(self, out: Output) -> Output:
         if not self.established:
             return out
-        acked = {p: ln.acked for p, ln in self.learners.items() if ln.stage == "synced"}
+        acked = {p: fs.acked for p, fs in self.followers.items() if fs.stage == "synced"}
         acked[self.id] = self.last_zxid
         if self.variant == "commit-without-quorum":
             target = max(acked.values())  # whatever one server has logged
@@ -711,8 +737,8 @@ class ZabServer(Node):
         if target <= self.committed_zxid:
             return out
         self._deliver_to(out, target)
-        for peer, learner in self._forwarded():
-            out.send(peer, Commit(learner.session, self.committed_zxid))
+        for peer, follower in self._forwarded():
+            out.send(peer, Commit(follower.session, self.committed_zxid))
         return out
 
     def _step_leader_tick(self, now: float, out: Output) -> Output:
@@ -720,13 +746,13 @@ class ZabServer(Node):
             if now - self.lead_start >= INIT_MS:
                 return self._look(now, out, f"no quorum synced within {INIT_MS:g} ms")
         else:
-            alive = [self.id] + [p for p, ln in self.learners.items()
-                                 if ln.stage == "synced" and now - ln.heard <= SYNC_MS]
+            alive = [self.id] + [p for p, fs in self.followers.items()
+                                 if fs.stage == "synced" and now - fs.heard <= SYNC_MS]
             if not quorum.is_quorum(alive, self.voters):
                 return self._look(now, out, "lost contact with a quorum")
-        for peer, learner in sorted(self.learners.items()):
-            if learner.stage == "synced":
-                out.send(peer, Ping(learner.session, self.last_zxid, self.committed_zxid))
+        for peer, follower in sorted(self.followers.items()):
+            if follower.stage == "synced":
+                out.send(peer, Ping(follower.session, self.last_zxid, self.committed_zxid))
         return out.set_timer("tick", PING_MS)
 
 
@@ -834,11 +860,15 @@ class ZabSimulation(Simulation):
         return False if leader is None else bool(self.request(leader, txn))
 
     def committed(self, node: NodeId) -> list[Any]:
-        """The transactions ``node`` has delivered, in order (from its stable storage)."""
-        self.network.check_node(node)
-        storage = self.storage[node]
-        point = storage.get("committed", ZERO)
-        return [txn for zxid, txn in storage.get("history", ()) if zxid <= point]
+        """The transactions ``node`` has delivered, in order, as it knows them now (as it knew
+        them when it crashed, while it is down).
+
+        A server writes its history and its delivered zxid to stable storage as it goes, so this
+        is also what a restart finds on disk, except in the broken variant
+        ``"volatile-commit-point"``, whose restarted server knows nothing delivered and
+        delivers its history again.
+        """
+        return self.status(node).committed()
 
     def sync_modes(self) -> list[tuple[NodeId, str]]:
         """Every ``(follower, mode)`` a leader synchronised, in order."""
@@ -853,7 +883,7 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
     Parameters
     ----------
     n : int
-        Number of servers, at least 1.
+        Number of servers, at least 1; every one votes and acknowledges.
     seed : int
         Seed of the run.
     variant : str
