@@ -78,17 +78,17 @@ def test_an_append_rule_that_always_truncates_is_caught_by_a_late_request():
 
 
 def test_explain_says_what_each_rule_decided():
-    vote = raft.Decision("grant_vote", (raft.Voter(2, None, 1, 1), raft.VoteRequest(2, 3, 1, 1)),
+    vote = raft.RuleDecision("grant_vote", (raft.Voter(2, None, 1, 1), raft.VoteRequest(2, 3, 1, 1)),
                          False, True)
     assert harness.explain(vote) == (
         "Voter(term=2, voted_for=None, last_log_term=1, last_log_index=1), VoteRequest(term=2, "
         "candidate=3, last_log_term=1, last_log_index=1): Figure 2 grants the vote, your rule "
         "answered False")
-    append = raft.Decision("append_entries", ((Entry(1, "a"),), 1, 2, ()), (Entry(1, "a"),), None)
+    append = raft.RuleDecision("append_entries", ((Entry(1, "a"),), 1, 2, ()), (Entry(1, "a"),), None)
     assert harness.explain(append) == (
         "log [1:'a'], AppendEntries(prev=(1, 2), entries=[]): the follower rejects it by "
         "Figure 2, by your rule it ends with [1:'a']")
-    hint = raft.Decision("backoff_hint", ((), 3), (0, 1), (0, 1))
+    hint = raft.RuleDecision("backoff_hint", ((), 3), (0, 1), (0, 1))
     assert harness.explain(hint) == "backoff_hint((), 3): Figure 2 answers (0, 1), your rule (0, 1)"
 
 

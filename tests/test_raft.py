@@ -693,9 +693,9 @@ def test_recording_figure_2_changes_nothing_in_the_run():
 
 
 def test_a_decision_agrees_only_with_the_same_value_of_the_same_type():
-    assert raft.Decision("grant_vote", (), True, True).agrees
-    assert not raft.Decision("grant_vote", (), 1, True).agrees
-    assert not raft.Decision("grant_vote", (), None, False).agrees
+    assert raft.RuleDecision("grant_vote", (), True, True).agrees
+    assert not raft.RuleDecision("grant_vote", (), 1, True).agrees
+    assert not raft.RuleDecision("grant_vote", (), None, False).agrees
 
 
 def test_a_students_append_rule_may_return_a_list():

@@ -40,21 +40,21 @@ class RuleTrial:
     ----------
     seeds : list of int
         The schedules run, in order.
-    decisions : list of (int, Decision)
+    decisions : list of (int, RuleDecision)
         ``(seed, decision)`` for every decision a server asked of a rule, in order.
     violations : list of (int, InvariantViolation)
         ``(seed, violation)`` for each run that ``sim.check()`` failed.
     """
 
     seeds: list[int] = field(default_factory=list)
-    decisions: list[tuple[int, raft.Decision]] = field(default_factory=list)
+    decisions: list[tuple[int, raft.RuleDecision]] = field(default_factory=list)
     violations: list[tuple[int, InvariantViolation]] = field(default_factory=list)
 
     def count(self, rule: str) -> int:
         """How many decisions of ``rule`` the runs asked."""
         return sum(1 for _, d in self.decisions if d.rule == rule)
 
-    def disagreements(self, rule: str) -> list[tuple[int, raft.Decision]]:
+    def disagreements(self, rule: str) -> list[tuple[int, raft.RuleDecision]]:
         """``(seed, decision)`` where the plugged-in ``rule`` did not answer as Figure 2's."""
         return [(s, d) for s, d in self.decisions if d.rule == rule and not d.agrees]
 
@@ -76,7 +76,7 @@ class RuleTrial:
                                  f"{seed}: {violation}")
 
 
-def explain(decision: raft.Decision) -> str:
+def explain(decision: raft.RuleDecision) -> str:
     """One decision in words, with both answers."""
     args, answer, expected = decision.args, decision.answer, decision.expected
     if decision.rule == "grant_vote":

@@ -359,7 +359,7 @@ def as_log(answer: Sequence[Entry] | None) -> tuple[Entry, ...] | None:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RuleDecision:
     """One decision a server asked of a rule during a run (see :class:`RuleRecorder`).
 
     ``answer`` is what the plugged-in rule answered, which the server acted on; ``expected``
@@ -382,7 +382,7 @@ class RuleRecorder:
 
     The documented way to watch a cluster's decisions: build the cluster with
     ``rules=recorder.rules``; every call a server makes to a rule is kept, in order, in its
-    list ``decisions`` of :class:`Decision`.
+    list ``decisions`` of :class:`RuleDecision`.
 
     >>> recorder = RuleRecorder(Rules(grant_vote=grant_vote_ignoring_logs))
     >>> sim = cluster(3, seed=1, rules=recorder.rules)
@@ -401,7 +401,7 @@ class RuleRecorder:
     """
 
     def __init__(self, rules: Rules | None = None, reference: Rules | None = None):
-        self.decisions: list[Decision] = []
+        self.decisions: list[RuleDecision] = []
         self.reference = FIGURE2 if reference is None else reference
         chosen = FIGURE2 if rules is None else rules
         self.rules = Rules(**{f.name: self._recording(f.name, getattr(chosen, f.name))
@@ -414,13 +414,13 @@ class RuleRecorder:
         def recorded(*args: Any) -> Any:
             expected = keep(reference(*args))
             answer = expected if rule is reference else keep(rule(*args))
-            self.decisions.append(Decision(name, args, answer, expected))
+            self.decisions.append(RuleDecision(name, args, answer, expected))
             return answer
 
         recorded.__name__ = recorded.__qualname__ = f"recorded_{name}"
         return recorded
 
-    def disagreements(self, rule: str | None = None) -> list[Decision]:
+    def disagreements(self, rule: str | None = None) -> list[RuleDecision]:
         """The decisions (of ``rule``, or of every rule) on which the answer was not Figure 2's."""
         return [d for d in self.decisions if (rule is None or d.rule == rule) and not d.agrees]
 
