@@ -276,8 +276,8 @@ class NodeStatus:
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.extra, MappingProxyType):
-            object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        # A copy behind a read-only view: neither the reader nor the node can change it later.
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     def committed(self) -> list[Any]:
         """The client commands among the committed rows, in order: what
