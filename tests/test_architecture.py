@@ -25,6 +25,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "sim": ("zablib.sim",),
     "explore": ("zablib.explore",),
     "protocols": ("zablib.protocols.*",),
+    "tree": ("zablib.coord.errors", "zablib.coord.paths", "zablib.coord.tree", "zablib.coord.txn"),
+    "coord": ("zablib.coord.*",),
     "models": ("zablib.models.*",),
     "faults": ("zablib.faults", "zablib.compare", "zablib.datadriven.*", "zablib.harness"),
     "viz": ("zablib.viz", "zablib.summary"),
@@ -38,8 +40,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "sim": frozenset({"core", "kernel"}),
     "explore": frozenset(),
     "protocols": frozenset({"core", "kernel", "sim"}),
+    "tree": frozenset(),
+    "coord": frozenset({"core", "kernel", "sim", "protocols", "tree"}),
     "models": frozenset({"core", "kernel", "sim", "explore", "protocols"}),
-    "faults": frozenset({"core", "kernel", "sim", "protocols"}),
+    "faults": frozenset({"core", "kernel", "sim", "protocols", "tree", "coord"}),
     "viz": frozenset({"core", "kernel", "sim"}),
     "widgets": frozenset({"core", "kernel", "sim", "faults", "viz"}),
     "grade": frozenset(),
@@ -47,7 +51,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 #: Groups whose modules may import each other (a protocol module may import the shared commit
 #: module, the grader's modules each other); every other group imports only downwards.
-INTRA_GROUP = frozenset({"kernel", "protocols", "models", "faults", "grade"})
+INTRA_GROUP = frozenset({"kernel", "protocols", "tree", "coord", "models", "faults", "grade"})
 #: Protocol modules that other protocol modules may import: shared parts, not protocols.
 SHARED_PROTOCOL_PARTS = frozenset({"zablib.protocols.commit", "zablib.protocols"})
 
