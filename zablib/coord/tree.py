@@ -1,0 +1,586 @@
+"""ZooKeeper's data tree: znodes, their stat, sessions, and the pure ``apply`` of a transaction.
+
+ZooKeeper keeps a small tree of **znodes**, named by paths like files (``/app/config``). Each
+znode holds a little data (bytes, at most about 1 MB) and may have children. A znode is
+
+* *persistent*: it stays until someone deletes it; or
+* *ephemeral*: it belongs to the *session* that created it (a client's connection as the
+  service sees it) and is deleted when that session ends; ephemeral znodes have no children;
+* either kind may be *sequential*: the server appends a 10-digit counter taken from the parent
+  (``/q/item-0000000003``), so concurrent clients get distinct, ordered names.
+
+Every change is a transaction with a **zxid** (the epoch of its leader in the high 32 bits, a
+counter in the low 32 bits). A znode's **stat** records the zxids and times of its changes and
+its version counters; a conditional write ("set if version is 3") compares against them.
+
+:class:`DataTree` is immutable from outside. :func:`apply` is a pure function
+``(tree, txn, zxid, time) -> Applied(tree', result, triggers)``: the input tree is unchanged,
+the new tree shares every znode the txn did not touch (a persistent structure, so applying a
+txn costs about the same whatever the tree's size), ``result`` is what the client gets, and
+``triggers`` are the watch events the txn fires, in ZooKeeper's order.
+
+This module knows nothing about consensus: replicas that apply the same txns in the same
+order hold equal trees (compare with ``==`` or :meth:`DataTree.digest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from zablib.coord import errors, paths
+from zablib.coord.txn import (
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetDataTxn,
+    Txn,
+)
+
+#: ZooKeeper's own znodes, present in every tree (``DataTree``'s constructor): the root, its
+#: child ``zookeeper``, and that one's children ``quota`` and ``config``.
+SYSTEM_PATHS = ("/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota")
+
+#: The kinds of watch trigger: NodeCreated, NodeDeleted, NodeDataChanged, NodeChildrenChanged.
+TRIGGER_KINDS = ("created", "deleted", "changed", "child")
+
+
+class ZnodeStat(NamedTuple):
+    """A znode's metadata, with kazoo's field order and convenience properties.
+
+    Attributes
+    ----------
+    czxid, mzxid : int
+        The zxid of the txn that created the znode, and of the last one that set its data.
+    ctime, mtime : int
+        The leader's clock (ms) when those txns were prepared.
+    version : int
+        How many times its data was set (``set`` and conditional ``delete`` compare with it).
+    cversion : int
+        Child version: +1 for each child created under it (ZooKeeper 3.8's ``DataTree`` does not
+        change it on a child's deletion). The next sequential child's counter is this value.
+    aversion : int
+        Version of its access control list (always 0 here: ACLs are not modelled).
+    ephemeralOwner : int
+        The owning session's id for an ephemeral znode, 0 for a persistent one.
+    dataLength : int
+        Length of its data in bytes.
+    numChildren : int
+        Number of children.
+    pzxid : int
+        The zxid of the last txn that created or deleted one of its children (its own czxid
+        before that).
+    """
+
+    czxid: int
+    mzxid: int
+    ctime: int
+    mtime: int
+    version: int
+    cversion: int
+    aversion: int
+    ephemeralOwner: int  # noqa: N815 -- ZooKeeper's and kazoo's name
+    dataLength: int  # noqa: N815
+    numChildren: int  # noqa: N815
+    pzxid: int
+
+    @property
+    def acl_version(self) -> int:
+        """``aversion``."""
+        return self.aversion
+
+    @property
+    def children_version(self) -> int:
+        """``cversion``."""
+        return self.cversion
+
+    @property
+    def created(self) -> float:
+        """``ctime`` in seconds."""
+        return self.ctime / 1000.0
+
+    @property
+    def last_modified(self) -> float:
+        """``mtime`` in seconds."""
+        return self.mtime / 1000.0
+
+    @property
+    def owner_session_id(self) -> int | None:
+        """``ephemeralOwner``, or None for a persistent znode."""
+        return self.ephemeralOwner or None
+
+    @property
+    def creation_transaction_id(self) -> int:
+        """``czxid``."""
+        return self.czxid
+
+    @property
+    def last_modified_transaction_id(self) -> int:
+        """``mzxid``."""
+        return self.mzxid
+
+    @property
+    def data_length(self) -> int:
+        """``dataLength``."""
+        return self.dataLength
+
+    @property
+    def children_count(self) -> int:
+        """``numChildren``."""
+        return self.numChildren
+
+
+_ZERO_STAT = ZnodeStat(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+class Applied(NamedTuple):
+    """What :func:`apply` returns.
+
+    Attributes
+    ----------
+    tree : DataTree
+        The tree after the txn (the same object when the txn changed nothing).
+    result : object
+        What the client gets: the created path (str) for a create, True for a delete or a
+        check, the new ZnodeStat for a set, a list of per-op results for a multi (a failed
+        multi's list holds an exception instance per op, as kazoo's ``commit()`` returns it),
+        the session id for a session's creation, None for its close, and an exception
+        instance from :mod:`zablib.coord.errors` for a failed txn.
+    triggers : tuple of (str, str)
+        ``(path, kind)`` watch triggers in the order ZooKeeper fires them. ``"created"`` fires
+        the data watches (``exists``) on the path; ``"deleted"`` its data watches and its child
+        watches (each watcher once); ``"changed"`` its data watches; ``"child"`` its child
+        watches.
+    """
+
+    tree: DataTree
+    result: Any
+    triggers: tuple[tuple[str, str], ...]
+
+
+# -- a persistent map: a copy touches one bucket of 64 --------------------------------------------
+_WIDTH = 64
+_EMPTY: dict = {}  # shared by every empty bucket, never written
+
+
+def _slot(key: str) -> int:
+    # crc32, not hash(): str hashes are salted per process, and a pickled tree must still work.
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) & (_WIDTH - 1)
+
+
+class _PMap:
+    """An immutable str-keyed map whose updates copy one of 64 buckets, not the whole map."""
+
+    __slots__ = ("_buckets", "_size")
+
+    def __init__(self, buckets: tuple[dict, ...] | None = None, size: int = 0) -> None:
+        self._buckets = buckets if buckets is not None else (_EMPTY,) * _WIDTH
+        self._size = size
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._buckets[_slot(key)].get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._buckets[_slot(key)]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[str]:
+        for bucket in self._buckets:
+            yield from bucket
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for bucket in self._buckets:
+            yield from bucket.items()
+
+    def set(self, key: str, value: Any) -> _PMap:
+        index = _slot(key)
+        bucket = dict(self._buckets[index])
+        grew = key not in bucket
+        bucket[key] = value
+        buckets = list(self._buckets)
+        buckets[index] = bucket
+        return _PMap(tuple(buckets), self._size + grew)
+
+    def remove(self, key: str) -> _PMap:
+        index = _slot(key)
+        bucket = dict(self._buckets[index])
+        del bucket[key]
+        buckets = list(self._buckets)
+        buckets[index] = bucket or _EMPTY
+        return _PMap(tuple(buckets), self._size - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Znode:
+    data: bytes | None
+    stat: ZnodeStat
+    children: _PMap  # child name -> True
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    nodes: _PMap  # path -> _Znode
+    sessions: Mapping[int, int]  # session id -> timeout ms
+    ephemerals: Mapping[int, frozenset[str]]  # session id -> paths it owns
+
+
+def _initial_parts() -> _Parts:
+    # DataTree's constructor: the root, /zookeeper, /zookeeper/quota, /zookeeper/config, all
+    # with zero stats except /zookeeper/config's ACL version -1 (setACL with version -1 there).
+    leaf = _PMap()
+    config = _Znode(b"", _ZERO_STAT._replace(aversion=-1), leaf)
+    quota = _Znode(b"", _ZERO_STAT, leaf)
+    system = _Znode(b"", _ZERO_STAT._replace(numChildren=2),
+                    _PMap().set("quota", True).set("config", True))
+    root = _Znode(b"", _ZERO_STAT._replace(numChildren=1), _PMap().set("zookeeper", True))
+    nodes = _PMap().set("/", root).set("/zookeeper", system)
+    nodes = nodes.set("/zookeeper/quota", quota).set("/zookeeper/config", config)
+    return _Parts(nodes, MappingProxyType({}), MappingProxyType({}))
+
+
+class DataTree:
+    """An immutable ZooKeeper data tree: znodes and the open sessions.
+
+    ``DataTree()`` is the tree of a fresh ZooKeeper: the root ``/`` and ZooKeeper's own
+    ``/zookeeper``, ``/zookeeper/quota`` and ``/zookeeper/config``, all with zero stats, and no
+    session. Every other tree comes from :func:`apply`.
+
+    Examples
+    --------
+    >>> from zablib.coord.txn import CreateSessionTxn, CreateTxn
+    >>> tree = apply(DataTree(), CreateSessionTxn(7, 10_000), zxid=1, time=0).tree
+    >>> tree = apply(tree, CreateTxn("/app", b"hi", 0, 1), zxid=2, time=5).tree
+    >>> tree.get("/app")[0], tree.get("/app")[1].czxid
+    (b'hi', 2)
+    >>> tree.children("/")
+    ['app', 'zookeeper']
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, *, _parts: _Parts | None = None) -> None:
+        self._parts = _parts if _parts is not None else _initial_parts()
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _znode(self, path: str) -> _Znode:
+        node = self._parts.nodes.get(path) if isinstance(path, str) else None
+        if node is None:
+            paths.check_path_type(path)
+            raise errors.NoNodeError(path)
+        return node
+
+    def get(self, path: str) -> tuple[bytes | None, ZnodeStat]:
+        """The data and stat of znode ``path``.
+
+        Raises
+        ------
+        NoNodeError
+            If there is no such znode (an invalid path simply names no znode, as on the server).
+        """
+        node = self._znode(path)
+        return node.data, node.stat
+
+    def exists(self, path: str) -> ZnodeStat | None:
+        """The stat of znode ``path``, or None if there is none.
+
+        Raises
+        ------
+        BadArgumentsError
+            If ``path`` contains a NUL character (the server's one check on ``exists``).
+        """
+        paths.check_path_type(path)
+        if "\0" in path:
+            raise errors.BadArgumentsError(path)
+        node = self._parts.nodes.get(path)
+        return None if node is None else node.stat
+
+    def children(self, path: str) -> list[str]:
+        """The names of the children of ``path``, sorted.
+
+        A real server returns them in the order of a Java HashSet; sorting makes zablib
+        deterministic (compare sorted lists with a real ZooKeeper).
+
+        Raises
+        ------
+        NoNodeError
+            If there is no such znode.
+        """
+        return sorted(self._znode(path).children)
+
+    def ephemerals(self, session_id: int) -> tuple[str, ...]:
+        """The paths of the ephemeral znodes ``session_id`` owns, sorted."""
+        return tuple(sorted(self._parts.ephemerals.get(session_id, ())))
+
+    def sessions(self) -> Mapping[int, int]:
+        """The open sessions: session id -> timeout in ms (a read-only mapping)."""
+        return self._parts.sessions
+
+    def paths(self) -> list[str]:
+        """Every znode's path, sorted (ZooKeeper's own znodes included)."""
+        return sorted(self._parts.nodes)
+
+    def __len__(self) -> int:
+        """The number of znodes, ZooKeeper's own four included."""
+        return len(self._parts.nodes)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and path in self._parts.nodes
+
+    # -- identity -------------------------------------------------------------------------------
+    def state(self) -> tuple:
+        """The whole replicated state as plain sorted data: ``((path, data, stat), ...)`` and
+        ``((session id, timeout), ...)``. Two trees are equal when their states are."""
+        nodes = tuple((path, node.data, tuple(node.stat)) for path, node in sorted(self._parts.nodes.items()))
+        return nodes, tuple(sorted(self._parts.sessions.items()))
+
+    def digest(self) -> str:
+        """A SHA-256 hex digest of :meth:`state`: equal trees, equal digests, in any process."""
+        sha = hashlib.sha256()
+        nodes, sessions = self.state()
+        for path, data, stat in nodes:
+            sha.update(repr((path, data, stat)).encode("utf-8", "surrogatepass"))
+        sha.update(repr(sessions).encode())
+        return sha.hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DataTree):
+            return NotImplemented
+        return other is self or self.state() == other.state()
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __repr__(self) -> str:
+        return f"DataTree({len(self)} znodes, {len(self._parts.sessions)} sessions)"
+
+    # -- the one writer -------------------------------------------------------------------------
+    def apply(self, txn: Txn, zxid: int, time: int) -> Applied:
+        """Same as the module function :func:`apply` (``tree.apply(txn, zxid, time)``)."""
+        if not isinstance(txn, CreateTxn | DeleteTxn | SetDataTxn | CheckVersionTxn | ErrorTxn | MultiTxn
+                          | CreateSessionTxn | CloseSessionTxn):
+            raise TypeError(f"not a transaction: {txn!r}")
+        if isinstance(txn, ErrorTxn):
+            return Applied(self, txn.error(), ())
+        if isinstance(txn, MultiTxn) and txn.failed():
+            return Applied(self, _rolled_back(txn), ())
+        edit = _Edit(self._parts, zxid, time)
+        # Only a txn prepared against another tree can fail below; it changes nothing (a multi
+        # is rolled back whole, where ZooKeeper trusts its leader and would keep earlier ops).
+        try:
+            result = edit.run(txn)
+        except _MultiFailed as failed:
+            return Applied(self, failed.results(txn), ())
+        except errors.ZookeeperError as error:
+            return Applied(self, error, ())
+        return Applied(DataTree(_parts=edit.parts()), result, tuple(edit.triggers))
+
+
+def _rolled_back(txn: MultiTxn) -> list[errors.ZookeeperError]:
+    """A failed multi's results (DataTree.processTxn): ops before the first error are rolled
+    back, error ops keep their code, non-error ops after an error are runtime inconsistencies."""
+    results: list[errors.ZookeeperError] = []
+    seen_error = False
+    for op in txn.txns:
+        if isinstance(op, ErrorTxn):
+            seen_error = True
+            results.append(op.error())
+        elif seen_error:
+            results.append(errors.RuntimeInconsistency(op.path))
+        else:
+            results.append(errors.RolledBackError(op.path))
+    return results
+
+
+class _MultiFailed(Exception):
+    def __init__(self, index: int, error: errors.ZookeeperError) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+    def results(self, txn: MultiTxn) -> list[errors.ZookeeperError]:
+        return [errors.RolledBackError(op.path) if i < self.index else self.error if i == self.index
+                else errors.RuntimeInconsistency(op.path) for i, op in enumerate(txn.txns)]
+
+
+class _Edit:
+    """One txn's changes, gathered on persistent structures (discarded if the txn fails)."""
+
+    def __init__(self, parts: _Parts, zxid: int, time: int) -> None:
+        self.nodes = parts.nodes
+        self.sessions = parts.sessions
+        self.ephemerals = parts.ephemerals
+        self.zxid = zxid
+        self.time = time
+        self.triggers: list[tuple[str, str]] = []
+
+    def parts(self) -> _Parts:
+        return _Parts(self.nodes, self.sessions, self.ephemerals)
+
+    def node(self, path: str) -> _Znode:
+        node = self.nodes.get(path)
+        if node is None:
+            raise errors.NoNodeError(path)
+        return node
+
+    def run(self, txn: Txn) -> Any:
+        if isinstance(txn, CreateTxn):
+            return self.create(txn)
+        if isinstance(txn, DeleteTxn):
+            self.delete(txn.path)
+            return True
+        if isinstance(txn, SetDataTxn):
+            return self.set_data(txn)
+        if isinstance(txn, CheckVersionTxn):
+            self.node(txn.path)
+            return True
+        if isinstance(txn, MultiTxn):
+            results = []
+            for index, op in enumerate(txn.txns):
+                try:
+                    results.append(self.run(op))
+                except errors.ZookeeperError as error:
+                    raise _MultiFailed(index, error) from None
+            return results
+        if isinstance(txn, CreateSessionTxn):
+            self.sessions = MappingProxyType({**self.sessions, txn.session_id: txn.timeout_ms})
+            return txn.session_id
+        return self.close_session(txn)
+
+    def create(self, txn: CreateTxn) -> str:
+        path = txn.path
+        parent_path = paths.parent(path)
+        parent = self.node(parent_path)
+        name = paths.basename(path)
+        if name in parent.children:
+            raise errors.NodeExistsError(path)
+        stat = ZnodeStat(self.zxid, self.zxid, self.time, self.time, 0, 0, 0, txn.ephemeral_owner,
+                         _length(txn.data), 0, self.zxid)
+        cversion = txn.parent_cversion if txn.parent_cversion != -1 else parent.stat.cversion + 1
+        parent_stat = parent.stat._replace(numChildren=parent.stat.numChildren + 1)
+        # DataTree.createNode moves cversion and pzxid only forward (a replayed create must not
+        # turn them back).
+        if cversion > parent.stat.cversion:
+            parent_stat = parent_stat._replace(cversion=cversion, pzxid=self.zxid)
+        children = parent.children.set(name, True)
+        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children))
+        self.nodes = self.nodes.set(path, _Znode(txn.data, stat, _PMap()))
+        if txn.ephemeral_owner:
+            owned = self.ephemerals.get(txn.ephemeral_owner, frozenset())
+            self.ephemerals = MappingProxyType({**self.ephemerals, txn.ephemeral_owner: owned | {path}})
+        self.triggers += [(path, "created"), (parent_path, "child")]
+        return path
+
+    def delete(self, path: str) -> None:
+        node = self.node(path)
+        parent_path = paths.parent(path)
+        parent = self.node(parent_path)
+        if node.children:
+            raise errors.NotEmptyError(path)
+        parent_stat = parent.stat._replace(numChildren=parent.stat.numChildren - 1)
+        if self.zxid > parent.stat.pzxid:
+            parent_stat = parent_stat._replace(pzxid=self.zxid)
+        children = parent.children.remove(paths.basename(path))
+        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children)).remove(path)
+        owner = node.stat.ephemeralOwner
+        if owner:
+            owned = self.ephemerals.get(owner, frozenset()) - {path}
+            rest = {session: mine for session, mine in self.ephemerals.items() if session != owner}
+            self.ephemerals = MappingProxyType({**rest, owner: owned} if owned else rest)
+        self.triggers += [(path, "deleted"), (parent_path, "child")]
+
+    def set_data(self, txn: SetDataTxn) -> ZnodeStat:
+        node = self.node(txn.path)
+        stat = node.stat._replace(mzxid=self.zxid, mtime=self.time, version=txn.version,
+                                  dataLength=_length(txn.data))
+        self.nodes = self.nodes.set(txn.path, _Znode(txn.data, stat, node.children))
+        self.triggers.append((txn.path, "changed"))
+        return stat
+
+    def close_session(self, txn: CloseSessionTxn) -> None:
+        # Sorted for determinism (ZooKeeper iterates a HashSet); ephemerals have no children,
+        # so any order deletes them all.
+        for path in sorted(self.ephemerals.get(txn.session_id, ())):
+            self.delete(path)
+        self.sessions = MappingProxyType({s: t for s, t in self.sessions.items() if s != txn.session_id})
+        self.ephemerals = MappingProxyType({s: p for s, p in self.ephemerals.items() if s != txn.session_id})
+
+
+def _length(data: bytes | None) -> int:
+    return 0 if data is None else len(data)
+
+
+def apply(tree: DataTree, txn: Txn, zxid: int, time: int) -> Applied:
+    """Apply one committed transaction; a pure function.
+
+    Parameters
+    ----------
+    tree : DataTree
+        The tree before; it is not changed.
+    txn : Txn
+        A transaction from :func:`zablib.coord.txn.prepare` (or a session txn).
+    zxid : int
+        Its zxid, ``epoch << 32 | counter``; becomes czxid/mzxid/pzxid where ZooKeeper puts it.
+        All ops of a multi share it.
+    time : int
+        The leader's clock in ms when it prepared the txn; becomes ctime/mtime.
+
+    Returns
+    -------
+    Applied
+        ``(tree', result, triggers)``; see :class:`Applied`. A txn that fails here (only one
+        prepared against a different tree can) yields its error and the unchanged tree; a
+        multi is all or nothing.
+    """
+    return tree.apply(txn, zxid, time)
+
+
+def violations(tree: DataTree) -> list[str]:
+    """The broken invariants of ``tree``, each as a sentence (an empty list when it is sound).
+
+    Checked: every znode but the root has its parent, and appears among the parent's children;
+    numChildren equals the number of children; dataLength equals the data's length; no znode
+    has an ephemeral parent; every ephemeral znode's owner is an open session and lists it.
+    """
+    found: list[str] = []
+    sessions = tree.sessions()
+    all_paths = set(tree.paths())
+    for path in sorted(all_paths):
+        data, stat = tree.get(path)
+        children = tree.children(path)
+        if stat.numChildren != len(children):
+            found.append(f"{path}: numChildren {stat.numChildren} but {len(children)} children")
+        if stat.dataLength != _length(data):
+            found.append(f"{path}: dataLength {stat.dataLength} but {_length(data)} bytes of data")
+        for child in children:
+            if paths.join(path, child) not in all_paths:
+                found.append(f"{path}: lists child {child!r}, which does not exist")
+        if path == paths.ROOT:
+            continue
+        parent = paths.parent(path)
+        if parent not in all_paths:
+            found.append(f"{path}: its parent {parent} does not exist")
+            continue
+        if paths.basename(path) not in tree.children(parent):
+            found.append(f"{path}: not among the children of {parent}")
+        if tree.get(parent)[1].ephemeralOwner:
+            found.append(f"{path}: its parent {parent} is ephemeral")
+        owner = stat.ephemeralOwner
+        if owner and owner not in sessions:
+            found.append(f"{path}: ephemeral of session {owner:#x}, which is not open")
+        elif owner and path not in tree.ephemerals(owner):
+            found.append(f"{path}: ephemeral of session {owner:#x}, which does not list it")
+    for session in sessions:
+        for path in tree.ephemerals(session):
+            if path not in all_paths or tree.get(path)[1].ephemeralOwner != session:
+                found.append(f"session {session:#x} lists {path}, which is not its ephemeral")
+    return found
