@@ -65,8 +65,11 @@ class ZnodeStat(NamedTuple):
     version : int
         How many times its data was set (``set`` and conditional ``delete`` compare with it).
     cversion : int
-        Child version: +1 for each child created under it (ZooKeeper 3.8's ``DataTree`` does not
-        change it on a child's deletion). The next sequential child's counter is this value.
+        Child version: the number of changes to its children, +1 for each child created or
+        deleted. ZooKeeper stores only the number of creations, ``c``, and reports
+        ``2 * c - numChildren`` (``DataNode.copyStat``: every child not present any more was
+        deleted once), so the root of a fresh tree, with one child and no creation, reports -1.
+        The next sequential child's counter is ``c`` (:meth:`DataTree.sequence_counter`).
     aversion : int
         Version of its access control list (always 0 here: ACLs are not modelled).
     ephemeralOwner : int
@@ -223,8 +226,9 @@ class _PMap:
 @dataclass(frozen=True, slots=True)
 class _Znode:
     data: bytes | None
-    stat: ZnodeStat
+    stat: ZnodeStat  # as a client sees it (cversion in ZooKeeper's reported form)
     children: _PMap  # child name -> True
+    creates: int = 0  # children ever created: ZooKeeper's stored cversion, the sequence counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,26 +238,36 @@ class _Parts:
     ephemerals: Mapping[int, frozenset[str]]  # session id -> paths it owns
 
 
-def _initial_parts() -> _Parts:
-    # DataTree's constructor: the root, /zookeeper, /zookeeper/quota, /zookeeper/config, all
-    # with zero stats except /zookeeper/config's ACL version -1 (setACL with version -1 there).
+def _initial_parts(config: bytes) -> _Parts:
+    # DataTree's constructor: the root, /zookeeper, /zookeeper/quota, /zookeeper/config with
+    # zero stats, children added without counting as creations (so cversion reports -1, -2);
+    # the config znode's ACL version is -1 (setACL with version -1), and in an ensemble its
+    # data is the membership, set with version -1 (ZKDatabase.initConfigInZKDatabase).
     leaf = _PMap()
-    config = _Znode(b"", _ZERO_STAT._replace(aversion=-1), leaf)
+    config_node = _Znode(config, _ZERO_STAT._replace(aversion=-1, version=-1, dataLength=len(config)), leaf)
     quota = _Znode(b"", _ZERO_STAT, leaf)
-    system = _Znode(b"", _ZERO_STAT._replace(numChildren=2),
+    system = _Znode(b"", _ZERO_STAT._replace(numChildren=2, cversion=-2),
                     _PMap().set("quota", True).set("config", True))
-    root = _Znode(b"", _ZERO_STAT._replace(numChildren=1), _PMap().set("zookeeper", True))
+    root = _Znode(b"", _ZERO_STAT._replace(numChildren=1, cversion=-1), _PMap().set("zookeeper", True))
     nodes = _PMap().set("/", root).set("/zookeeper", system)
-    nodes = nodes.set("/zookeeper/quota", quota).set("/zookeeper/config", config)
+    nodes = nodes.set("/zookeeper/quota", quota).set("/zookeeper/config", config_node)
     return _Parts(nodes, MappingProxyType({}), MappingProxyType({}))
 
 
 class DataTree:
     """An immutable ZooKeeper data tree: znodes and the open sessions.
 
-    ``DataTree()`` is the tree of a fresh ZooKeeper: the root ``/`` and ZooKeeper's own
-    ``/zookeeper``, ``/zookeeper/quota`` and ``/zookeeper/config``, all with zero stats, and no
-    session. Every other tree comes from :func:`apply`.
+    ``DataTree()`` is the tree of a fresh ZooKeeper ensemble: the root ``/`` and ZooKeeper's
+    own ``/zookeeper``, ``/zookeeper/quota`` and ``/zookeeper/config``, with the stats a real
+    3.8 ensemble reports for them (zeros, except cversion -1 on ``/`` and -2 on ``/zookeeper``,
+    version and aversion -1 on ``/zookeeper/config``; its mtime, 0 here, is a wall-clock time
+    there), and no session. Every other tree comes from :func:`apply`.
+
+    Parameters
+    ----------
+    config : bytes, default b""
+        The data of ``/zookeeper/config``: a real ensemble stores its membership there
+        (``server.1=host:port:port:participant`` lines and ``version=0``).
 
     Examples
     --------
@@ -268,8 +282,10 @@ class DataTree:
 
     __slots__ = ("_parts",)
 
-    def __init__(self, *, _parts: _Parts | None = None) -> None:
-        self._parts = _parts if _parts is not None else _initial_parts()
+    def __init__(self, config: bytes = b"", *, _parts: _Parts | None = None) -> None:
+        if not isinstance(config, bytes):
+            raise TypeError(f"config must be bytes, got {type(config).__name__}")
+        self._parts = _parts if _parts is not None else _initial_parts(config)
 
     # -- reads ----------------------------------------------------------------------------------
     def _znode(self, path: str) -> _Znode:
@@ -316,6 +332,17 @@ class DataTree:
             If there is no such znode.
         """
         return sorted(self._znode(path).children)
+
+    def sequence_counter(self, path: str) -> int:
+        """The counter the next sequential child of ``path`` gets: how many children were ever
+        created under it (ZooKeeper's stored cversion, which its clients never see as such).
+
+        Raises
+        ------
+        NoNodeError
+            If there is no such znode.
+        """
+        return self._znode(path).creates
 
     def ephemerals(self, session_id: int) -> tuple[str, ...]:
         """The paths of the ephemeral znodes ``session_id`` owns, sorted."""
@@ -465,14 +492,17 @@ class _Edit:
             raise errors.NodeExistsError(path)
         stat = ZnodeStat(self.zxid, self.zxid, self.time, self.time, 0, 0, 0, txn.ephemeral_owner,
                          _length(txn.data), 0, self.zxid)
-        cversion = txn.parent_cversion if txn.parent_cversion != -1 else parent.stat.cversion + 1
-        parent_stat = parent.stat._replace(numChildren=parent.stat.numChildren + 1)
-        # DataTree.createNode moves cversion and pzxid only forward (a replayed create must not
-        # turn them back).
-        if cversion > parent.stat.cversion:
-            parent_stat = parent_stat._replace(cversion=cversion, pzxid=self.zxid)
+        creates = txn.parent_cversion if txn.parent_cversion != -1 else parent.creates + 1
+        parent_stat = parent.stat
+        # DataTree.createNode moves the counter and pzxid only forward (a replayed create must
+        # not turn them back).
+        if creates > parent.creates:
+            parent_stat = parent_stat._replace(pzxid=self.zxid)
+        else:
+            creates = parent.creates
         children = parent.children.set(name, True)
-        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children))
+        parent_stat = parent_stat._replace(numChildren=len(children), cversion=2 * creates - len(children))
+        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children, creates))
         self.nodes = self.nodes.set(path, _Znode(txn.data, stat, _PMap()))
         if txn.ephemeral_owner:
             owned = self.ephemerals.get(txn.ephemeral_owner, frozenset())
@@ -486,11 +516,13 @@ class _Edit:
         parent = self.node(parent_path)
         if node.children:
             raise errors.NotEmptyError(path)
-        parent_stat = parent.stat._replace(numChildren=parent.stat.numChildren - 1)
+        children = parent.children.remove(paths.basename(path))
+        parent_stat = parent.stat._replace(numChildren=len(children),
+                                           cversion=2 * parent.creates - len(children))
         if self.zxid > parent.stat.pzxid:
             parent_stat = parent_stat._replace(pzxid=self.zxid)
-        children = parent.children.remove(paths.basename(path))
-        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children)).remove(path)
+        parent = _Znode(parent.data, parent_stat, children, parent.creates)
+        self.nodes = self.nodes.set(parent_path, parent).remove(path)
         owner = node.stat.ephemeralOwner
         if owner:
             owned = self.ephemerals.get(owner, frozenset()) - {path}
@@ -502,7 +534,7 @@ class _Edit:
         node = self.node(txn.path)
         stat = node.stat._replace(mzxid=self.zxid, mtime=self.time, version=txn.version,
                                   dataLength=_length(txn.data))
-        self.nodes = self.nodes.set(txn.path, _Znode(txn.data, stat, node.children))
+        self.nodes = self.nodes.set(txn.path, _Znode(txn.data, stat, node.children, node.creates))
         self.triggers.append((txn.path, "changed"))
         return stat
 

@@ -13,7 +13,8 @@ ZooKeeper 3.8 (it is logged and answered in order, without changing the tree). A
 becomes a :class:`MultiTxn` whose failing op is an ErrorTxn.
 
 :func:`prepare` is that leader step, a pure function. It reads the tree only through the public
-read methods of :class:`zablib.coord.tree.DataTree` (``exists``, ``sessions``, ``apply``), so
+read methods of :class:`zablib.coord.tree.DataTree` (``exists``, ``sequence_counter``,
+``sessions``, ``apply``), so
 this module does not import ``tree`` and ``tree`` may import it.
 """
 
@@ -174,11 +175,12 @@ Request = OpRequest | MultiRequest
 # -- transactions: what ZAB carries --------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CreateTxn:
-    """Create znode ``path``; the parent's child version becomes ``parent_cversion``.
+    """Create znode ``path``.
 
     ``ephemeral_owner`` is the owning session's id for an ephemeral znode, 0 otherwise.
-    ``parent_cversion`` is ZooKeeper's: the parent's cversion plus one, fixed by the leader
-    (-1 means "plus one at apply time").
+    ``parent_cversion`` is ZooKeeper's: the parent's count of child creations after this one
+    (its stored cversion, see :meth:`DataTree.sequence_counter`), fixed by the leader; -1
+    means "one more than now" at apply time.
     """
 
     path: str
@@ -346,6 +348,8 @@ class TreeView(Protocol):
 
     def exists(self, path: str) -> Any: ...
 
+    def sequence_counter(self, path: str) -> int: ...
+
     def sessions(self) -> Any: ...
 
     def apply(self, txn: Any, zxid: int, time: int) -> Any: ...
@@ -383,8 +387,9 @@ def _prepare_create(tree: TreeView, request: CreateRequest, session_id: int) -> 
     if parent == "/zookeeper/config":  # its ACL is read-only (DataTree.addConfigNode)
         raise _Refused(errors.NoAuthError, request.path)
     path = request.path
+    counter = tree.sequence_counter(parent)
     if request.sequential:
-        path = paths.sequential_path(path, parent_stat.cversion)
+        path = paths.sequential_path(path, counter)
     if paths.path_problem(path) is not None:
         raise _Refused(errors.BadArgumentsError, path)
     if tree.exists(path) is not None:
@@ -392,7 +397,7 @@ def _prepare_create(tree: TreeView, request: CreateRequest, session_id: int) -> 
     if parent_stat.ephemeralOwner != 0:
         raise _Refused(errors.NoChildrenForEphemeralsError, path)
     owner = session_id if request.ephemeral else 0
-    return CreateTxn(path, request.data, owner, parent_stat.cversion + 1)
+    return CreateTxn(path, request.data, owner, counter + 1)
 
 
 def _prepare_delete(tree: TreeView, request: DeleteRequest) -> DeleteTxn:
