@@ -234,8 +234,9 @@ class _Znode:
 @dataclass(frozen=True, slots=True)
 class _Parts:
     nodes: _PMap  # path -> _Znode
-    sessions: Mapping[int, int]  # session id -> timeout ms
-    ephemerals: Mapping[int, frozenset[str]]  # session id -> paths it owns
+    # Plain dicts, never written after construction (copied on change), so a tree pickles.
+    sessions: dict[int, int]  # session id -> timeout ms
+    ephemerals: dict[int, frozenset[str]]  # session id -> paths it owns
 
 
 def _initial_parts(config: bytes) -> _Parts:
@@ -251,7 +252,7 @@ def _initial_parts(config: bytes) -> _Parts:
     root = _Znode(b"", _ZERO_STAT._replace(numChildren=1, cversion=-1), _PMap().set("zookeeper", True))
     nodes = _PMap().set("/", root).set("/zookeeper", system)
     nodes = nodes.set("/zookeeper/quota", quota).set("/zookeeper/config", config_node)
-    return _Parts(nodes, MappingProxyType({}), MappingProxyType({}))
+    return _Parts(nodes, {}, {})
 
 
 class DataTree:
@@ -350,7 +351,7 @@ class DataTree:
 
     def sessions(self) -> Mapping[int, int]:
         """The open sessions: session id -> timeout in ms (a read-only mapping)."""
-        return self._parts.sessions
+        return MappingProxyType(self._parts.sessions)
 
     def paths(self) -> list[str]:
         """Every znode's path, sorted (ZooKeeper's own znodes included)."""
@@ -479,7 +480,7 @@ class _Edit:
                     raise _MultiFailed(index, error) from None
             return results
         if isinstance(txn, CreateSessionTxn):
-            self.sessions = MappingProxyType({**self.sessions, txn.session_id: txn.timeout_ms})
+            self.sessions = {**self.sessions, txn.session_id: txn.timeout_ms}
             return txn.session_id
         return self.close_session(txn)
 
@@ -506,7 +507,7 @@ class _Edit:
         self.nodes = self.nodes.set(path, _Znode(txn.data, stat, _PMap()))
         if txn.ephemeral_owner:
             owned = self.ephemerals.get(txn.ephemeral_owner, frozenset())
-            self.ephemerals = MappingProxyType({**self.ephemerals, txn.ephemeral_owner: owned | {path}})
+            self.ephemerals = {**self.ephemerals, txn.ephemeral_owner: owned | {path}}
         self.triggers += [(path, "created"), (parent_path, "child")]
         return path
 
@@ -527,7 +528,7 @@ class _Edit:
         if owner:
             owned = self.ephemerals.get(owner, frozenset()) - {path}
             rest = {session: mine for session, mine in self.ephemerals.items() if session != owner}
-            self.ephemerals = MappingProxyType({**rest, owner: owned} if owned else rest)
+            self.ephemerals = {**rest, owner: owned} if owned else rest
         self.triggers += [(path, "deleted"), (parent_path, "child")]
 
     def set_data(self, txn: SetDataTxn) -> ZnodeStat:
@@ -543,8 +544,8 @@ class _Edit:
         # so any order deletes them all.
         for path in sorted(self.ephemerals.get(txn.session_id, ())):
             self.delete(path)
-        self.sessions = MappingProxyType({s: t for s, t in self.sessions.items() if s != txn.session_id})
-        self.ephemerals = MappingProxyType({s: p for s, p in self.ephemerals.items() if s != txn.session_id})
+        self.sessions = {s: t for s, t in self.sessions.items() if s != txn.session_id}
+        self.ephemerals = {s: p for s, p in self.ephemerals.items() if s != txn.session_id}
 
 
 def _length(data: bytes | None) -> int:
