@@ -22,3 +22,29 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$root/.venv/bin:$PATH"
+
+# The differential tests start a real ZooKeeper (tests/zookeeper.py): Debian's zookeeper package
+# (3.8, which pulls in a Java runtime). Installed here when missing and we are root with apt-get
+# (quietly; a few seconds); otherwise say what to install, and those tests skip (fail under CI=true).
+install_zookeeper() {
+  local missing=()
+  [ -e /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
+  command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing ${missing[*]} with apt-get (for the real-ZooKeeper tests) ..."
+    local log
+    log="$(mktemp)"
+    if apt-get update -qq >"$log" 2>&1 \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >>"$log" 2>&1; then
+      rm -f "$log"
+      return 0
+    fi
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    echo "warning: apt-get could not install ${missing[*]}" >&2
+  fi
+  echo "note: the real-ZooKeeper tests need ${missing[*]}: run \`apt-get install ${missing[*]}\`" \
+    "as root (Debian/Ubuntu); without it they are skipped (and fail under CI=true)" >&2
+}

@@ -1,0 +1,253 @@
+"""The real ZooKeeper of the differential tests, and the differential machinery, on it.
+
+The ``real_zookeeper`` fixture (tests/zookeeper.py) starts a three-server ZooKeeper 3.8 once per
+test process. These stories check that it is a working ensemble that survives losing a server,
+that it cleans up after itself, and that a differential program's transcript on it is
+deterministic: the same program run twice under two fresh roots (and through different servers)
+gives the same transcript. Without that, a difference against the simulated service could be
+the real server's noise rather than a bug.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import differential
+import pytest
+import zookeeper
+from differential import Call, Normalizer, Step, Transcript, Zxid
+from hypothesis import HealthCheck, given, settings
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from zookeeper import RealEnsemble
+
+
+@pytest.fixture
+def zk(real_zookeeper: RealEnsemble) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=real_zookeeper.hosts, timeout=10)
+    client.start()
+    yield client
+    client.stop()
+    client.close()
+
+
+def connected_to(real_zookeeper: RealEnsemble, sid: int) -> KazooClient:
+    """A client that can only talk to server ``sid``."""
+    client = KazooClient(hosts=real_zookeeper.address(sid), timeout=10)
+    client.start(timeout=20)
+    return client
+
+
+# -- the fixture ---------------------------------------------------------------------------------
+
+
+def test_three_servers_elect_one_leader_and_serve_kazoo(real_zookeeper, zk):
+    assert len(real_zookeeper.servers) == 3
+    assert real_zookeeper.leader() is not None
+    assert len(real_zookeeper.followers()) == 2
+    root = real_zookeeper.fresh_root("fixture")
+
+    assert zk.create(root, b"hello") == root
+    data, stat = zk.get(root)
+    assert (data, stat.version) == (b"hello", 0)
+    zk.delete(root)
+    with pytest.raises(NoNodeError):
+        zk.get(root)
+
+
+def test_a_write_through_one_server_is_read_through_another_after_sync(real_zookeeper, zk):
+    root = real_zookeeper.fresh_root("fixture")
+    zk.create(root, b"v1")
+    for sid in real_zookeeper.servers:
+        reader = connected_to(real_zookeeper, sid)
+        try:
+            reader.sync(root)
+            assert reader.get(root)[0] == b"v1"
+        finally:
+            reader.stop()
+            reader.close()
+
+
+def test_the_ensemble_keeps_serving_writes_with_a_follower_down_and_takes_it_back(real_zookeeper, zk):
+    root = real_zookeeper.fresh_root("fixture")
+    follower = real_zookeeper.followers()[0]
+    real_zookeeper.stop(follower)
+    try:
+        assert not real_zookeeper.is_running(follower)
+        assert zk.create(root, b"written with two of three") == root
+    finally:
+        real_zookeeper.start(follower)
+
+    assert real_zookeeper.mode(follower) == "follower"
+    back = connected_to(real_zookeeper, follower)
+    try:
+        back.sync(root)
+        assert back.get(root)[0] == b"written with two of three"
+    finally:
+        back.stop()
+        back.close()
+
+
+def test_killing_the_leader_elects_another_and_no_acknowledged_write_is_lost(real_zookeeper, zk):
+    root = real_zookeeper.fresh_root("fixture")
+    zk.create(root, b"before the crash")
+    old_leader = real_zookeeper.leader()
+    real_zookeeper.kill(old_leader)
+    try:
+        real_zookeeper.wait_ready(timeout=30)
+        new_leader = real_zookeeper.leader()
+        assert new_leader not in (None, old_leader)
+        # kazoo reconnects on its own (to a live server) and keeps its session.
+        zk.retry(zk.set, root, b"after the crash")
+    finally:
+        real_zookeeper.start(old_leader)
+    assert real_zookeeper.mode(old_leader) == "follower"
+    assert zk.get(root)[0] == b"after the crash"
+
+
+def test_an_ensemble_stops_every_jvm_it_started_and_removes_its_directory(real_zookeeper):
+    # real_zookeeper first: this test needs what it checks (Java, the package) and skips with it.
+    ensemble = RealEnsemble(1)
+    with ensemble:
+        processes = list(ensemble.processes.values())
+        assert ensemble.mode(1) == "leader"
+        assert all(p.poll() is None for p in processes)
+    assert all(p.poll() is not None for p in processes)
+    assert not ensemble.base_dir.exists()
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(real_zookeeper):
+    ensemble = RealEnsemble(1)
+    squatter = zookeeper.socket.socket()
+    squatter.bind(("127.0.0.1", ensemble.servers[1].client_port))
+    squatter.listen()
+    try:
+        with pytest.raises(RuntimeError, match=r"(?s)server 1 exited.*Address already in use"):
+            ensemble.start(timeout=30)
+    finally:
+        squatter.close()
+        ensemble.close()
+
+
+def test_without_zookeeper_the_tests_skip_naming_the_package_and_fail_under_ci(monkeypatch):
+    monkeypatch.setattr(zookeeper, "missing_reason", lambda: "ZooKeeper is not installed: run `x`")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        next(zookeeper.real_ensemble())
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        next(zookeeper.real_ensemble())
+
+
+def test_the_missing_package_is_named_with_its_install_command(monkeypatch):
+    monkeypatch.setattr(zookeeper, "DEBIAN_CLASSPATH", ("/nonexistent/zookeeper.jar",))
+    monkeypatch.delenv("ZOOKEEPER_CLASSPATH", raising=False)
+    reason = zookeeper.missing_reason()
+    assert reason is not None and "apt-get install zookeeper" in reason
+
+
+# -- the machinery, without a server -------------------------------------------------------------
+
+
+def test_zxids_become_ranks_so_gaps_and_epochs_do_not_matter():
+    # 0x1_00000005 < 0x2_00000001: a later epoch with a smaller counter still ranks later.
+    steps = [
+        Step(0, "a", ("stat", Zxid(0x1_00000005)), ()),
+        Step(1, "b", [("x", Zxid(0x2_00000001)), ("y", Zxid(0x1_00000005))], ()),
+    ]
+    ranked = differential.rank_zxids(steps)
+    assert ranked[0].result == ("stat", "z0")
+    assert ranked[1].result == [("x", "z1"), ("y", "z0")]
+
+
+def test_paths_are_shown_relative_to_the_program_root():
+    normalize = Normalizer("/t7", {11: "w", 12: "x"})
+    assert normalize.path("/t7") == "~"
+    assert normalize.path("/t7/a/s-0000000003") == "~/a/s-0000000003"
+    assert normalize.path("/t77") == "/t77"
+    assert normalize.value("get_children", ["b", "a"]) == ("a", "b")
+    assert normalize.value("create", NoNodeError()) == "!NoNodeError"
+
+
+def test_tokens_resolve_under_the_root_and_odd_ones_stay_odd():
+    assert differential.resolve("", "/t3") == "/t3"
+    assert differential.resolve("/a", "/t3") == "/t3/a"
+    assert differential.resolve("a", "/t3") == "t3/a"  # kazoo adds the leading slash
+    assert differential.resolve(None, "/t3") is None
+
+
+def test_random_programs_are_reproducible_from_their_seed_and_use_both_clients():
+    assert differential.random_program(5) == differential.random_program(5)
+    calls = [c for seed in range(50) for c in differential.random_program(seed)]
+    assert {c.client for c in calls} == {"w", "x"}
+    ops = {"create", "set", "delete", "transaction", "get", "exists", "get_children", "sync"}
+    assert ops <= {c.op for c in calls}
+    assert any(dict(c.kwargs).get("ephemeral") for c in calls)
+    assert any(dict(c.kwargs).get("sequence") for c in calls)
+
+
+def test_a_difference_is_shown_at_its_first_step_with_both_sides():
+    same = [Step(0, "x.create('/a')", "~/a", ())]
+    a = Transcript([*same, Step(1, "w.get('/a')", (b"", "stat"), ())])
+    b = Transcript([*same, Step(1, "w.get('/a')", "!NoNodeError", ())])
+    assert a.first_difference(a) is None
+    message = a.first_difference(b, names=("real", "simulated"))
+    assert "step 1" in message and "!NoNodeError" in message and "simulated:" in message
+
+
+# -- the machinery on the real server: deterministic ---------------------------------------------
+
+DETERMINISM_PROGRAMS = int(os.environ.get("ZABLIB_REAL_DETERMINISM_PROGRAMS", "40"))
+
+
+def run_twice(real_zookeeper: RealEnsemble, program: tuple[Call, ...]) -> str | None:
+    make_client = real_zookeeper.client_factory(timeout=10)
+    first = differential.run_program(program, make_client, root=real_zookeeper.fresh_root("det"))
+    second = differential.run_program(program, make_client, root=real_zookeeper.fresh_root("det"))
+    return first.first_difference(second, names=("first run", "second run"))
+
+
+def test_a_transcript_records_results_stats_and_the_watchers_events(real_zookeeper):
+    program = (
+        Call("w", "exists", ("/a",), (("watch", True),)),
+        Call("x", "create", ("/a", b"v"), (("ephemeral", True),)),
+        Call("w", "get", ("/a",), (("watch", True),)),
+        Call("x", "set", ("/a", b"vv"), (("version", 0),)),
+        Call("x", "set", ("/a", b"stale"), (("version", 0),)),
+        Call("x", "create", ("/s-",), (("sequence", True),)),
+        Call("x", "transaction", (Call("", "check", ("/a", 1)), Call("", "delete", ("/a",)))),
+    )
+    transcript = differential.run_program(
+        program, real_zookeeper.client_factory(), root=real_zookeeper.fresh_root("det")
+    )
+    results = [s.result for s in transcript.steps]
+    assert results[1] == "~/a"
+    assert transcript.steps[1].events == (("w", (("data", "CREATED", "~/a", "CONNECTED"),)),)
+    data, stat = results[2]
+    assert data == b"v" and "owner=x" in stat and ("czxid", "z0") in stat
+    assert transcript.steps[3].events == (("w", (("data", "CHANGED", "~/a", "CONNECTED"),)),)
+    assert results[4] == "!BadVersionError"
+    assert results[5] == "~/s-0000000001"  # /a was child number 0 of the root
+    assert results[6] == (True, True)
+
+
+def test_the_same_program_gives_the_same_transcript_twice(real_zookeeper):
+    for seed in range(DETERMINISM_PROGRAMS):
+        program = differential.random_program(seed)
+        difference = run_twice(real_zookeeper, program)
+        assert difference is None, (
+            f"seed {seed}:\n{differential.format_program(program)}\n{difference}"
+        )
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(program=differential.programs())
+def test_hypothesis_programs_give_the_same_transcript_twice(real_zookeeper, program):
+    difference = run_twice(real_zookeeper, program)
+    assert difference is None, f"{differential.format_program(program)}\n{difference}"
