@@ -322,18 +322,26 @@ class Transcript:
     def __str__(self) -> str:
         return "\n".join(str(s) for s in self.steps)
 
+    def first_differing_step(self, other: Transcript) -> int | None:
+        """The index of the first step where the two transcripts differ, or None when equal."""
+        for index, (mine, theirs) in enumerate(zip(self.steps, other.steps, strict=False)):
+            if mine != theirs:
+                return index
+        if len(self.steps) != len(other.steps):
+            return min(len(self.steps), len(other.steps))
+        return None
+
     def first_difference(self, other: Transcript, names: tuple[str, str] = ("a", "b")) -> str | None:
         """None when equal, else the first step where they differ, both sides, with context."""
-        for mine, theirs in zip(self.steps, other.steps, strict=False):
-            if mine != theirs:
-                before = [str(s) for s in self.steps[max(0, mine.index - 3) : mine.index]]
-                return "\n".join(
-                    [f"first difference at step {mine.index}:", *before, f"{names[0]}:", str(mine),
-                     f"{names[1]}:", str(theirs)]
-                )
-        if len(self.steps) != len(other.steps):
-            return f"lengths differ: {names[0]} {len(self.steps)} steps, {names[1]} {len(other.steps)}"
-        return None
+        index = self.first_differing_step(other)
+        if index is None:
+            return None
+        before = [str(s) for s in self.steps[max(0, index - 3) : index]]
+        sides = [
+            f"{name}:\n{str(t.steps[index]) if index < len(t.steps) else '(no such step)'}"
+            for name, t in zip(names, (self, other), strict=True)
+        ]
+        return "\n".join([f"first difference at step {index}:", *before, *sides])
 
 
 def rank_zxids(steps: list[Step]) -> list[Step]:
