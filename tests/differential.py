@@ -216,14 +216,16 @@ class ProgramBuilder:
         return Call(WRITER, op, (self.path(),))
 
     def create(self, client: str, makepath_allowed: bool) -> Call:
-        """A create: plain, ephemeral, sequential, with makepath (not in a transaction)."""
+        """A create by ``client``, or a transaction's create when ``client`` is "" (no makepath there)."""
         c = self.c
         sequence = c.choice((False, False, True))
         path = c.choice(SEQUENTIAL) if sequence and c.choice((True, True, False)) else self.path()
-        if sequence and path == "":
+        if sequence and path in ("", "/"):
             # "<root>" + suffix would be a sibling of the root, numbered by the counter of "/",
-            # which other programs share: "/" (a child of the root named by its suffix) instead.
-            path = "/"
+            # which other programs share. KazooClient.create keeps a trailing slash for a
+            # sequential node ("<root>/" + suffix, a child of the root), a transaction's create
+            # drops it (so "/" there is the root again).
+            path = "/" if client else "/s-"
         kwargs: tuple[tuple[str, Any], ...] = ()
         if c.choice((False, False, True)):
             kwargs += (("ephemeral", True),)
