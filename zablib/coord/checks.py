@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from zablib.coord.tree import violations
+from zablib.coord.tree import ZnodeStat, violations
 from zablib.invariants import InvariantViolation, check_prefix_order
 from zablib.protocols import zab
 
@@ -41,7 +41,8 @@ class ServiceRun(Protocol):
 def _first_difference(a: Any, b: Any) -> str:
     nodes_a, sessions_a = a.state()
     nodes_b, sessions_b = b.state()
-    mine, theirs = dict((p, (d, s)) for p, d, s in nodes_a), dict((p, (d, s)) for p, d, s in nodes_b)
+    mine = {p: (d, ZnodeStat(*s)) for p, d, s in nodes_a}
+    theirs = {p: (d, ZnodeStat(*s)) for p, d, s in nodes_b}
     for path in sorted(set(mine) | set(theirs)):
         if mine.get(path) != theirs.get(path):
             return f"znode {path}: {mine.get(path)!r} vs {theirs.get(path)!r}"

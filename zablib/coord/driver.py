@@ -130,7 +130,7 @@ class Driver:
 
     def __init__(self, sim: Simulation):
         self.sim = sim
-        self.ready: deque[tuple[Any, Any]] = deque()
+        self.ready: deque[Any] = deque()
         self.hub: Any = None
         self.clients: dict[NodeId, ClientNode] = {}
         self.listeners: dict[NodeId, Callable[[], Iterable[Callable]]] = {}
@@ -208,7 +208,7 @@ class Driver:
         who = waitable.waiter
         if who is not None:
             waitable.waiter = None
-            self.ready.append((who, None))
+            self.ready.append(who)
 
     def wait_until(self, node: NodeId, predicate: Callable[[], bool], what: str,
                    timeout_ms: float | None = None) -> bool:
@@ -260,7 +260,7 @@ class Driver:
                     self.wake(waiter)
 
         self.tasks.append(task)
-        self.ready.append((greenlet(main), None))
+        self.ready.append(greenlet(main))
         return task
 
     def run(self, until: float | None = None, done: Callable[[], bool] | None = None,
@@ -323,11 +323,11 @@ class Driver:
         hub = self.hub
         ready = self.ready
         while ready:
-            who, value = ready.popleft()
+            who = ready.popleft()
             if who.dead:
                 continue
             who.parent = hub
-            who.switch(value)
+            who.switch()
 
     # -- what client nodes produced ------------------------------------------------------------------
     def _dispatch(self, node: NodeId) -> None:
@@ -350,7 +350,7 @@ class Driver:
                     self.wake(waiter)
             elif kind == "state":
                 for listener in list(self.listeners[node]()):
-                    self.ready.append((greenlet(self._listener_main(node, listener, item[1])), None))
+                    self.ready.append(greenlet(self._listener_main(node, listener, item[1])))
 
     def _listener_main(self, node: NodeId, listener: Callable, state: str) -> Callable[[], None]:
         def main() -> None:
@@ -369,7 +369,7 @@ class Driver:
         queue.items.append((func, args))
         if not queue.running:
             queue.running = True
-            self.ready.append((greenlet(self._worker_main(node, queue)), None))
+            self.ready.append(greenlet(self._worker_main(node, queue)))
 
     def _worker_main(self, node: NodeId, queue: CallbackQueue) -> Callable[[], None]:
         def main() -> None:

@@ -84,10 +84,11 @@ class CoordSimulation(Simulation):
         return self.status(node).committed()
 
 
-def _server_factory(servers: tuple[NodeId, ...], tick_ms: float, variant: str) -> Callable:
+def _server_factory(servers: tuple[NodeId, ...], tick_ms: float, variant: str,
+                    zab_variant: str) -> Callable:
     def factory(node: NodeId, peers: tuple[NodeId, ...], storage: Any) -> Any:
         if node in servers:
-            return CoordServer(node, servers, storage, tick_ms, variant)
+            return CoordServer(node, servers, storage, tick_ms, variant, zab_variant)
         return ClientNode(node, peers, storage)
     return factory
 
@@ -109,6 +110,8 @@ class Ensemble:
         Every link's settings (default: 1-10 ms uniform delay, FIFO, no loss).
     variant : str
         ``"correct"`` or a broken server variant of ``zablib.coord.server`` (for the checkers).
+    zab_variant : str
+        ``"correct"`` or a broken variant of ``zablib.protocols.zab`` underneath.
 
     Attributes
     ----------
@@ -121,7 +124,8 @@ class Ensemble:
     """
 
     def __init__(self, n: int = 3, *, seed: int = 0, max_clients: int = 16, tick_ms: float = TICK_MS,
-                 link: LinkConfig | None = None, variant: str = "correct"):
+                 link: LinkConfig | None = None, variant: str = "correct",
+                 zab_variant: str = "correct"):
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n < FIRST_CLIENT:
             raise ValueError(f"an ensemble needs 1..{FIRST_CLIENT - 1} servers, got {n!r}")
         if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 0:
@@ -130,10 +134,12 @@ class Ensemble:
             raise ValueError(f"tick_ms must be positive, got {tick_ms!r}")
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        if zab_variant not in zab.VARIANTS:
+            raise ValueError(f"unknown zab_variant {zab_variant!r}; use one of {', '.join(zab.VARIANTS)}")
         self.servers = tuple(range(1, n + 1))
         clients = tuple(range(FIRST_CLIENT, FIRST_CLIENT + max_clients))
         self.sim = CoordSimulation(
-            _server_factory(self.servers, tick_ms, variant), self.servers + clients, seed=seed,
+            _server_factory(self.servers, tick_ms, variant, zab_variant), self.servers + clients, seed=seed,
             link=link or LinkConfig(delay=uniform(1.0, 10.0)), invariants=checks.INVARIANTS)
         self.sim.servers, self.sim.clients = self.servers, clients
         self.driver = Driver(self.sim)

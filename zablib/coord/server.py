@@ -25,8 +25,8 @@ Who does what (ZooKeeper 3.8's request processors, named in brackets):
   :class:`~zablib.coord.messages.TxnEntry`: session, request number, the leader's clock, and the
   connection to answer on. It keeps the sessions' deadlines
   (:class:`~zablib.coord.sessions.SessionTracker`) and proposes ``CloseSessionTxn`` for a
-  session silent past its timeout; followers report which sessions they heard from each tick
-  [``LearnerSessionTracker``, ``Learner.ping``]. A sync is answered once every proposal made
+  session silent past its timeout; followers report which sessions they heard from every half
+  tick [``LearnerSessionTracker``, ``Learner.ping``]. A sync is answered once every proposal made
   before it is committed [``Leader.processSync``].
 * Every server applies committed txns in zxid order (``epoch << 32 | counter``) with the tree's
   pure ``apply``; the triggers it returns fire the watches this server holds; then the server
@@ -157,19 +157,22 @@ class CoordServer(Node):
         ZAB's durable state from before a crash (empty at first boot).
     tick_ms : float
         ZooKeeper's ``tickTime``: sessions' deadlines are rounded to it, timeouts negotiated
-        within ``[2, 20]`` ticks, session activity reported and checked once per tick.
+        within ``[2, 20]`` ticks, session activity reported and checked every half tick.
     variant : str
         ``"correct"`` or one of the broken variants of the module docstring.
+    zab_variant : str
+        The contained ZAB server's variant (``zablib.protocols.zab.VARIANTS``), to break the
+        consensus underneath the service.
     """
 
     def __init__(self, node_id: NodeId, servers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 tick_ms: float = TICK_MS, variant: str = "correct"):
+                 tick_ms: float = TICK_MS, variant: str = "correct", zab_variant: str = "correct"):
         super().__init__(node_id, servers, storage)
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         self.variant = variant
         self.tick_ms = tick_ms
-        self.zab = zab.ZabServer(node_id, servers, storage)
+        self.zab = zab.ZabServer(node_id, servers, storage, variant=zab_variant)
         self.tree = DataTree()
         self.applied: zab.Zxid = zab.ZERO
         for zxid, entry in self.zab.history:  # a restart: replay what was delivered
@@ -219,13 +222,13 @@ class CoordServer(Node):
     # -- inputs ------------------------------------------------------------------------------
     def on_start(self, now: float) -> Output:
         out = self.zab.on_start(now)
-        return out.set_timer(SESSION_TIMER, self.tick_ms)
+        return out.set_timer(SESSION_TIMER, self.tick_ms / 2)
 
     def on_timer(self, now: float, name: str) -> Output:
         if name == SESSION_TIMER:
             out = Output()
             self._tick(now, out)
-            return out.set_timer(SESSION_TIMER, self.tick_ms)
+            return out.set_timer(SESSION_TIMER, self.tick_ms / 2)
         out = self.zab.on_timer(now, name)
         self._after_zab(now, out)
         return out
@@ -582,8 +585,9 @@ class CoordServer(Node):
                 self.tracker.touch(session_id, now, timeout)
 
     def _tick(self, now: float, out: Output) -> None:
-        """Once a tick: report or check sessions, and close silent connections (ZooKeeper closes
-        a connection not heard from within its session timeout)."""
+        """Twice a tick (a ZooKeeper leader pings its learners every half tick, and they answer
+        with their session touches): report or check sessions, and close silent connections
+        (ZooKeeper closes a connection not heard from within its session timeout)."""
         if self.serving is None:
             return
         for client, conn in sorted(self.conns.items()):
