@@ -29,6 +29,7 @@ import hashlib
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -198,12 +199,10 @@ class _PMap:
         return self._size
 
     def __iter__(self) -> Iterator[str]:
-        for bucket in self._buckets:
-            yield from bucket
+        return chain.from_iterable(self._buckets)
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        for bucket in self._buckets:
-            yield from bucket.items()
+        return chain.from_iterable(bucket.items() for bucket in self._buckets)
 
     def set(self, key: str, value: Any) -> _PMap:
         index = _slot(key)
