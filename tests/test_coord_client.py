@@ -167,13 +167,19 @@ def test_paths_are_normalised_on_the_client_as_kazoo_does(zk):
     ("delete", ("/a",), {"recursive": "no"}),
     ("get_children", ("/",), {"include_data": 1}),
     ("exists", (None,), {}),
-    ("sync", (7,), {}),
 ])
 def test_bad_arguments_raise_kazoos_type_error_before_anything_is_sent(zk, call, args, kwargs):
     sent = len(zk.handler.driver.sim.trace)
     with pytest.raises(TypeError, match="Invalid type"):
         getattr(zk, call)(*args, **kwargs)
     assert len(zk.handler.driver.sim.trace) == sent
+
+
+def test_sync_checks_no_type_and_fails_inside_its_path_handling_as_kazoos_does(zk):
+    with pytest.raises(AttributeError):
+        zk.sync(None)
+    with pytest.raises(TypeError):
+        zk.sync(b"/")
 
 
 def test_calls_on_a_client_never_started_or_stopped_raise_connection_closed():

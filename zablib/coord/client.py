@@ -316,8 +316,12 @@ class KazooClient:
         return None
 
     def sync(self, path: str) -> str:
-        """Make this client's server catch up with the leader; return the path."""
-        _check_path(path)
+        """Make this client's server catch up with the leader; return the path.
+
+        kazoo checks no type here: its path handling (``path.lstrip("/")``) fails first, with
+        AttributeError for None or an int, TypeError for bytes; so does this.
+        """
+        path.lstrip("/")
         return self._call(SyncRequest(paths.normalize(path)))
 
     def transaction(self) -> TransactionRequest:
