@@ -113,14 +113,17 @@ def replay(ops):
     events: list[list[str]] = []
 
     def fire(triggers):
+        # The server sends a session one event per trigger (WatchManager skips a watcher it has
+        # already notified); kazoo then calls every callback it holds for the event: on
+        # NodeDeleted both the data and the child callbacks of the path (one function
+        # registered in both is called twice).
         for path, kind in triggers:
-            if kind in ("created", "changed", "deleted") and ("data", path) in watches:
-                watches.discard(("data", path))
-                watches.discard(("child", path))  # one event per watcher (WatchManager's dedup)
-                events.append([kind.upper(), path])
-            elif kind in ("deleted", "child") and ("child", path) in watches:
-                watches.discard(("child", path))
-                events.append(["DELETED" if kind == "deleted" else "CHILD", path])
+            kinds = {"created": ("data",), "changed": ("data",), "deleted": ("data", "child"),
+                     "child": ("child",)}[kind]
+            for watch in kinds:
+                if (watch, path) in watches:
+                    watches.discard((watch, path))
+                    events.append([kind.upper(), path])
 
     def request(kind, args):
         if kind == "create":

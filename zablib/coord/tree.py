@@ -160,9 +160,11 @@ class Applied(NamedTuple):
         instance from :mod:`zablib.coord.errors` for a failed txn.
     triggers : tuple of (str, str)
         ``(path, kind)`` watch triggers in the order ZooKeeper fires them. ``"created"`` fires
-        the data watches (``exists``) on the path; ``"deleted"`` its data watches and its child
-        watches (each watcher once); ``"changed"`` its data watches; ``"child"`` its child
-        watches.
+        the data watches (``exists``/``get``) on the path; ``"deleted"`` its data watches and
+        its child watches; ``"changed"`` its data watches; ``"child"`` its child watches. A
+        server sends each session one event per trigger (``WatchManager`` skips a watcher it
+        already notified); kazoo then calls every callback it holds for that event (on a
+        NodeDeleted, the path's data and child callbacks both).
     """
 
     tree: DataTree
