@@ -374,8 +374,10 @@ def _check_version(stat: Any, expected: int, path: str) -> None:
 
 
 def _parent_of(path: str, *, deleting: bool = False) -> str:
-    # The server's own parent check (validatePathForCreate, getParentPathAndValidate): it needs
-    # a '/', no NUL, and refuses to delete ZooKeeper's own znodes; full rules come later.
+    # The server's first look at a create's or delete's path (validatePathForCreate,
+    # getParentPathAndValidate): a '/', no NUL, and not one of ZooKeeper's own znodes for a
+    # delete. A create's full path rules are checked only after its parent is found; a
+    # delete's never (an invalid path simply names no znode).
     if "/" not in path or "\0" in path or (deleting and path in paths.SPECIAL_PATHS):
         raise _Refused(errors.BadArgumentsError, path)
     return paths.parent(path)
