@@ -106,7 +106,7 @@ def test_sessions_are_opened_and_closed_by_transactions():
     zk.stop()
     ens.run_for(50)
     txns = [entry.txn for entry in ens.sim.committed(ens.leader())]
-    assert txns[0] == CreateSessionTxn(session, 400)  # kazoo's 10 s, granted at 20 ticks
+    assert txns[0] == CreateSessionTxn(session, 400)  # the default 0.4 s: 20 ticks of 20 ms
     assert txns[-1] == CloseSessionTxn(session)
     for i in ens.servers:
         assert session not in ens.tree(i).sessions() and "/mine" not in ens.tree(i)

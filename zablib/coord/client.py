@@ -94,7 +94,7 @@ class KazooClient:
         The cap, in seconds, of the pause between two rounds of connection attempts.
     """
 
-    def __init__(self, driver: Driver, node: int, servers: tuple[int, ...], *, timeout: float = 10.0,
+    def __init__(self, driver: Driver, node: int, servers: tuple[int, ...], *, timeout: float = 0.4,
                  client_id: tuple[int, bytes] | None = None, randomize_hosts: bool = True,
                  call_timeout: float = 10.0, default_acl: list | None = None, seed: int = 0,
                  max_retry_delay: float = 1.0):

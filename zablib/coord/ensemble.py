@@ -25,7 +25,10 @@ greenlets (``zablib.coord.driver``)::
 
 Time: the ensemble runs ZooKeeper's protocols on zablib's ZAB clock, one hundred times faster
 than ZooKeeper's defaults: a tick (``tickTime``) is 20 ms, so a session timeout is granted within
-40..400 ms (2..20 ticks). A client asking for kazoo's default 10 s gets 400 ms.
+40..400 ms (2..20 ticks). ``ens.client()`` asks for 0.4 s by default, the longest a server grants.
+(kazoo's own default, 10 s, would be granted as 400 ms too, but kazoo waits for a server's answer
+to a connection attempt for the *requested* timeout divided by the number of servers: 3.3 s per
+dead server, longer than any session here lives.)
 
 Faults: :meth:`Ensemble.crash`, :meth:`~Ensemble.recover`, :meth:`~Ensemble.partition`,
 :meth:`~Ensemble.heal`, :meth:`~Ensemble.isolate_client` (cut a client off from every server),
@@ -182,7 +185,7 @@ class Ensemble:
         return self.driver.callback_errors
 
     # -- clients ----------------------------------------------------------------------------------
-    def client(self, hosts: NodeId | Iterable[NodeId] | None = None, timeout: float = 10.0,
+    def client(self, hosts: NodeId | Iterable[NodeId] | None = None, timeout: float = 0.4,
                client_id: tuple[int, bytes] | None = None, *, randomize_hosts: bool = True,
                call_timeout: float = 10.0, default_acl: list | None = None,
                max_retry_delay: float = 1.0) -> KazooClient:
@@ -193,7 +196,8 @@ class Ensemble:
         hosts : int or iterable of int, optional
             The servers it may connect to (default: all), as kazoo's ``hosts``.
         timeout : float
-            The session timeout to ask for, in seconds (granted within 2..20 ticks).
+            The session timeout to ask for, in seconds (granted within 2..20 ticks, 0.04..0.4 s
+            at the default tick; see the module docstring for why not kazoo's 10 s).
         client_id : (int, bytes), optional
             Resume this session (kazoo's ``client_id``).
         randomize_hosts : bool

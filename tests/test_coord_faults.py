@@ -1,0 +1,315 @@
+"""Faults against the simulated ZooKeeper: what a client sees, and what the service never loses.
+
+ZooKeeper's contract under failure, one story each: a request whose server dies before answering
+ends in ConnectionLoss and its outcome is unknown (it may have happened), but no write a client
+was told succeeded is ever lost; a session outlives its server if the client reconnects within
+the timeout, and dies with its ephemeral znodes if it does not; a server may answer a read with
+stale data, and ``sync`` first makes it catch up; a client never reads older data than it has
+seen. Last, liveness: after the faults stop, every client's next write succeeds within
+:data:`LIVENESS_MS`.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from zablib import constant
+from zablib.coord import (
+    ConnectionLoss,
+    Ensemble,
+    KazooException,
+    KazooState,
+    KazooTimeoutError,
+    SessionExpiredError,
+)
+from zablib.coord.messages import Disconnect
+
+#: After the last fault ends (every server up, the network whole), a client's next write
+#: succeeds within this many simulated ms. Where it comes from, worst cases added up: ZAB notices
+#: a lost leader and elects and synchronises a new one within about 600 ms (100 ms of silence,
+#: election rounds of 40-80 ms, at most 200 ms to synchronise); a client may have just begun its
+#: longest pause between two rounds of connection attempts, 1.4 s (the 1 s cap with +40 % jitter);
+#: a round tries each of the 3 servers for a third of the 400 ms session timeout, 400 ms; the
+#: write itself takes some 30 ms, and kazoo's retry may first sleep 0.1-0.3 s. That is about
+#: 2.6 s; measured worst case over 150 seeded campaigns of 3 s of random faults: 1.84 s.
+LIVENESS_MS = 3000.0
+
+
+def started(ens: Ensemble, *args, **kwargs):
+    client = ens.client(*args, **kwargs)
+    client.start()
+    return client
+
+
+def followers(ens: Ensemble) -> list[int]:
+    return [i for i in ens.servers if i != ens.leader()]
+
+
+# -- requests in flight ---------------------------------------------------------------------------
+def test_a_leader_crash_with_requests_in_flight_loses_no_acknowledged_write():
+    ens = Ensemble(3, seed=30)
+    started(ens)
+    leader = ens.leader()
+    others = followers(ens)
+    # Two writers connect to the leader first, one to a follower; all may fail over.
+    writers = [ens.client(hosts=[leader, *others], randomize_hosts=False) for _ in range(2)]
+    writers.append(ens.client(hosts=[others[0], leader, others[1]], randomize_hosts=False))
+    acked: dict[int, int] = {}
+    outcomes: list[str] = []
+
+    def write_forever(zk, k):
+        zk.start(timeout=30)
+        zk.ensure_path(f"/w{k}")
+        for value in range(1, 1000):
+            try:
+                zk.set(f"/w{k}", b"%d" % value)
+                acked[k] = value
+                outcomes.append("ok")
+            except ConnectionLoss:
+                outcomes.append("unknown")
+            except KazooException as error:
+                outcomes.append(type(error).__name__)
+            if ens.now > 1500:
+                return
+
+    for k, zk in enumerate(writers):
+        ens.spawn(write_forever, zk, k)
+    ens.run_for(400)
+    ens.crash(leader)
+    ens.run()
+    assert "unknown" in outcomes  # requests were in flight when the leader died
+    reader = started(ens)
+    for k, value in acked.items():
+        assert int(reader.get(f"/w{k}")[0]) >= value  # the last acknowledged write, or a later one
+    ens.check()  # acknowledged_writes_durable among them
+
+
+def test_a_request_answered_with_connection_loss_may_have_happened():
+    """The leader dies after a follower logged the proposal and before it committed: the client's
+    server drops its connection (ConnectionLoss), and the new leader commits the write anyway."""
+    ens = Ensemble(3, seed=0)
+    started(ens)
+    leader = ens.leader()
+    zk = started(ens, hosts=followers(ens)[0])
+    zk.create("/k", b"0")
+    outcome = []
+
+    def write():
+        try:
+            zk.set("/k", b"1")
+            outcome.append("ok")
+        except ConnectionLoss:
+            outcome.append("ConnectionLoss")
+
+    ens.spawn(write)
+    old = ens.server(leader).zab
+
+    def logged_by_a_follower_only() -> bool:
+        return old.committed_zxid < old.last_zxid and any(
+            ens.server(i).zab.last_zxid == old.last_zxid for i in ens.servers if i != leader)
+
+    assert ens.driver.run(done=logged_by_a_follower_only, until=ens.now + 500)
+    ens.crash(leader)
+    ens.run_for(1500)
+    assert outcome == ["ConnectionLoss"]
+    assert zk.get("/k")[0] == b"1"
+    ens.check()
+
+
+# -- sessions across faults -----------------------------------------------------------------------
+def test_a_session_expires_while_its_client_is_partitioned_away():
+    ens = Ensemble(3, seed=31)
+    started(ens)
+    leader = ens.leader()
+    minority = followers(ens)[0]
+    zk = started(ens, hosts=minority, timeout=0.2)
+    other = started(ens, hosts=leader)
+    session = zk.client_id[0]
+    zk.create("/member", ephemeral=True)
+    states = []
+    zk.add_listener(states.append)
+    ens.partition({minority, zk}, set(ens.servers) - {minority})
+    ens.run_for(400)  # the minority server stops serving; the leader expires the silent session
+    assert zk.state == KazooState.SUSPENDED
+    assert other.exists("/member") is None
+    queued = ens.spawn(lambda: zk.get("/"))
+    ens.heal()
+    with pytest.raises(SessionExpiredError):
+        queued.result()
+    ens.run_for(500)
+    assert states == [KazooState.SUSPENDED, KazooState.LOST, KazooState.CONNECTED]
+    assert zk.client_id[0] != session
+    for i in ens.servers:
+        assert session not in ens.tree(i).sessions() and "/member" not in ens.tree(i)
+    ens.check()
+
+
+def test_a_client_whose_server_crashes_moves_to_another_and_keeps_its_session():
+    ens = Ensemble(3, seed=33)
+    started(ens)
+    zk = started(ens, timeout=0.4)
+    watcher = started(ens)
+    server = ens.sim.nodes[zk.node_id].server
+    session = zk.client_id[0]
+    zk.create("/mine", b"held", ephemeral=True)
+    states = []
+    zk.add_listener(states.append)
+    ens.crash(server)
+    ens.run_for(800)
+    assert states == [KazooState.SUSPENDED, KazooState.CONNECTED]
+    assert zk.client_id[0] == session and ens.sim.nodes[zk.node_id].server != server
+    assert watcher.get("/mine") == (b"held", watcher.exists("/mine"))
+    assert watcher.exists("/mine").ephemeralOwner == session
+    ens.check()
+
+
+def test_a_short_isolation_keeps_the_session():
+    ens = Ensemble(3, seed=34)
+    zk = started(ens, timeout=0.4)
+    session = zk.client_id[0]
+    zk.create("/mine", ephemeral=True)
+    ens.isolate_client(zk)
+    ens.run_for(150)
+    ens.heal_client(zk)
+    ens.run_for(500)
+    assert zk.client_id[0] == session and zk.exists("/mine") is not None
+
+
+# -- stale reads ------------------------------------------------------------------------------------
+def test_a_lagging_server_answers_a_stale_read_and_sync_makes_it_catch_up():
+    ens = Ensemble(3, seed=35)
+    started(ens)
+    leader = ens.leader()
+    fast, slow = followers(ens)
+    ens.sim.configure_links(leader, slow, delay=constant(60.0))  # its commits arrive 60 ms late
+    writer = started(ens, hosts=leader)
+    reader = started(ens, hosts=slow)
+    writer.create("/config", b"v1")
+    reader.sync("/")
+    writer.set("/config", b"v2")  # acknowledged: committed by the leader and the fast follower
+    assert reader.get("/config")[0] == b"v1"  # the slow follower has not applied it yet
+    assert reader.sync("/config") == "/config"
+    assert reader.get("/config")[0] == b"v2"
+    ens.check()
+
+
+def test_a_client_is_never_served_older_data_than_it_has_seen():
+    """The client's connection drops right after it read a write that the only other server it
+    may use has not applied yet (its commits arrive 60 ms late). That server refuses the client
+    ("client has seen zxid ..."): answering would take the client back in time. The drop: its
+    server closes the connection over a request larger than jute.maxbuffer, as ZooKeeper does
+    ("Len error"), and the client gets ConnectionLoss for it."""
+    ens = Ensemble(3, seed=36)
+    started(ens)
+    leader = ens.leader()
+    near, lagging = followers(ens)
+    ens.sim.configure_links(leader, lagging, delay=constant(60.0))
+    zk = started(ens, hosts=[near, lagging], randomize_hosts=False)
+    zk.create("/seen", b"new")
+    with pytest.raises(ConnectionLoss):
+        zk.set("/seen", bytes(1_100_000))
+    ens.run_for(300)
+    refusals = [e for e in ens.sim.trace if e.kind == "send" and e.node == lagging
+                and isinstance(e.message, Disconnect) and "has seen zxid" in e.message.reason]
+    assert [e.peer for e in refusals] == [zk.node_id]
+    assert zk.connected and zk.get("/seen")[0] == b"new"
+    ens.check()
+
+
+# -- a dead ensemble --------------------------------------------------------------------------------
+def test_calls_on_a_dead_ensemble_end_and_never_hang():
+    ens = Ensemble(3, seed=37)
+    zk = started(ens, call_timeout=2.0)
+    for i in ens.servers:
+        ens.crash(i)
+    with pytest.raises(ConnectionLoss):
+        zk.get("/")  # sent on a connection that dies under it
+    with pytest.raises(KazooTimeoutError):
+        zk.get("/")  # queued while no server answers: the client's call timeout ends it
+    late = ens.client()
+    with pytest.raises(KazooTimeoutError, match="Connection time-out"):
+        late.start(timeout=1)
+    assert late.state == KazooState.LOST
+
+
+# -- liveness -------------------------------------------------------------------------------------
+def campaign(seed: int, fault_ms: float = 3000.0) -> float:
+    """Three clients work through ``fault_ms`` of random crashes, partitions, client isolations
+    and pauses; then the faults stop. Returns how long the slowest client's next write took."""
+    rng = random.Random(seed)
+    ens = Ensemble(3, seed=seed)
+    clients = [ens.client(timeout=rng.choice([0.1, 0.2, 0.4])) for _ in range(3)]
+    stop = []
+
+    def work(zk, k):
+        zk.start(timeout=30)
+        step = 0
+        while not stop:
+            step += 1
+            try:
+                choice = rng.random()
+                if choice < 0.4:
+                    zk.ensure_path(f"/k{k}")
+                    zk.set(f"/k{k}", b"%d" % step)
+                elif choice < 0.6:
+                    zk.create(f"/e{k}-", ephemeral=True, sequence=True)
+                elif choice < 0.8:
+                    zk.get_children("/")
+                else:
+                    with zk.transaction() as t:
+                        t.create(f"/t{k}-{step}")
+                        t.check("/", -1)
+            except (KazooException, KazooTimeoutError):
+                zk.handler.sleep_func(0.05)
+
+    for k, zk in enumerate(clients):
+        ens.spawn(work, zk, k)
+    ens.run_for(300)
+    end, crashed = ens.now + fault_ms, set()
+    while ens.now < end:
+        ens.run_for(rng.uniform(50, 300))
+        fault = rng.random()
+        if fault < 0.25 and len(crashed) < 2:
+            victim = rng.choice([s for s in ens.servers if s not in crashed])
+            ens.crash(victim)
+            crashed.add(victim)
+        elif fault < 0.45 and crashed:
+            back = rng.choice(sorted(crashed))
+            ens.recover(back)
+            crashed.discard(back)
+        elif fault < 0.6:
+            order = list(ens.servers)
+            rng.shuffle(order)
+            cut = rng.randint(1, 2)
+            ens.partition(set(order[:cut]), set(order[cut:]))
+        elif fault < 0.7:
+            ens.heal()
+        elif fault < 0.8:
+            ens.isolate_client(rng.choice(clients))
+        elif fault < 0.9:
+            ens.pause_client(rng.choice(clients), rng.uniform(50, 600))
+        else:
+            ens.heal_client(rng.choice(clients))
+    ens.heal()
+    for back in sorted(crashed):
+        ens.recover(back)
+    quiet = ens.now
+    stop.append(True)
+    took = {}
+
+    def probe(zk, k):
+        zk.retry(zk.set, "/", b"%d" % k)
+        took[k] = ens.now - quiet
+
+    for k, zk in enumerate(clients):
+        ens.spawn(probe, zk, k)
+    ens.run(limit=20_000)
+    ens.check()
+    return max(took.values())
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_after_the_faults_stop_every_clients_next_write_succeeds_within_the_bound(seed):
+    assert campaign(seed) <= LIVENESS_MS
