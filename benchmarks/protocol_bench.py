@@ -64,7 +64,8 @@ def load_phase(sim: Simulation, operation: str, *, drained: Callable[[], bool],
 
 def throughput(name: str, unit: str, operations: str, links: str,
                settled: Callable[[], Simulation], load: Callable[[Simulation], tuple[int, int]],
-               repeats: int = REPEATS, *, check: bool = False) -> float:
+               repeats: int = REPEATS, *, check: bool = False, header: str | None = None,
+               expected: int = OPERATIONS, done: str = "committed") -> float:
     """Time ``load(settled())`` against the ping-pong ring, alternately; return the cost ratio.
 
     Parameters
@@ -84,9 +85,12 @@ def throughput(name: str, unit: str, operations: str, links: str,
         Runs of each, alternating.
     check : bool
         Run ``sim.check()`` after each load (not timed).
+    header, expected, done : str, int, str
+        For a workload other than this module's (``bench_coord.py``): the first line of the
+        report, how many operations the load must complete, and what completing is called.
     """
-    print(f"{name}: {SERVERS} servers, {OPERATIONS:,} {operations}, one every {GAP_MS:g} ms of "
-          f"simulated time, uniform 1-10 ms {links} links, seed {SEED}")
+    print(header or f"{name}: {SERVERS} servers, {OPERATIONS:,} {operations}, one every "
+          f"{GAP_MS:g} ms of simulated time, uniform 1-10 ms {links} links, seed {SEED}")
     print(f"kernel: {PING_NODES}-node ping-pong ring, {PING_NODES * PING_ROUNDS:,} deliveries")
     print(f"python {sys.version.split()[0]}, {repeats} runs each, alternating, CPU time")
     load_s, ping_s = [], []
@@ -95,22 +99,22 @@ def throughput(name: str, unit: str, operations: str, links: str,
         sim = settled()
         (committed, load_events), seconds = cpu(load, sim)
         load_s.append(seconds)
-        if committed != OPERATIONS:
-            raise SystemExit(f"the leader committed {committed} of {OPERATIONS} {operations}")
+        if committed != expected:
+            raise SystemExit(f"only {committed} of {expected} {operations} {done}")
         if check:
             sim.check()  # the run was also a correct one
         ping_events, seconds = cpu(run_pingpong, SEED)
         ping_s.append(seconds)
     rate = committed / statistics.median(load_s)
     ping_rate = ping_events / statistics.median(ping_s)
-    print(f"{name:>6}: median {statistics.median(load_s):.3f} s = {rate:>9,.0f} committed "
+    print(f"{name:>6}: median {statistics.median(load_s):.3f} s = {rate:>9,.0f} {done} "
           f"{unit}s/s   ({load_events / committed:.1f} kernel events per {unit}; runs: "
           + ", ".join(f"{s:.3f}" for s in load_s) + " s)")
     print(f"kernel: median {statistics.median(ping_s):.3f} s = {ping_rate:>9,.0f} events/s"
           "   (runs: " + ", ".join(f"{s:.3f}" for s in ping_s) + " s)")
     ratio = ping_rate / rate
-    print(f"{name} committed {unit}s/s: {rate:,.0f}; kernel events/s: {ping_rate:,.0f}; "
-          f"kernel events per committed {unit} (cost ratio): {ratio:.2f}")
+    print(f"{name} {done} {unit}s/s: {rate:,.0f}; kernel events/s: {ping_rate:,.0f}; "
+          f"kernel events per {done} {unit} (cost ratio): {ratio:.2f}")
     return ratio
 
 

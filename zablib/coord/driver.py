@@ -138,6 +138,8 @@ class Driver:
         self.remove_listener: dict[NodeId, Callable[[Callable], None]] = {}
         self.state_waiters: dict[NodeId, list[Waiter]] = {}
         self.tasks: list[Task] = []
+        #: How many spawned tasks have not ended yet.
+        self.unfinished = 0
         #: ``(client node, exception)`` for every watch function or listener that raised.
         self.callback_errors: list[tuple[NodeId, BaseException]] = []
 
@@ -256,10 +258,12 @@ class Driver:
                 task.error = error
             finally:
                 task.done = True
+                self.unfinished -= 1
                 for waiter in task.joiners:
                     self.wake(waiter)
 
         self.tasks.append(task)
+        self.unfinished += 1
         self.ready.append(greenlet(main))
         return task
 

@@ -260,11 +260,11 @@ class Ensemble:
                 raise ValueError(f"until={until} is in the past; simulated time is already {self.sim.now}")
             self.driver.run(until=until)
             return
-        tasks = self.driver.tasks
-        finished = self.driver.run(until=self.sim.now + limit, done=lambda: all(t.done for t in tasks),
-                                   what="the spawned programs")
+        driver = self.driver
+        finished = driver.run(until=self.sim.now + limit, done=lambda: not driver.unfinished,
+                              what="the spawned programs")
         if not finished:
-            running = ", ".join(t.name for t in tasks if not t.done)
+            running = ", ".join(t.name for t in driver.tasks if not t.done)
             raise SimulationError(f"programs still running after {limit:g} ms: {running}")
 
     def run_for(self, ms: float) -> None:
