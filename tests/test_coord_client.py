@@ -15,6 +15,7 @@ from zablib.coord import (
     BadArgumentsError,
     BadVersionError,
     ConnectionClosedError,
+    ConnectionLoss,
     Ensemble,
     KazooState,
     NoChildrenForEphemeralsError,
@@ -224,3 +225,80 @@ def test_transaction_signatures_are_kazoos(name):
     ours = inspect.signature(getattr(TransactionRequest, name))
     theirs = inspect.signature(getattr(kazoo_client.TransactionRequest, name))
     assert list(ours.parameters) == list(theirs.parameters)
+
+
+# -- watches that outlive a connection, and kazoo's handler on the simulated clock ------------------
+def test_a_data_watch_follows_its_znode_across_a_failover_of_its_server():
+    ens = Ensemble(3, seed=40)
+    zk, writer = ens.client(timeout=0.4), ens.client()
+    zk.start()
+    writer.start()
+    writer.create("/config", b"v1")
+    seen = []
+    zk.DataWatch("/config", lambda data, stat: seen.append(data))
+    ens.crash(zk.handler.driver.sim.nodes[zk.node_id].server)
+    ens.run_for(800)  # kazoo dropped the watch with the connection; DataWatch set it again
+    writer.set("/config", b"v2")
+    ens.run_for(100)
+    assert seen[0] == b"v1" and seen[-1] == b"v2"
+    assert ens.callback_errors == []
+
+
+def test_a_children_watch_stops_when_its_function_returns_false():
+    ens = Ensemble(3, seed=41)
+    zk = ens.client()
+    zk.start()
+    zk.create("/pool")
+    calls = []
+
+    def until_two(children):
+        calls.append(sorted(children))
+        return len(children) < 2 or False
+
+    zk.ChildrenWatch("/pool", until_two)
+    for name in ("a", "b", "c"):
+        zk.create(f"/pool/{name}")
+    ens.run_for(100)
+    assert calls == [[], ["a"], ["a", "b"]]
+
+
+def test_the_handlers_event_lock_and_sleep_run_on_simulated_time():
+    ens = Ensemble(1, seed=42)
+    zk = ens.client()
+    zk.start()
+    event, lock, order = zk.handler.event_object(), zk.handler.lock_object(), []
+
+    def waiter():
+        order.append(("waits", event.wait(timeout=1.0), round(ens.now)))
+
+    def holder(name, seconds):
+        with lock:
+            order.append((name, "has the lock", round(ens.now)))
+            zk.handler.sleep_func(seconds)
+
+    start = round(ens.now)
+    ens.spawn(waiter)
+    ens.spawn(holder, "first", 0.2)
+    ens.spawn(holder, "second", 0.1)
+    ens.run_for(100)
+    event.set()
+    ens.run()
+    assert order == [("first", "has the lock", start), ("waits", True, start + 100),
+                     ("second", "has the lock", start + 200)]
+    assert event.wait(timeout=0.5) is True
+
+
+def test_retry_repeats_a_call_lost_with_its_connection():
+    ens = Ensemble(3, seed=43)
+    zk = ens.client()
+    zk.start()
+    attempts = []
+
+    def flaky():
+        attempts.append(ens.now)
+        if len(attempts) < 3:
+            raise ConnectionLoss()
+        return "done"
+
+    assert zk.retry(flaky) == "done"
+    assert len(attempts) == 3 and attempts[2] - attempts[0] >= 100  # slept 0.1 s, then ~0.2 s

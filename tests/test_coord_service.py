@@ -360,3 +360,32 @@ def test_a_leader_committing_without_a_quorum_loses_an_acknowledged_write():
     assert survivor.exists("/acked") is None
     with pytest.raises(InvariantViolation, match="acknowledged writes are durable"):
         checks.acknowledged_writes_durable(ens.sim)
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, message", [
+    (lambda: Ensemble(0), "needs 1..100 servers"),
+    (lambda: Ensemble(3, variant="sloppy"), "unknown variant"),
+    (lambda: Ensemble(3, zab_variant="sloppy"), "unknown zab_variant"),
+    (lambda: Ensemble(3).client(hosts=[7]), "hosts must be servers"),
+    (lambda: Ensemble(3, max_clients=0).client(), "client slots are taken"),
+    (lambda: Ensemble(3).crash(101), "unknown server 101"),
+    (lambda: Ensemble(3).partition({1}, {2}), "every server"),
+    (lambda: Ensemble(3).partition({1, 102}, {2, 3}), "not a client of this ensemble"),
+    (lambda: Ensemble(3).run(until=-1), "in the past"),
+])
+def test_bad_input_gets_a_clear_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_partition_keeps_an_unnamed_client_with_its_server():
+    ens = Ensemble(3, seed=44)
+    zk = started(ens)
+    server = ens.sim.nodes[zk.node_id].server
+    others = set(ens.servers) - {server}
+    ens.partition({server}, others)
+    group_of_client = [g for g in ens.sim.network.groups() if zk.node_id in g][0]
+    assert server in group_of_client and not others & group_of_client
+    ens.heal()
+    assert not ens.sim.network.partitioned

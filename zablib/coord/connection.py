@@ -508,11 +508,12 @@ class ClientNode(Node):
     def _on_response(self, now: float, out: Output, msg: Response) -> None:
         if not self.live:
             return
-        if self.pending and next(iter(self.pending)) != msg.xid:
-            self.out_of_order.append((self.session_id or 0, self.conn, next(iter(self.pending)), msg.xid))
-        call = self.pending.pop(msg.xid, None)
-        if call is None:
-            return  # a call that timed out
+        if msg.xid not in self.pending:
+            return  # the answer to a call that timed out
+        first = next(iter(self.pending))
+        if first != msg.xid:
+            self.out_of_order.append((self.session_id or 0, self.conn, first, msg.xid))
+        call = self.pending.pop(msg.xid)
         if msg.zxid > 0:
             self.last_zxid = msg.zxid
         op = call.op

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from zablib.coord import txn
 from zablib.core import Message
 
 
@@ -82,9 +83,22 @@ READS = (GetData, Exists, GetChildren)
 
 
 def describe_op(op: Any) -> str:
-    """A short text for a request or txn: its own ``describe()``, else its repr."""
+    """A short text for a request or txn (``create /a (ephemeral)``, ``set /a v3``): its own
+    ``describe()`` if it has one, else a line for each request of ``zablib.coord.txn``."""
     describe = getattr(op, "describe", None)
-    return describe() if describe is not None else repr(op)
+    if describe is not None:
+        return describe()
+    if isinstance(op, txn.MultiRequest):
+        return "multi [" + "; ".join(describe_op(o) for o in op.ops) + "]"
+    if isinstance(op, txn.CreateRequest):
+        kinds = [k for k, on in (("ephemeral", op.ephemeral), ("sequential", op.sequential)) if on]
+        return f"create {op.path}" + (f" ({', '.join(kinds)})" if kinds else "")
+    verb = {txn.DeleteRequest: "delete", txn.SetDataRequest: "set", txn.CheckRequest: "check",
+            txn.SyncRequest: "sync"}.get(type(op))
+    if verb is None:
+        return repr(op)
+    version = getattr(op, "version", -1)
+    return f"{verb} {op.path}" + (f" v{version}" if version != -1 else "")
 
 
 # -- what ZAB carries ------------------------------------------------------------------------------
