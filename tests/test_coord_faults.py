@@ -24,7 +24,7 @@ from zablib.coord import (
     KazooTimeoutError,
     SessionExpiredError,
 )
-from zablib.coord.messages import Disconnect
+from zablib.coord.messages import Disconnect, Forward, Response
 
 #: After the last fault ends (every server up, the network whole), a client's next write
 #: succeeds within this many simulated ms. Where it comes from, worst cases added up: ZAB notices
@@ -215,6 +215,72 @@ def test_a_client_is_never_served_older_data_than_it_has_seen():
                 and isinstance(e.message, Disconnect) and "has seen zxid" in e.message.reason]
     assert [e.peer for e in refusals] == [zk.node_id]
     assert zk.connected and zk.get("/seen")[0] == b"new"
+    ens.check()
+
+
+# -- lost messages break connections, as TCP would ------------------------------------------------
+def in_flight(ens: Ensemble, kind: type) -> list:
+    return [m for m in ens.sim.in_flight() if isinstance(m.message, kind)]
+
+
+def test_a_response_lost_in_a_partition_breaks_the_connection_instead_of_leaving_a_gap():
+    """The client is cut off just while a response travels to it. TCP would not lose it without
+    breaking the connection; here the next message shows the gap and the client reconnects: the
+    call ends in ConnectionLoss, and no later answer ever overtakes it."""
+    ens = Ensemble(3, seed=38)
+    zk = started(ens)
+    zk.create("/r", b"x")
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(zk.get("/r")[0])
+        except ConnectionLoss:
+            outcome.append("ConnectionLoss")
+
+    ens.spawn(read)
+    assert ens.driver.run(done=lambda: bool(in_flight(ens, Response)), until=ens.now + 100)
+    due = in_flight(ens, Response)[0].due
+    ens.isolate_client(zk)
+    ens.run(until=due + 0.1)
+    ens.heal_client(zk)
+    session = zk.client_id[0]
+    ens.run_for(400)
+    assert outcome == ["ConnectionLoss"]
+    assert zk.connected and zk.client_id[0] == session  # reconnected within the timeout
+    ens.check()
+
+
+def test_a_forwarded_write_lost_between_follower_and_leader_breaks_their_connection():
+    """A write on its way from a follower to the leader is lost in a short partition that ZAB
+    itself may not notice. The leader sees the gap in the follower's messages, takes none of
+    its later ones (they must not overtake the lost write) and tells it; the follower drops its
+    leader, synchronises again, and its client gets ConnectionLoss: the write never happened."""
+    ens = Ensemble(3, seed=39)
+    started(ens)
+    leader = ens.leader()
+    follower = followers(ens)[0]
+    zk = started(ens, hosts=follower)
+    outcome = []
+
+    def write():
+        try:
+            zk.create("/lost", b"")
+            outcome.append("ok")
+        except ConnectionLoss:
+            outcome.append("ConnectionLoss")
+
+    ens.spawn(write)
+    assert ens.driver.run(done=lambda: bool(in_flight(ens, Forward)), until=ens.now + 100)
+    due = in_flight(ens, Forward)[0].due
+    ens.partition({leader}, set(ens.servers) - {leader})
+    ens.run(until=due + 0.1)
+    ens.heal()
+    ens.run_for(600)
+    assert outcome == ["ConnectionLoss"]
+    assert zk.exists("/lost") is None and zk.connected
+    assert ens.sim.trace.values("broken") == [follower]  # noted by the leader
+    assert any("a message between us went missing" in text for text in ens.sim.trace.notes(follower))
     ens.check()
 
 

@@ -29,6 +29,10 @@ kazoo 2.11.0's behaviour, kept here:
   path's data and child watchers, ``CREATED``/``CHANGED`` its data watchers, ``CHILD`` its child
   watchers.
 
+The connection is a TCP connection in kazoo: nothing is lost unless it breaks. The simulator's
+links may lose a message (a partition drops what is in flight), so the messages of a connection
+are numbered and a gap breaks the connection here too (see ``zablib.coord.messages``).
+
 Deliberate differences, all for a simulation that must end: a call waits at most its
 ``call_timeout`` (then :class:`KazooTimeoutError`, what kazoo's ``get(timeout=...)`` raises; kazoo
 waits forever while disconnected), the reconnection delay is capped at ``max_retry_delay``
@@ -203,6 +207,8 @@ class ClientNode(Node):
         self.cur_delay = 100.0
         self.ping_outstanding = False
         self.xid = 0
+        self.sent = 0  # messages sent on the current connection (the ConnectRequest is 0)
+        self.received = -1  # and received (the ConnectResponse is 0)
         # requests
         self.queue: deque[Call] = deque()
         self.pending: dict[int, Call] = {}
@@ -276,8 +282,16 @@ class ClientNode(Node):
                             f"Configure, got {request!r}")
 
     def _message(self, now: float, out: Output, src: NodeId, msg: Message) -> None:
-        if getattr(msg, "conn", None) != self.conn or src != self.server:
+        if getattr(msg, "conn", None) != self.conn or src != self.server \
+                or not (self.live or self.handshaking):
             return  # an earlier connection's, or another server's
+        if isinstance(msg, Disconnect):
+            self._dropped(now, out)
+            return
+        if msg.seq != self.received + 1:  # a message was lost: TCP would have broken the connection
+            self._dropped(now, out)
+            return
+        self.received += 1
         if isinstance(msg, Response):
             self._on_response(now, out, msg)
         elif isinstance(msg, WatchNotice):
@@ -286,8 +300,6 @@ class ClientNode(Node):
             self.ping_outstanding = False
         elif isinstance(msg, ConnectResponse):
             self._on_connected(now, out, msg)
-        elif isinstance(msg, Disconnect):
-            self._dropped(now, out)
 
     def _timer(self, now: float, out: Output, name: str) -> None:
         if name == "ping":
@@ -297,7 +309,8 @@ class ClientNode(Node):
                 self._dropped(now, out)
                 return
             self.ping_outstanding = True
-            out.send(self.server, ClientPing(self.conn))
+            self.sent += 1
+            out.send(self.server, ClientPing(self.conn, self.sent))
             out.set_timer("ping", self.read_timeout / 2)
         elif name == "connect":
             if self.handshaking:
@@ -370,6 +383,7 @@ class ClientNode(Node):
         self.server = server
         self.handshaking = True
         self.xid = 0
+        self.sent, self.received = 0, -1
         self.ping_outstanding = False
         out.send(server, ConnectRequest(self.conn, self.last_zxid, self.timeout_ms,
                                         self.session_id or 0, self.passwd))
@@ -495,8 +509,9 @@ class ClientNode(Node):
         while self.queue:
             call = self.queue.popleft()
             self.xid += 1
+            self.sent += 1
             self.pending[self.xid] = call
-            out.send(self.server, Request(self.conn, self.xid, call.op, call.include_stat))
+            out.send(self.server, Request(self.conn, self.xid, call.op, call.include_stat, self.sent))
         out.set_timer("ping", self.read_timeout / 2)
 
     def _finish(self, call: Call, value: Any = None, error: BaseException | None = None) -> None:

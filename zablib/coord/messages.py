@@ -22,6 +22,15 @@ client -> server       server -> client
 ``PING``); ``SyncDone`` answers a forwarded sync once the leader's earlier proposals are
 committed (``SYNC``).
 
+Both conversations are TCP connections in ZooKeeper: nothing is lost unless the connection breaks.
+The simulator's links may lose a message (a partition drops what is in flight), so every message
+of a conversation carries a sequence number ``seq`` (1, 2, ... in each direction; a connection's
+``ConnectResponse`` is 0), and a gap breaks the conversation as TCP would: a client or server
+closes the connection, a follower drops its leader and synchronises again. A follower reports its
+``Touches`` every half tick and the leader answers each (``TouchesSeen``), so that even the last
+message of a burst is known to have arrived, or not, within a half tick. A follower's conversation
+with the leader is named by its ZAB session (``link``).
+
 What ZAB carries is a :class:`TxnEntry`: the idempotent txn of ``zablib.coord.txn`` with the
 header ZooKeeper's ``TxnHeader`` gives it (session, request number, the leader's time) and where
 the request came from, so that the server that holds the client's connection answers it.
@@ -162,6 +171,7 @@ class ConnectResponse(Message):
     session_id: int
     passwd: bytes
     zxid: int
+    seq: int = 0
 
     def describe(self) -> str:
         if self.timeout_ms <= 0:
@@ -178,6 +188,7 @@ class Request(Message):
     xid: int
     op: Any
     include_stat: bool = False
+    seq: int = 0
 
     def describe(self) -> str:
         return f"Request(#{self.xid} {describe_op(self.op)})"
@@ -192,6 +203,7 @@ class Response(Message):
     xid: int
     zxid: int
     result: Any
+    seq: int = 0
 
     def describe(self) -> str:
         result = self.result
@@ -206,6 +218,7 @@ class WatchNotice(Message):
     conn: int
     kind: str
     path: str
+    seq: int = 0
 
     def describe(self) -> str:
         return f"Watch({self.kind} {self.path})"
@@ -216,6 +229,7 @@ class ClientPing(Message):
     """Client -> server heartbeat: keeps the connection and the session alive."""
 
     conn: int
+    seq: int = 0
 
     def describe(self) -> str:
         return "Ping"
@@ -226,6 +240,7 @@ class ClientPong(Message):
     """Server -> client: the answer to a ping."""
 
     conn: int
+    seq: int = 0
 
     def describe(self) -> str:
         return "Pong"
@@ -252,6 +267,8 @@ class Forward(Message):
     session_id: int
     cxid: int
     op: Any
+    link: int = 0
+    seq: int = 0
 
     def describe(self) -> str:
         return f"Forward({describe_op(self.op)} for {self.session_id:#x}#{self.cxid})"
@@ -265,6 +282,8 @@ class Revalidate(Message):
     conn: int
     session_id: int
     timeout_ms: int
+    link: int = 0
+    seq: int = 0
 
     def describe(self) -> str:
         return f"Revalidate({self.session_id:#x})"
@@ -277,6 +296,8 @@ class Revalidated(Message):
     conn: int
     session_id: int
     valid: bool
+    link: int = 0
+    seq: int = 0
 
     def describe(self) -> str:
         return f"Revalidated({self.session_id:#x}, {'valid' if self.valid else 'expired'})"
@@ -288,9 +309,24 @@ class Touches(Message):
     as ``(session id, timeout ms)`` pairs."""
 
     sessions: tuple[tuple[int, int], ...]
+    link: int = 0
+    seq: int = 0
 
     def describe(self) -> str:
         return "Touches(" + ", ".join(f"{s:#x}" for s, _ in self.sessions) + ")"
+
+
+@dataclass(frozen=True)
+class TouchesSeen(Message):
+    """Leader -> server: your ``Touches`` arrived; ``broken`` says a message of yours went
+    missing before it (then drop me and synchronise again)."""
+
+    link: int
+    seq: int
+    broken: bool = False
+
+    def describe(self) -> str:
+        return "TouchesSeen(broken)" if self.broken else "TouchesSeen"
 
 
 @dataclass(frozen=True)
@@ -302,6 +338,8 @@ class SyncDone(Message):
     session_id: int
     cxid: int
     path: str
+    link: int = 0
+    seq: int = 0
 
     def describe(self) -> str:
         return f"SyncDone({self.session_id:#x}#{self.cxid})"

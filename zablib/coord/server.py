@@ -34,6 +34,12 @@ Who does what (ZooKeeper 3.8's request processors, named in brackets):
   Watch notices of a txn are sent before any later response on the same FIFO link, so a client
   always hears of a change before it can read it.
 
+Nothing between a follower and its leader, or a client and its server, is lost without the
+connection breaking, as over TCP: the messages are numbered, and a gap makes a server close the
+client's connection, or a follower drop its leader through ZAB's ``drop_leader`` (the leader, on
+seeing a gap in a follower's messages, takes none of its later ones and tells it in its answer to
+the follower's next half-tick ``Touches``). See ``zablib.coord.messages``.
+
 A session is created and closed by txns, so its ephemeral znodes go away on every server at the
 same point of the history. A client bringing an existing session to a server is checked with the
 leader [``Learner.validateSession``]: alive (its clock restarts) or expired
@@ -81,6 +87,7 @@ from zablib.coord.messages import (
     Revalidated,
     SyncDone,
     Touches,
+    TouchesSeen,
     TxnEntry,
     WatchNotice,
 )
@@ -121,7 +128,11 @@ class Pending:
 
 @dataclass
 class Connection:
-    """A client's connection to this server (ZooKeeper's ``ServerCnxn``), volatile."""
+    """A client's connection to this server (ZooKeeper's ``ServerCnxn``), volatile.
+
+    ``received`` and ``sent`` count the messages each way (see ``messages``: a gap breaks the
+    connection, as TCP would).
+    """
 
     client: NodeId
     conn: int
@@ -130,6 +141,29 @@ class Connection:
     heard: float
     open: bool = False
     queue: deque = field(default_factory=deque)
+    received: int = 0
+    sent: int = 0
+
+    def next_seq(self) -> int:
+        """The sequence number of the next message to the client (the first after the
+        ``ConnectResponse``, which is 0, is 1)."""
+        self.sent += 1
+        return self.sent
+
+
+@dataclass
+class Channel:
+    """The leader's end of a follower's conversation with it, for one ZAB session (``link``)."""
+
+    link: int
+    received: int = 0
+    sent: int = 0
+    broken: bool = False
+
+    def next_seq(self) -> int:
+        """The sequence number of the leader's next message to the follower."""
+        self.sent += 1
+        return self.sent
 
 
 @dataclass(frozen=True)
@@ -188,10 +222,13 @@ class CoordServer(Node):
         self.watches = WatchTable()
         self.touched: dict[int, int] = {}
         self.next_session_id = 0
+        self.link_sent = 0  # following: messages sent to the leader in this ZAB session
+        self.link_received = 0  # and received from it
         # leading (volatile)
         self.tracker: sessions.SessionTracker | None = None
         self.pending_tree = self.tree
         self.parked_syncs: list[ParkedSync] = []
+        self.channels: dict[NodeId, Channel] = {}
 
     # -- what pictures and checks read -------------------------------------------------------
     @property
@@ -247,6 +284,14 @@ class CoordServer(Node):
         self._after_zab(now, out)
         return out
 
+    def _drop_leader(self, now: float, out: Output, why: str) -> None:
+        """A message between this follower and its leader went missing: the connection they
+        share is broken, so ZAB leaves the leader (and this server stops serving)."""
+        zab_out = self.zab.drop_leader(now, why)
+        notes = list(zab_out.notes)
+        _merge(out, zab_out)
+        self._after_zab(now, out, notes)
+
     # -- ZAB underneath ----------------------------------------------------------------------
     def _standing(self) -> tuple | None:
         """Where ZAB stands, as far as serving goes; None outside the broadcast phase."""
@@ -257,9 +302,10 @@ class CoordServer(Node):
             return (zab.FOLLOWING, z.leader_id, z.session)
         return None
 
-    def _after_zab(self, now: float, out: Output) -> None:
-        """Apply what ZAB delivered in ``out``, then start or stop serving as ZAB's role says."""
-        self._apply_delivered(now, out, out.notes)
+    def _after_zab(self, now: float, out: Output, notes: list | None = None) -> None:
+        """Apply what ZAB delivered (its ``notes``, by default ``out``'s), then start or stop
+        serving as ZAB's role says."""
+        self._apply_delivered(now, out, out.notes if notes is None else notes)
         standing = self._standing()
         if self.serving is not None and standing != self.serving:
             self._stop_serving(out, "the server left its leader")
@@ -294,6 +340,8 @@ class CoordServer(Node):
         self.serving = standing
         self.next_session_id = sessions.first_session_id(self.id, now)
         self.touched = {}
+        self.link_sent = self.link_received = 0
+        self.channels = {}
         if standing[0] == zab.LEADING:
             self.tracker = sessions.SessionTracker(self.tick_ms)
             for session_id, timeout in sorted(self.tree.sessions().items()):
@@ -328,7 +376,7 @@ class CoordServer(Node):
             for watcher, event in self.watches.trigger(path, kind):
                 conn = self.conns.get(watcher)
                 if conn is not None and conn.open:
-                    out.send(watcher, WatchNotice(conn.conn, event, path))
+                    out.send(watcher, WatchNotice(conn.conn, event, path, conn.next_seq()))
         work = entry.txn
         if isinstance(work, txn.CreateSessionTxn):
             self._session_created(out, entry)
@@ -397,9 +445,9 @@ class CoordServer(Node):
         self._register(src, conn)
         ask = Revalidate(self.id, msg.conn, msg.session_id, timeout)
         if self._is_leader():
-            self._on_revalidate(now, out, self.id, ask)
+            self._revalidate(now, out, ask)
         else:
-            out.send(self._leader(), ask)
+            self._send_leader(out, ask)
 
     def _register(self, client: NodeId, conn: Connection) -> None:
         self.conns[client] = conn
@@ -416,6 +464,10 @@ class CoordServer(Node):
             self._close(out, conn.client, "session expired", notify=False)
 
     def _on_revalidated(self, now: float, out: Output, src: NodeId, msg: Revalidated) -> None:
+        if self._from_leader(now, out, src, msg):
+            self._revalidated(out, msg)
+
+    def _revalidated(self, out: Output, msg: Revalidated) -> None:
         client = self.by_session.get(msg.session_id)
         conn = self.conns.get(client) if client is not None else None
         if conn is None or conn.conn != msg.conn or conn.open:
@@ -437,6 +489,18 @@ class CoordServer(Node):
         conn = self.conns.get(src)
         return conn if conn is not None and conn.conn == number and conn.open else None
 
+    def _receive(self, out: Output, src: NodeId, msg: ClientPing | Request) -> Connection | None:
+        """The open connection ``msg`` came on, if it lost nothing before it; else close it."""
+        conn = self._connection_of(src, msg.conn)
+        if conn is None:
+            out.send(src, Disconnect(msg.conn, "unknown connection"))
+            return None
+        if msg.seq != conn.received + 1:
+            self._close(out, src, f"message {conn.received + 1} of the connection was lost")
+            return None
+        conn.received += 1
+        return conn
+
     def _heard(self, now: float, conn: Connection) -> None:
         conn.heard = now
         if self._is_leader():
@@ -445,17 +509,14 @@ class CoordServer(Node):
             self.touched[conn.session_id] = conn.timeout_ms
 
     def _on_ping(self, now: float, out: Output, src: NodeId, msg: ClientPing) -> None:
-        conn = self._connection_of(src, msg.conn)
-        if conn is None:
-            out.send(src, Disconnect(msg.conn, "unknown connection"))
-            return
-        self._heard(now, conn)
-        out.send(src, ClientPong(msg.conn))
+        conn = self._receive(out, src, msg)
+        if conn is not None:
+            self._heard(now, conn)
+            out.send(src, ClientPong(msg.conn, conn.next_seq()))
 
     def _on_request(self, now: float, out: Output, src: NodeId, msg: Request) -> None:
-        conn = self._connection_of(src, msg.conn)
+        conn = self._receive(out, src, msg)
         if conn is None:
-            out.send(src, Disconnect(msg.conn, "unknown connection"))
             return
         self._heard(now, conn)
         op = msg.op
@@ -466,7 +527,8 @@ class CoordServer(Node):
             return
         pending = Pending(msg.xid, op, include_stat=msg.include_stat)
         if pending.is_read and self.variant == "reads-jump-writes":
-            out.send(src, Response(conn.conn, msg.xid, self.applied_zxid, self._read(src, op)))
+            out.send(src, Response(conn.conn, msg.xid, self.applied_zxid, self._read(src, op),
+                                   conn.next_seq()))
             return
         conn.queue.append(pending)
         if not pending.is_read:
@@ -487,7 +549,8 @@ class CoordServer(Node):
             else:
                 return
             queue.popleft()
-            out.send(conn.client, Response(conn.conn, head.xid, self.applied_zxid, result))
+            out.send(conn.client, Response(conn.conn, head.xid, self.applied_zxid, result,
+                                           conn.next_seq()))
             if isinstance(head.op, CloseSession) and conn.client in self.conns:
                 self._close(out, conn.client, "session closed")
                 return
@@ -514,14 +577,61 @@ class CoordServer(Node):
 
     def _to_leader(self, now: float, out: Output, forward: Forward) -> None:
         if self._is_leader():
-            self._on_forward(now, out, self.id, forward)
+            self._forwarded(now, out, forward)
         else:
-            out.send(self._leader(), forward)
+            self._send_leader(out, forward)
+
+    # -- the conversation between a follower and its leader ---------------------------------------
+    def _send_leader(self, out: Output, msg: Forward | Revalidate | Touches) -> None:
+        """Follower: send ``msg`` to the leader, numbered in this ZAB session."""
+        self.link_sent += 1
+        out.send(self._leader(), replace(msg, link=self.zab.session, seq=self.link_sent))
+
+    def _from_leader(self, now: float, out: Output, src: NodeId,
+                     msg: SyncDone | Revalidated | TouchesSeen) -> bool:
+        """Follower: accept ``msg`` from the leader if nothing was lost before it; a gap (or the
+        leader saying it missed one of ours) breaks the connection to the leader."""
+        if self.serving is None or self._is_leader() or src != self._leader() \
+                or msg.link != self.zab.session:
+            return False
+        if msg.seq != self.link_received + 1 or getattr(msg, "broken", False):
+            self._drop_leader(now, out, "a message between us went missing")
+            return False
+        self.link_received += 1
+        return True
+
+    def _channel(self, out: Output, src: NodeId, msg: Forward | Revalidate | Touches) -> Channel | None:
+        """Leader: the conversation ``msg`` belongs to, if it is the follower's current one and
+        lost nothing before ``msg``. On a gap the conversation is broken: nothing more of it is
+        taken (a later request must not overtake a lost one), and the follower is told."""
+        if not self._is_leader():
+            return None  # a leader that stepped down: the follower will notice
+        follower = self.zab.followers.get(src)
+        if follower is None or follower.session != msg.link:
+            return None
+        channel = self.channels.get(src)
+        if channel is None or channel.link != msg.link:
+            channel = self.channels[src] = Channel(msg.link)
+        if not channel.broken and msg.seq != channel.received + 1:
+            channel.broken = True
+            out.note(f"lost a message from {src}: its connection is broken", tag="broken", value=src)
+        if channel.broken:
+            out.send(src, TouchesSeen(channel.link, channel.next_seq(), broken=True))
+            return None
+        channel.received += 1
+        return channel
+
+    def _send_follower(self, out: Output, follower: NodeId, msg: SyncDone | Revalidated) -> None:
+        channel = self.channels.get(follower)
+        if channel is not None and not channel.broken:
+            out.send(follower, replace(msg, link=channel.link, seq=channel.next_seq()))
 
     # -- the leader's part -----------------------------------------------------------------------
     def _on_forward(self, now: float, out: Output, src: NodeId, msg: Forward) -> None:
-        if not self._is_leader():
-            return  # a leader that stepped down: the sender will notice and drop its clients
+        if self._channel(out, src, msg) is not None:
+            self._forwarded(now, out, msg)
+
+    def _forwarded(self, now: float, out: Output, msg: Forward) -> None:
         op = msg.op
         if isinstance(op, txn.SyncRequest):
             sync = ParkedSync(self.zab.last_zxid, msg.origin, msg.conn, msg.session_id, msg.cxid,
@@ -552,12 +662,16 @@ class CoordServer(Node):
                 continue
             done = SyncDone(sync.conn, sync.session_id, sync.cxid, sync.path)
             if sync.origin == self.id:
-                self._on_sync_done(0.0, out, self.id, done)
+                self._sync_done(out, done)
             else:
-                out.send(sync.origin, done)
+                self._send_follower(out, sync.origin, done)
         self.parked_syncs = waiting
 
     def _on_sync_done(self, now: float, out: Output, src: NodeId, msg: SyncDone) -> None:
+        if self._from_leader(now, out, src, msg):
+            self._sync_done(out, msg)
+
+    def _sync_done(self, out: Output, msg: SyncDone) -> None:
         client = self.by_session.get(msg.session_id)
         conn = self.conns.get(client) if client is not None else None
         if conn is None or conn.conn != msg.conn:
@@ -569,20 +683,28 @@ class CoordServer(Node):
         self._drain(out, conn)
 
     def _on_revalidate(self, now: float, out: Output, src: NodeId, msg: Revalidate) -> None:
-        if not self._is_leader():
-            return
+        if self._channel(out, src, msg) is not None:
+            self._revalidate(now, out, msg)
+
+    def _revalidate(self, now: float, out: Output, msg: Revalidate) -> None:
         valid = self.tracker.touch(msg.session_id, now, msg.timeout_ms) and \
             msg.session_id in self.pending_tree.sessions()
         answer = Revalidated(msg.conn, msg.session_id, valid)
         if msg.origin == self.id:
-            self._on_revalidated(now, out, self.id, answer)
+            self._revalidated(out, answer)
         else:
-            out.send(msg.origin, answer)
+            self._send_follower(out, msg.origin, answer)
 
     def _on_touches(self, now: float, out: Output, src: NodeId, msg: Touches) -> None:
-        if self._is_leader():
-            for session_id, timeout in msg.sessions:
-                self.tracker.touch(session_id, now, timeout)
+        channel = self._channel(out, src, msg)
+        if channel is None:
+            return
+        for session_id, timeout in msg.sessions:
+            self.tracker.touch(session_id, now, timeout)
+        out.send(src, TouchesSeen(channel.link, channel.next_seq()))
+
+    def _on_touches_seen(self, now: float, out: Output, src: NodeId, msg: TouchesSeen) -> None:
+        self._from_leader(now, out, src, msg)
 
     def _tick(self, now: float, out: Output) -> None:
         """Twice a tick (a ZooKeeper leader pings its learners every half tick, and they answer
@@ -594,9 +716,9 @@ class CoordServer(Node):
             if now - conn.heard > conn.timeout_ms:
                 self._close(out, client, "connection timed out")
         if not self._is_leader():
-            if self.touched:
-                out.send(self._leader(), Touches(tuple(sorted(self.touched.items()))))
-                self.touched = {}
+            # Even with nothing to report: the leader's answer shows nothing was lost meanwhile.
+            self._send_leader(out, Touches(tuple(sorted(self.touched.items()))))
+            self.touched = {}
             return
         for session_id in self.tracker.expire(now):
             out.note(f"expires session {session_id:#x}", tag="expire", value=session_id)
@@ -611,6 +733,7 @@ class CoordServer(Node):
         Revalidate: _on_revalidate,
         Revalidated: _on_revalidated,
         Touches: _on_touches,
+        TouchesSeen: _on_touches_seen,
         SyncDone: _on_sync_done,
     }
 

@@ -394,6 +394,18 @@ class ZabServer(Node):
             return Output(reply=False)
         return self._step_leader_propose(request)
 
+    def drop_leader(self, now: float, why: str) -> Output:
+        """Leave the leader this server follows and look for one again, as when the connection
+        to it breaks.
+
+        A door for a service that shares the follower's connection with Zab (``zablib.coord``:
+        ZooKeeper sends client requests over the same learner connection) and has noticed a
+        message lost on it, which Zab alone could not see. A no-op unless following.
+        """
+        if self.role != FOLLOWING:
+            return Output()
+        return self._look(now, Output(), f"lost leader {self.leader_id}: {why}")
+
     def on_timer(self, now: float, name: str) -> Output:
         out = Output()
         if self.role == LOOKING:
