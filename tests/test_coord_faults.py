@@ -284,6 +284,40 @@ def test_a_forwarded_write_lost_between_follower_and_leader_breaks_their_connect
     ens.check()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_lossy_and_duplicating_links_break_connections_but_nothing_else(seed):
+    ens = Ensemble(3, seed=seed)
+    ens.sim.set_loss(0.03)
+    ens.sim.set_duplication(0.05)
+    clients = [ens.client() for _ in range(3)]
+    stop = []
+
+    def work(zk, k):
+        zk.start(timeout=30)
+        step = 0
+        while not stop:
+            step += 1
+            try:
+                zk.ensure_path(f"/k{k}")
+                zk.set(f"/k{k}", b"%d" % step)
+                zk.sync("/")
+            except (KazooException, KazooTimeoutError):
+                zk.handler.sleep_func(0.05)
+
+    for k, zk in enumerate(clients):
+        ens.spawn(work, zk, k)
+    ens.run_for(1500)
+    ens.sim.set_loss(0.0)
+    ens.sim.set_duplication(0.0)
+    stop.append(True)
+    quiet = ens.now
+    for zk in clients:
+        ens.spawn(zk.retry, zk.set, "/", b"")
+    ens.run(limit=LIVENESS_MS)
+    assert ens.now - quiet <= LIVENESS_MS
+    ens.check()
+
+
 # -- a dead ensemble --------------------------------------------------------------------------------
 def test_calls_on_a_dead_ensemble_end_and_never_hang():
     ens = Ensemble(3, seed=37)

@@ -31,7 +31,8 @@ kazoo 2.11.0's behaviour, kept here:
 
 The connection is a TCP connection in kazoo: nothing is lost unless it breaks. The simulator's
 links may lose a message (a partition drops what is in flight), so the messages of a connection
-are numbered and a gap breaks the connection here too (see ``zablib.coord.messages``).
+are numbered: a gap breaks the connection here too, a duplicate is dropped (see
+``zablib.coord.messages``).
 
 Deliberate differences, all for a simulation that must end: a call waits at most its
 ``call_timeout`` (then :class:`KazooTimeoutError`, what kazoo's ``get(timeout=...)`` raises; kazoo
@@ -288,6 +289,8 @@ class ClientNode(Node):
         if isinstance(msg, Disconnect):
             self._dropped(now, out)
             return
+        if msg.seq <= self.received:
+            return  # a duplicate (TCP drops them)
         if msg.seq != self.received + 1:  # a message was lost: TCP would have broken the connection
             self._dropped(now, out)
             return

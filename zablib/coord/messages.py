@@ -26,7 +26,8 @@ Both conversations are TCP connections in ZooKeeper: nothing is lost unless the 
 The simulator's links may lose a message (a partition drops what is in flight), so every message
 of a conversation carries a sequence number ``seq`` (1, 2, ... in each direction; a connection's
 ``ConnectResponse`` is 0), and a gap breaks the conversation as TCP would: a client or server
-closes the connection, a follower drops its leader and synchronises again. A follower reports its
+closes the connection, a follower drops its leader and synchronises again (a duplicate, which the
+simulator may also make, is dropped). A follower reports its
 ``Touches`` every half tick and the leader answers each (``TouchesSeen``), so that even the last
 message of a burst is known to have arrived, or not, within a half tick. A follower's conversation
 with the leader is named by its ZAB session (``link``).

@@ -495,6 +495,8 @@ class CoordServer(Node):
         if conn is None:
             out.send(src, Disconnect(msg.conn, "unknown connection"))
             return None
+        if msg.seq <= conn.received:
+            return None  # a duplicate (TCP drops them)
         if msg.seq != conn.received + 1:
             self._close(out, src, f"message {conn.received + 1} of the connection was lost")
             return None
@@ -594,6 +596,8 @@ class CoordServer(Node):
         if self.serving is None or self._is_leader() or src != self._leader() \
                 or msg.link != self.zab.session:
             return False
+        if msg.seq <= self.link_received:
+            return False  # a duplicate
         if msg.seq != self.link_received + 1 or getattr(msg, "broken", False):
             self._drop_leader(now, out, "a message between us went missing")
             return False
@@ -612,6 +616,8 @@ class CoordServer(Node):
         channel = self.channels.get(src)
         if channel is None or channel.link != msg.link:
             channel = self.channels[src] = Channel(msg.link)
+        if msg.seq <= channel.received and not channel.broken:
+            return None  # a duplicate
         if not channel.broken and msg.seq != channel.received + 1:
             channel.broken = True
             out.note(f"lost a message from {src}: its connection is broken", tag="broken", value=src)
