@@ -49,21 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.coord import errors
-from zablib.coord.messages import (
-    READS,
-    ClientPing,
-    ClientPong,
-    CloseSession,
-    ConnectRequest,
-    ConnectResponse,
-    Disconnect,
-    GetChildren,
-    Request,
-    Response,
-    WatchNotice,
-    describe_op,
-)
+from zablib.coord import errors, messages
 from zablib.coord.states import EventType, KazooState, KeeperState, WatchedEvent
 from zablib.coord.txn import MultiRequest, SyncRequest
 from zablib.core import Message, Node, NodeId, Output
@@ -110,7 +96,7 @@ class Call:
         self.waiter: Any = None  # whoever waits for it (the driver's business)
 
     def __repr__(self) -> str:
-        return f"Call({describe_op(self.op)})"
+        return f"Call({messages.describe_op(self.op)})"
 
     def finish(self, value: Any = None, error: BaseException | None = None) -> None:
         """Record the outcome."""
@@ -286,7 +272,7 @@ class ClientNode(Node):
         if getattr(msg, "conn", None) != self.conn or src != self.server \
                 or not (self.live or self.handshaking):
             return  # an earlier connection's, or another server's
-        if isinstance(msg, Disconnect):
+        if isinstance(msg, messages.Disconnect):
             self._dropped(now, out)
             return
         if msg.seq <= self.received:
@@ -295,13 +281,13 @@ class ClientNode(Node):
             self._dropped(now, out)
             return
         self.received += 1
-        if isinstance(msg, Response):
+        if isinstance(msg, messages.Response):
             self._on_response(now, out, msg)
-        elif isinstance(msg, WatchNotice):
+        elif isinstance(msg, messages.WatchNotice):
             self._on_watch(msg)
-        elif isinstance(msg, ClientPong):
+        elif isinstance(msg, messages.ClientPong):
             self.ping_outstanding = False
-        elif isinstance(msg, ConnectResponse):
+        elif isinstance(msg, messages.ConnectResponse):
             self._on_connected(now, out, msg)
 
     def _timer(self, now: float, out: Output, name: str) -> None:
@@ -313,7 +299,7 @@ class ClientNode(Node):
                 return
             self.ping_outstanding = True
             self.sent += 1
-            out.send(self.server, ClientPing(self.conn, self.sent))
+            out.send(self.server, messages.ClientPing(self.conn, self.sent))
             out.set_timer("ping", self.read_timeout / 2)
         elif name == "connect":
             if self.handshaking:
@@ -388,11 +374,11 @@ class ClientNode(Node):
         self.xid = 0
         self.sent, self.received = 0, -1
         self.ping_outstanding = False
-        out.send(server, ConnectRequest(self.conn, self.last_zxid, self.timeout_ms,
+        out.send(server, messages.ConnectRequest(self.conn, self.last_zxid, self.timeout_ms,
                                         self.session_id or 0, self.passwd))
         out.set_timer("connect", self.timeout_ms / len(self.config.servers))
 
-    def _on_connected(self, now: float, out: Output, msg: ConnectResponse) -> None:
+    def _on_connected(self, now: float, out: Output, msg: messages.ConnectResponse) -> None:
         if not self.handshaking:
             return
         self.handshaking = False
@@ -424,7 +410,7 @@ class ClientNode(Node):
             return
         self.stopped = True
         if self.live:
-            self.queue.append(Call(CloseSession()))
+            self.queue.append(Call(messages.CloseSession()))
             self._flush(out)
             return
         self.handshaking = False
@@ -514,7 +500,8 @@ class ClientNode(Node):
             self.xid += 1
             self.sent += 1
             self.pending[self.xid] = call
-            out.send(self.server, Request(self.conn, self.xid, call.op, call.include_stat, self.sent))
+            out.send(self.server,
+                     messages.Request(self.conn, self.xid, call.op, call.include_stat, self.sent))
         out.set_timer("ping", self.read_timeout / 2)
 
     def _finish(self, call: Call, value: Any = None, error: BaseException | None = None) -> None:
@@ -523,7 +510,7 @@ class ClientNode(Node):
         if call.number:  # not the client's own close request
             self.completions.append(("call", call))
 
-    def _on_response(self, now: float, out: Output, msg: Response) -> None:
+    def _on_response(self, now: float, out: Output, msg: messages.Response) -> None:
         if not self.live:
             return
         if msg.xid not in self.pending:
@@ -535,7 +522,7 @@ class ClientNode(Node):
         if msg.zxid > 0:
             self.last_zxid = msg.zxid
         op = call.op
-        if isinstance(op, CloseSession):  # kazoo's CLOSE_RESPONSE: the connection ends
+        if isinstance(op, messages.CloseSession):  # kazoo's CLOSE_RESPONSE: the connection ends
             self.live = False
             out.cancel_timer("ping")
             self._session_callback(out, KeeperState.CLOSED)
@@ -544,18 +531,18 @@ class ClientNode(Node):
         if isinstance(result, BaseException):
             self._finish(call, error=result)
             return
-        if isinstance(op, GetChildren):
+        if isinstance(op, messages.GetChildren):
             result = (list(result[0]), result[1]) if op.include_data else list(result)
         elif isinstance(op, MultiRequest):
             result = list(result)
-        if not isinstance(op, READS + (SyncRequest,)):
+        if not isinstance(op, messages.READS + (SyncRequest,)):
             self.acked.append((msg.zxid, self.session_id or 0, msg.xid))
         self._finish(call, result)
         if call.watch is not None and not self.stopped:
-            table = self.child_watchers if isinstance(op, GetChildren) else self.data_watchers
+            table = self.child_watchers if isinstance(op, messages.GetChildren) else self.data_watchers
             table.setdefault(op.path, {})[call.watch] = None
 
-    def _on_watch(self, msg: WatchNotice) -> None:
+    def _on_watch(self, msg: messages.WatchNotice) -> None:
         path, kind = msg.path, msg.kind
         if kind in (EventType.CREATED, EventType.CHANGED):
             watchers = list(self.data_watchers.pop(path, ()))

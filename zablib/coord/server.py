@@ -392,16 +392,13 @@ class CoordServer(Node):
     def _session_created(self, out: Output, entry: TxnEntry) -> None:
         if entry.origin != self.id:
             return
-        client = self.by_session.get(entry.session_id)
-        conn = self.conns.get(client) if client is not None else None
-        if conn is None or conn.conn != entry.conn or conn.open:
-            return
-        self._open(out, conn)
+        conn = self._session_connection(entry.session_id, entry.conn)
+        if conn is not None and not conn.open:
+            self._open(out, conn)
 
     def _answer(self, out: Output, entry: TxnEntry, result: Any) -> None:
-        client = self.by_session.get(entry.session_id)
-        conn = self.conns.get(client) if client is not None else None
-        if conn is None or conn.conn != entry.conn:
+        conn = self._session_connection(entry.session_id, entry.conn)
+        if conn is None:
             return  # the connection is gone: the client got ConnectionLoss (outcome unknown)
         for pending in conn.queue:
             if pending.xid == entry.cxid and not pending.is_read and not pending.done:
@@ -468,9 +465,8 @@ class CoordServer(Node):
             self._revalidated(out, msg)
 
     def _revalidated(self, out: Output, msg: Revalidated) -> None:
-        client = self.by_session.get(msg.session_id)
-        conn = self.conns.get(client) if client is not None else None
-        if conn is None or conn.conn != msg.conn or conn.open:
+        conn = self._session_connection(msg.session_id, msg.conn)
+        if conn is None or conn.open:
             return
         if msg.valid:
             self._open(out, conn)
@@ -484,6 +480,12 @@ class CoordServer(Node):
         self.watches.remove(client)
         if notify:
             out.send(client, Disconnect(conn.conn, why))
+
+    def _session_connection(self, session_id: int, number: int) -> Connection | None:
+        """The connection numbered ``number`` that ``session_id`` holds here, if it still does."""
+        client = self.by_session.get(session_id)
+        conn = self.conns.get(client) if client is not None else None
+        return conn if conn is not None and conn.conn == number else None
 
     def _connection_of(self, src: NodeId, number: int) -> Connection | None:
         conn = self.conns.get(src)
@@ -678,9 +680,8 @@ class CoordServer(Node):
             self._sync_done(out, msg)
 
     def _sync_done(self, out: Output, msg: SyncDone) -> None:
-        client = self.by_session.get(msg.session_id)
-        conn = self.conns.get(client) if client is not None else None
-        if conn is None or conn.conn != msg.conn:
+        conn = self._session_connection(msg.session_id, msg.conn)
+        if conn is None:
             return
         for pending in conn.queue:
             if pending.xid == msg.cxid and isinstance(pending.op, txn.SyncRequest):
