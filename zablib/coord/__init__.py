@@ -26,6 +26,16 @@ Two layers, one import direction:
 
 Node ids: servers are ``1..n`` (as ``zab.cluster``); clients are simulation nodes too, with ids
 from 101 up (``Ensemble(max_clients=16)`` slots, handed out by ``ens.client()``).
+
+Time runs one hundred times faster than ZooKeeper's defaults, on ZAB's clock: a tick is 20 ms, a
+session timeout 40..400 ms. Several blocking programs share a run as greenlets
+(``ens.spawn(program, zk)``, ``ens.run()``); see ``driver`` for why a run is deterministic.
+
+What kazoo has and this client has not: the ``*_async`` calls, ACLs (accepted, not enforced),
+``chroot``, authentication, ``reconfig``, read-only servers, the recipes bound to the client
+(``zk.Lock`` ...) and the handler's ``async_result``/``dispatch_callback``. On the server side,
+ZooKeeper's session-moved check (a request on an old connection of a session that moved) and
+local sessions are not modelled.
 """
 
 from zablib.coord.client import KazooClient, TransactionRequest

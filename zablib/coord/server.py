@@ -123,6 +123,7 @@ class Pending:
 
     @property
     def is_read(self) -> bool:
+        """A read (answered by this server alone), not a write, sync or session request."""
         return isinstance(self.op, READS)
 
 
