@@ -71,7 +71,7 @@ class KazooClient:
 
     Parameters
     ----------
-    driver : Driver
+    driver : ~zablib.coord.driver.Driver
         The ensemble's driver (runs the simulation while a call waits).
     node : int
         The client's node in the simulation.
@@ -85,7 +85,8 @@ class KazooClient:
     randomize_hosts : bool
         Try the servers in a (seeded) random order.
     call_timeout : float
-        Seconds of simulated time a call waits at most (then :class:`KazooTimeoutError`).
+        Seconds of simulated time a call waits at most (then
+        :class:`~zablib.coord.connection.KazooTimeoutError`).
     default_acl : list, optional
         Checked like kazoo's and otherwise ignored (zablib has no ACLs).
     seed : int

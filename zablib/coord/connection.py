@@ -5,7 +5,7 @@ pings when idle, reads responses and watch events, and reconnects when a connect
 the same logic is a :class:`~zablib.core.Node` of the simulation (:class:`ClientNode`): the
 simulator hands it the server's messages and its timers, and the program's calls as client
 requests; what it *produces for the program* (an answer to a call, a state change for the
-listeners, a watch event) it appends to :attr:`ClientNode.completions`, which the driver
+listeners, a watch event) it appends to ``ClientNode.completions``, which the driver
 (``zablib.coord.driver``) hands on to the waiting program. The node itself never runs program
 code.
 
@@ -66,7 +66,7 @@ class KazooTimeoutError(Exception):
 
 # -- what the program hands the node ----------------------------------------------------------------
 class Call:
-    """One call of the program on its way: the request, and once :attr:`done`, its outcome.
+    """One call of the program on its way: the request, and once ``done``, its outcome.
 
     Parameters
     ----------

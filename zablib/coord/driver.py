@@ -21,7 +21,7 @@ The rules, and why a run is deterministic:
 * The simulation is stepped one event at a time. After each event the driver collects what the
   client nodes produced (answers, state changes, watch events, wake-ups, in the order the nodes
   produced them) and makes the woken greenlets *ready*, in that order; ready greenlets run, first
-  in first out, each until it waits again, before the next event. New greenlets (:meth:`spawn`,
+  in first out, each until it waits again, before the next event. New greenlets (:meth:`Driver.spawn`,
   watch callbacks, listeners) join the same queue.
 * The events come from the simulation's seeded heap; everything the driver does depends only on
   them and on the programs. Same seed, same programs: same trace, byte for byte.
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class Waiter:
-    """Something a greenlet can wait for: :attr:`done` once it happened."""
+    """Something a greenlet can wait for: ``done`` once it happened."""
 
     __slots__ = ("done", "value", "waiter")
 

@@ -120,7 +120,7 @@ class Ensemble:
     ----------
     sim : CoordSimulation
         The simulation: ``sim.trace``, ``sim.check()``, ``sim.status(i)``.
-    driver : Driver
+    driver : ~zablib.coord.driver.Driver
         Runs the programs (``spawn``, ``run``).
     servers : tuple of int
         The server ids.
@@ -170,7 +170,8 @@ class Ensemble:
         return self.server(server).tree
 
     def server(self, server: NodeId) -> CoordServer:
-        """The :class:`CoordServer` node ``server`` (read-only use: for pictures and tests)."""
+        """The :class:`~zablib.coord.server.CoordServer` node ``server`` (read-only use: for
+        pictures and tests)."""
         if server not in self.servers:
             raise ValueError(f"unknown server {server!r}; servers are {describe_ids(self.servers)}")
         return self.sim.nodes[server]

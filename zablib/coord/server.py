@@ -239,7 +239,7 @@ class CoordServer(Node):
 
     @property
     def applied_zxid(self) -> int:
-        """The 64-bit zxid of the last txn applied to :attr:`tree` (0 for none)."""
+        """The 64-bit zxid of the last txn applied to its ``tree`` (0 for none)."""
         return zxid64(self.applied)
 
     def status(self) -> str:

@@ -48,9 +48,19 @@ class KeeperState:
 
     Attributes
     ----------
-    CONNECTING, CONNECTED, CONNECTED_RO, CLOSED, EXPIRED_SESSION, AUTH_FAILED : str
-        ``CONNECTED_RO`` and ``AUTH_FAILED`` exist for kazoo compatibility; zablib's servers are
-        never read-only and take no authentication.
+    CONNECTING : str
+        Looking for a server (at start, and after a connection was lost).
+    CONNECTED : str
+        A connection is established and the session is alive.
+    CONNECTED_RO : str
+        Connected to a read-only server; kept for kazoo compatibility (zablib's servers are
+        never read-only).
+    CLOSED : str
+        The client closed its session (``stop()``), or has not started.
+    EXPIRED_SESSION : str
+        A server said the session has expired.
+    AUTH_FAILED : str
+        Kept for kazoo compatibility; zablib's servers take no authentication.
     """
 
     AUTH_FAILED = "AUTH_FAILED"

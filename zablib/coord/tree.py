@@ -257,7 +257,9 @@ def _initial_parts(config: bytes) -> _Parts:
 
 
 class DataTree:
-    """An immutable ZooKeeper data tree: znodes and the open sessions.
+    """DataTree(config: bytes = b"")
+
+    An immutable ZooKeeper data tree: znodes and the open sessions.
 
     ``DataTree()`` is the tree of a fresh ZooKeeper ensemble: the root ``/`` and ZooKeeper's
     own ``/zookeeper``, ``/zookeeper/quota`` and ``/zookeeper/config``, with the stats a real
@@ -560,7 +562,7 @@ def apply(tree: DataTree, txn: Txn, zxid: int, time: int) -> Applied:
     ----------
     tree : DataTree
         The tree before; it is not changed.
-    txn : Txn
+    txn : ~zablib.coord.txn.Txn
         A transaction from :func:`zablib.coord.txn.prepare` (or a session txn).
     zxid : int
         Its zxid, ``epoch << 32 | counter``; becomes czxid/mzxid/pzxid where ZooKeeper puts it.

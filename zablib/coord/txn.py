@@ -179,7 +179,7 @@ class CreateTxn:
 
     ``ephemeral_owner`` is the owning session's id for an ephemeral znode, 0 otherwise.
     ``parent_cversion`` is ZooKeeper's: the parent's count of child creations after this one
-    (its stored cversion, see :meth:`DataTree.sequence_counter`), fixed by the leader; -1
+    (its stored cversion, see :meth:`~zablib.coord.tree.DataTree.sequence_counter`), fixed by the leader; -1
     means "one more than now" at apply time.
     """
 
@@ -304,6 +304,7 @@ class CloseSessionTxn:
         return f"close session {self.session_id:#x}"
 
 
+#: Any transaction ZAB carries (an op txn, a multi, or a session's opening or closing).
 Txn = OpTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn
 
 
@@ -470,7 +471,7 @@ def prepare(tree: TreeView, request: Request | CreateSessionTxn | CloseSessionTx
 
     Parameters
     ----------
-    tree : DataTree
+    tree : ~zablib.coord.tree.DataTree
         The leader's tree after every txn it has already proposed (committed or not), so that
         sequence numbers and versions are resolved as they will be when this txn is applied.
     request : CreateRequest, DeleteRequest, SetDataRequest, MultiRequest, CreateSessionTxn or \

@@ -45,7 +45,7 @@ class DataWatch:
 
     Parameters
     ----------
-    client : KazooClient
+    client : ~zablib.coord.client.KazooClient
         The client (``client.DataWatch(path, func)`` passes it).
     path : str
         The znode to watch; it need not exist.
@@ -126,7 +126,7 @@ class ChildrenWatch:
 
     Parameters
     ----------
-    client : KazooClient
+    client : ~zablib.coord.client.KazooClient
         The client (``client.ChildrenWatch(path, func)`` passes it).
     path : str
         The znode whose children to watch; the watch stops if it does not exist.
