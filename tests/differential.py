@@ -553,6 +553,36 @@ def run_program(program: Iterable[Call], make_client: Callable[[], Any], root: s
             client.close()
 
 
+CONNECTION_TROUBLE = frozenset(
+    {"!ConnectionLoss", "!SessionExpiredError", "!ConnectionClosedError", "!OperationTimeoutError"}
+)
+"""Results no program asks for (it injects no faults): a loaded machine's dropped connection."""
+
+
+def connection_trouble(transcript: Transcript) -> bool:
+    """True when a step's result (or a transaction's) is one of ``CONNECTION_TROUBLE``."""
+
+    def troubled(value: Any) -> bool:
+        if isinstance(value, tuple):
+            return any(troubled(v) for v in value)
+        return isinstance(value, str) and value in CONNECTION_TROUBLE
+
+    return any(troubled(step.result) for step in transcript.steps)
+
+
+def run_steadily(
+    program: Iterable[Call], make_client: Callable[[], Any], fresh_root: Callable[[], str], attempts: int = 2
+) -> Transcript:
+    """``run_program`` again under a new root (up to ``attempts`` runs) while a connection to a
+    real server drops in the middle; the last transcript otherwise (so the trouble shows)."""
+    program = tuple(program)
+    for _ in range(attempts):
+        transcript = run_program(program, make_client, root=fresh_root())
+        if not connection_trouble(transcript):
+            break
+    return transcript
+
+
 def perform(call: Call, client: Any, recorder: Recorder, root: str) -> Any:
     """Make one call; return its value, or the exception it raised (as a value)."""
     try:

@@ -202,10 +202,17 @@ DETERMINISM_PROGRAMS = int(os.environ.get("ZABLIB_REAL_DETERMINISM_PROGRAMS", "4
 
 
 def run_twice(real_zookeeper: RealEnsemble, program: tuple[Call, ...]) -> str | None:
-    make_client = real_zookeeper.client_factory(timeout=10)
-    first = differential.run_program(program, make_client, root=real_zookeeper.fresh_root("det"))
-    second = differential.run_program(program, make_client, root=real_zookeeper.fresh_root("det"))
+    make_client = real_zookeeper.client_factory(timeout=30)
+    first = differential.run_steadily(program, make_client, lambda: real_zookeeper.fresh_root("det"))
+    second = differential.run_steadily(program, make_client, lambda: real_zookeeper.fresh_root("det"))
     return first.first_difference(second, names=("first run", "second run"))
+
+
+def test_a_dropped_connection_is_told_apart_from_a_result():
+    calm = Transcript([Step(0, "x.create('/a')", "!NodeExistsError", ())])
+    dropped = Transcript([Step(0, "x.transaction()", ("~/a", "!ConnectionLoss"), ())])
+    assert not differential.connection_trouble(calm)
+    assert differential.connection_trouble(dropped)
 
 
 def test_a_transcript_records_results_stats_and_the_watchers_events(real_zookeeper):
