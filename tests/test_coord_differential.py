@@ -26,19 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from zookeeper import RealEnsemble
 
-import zablib.coord
+from zablib.coord import Ensemble
 
 IN_CI = os.environ.get("CI") == "true"
 PROGRAMS = int(os.environ.get("ZABLIB_DIFFERENTIAL_PROGRAMS", "300" if IN_CI else "40"))
-
-Ensemble = getattr(zablib.coord, "Ensemble", None)
-
-pytestmark = pytest.mark.xfail(
-    Ensemble is None,
-    reason="zablib.coord.Ensemble (the simulated service) does not exist yet",
-    run=False,
-    strict=False,
-)
 
 
 def transcripts(real_zookeeper: RealEnsemble, program: differential.Program, seed: int):
