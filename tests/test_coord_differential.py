@@ -23,6 +23,7 @@ from collections import Counter
 
 import differential
 import pytest
+from differential import Call
 from hypothesis import HealthCheck, given, settings
 from zookeeper import RealEnsemble
 
@@ -85,3 +86,44 @@ def test_hypothesis_programs_give_the_same_transcript_on_both(real_zookeeper, pr
     real, simulated = transcripts(real_zookeeper, program, seed=0)
     difference = real.first_difference(simulated, names=("real", "simulated"))
     assert difference is None, explain("(hypothesis)", program, difference)
+
+
+# -- known differences, each a test that passes once the simulated service matches --------------
+
+CHILD_ORDER = "ZooKeeper lists children in its HashSet's order; the simulated service sorts them"
+
+
+@pytest.mark.xfail(reason=CHILD_ORDER, strict=False)
+def test_children_come_in_the_order_zookeeper_lists_them(real_zookeeper):
+    # Recipes must sort children themselves; a program that does not sees this order.
+    names = ["b", "s-0000000001", "a", "lock-0000000000", "lock-0000000001", "zz", "member-0000000010"]
+    root = real_zookeeper.fresh_root("diff")
+    real = real_zookeeper.client_factory()()
+    simulated = Ensemble(3, seed=0).client()
+    try:
+        for zk in (real, simulated):
+            zk.start()
+            zk.create(root)
+            for name in names:
+                zk.create(f"{root}/{name}")
+        assert simulated.get_children(root) == real.get_children(root)
+    finally:
+        for zk in (real, simulated):
+            zk.stop()
+            zk.close()
+
+
+@pytest.mark.xfail(reason=CHILD_ORDER + ", and kazoo's recursive delete follows that order", strict=False)
+def test_a_recursive_delete_fires_events_in_the_order_zookeeper_lists_children(real_zookeeper):
+    watch = (("watch", True),)
+    program = (
+        Call("x", "create", ("/a",)),
+        Call("x", "create", ("/a/s-0000000001",)),
+        Call("x", "create", ("/a/b",)),
+        Call("w", "get", ("/a/b",), watch),
+        Call("w", "get", ("/a/s-0000000001",), watch),
+        Call("x", "delete", ("/a",), (("recursive", True),)),
+    )
+    real, simulated = transcripts(real_zookeeper, program, seed=0)
+    difference = real.first_difference(simulated, names=("real", "simulated"))
+    assert difference is None, explain("(recursive delete)", program, difference)
