@@ -17,8 +17,9 @@ Normalization (what a transcript keeps, and why it is robust across two implemen
 - Paths are relative to the program's root: the root is ``~``, ``<root>/a`` is ``~/a``. A program
   never names its root, so one real ensemble runs many programs side by side (each under a fresh
   root) and a fresh simulated ensemble runs it under any root.
-- Results: a created path (with its sequence suffix), data, ``True``, ``None``, children *sorted*
-  (ZooKeeper returns them in hash order), a transaction's list in order, and an error as
+- Results: a created path (with its sequence suffix), data, ``True``, ``None``, children in the
+  order the server lists them (ZooKeeper's HashSet order, which zablib's DataTree models, so it
+  is compared as is), a transaction's list in order, and an error as
   ``!ClassName`` (kazoo's name: ``!NoNodeError``; client-side argument errors too: ``!TypeError``).
 - A stat keeps version, cversion, aversion, dataLength, numChildren, the owner of an ephemeral as
   ``w``/``x`` (the client that created it; ``-`` for a persistent node) and czxid, mzxid, pzxid as
@@ -414,7 +415,7 @@ class Normalizer:
         if isinstance(value, str):
             return self.path(value)
         if op == "get_children" and isinstance(value, list):
-            return tuple(sorted(value))
+            return tuple(value)  # in the server's order: zablib models ZooKeeper's HashSet
         if isinstance(value, tuple | list):
             return tuple(self.value("", v) for v in value)
         return value

@@ -88,12 +88,9 @@ def test_hypothesis_programs_give_the_same_transcript_on_both(real_zookeeper, pr
     assert difference is None, explain("(hypothesis)", program, difference)
 
 
-# -- known differences, each a test that passes once the simulated service matches --------------
-
-CHILD_ORDER = "ZooKeeper lists children in its HashSet's order; the simulated service sorts them"
+# -- the order of children: once the one known difference, now modelled (DataTree.children) -----
 
 
-@pytest.mark.xfail(reason=CHILD_ORDER, strict=False)
 def test_children_come_in_the_order_zookeeper_lists_them(real_zookeeper):
     # Recipes must sort children themselves; a program that does not sees this order.
     names = ["b", "s-0000000001", "a", "lock-0000000000", "lock-0000000001", "zz", "member-0000000010"]
@@ -113,7 +110,6 @@ def test_children_come_in_the_order_zookeeper_lists_them(real_zookeeper):
             zk.close()
 
 
-@pytest.mark.xfail(reason=CHILD_ORDER + ", and kazoo's recursive delete follows that order", strict=False)
 def test_a_recursive_delete_fires_events_in_the_order_zookeeper_lists_children(real_zookeeper):
     watch = (("watch", True),)
     program = (

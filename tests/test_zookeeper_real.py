@@ -10,6 +10,7 @@ the real server's noise rather than a bug.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -21,6 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from zookeeper import RealEnsemble
+
+from zablib.coord.tree import DataTree, apply
+from zablib.coord.txn import CreateRequest, CreateSessionTxn, DeleteRequest, prepare
 
 
 @pytest.fixture
@@ -166,7 +170,7 @@ def test_paths_are_shown_relative_to_the_program_root():
     assert normalize.path("/t7") == "~"
     assert normalize.path("/t7/a/s-0000000003") == "~/a/s-0000000003"
     assert normalize.path("/t77") == "/t77"
-    assert normalize.value("get_children", ["b", "a"]) == ("a", "b")
+    assert normalize.value("get_children", ["b", "a"]) == ("b", "a")  # the server's order, kept
     assert normalize.value("create", NoNodeError()) == "!NoNodeError"
 
 
@@ -258,3 +262,61 @@ def test_the_same_program_gives_the_same_transcript_twice(real_zookeeper):
 def test_hypothesis_programs_give_the_same_transcript_twice(real_zookeeper, program):
     difference = run_twice(real_zookeeper, program)
     assert difference is None, f"{differential.format_program(program)}\n{difference}"
+
+
+# -- the order of children: zablib's model of ZooKeeper's HashSet, against the real server -------
+
+#: Names with one Java String.hashCode ("Aa" and "BB" hash alike): they share a bucket at every
+#: table size, so their order is insertion order and they trigger HashMap's collision rules.
+COLLIDING = ["".join(p) for p in itertools.product(("Aa", "BB"), repeat=4)]
+
+#: Scripts of ``+name`` (create), ``+name-`` with a trailing dash (sequential create) and
+#: ``-name`` (delete), each run under a fresh parent.
+CHILD_ORDER_SCRIPTS = {
+    "one child": ["+only"],
+    "seven children: the table grows from 8 to 16": [f"+{c}" for c in "gbfcaed"],
+    "thirteen sequential children: 16 to 32": ["+s-"] * 13,
+    "fifty names, some deleted and created again": (
+        [f"+n{i}" for i in range(50)]
+        + [f"-n{i}" for i in range(0, 50, 3)]
+        + [f"+n{i}" for i in range(0, 50, 6)]
+    ),
+    "sequential and plain names mixed, locks and members": (
+        [op for k in range(4) for op in ("+lock-", f"+b{k}", "+lock-", f"+a{k}", f"+zz{k}", "+member-")]
+        + ["-b0", "-a1", "+a1", "+b0"]
+    ),
+    "a ninth name in one bucket doubles a small table (no treeify under 64)": (
+        [f"+{name}" for name in COLLIDING[:9]] + ["+x", "+y", "+z"]
+    ),
+    "colliding names keep their insertion order, re-created ones go last": (
+        [f"+{name}" for name in COLLIDING[:6]]
+        + ["-" + COLLIDING[0], "-" + COLLIDING[3], "+" + COLLIDING[0], "+q"]
+    ),
+    "every child deleted, the table stays as large": (
+        [f"+c{i}" for i in range(30)] + [f"-c{i}" for i in range(30)] + ["+c7", "+c1", "+c30", "+c15"]
+    ),
+    "names beyond ASCII": ["+豈", "+s-", "+0000000003", "+.a", "+s-", "+\ud7ff", "+é", "+中文"],
+}
+
+
+def test_children_come_in_the_real_servers_hashset_order(real_zookeeper, zk):
+    """The raw ``get_children`` order (not sorted) after every step of every script: the real
+    ensemble against ``DataTree`` applying the same creates and deletes."""
+    for story, script in CHILD_ORDER_SCRIPTS.items():
+        parent = real_zookeeper.fresh_root("order")
+        zk.create(parent)
+        tree = apply(DataTree(), CreateSessionTxn(1, 30_000), 1, 0).tree
+        tree = apply(tree, prepare(tree, CreateRequest(parent), 1), 2, 0).tree
+        for step, op in enumerate(script):
+            path = f"{parent}/{op[1:]}"
+            if op[0] == "+":
+                sequential = op.endswith("-")
+                created = zk.create(path, sequence=sequential)
+                request = CreateRequest(path, sequential=sequential)
+                applied = apply(tree, prepare(tree, request, 1), 3 + step, 0)
+                assert applied.result == created, story
+            else:
+                zk.delete(path)
+                applied = apply(tree, prepare(tree, DeleteRequest(path), 1), 3 + step, 0)
+            tree = applied.tree
+            assert tree.children(parent) == zk.get_children(parent), f"{story}, after {op!r}"

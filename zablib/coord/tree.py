@@ -21,6 +21,8 @@ txn costs about the same whatever the tree's size), ``result`` is what the clien
 
 This module knows nothing about consensus: replicas that apply the same txns in the same
 order hold equal trees (compare with ``==`` or :meth:`DataTree.digest`).
+Children are listed in a real ZooKeeper's order, a Java ``HashSet``'s, modelled exactly
+(:meth:`DataTree.children`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -224,12 +226,73 @@ class _PMap:
         return _PMap(tuple(buckets), self._size - 1)
 
 
+# -- ZooKeeper's child order: the iteration order of a java.util.HashSet<String>(8) -------------
+# DataNode.addChild creates ``new HashSet<String>(8)`` on the first child and never drops it
+# (removeChild only removes), and getChildren copies it into an ArrayList, so a client gets the
+# children in the set's iteration order: bucket by bucket, and within a bucket in the order of
+# its linked list. A new key goes to its bucket's tail; a resize splits every bucket in two
+# keeping the relative order (HashMap.resize's lo/hi lists); a removal unlinks; the table never
+# shrinks. So the order is "by bucket index at the current capacity, then by insertion" and the
+# state behind it is the table's capacity and each child's insertion stamp.
+_FIRST_CAPACITY = 8  # HashMap(8): tableSizeFor(8) = 8, the table allocated on the first put
+_TREEIFY_THRESHOLD = 8  # a bucket reaching 9 keys is treeified...
+_MIN_TREEIFY_CAPACITY = 64  # ...unless the table is smaller: then the table is resized instead
+_INT32 = 0xFFFFFFFF
+
+
+def java_hash(name: str) -> int:
+    """``HashMap.hash(name)``: Java's ``String.hashCode`` with its high half folded into the low.
+
+    ``hashCode`` is ``s[0]*31^(n-1) + ... + s[n-1]`` over the UTF-16 code units, in 32-bit
+    arithmetic; HashMap spreads it as ``h ^ (h >>> 16)``. Returned as an unsigned 32-bit int
+    (the bucket index ``(capacity - 1) & hash`` only reads the low bits).
+
+    Examples
+    --------
+    >>> java_hash("") , java_hash("a"), java_hash("zookeeper") == (0x29C0A0EB ^ 0x29C0)
+    (0, 97, True)
+    """
+    units = [ord(c) for c in name]
+    if units and max(units) > 0xFFFF:  # outside the BMP: Java sees a surrogate pair
+        raw = name.encode("utf-16-be", "surrogatepass")
+        units = [raw[i] << 8 | raw[i + 1] for i in range(0, len(raw), 2)]
+    h = 0
+    for unit in units:
+        h = (31 * h + unit) & _INT32
+    return h ^ (h >> 16)
+
+
+def _bucket_order(children: _PMap, capacity: int) -> list[str]:
+    mask = capacity - 1
+    return [name for name, _ in sorted(children.items(), key=lambda item: (item[1][0] & mask, item[1][1]))]
+
+
 @dataclass(frozen=True, slots=True)
 class _Znode:
     data: bytes | None
     stat: ZnodeStat  # as a client sees it (cversion in ZooKeeper's reported form)
-    children: _PMap  # child name -> True
+    children: _PMap  # child name -> (java_hash(name), insertion stamp)
     creates: int = 0  # children ever created: ZooKeeper's stored cversion, the sequence counter
+    capacity: int = 0  # the Java HashSet's table size; 0 while the set does not exist yet
+    adds: int = 0  # children ever added: the next insertion stamp
+
+
+
+def _with_child(node: _Znode, name: str) -> _Znode:
+    """``node`` after ``DataNode.addChild(name)`` on its Java HashSet (stat and counter unchanged)."""
+    h = java_hash(name)
+    capacity = node.capacity or _FIRST_CAPACITY
+    children = node.children.set(name, (h, node.adds))
+    if capacity < _MIN_TREEIFY_CAPACITY:
+        # HashMap.putVal: appending a 9th key to a bucket calls treeifyBin, which resizes a
+        # table under 64 instead. Only small tables get here, so counting is cheap.
+        mask = capacity - 1
+        in_bucket = sum(1 for _, (other, _) in node.children.items() if other & mask == h & mask) + 1
+        if in_bucket > _TREEIFY_THRESHOLD:
+            capacity *= 2
+    if len(children) > capacity * 3 // 4:  # threshold = capacity * loadFactor 0.75
+        capacity *= 2
+    return replace(node, children=children, capacity=capacity, adds=node.adds + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +308,14 @@ def _initial_parts(config: bytes) -> _Parts:
     # zero stats, children added without counting as creations (so cversion reports -1, -2);
     # the config znode's ACL version is -1 (setACL with version -1), and in an ensemble its
     # data is the membership, set with version -1 (ZKDatabase.initConfigInZKDatabase).
+    # Children are added in the constructor's order: zookeeper under the root, then quota, then
+    # config (addConfigNode) under /zookeeper.
     leaf = _PMap()
     config_node = _Znode(config, _ZERO_STAT._replace(aversion=-1, version=-1, dataLength=len(config)), leaf)
     quota = _Znode(b"", _ZERO_STAT, leaf)
-    system = _Znode(b"", _ZERO_STAT._replace(numChildren=2, cversion=-2),
-                    _PMap().set("quota", True).set("config", True))
-    root = _Znode(b"", _ZERO_STAT._replace(numChildren=1, cversion=-1), _PMap().set("zookeeper", True))
+    system = _Znode(b"", _ZERO_STAT._replace(numChildren=2, cversion=-2), leaf)
+    system = _with_child(_with_child(system, "quota"), "config")
+    root = _with_child(_Znode(b"", _ZERO_STAT._replace(numChildren=1, cversion=-1), leaf), "zookeeper")
     nodes = _PMap().set("/", root).set("/zookeeper", system)
     nodes = nodes.set("/zookeeper/quota", quota).set("/zookeeper/config", config_node)
     return _Parts(nodes, {}, {})
@@ -325,17 +390,32 @@ class DataTree:
         return None if node is None else node.stat
 
     def children(self, path: str) -> list[str]:
-        """The names of the children of ``path``, sorted.
+        """The names of the children of ``path``, in the order a real ZooKeeper 3.8 lists them.
 
-        A real server returns them in the order of a Java HashSet; sorting makes zablib
-        deterministic (compare sorted lists with a real ZooKeeper).
+        That is the iteration order of the ``java.util.HashSet<String>(8)`` a ZooKeeper znode
+        keeps its children in (``DataNode.addChild``): by bucket, ``HashMap.hash(name) &
+        (capacity - 1)``, then by insertion within a bucket; the capacity starts at 8, doubles
+        when the set holds more than three quarters of it (or when a 9th name lands in one
+        bucket of a table under 64) and never shrinks, even when the last child goes. The tree
+        keeps that capacity and each child's insertion rank, so the order is replicated state:
+        every replica that applied the same txns lists the same order, and so does a zablib
+        server that rebuilt its tree by replaying ZAB's history. Recipes that need an order
+        must sort, as with a real server.
+
+        Two limits, both where names collide in a bucket: a real server that *loads a snapshot*
+        re-adds each znode's children in the snapshot's (iteration) order, which can reorder
+        names of one bucket that were added in another order; and a bucket of 9 or more names
+        in a table of 64 or more is a red-black tree in Java (``HashMap.TreeNode``), whose
+        iteration order (root first, then new nodes after their tree parent) is not modelled:
+        here such a bucket keeps insertion order. Neither happens with fewer than 49 children.
 
         Raises
         ------
         NoNodeError
             If there is no such znode.
         """
-        return sorted(self._znode(path).children)
+        node = self._znode(path)
+        return _bucket_order(node.children, node.capacity)
 
     def sequence_counter(self, path: str) -> int:
         """The counter the next sequential child of ``path`` gets: how many children were ever
@@ -374,6 +454,14 @@ class DataTree:
         nodes = tuple((path, node.data, tuple(node.stat)) for path, node in sorted(self._parts.nodes.items()))
         return nodes, tuple(sorted(self._parts.sessions.items()))
 
+    def child_order(self) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
+        """What decides the order of children, now and after any later txn: ``((path,
+        capacity, children in order), ...)`` for every znode that ever had a child, by path.
+        (Resizes only split buckets, so names in one bucket stay in one bucket's relative
+        order; the capacity and the present order are all that matters.)"""
+        return tuple((path, node.capacity, tuple(_bucket_order(node.children, node.capacity)))
+                     for path, node in sorted(self._parts.nodes.items()) if node.capacity)
+
     def digest(self) -> str:
         """A SHA-256 hex digest of :meth:`state`: equal trees, equal digests, in any process."""
         sha = hashlib.sha256()
@@ -381,12 +469,13 @@ class DataTree:
         for path, data, stat in nodes:
             sha.update(repr((path, data, stat)).encode("utf-8", "surrogatepass"))
         sha.update(repr(sessions).encode())
+        sha.update(repr(self.child_order()).encode("utf-8", "surrogatepass"))
         return sha.hexdigest()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DataTree):
             return NotImplemented
-        return other is self or self.state() == other.state()
+        return other is self or (self.state() == other.state() and self.child_order() == other.child_order())
 
     def __hash__(self) -> int:
         return hash(self.digest())
@@ -504,9 +593,10 @@ class _Edit:
             parent_stat = parent_stat._replace(pzxid=self.zxid)
         else:
             creates = parent.creates
-        children = parent.children.set(name, True)
-        parent_stat = parent_stat._replace(numChildren=len(children), cversion=2 * creates - len(children))
-        self.nodes = self.nodes.set(parent_path, _Znode(parent.data, parent_stat, children, creates))
+        parent = _with_child(parent, name)
+        count = len(parent.children)
+        parent_stat = parent_stat._replace(numChildren=count, cversion=2 * creates - count)
+        self.nodes = self.nodes.set(parent_path, replace(parent, stat=parent_stat, creates=creates))
         self.nodes = self.nodes.set(path, _Znode(txn.data, stat, _PMap()))
         if txn.ephemeral_owner:
             owned = self.ephemerals.get(txn.ephemeral_owner, frozenset())
@@ -525,7 +615,8 @@ class _Edit:
                                            cversion=2 * parent.creates - len(children))
         if self.zxid > parent.stat.pzxid:
             parent_stat = parent_stat._replace(pzxid=self.zxid)
-        parent = _Znode(parent.data, parent_stat, children, parent.creates)
+        # The set stays, and with it its capacity: ZooKeeper never drops or shrinks it.
+        parent = replace(parent, stat=parent_stat, children=children)
         self.nodes = self.nodes.set(parent_path, parent).remove(path)
         owner = node.stat.ephemeralOwner
         if owner:
@@ -538,7 +629,7 @@ class _Edit:
         node = self.node(txn.path)
         stat = node.stat._replace(mzxid=self.zxid, mtime=self.time, version=txn.version,
                                   dataLength=_length(txn.data))
-        self.nodes = self.nodes.set(txn.path, _Znode(txn.data, stat, node.children, node.creates))
+        self.nodes = self.nodes.set(txn.path, replace(node, data=txn.data, stat=stat))
         self.triggers.append((txn.path, "changed"))
         return stat
 
