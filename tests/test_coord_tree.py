@@ -14,7 +14,7 @@ import pytest
 from coord_tree_transcript import OPS, RECORDING, data_of, normal
 
 from zablib.coord import errors
-from zablib.coord.tree import DataTree, ZnodeStat, apply, violations
+from zablib.coord.tree import DataTree, ZnodeStat, apply, java_hash, violations
 from zablib.coord.txn import (
     CheckRequest,
     CheckVersionTxn,
@@ -537,3 +537,36 @@ def test_five_thousand_creates_under_one_parent_apply_in_well_under_a_second():
     elapsed = time.perf_counter() - start
     assert sorted(tree.children("/q")) == [f"n-{i:010d}" for i in range(5000)]
     assert elapsed < 0.8, f"5,000 prepares and applies took {elapsed:.2f} s"
+
+
+# -- the order of children: a Java HashSet<String>(8), as in ZooKeeper's DataNode ----------------
+# Expected orders printed by java.util.HashSet on OpenJDK 17 (and by a real 3.8 ensemble: see
+# test_zookeeper_real.py, which compares every step of longer scripts).
+
+
+def _tree_with(*steps: str) -> DataTree:
+    leader = Leader()
+    leader.ask(CreateRequest("/p"))
+    for step in steps:
+        leader.ask(CreateRequest("/p/" + step[1:]) if step[0] == "+" else DeleteRequest("/p/" + step[1:]))
+    return leader.tree
+
+
+def test_names_hash_as_java_strings_do_spread_as_in_a_java_hashmap():
+    for name, hash_code in (("hello", 99162322), ("Aa", 2112), ("BB", 2112), ("豈", 35912),
+                            ("zookeeper", 1600681804), ("", 0)):
+        assert java_hash(name) == hash_code ^ (hash_code >> 16)
+
+
+def test_children_are_listed_by_bucket_then_insertion_not_sorted():
+    # The smallest case the differential test found: kazoo's recursive delete follows this order.
+    assert _tree_with("+s-0000000001", "+b").children("/p") == ["s-0000000001", "b"]
+    assert DataTree().children("/zookeeper") == ["config", "quota"]
+
+
+def test_a_parent_keeps_its_grown_table_after_losing_every_child():
+    names = [f"c{i}" for i in range(30)]
+    emptied = _tree_with(*(f"+{n}" for n in names), *(f"-{n}" for n in names), "+c7", "+c1", "+c30", "+c15")
+    fresh = _tree_with("+c7", "+c1", "+c30", "+c15")
+    assert emptied.children("/p") == ["c30", "c15", "c1", "c7"]  # a table of 64 buckets
+    assert fresh.children("/p") == ["c30", "c7", "c1", "c15"]  # a table of 8

@@ -249,8 +249,10 @@ def java_hash(name: str) -> int:
 
     Examples
     --------
-    >>> java_hash("") , java_hash("a"), java_hash("zookeeper") == (0x29C0A0EB ^ 0x29C0)
-    (0, 97, True)
+    >>> java_hash("a"), java_hash("Aa") == java_hash("BB") == 2112  # as "Aa".hashCode() in Java
+    (97, True)
+    >>> java_hash("hello") == 99162322 ^ (99162322 >> 16)  # "hello".hashCode() is 99162322
+    True
     """
     units = [ord(c) for c in name]
     if units and max(units) > 0xFFFF:  # outside the BMP: Java sees a surrogate pair
