@@ -23,7 +23,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "core": ("zablib.core",),
     "kernel": ("zablib.network", "zablib.trace", "zablib.invariants", "zablib.quorum"),
     "sim": ("zablib.sim",),
-    "explore": ("zablib.explore",),
+    "explore": ("zablib.explore", "zablib.linearizability"),
     "protocols": ("zablib.protocols.*",),
     "tree": ("zablib.coord.errors", "zablib.coord.paths", "zablib.coord.tree", "zablib.coord.txn"),
     "coord": ("zablib.coord.*",),

@@ -1,0 +1,323 @@
+"""The linearizability checker on hand-made histories whose answers are known, both ways."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zablib import linearizability as lin
+from zablib.linearizability import (
+    UNKNOWN,
+    History,
+    HistoryError,
+    KVModel,
+    Model,
+    Operation,
+    check,
+)
+
+X = "/x"
+
+
+def op(client, input, output, call, ret=math.inf):
+    return Operation(client, input, output, call, ret)
+
+
+def set_(client, value, call, ret, output="ok", path=X):
+    return op(client, ("set", path, value), output, call, ret)
+
+
+def get(client, value, call, ret, path=X):
+    return op(client, ("get", path), value, call, ret)
+
+
+REGISTER = KVModel({X: 0})
+
+
+def brute_force(history, model):
+    """Reference: try every order of the operations that respects real time."""
+    history = list(history)
+    for perm in itertools.permutations(history):
+        if any(b.return_ < a.call for a, b in itertools.combinations(perm, 2)):
+            continue
+        state = model.init()
+        for o in perm:
+            ok, state = model.step(state, o.input, o.output)
+            if not ok:
+                break
+        else:
+            return True
+    return False
+
+
+# --- the classic register examples -----------------------------------------------------------
+
+def test_a_read_concurrent_with_a_write_may_see_the_old_value_or_the_new():
+    for seen in (0, 1):
+        h = [set_("w", 1, 0, 10), get("r", seen, 2, 5)]
+        assert check(h, REGISTER).ok is True
+
+
+def test_a_read_that_starts_after_a_write_returned_must_see_it():
+    h = [set_("w", 1, 0, 2), get("r", 0, 3, 4)]
+    result = check(h, REGISTER)
+    assert result.ok is False
+    assert check([set_("w", 1, 0, 2), get("r", 1, 3, 4)], REGISTER).ok is True
+
+
+def test_a_stale_read_after_a_later_write_completed_is_caught_and_named():
+    w1, w2, stale = set_("a", 1, 0, 1), set_("a", 2, 2, 3), get("b", 1, 4, 5)
+    result = check([stale, w2, w1], REGISTER)
+    assert result.ok is False and not result
+    assert result.prefix == [w1, w2]
+    assert result.stuck == [stale]
+    assert result.fragment == [w1, w2, stale]
+    text = result.describe()
+    assert "NOT linearizable" in text and "get('/x') -> 1" in text and "set('/x', 2)" in text
+
+
+def test_a_linearizable_history_comes_with_an_order_that_respects_real_time():
+    w1, r1, w2, r2 = set_("a", 1, 0, 3), get("b", 1, 1, 2), set_("a", 2, 4, 8), get("b", 1, 5, 6)
+    result = check([r2, w2, r1, w1], REGISTER)
+    assert result.ok is True
+    assert result.linearization == [w1, r1, r2, w2]
+    assert "linearizable; one order (4 operations)" in result.describe()
+
+
+def test_two_reads_may_not_see_a_write_undone():
+    # r1 sees the new value and returns before r2 starts; r2 sees the old one: not linearizable
+    # although each read alone overlaps the write.
+    h = [set_("w", 1, 0, 10), get("r1", 1, 1, 2), get("r2", 0, 3, 4)]
+    assert check(h, REGISTER).ok is False
+
+
+def test_concurrent_writes_may_land_in_either_order():
+    for seen in (1, 2):
+        h = [set_("a", 1, 0, 3), set_("b", 2, 1, 4), get("c", seen, 5, 6)]
+        assert check(h, REGISTER).ok is True, seen
+
+
+# --- unknown outcomes ------------------------------------------------------------------------
+
+def test_an_unknown_write_that_took_effect_explains_a_later_read():
+    lost = op("a", ("set", X, 7), UNKNOWN, 0)
+    assert check([lost, get("b", 7, 5, 6)], REGISTER).ok is True
+
+
+def test_an_unknown_write_may_also_never_take_effect():
+    lost = op("a", ("set", X, 7), UNKNOWN, 0)
+    assert check([lost, get("b", 0, 5, 6), get("b", 0, 7, 8)], REGISTER).ok is True
+
+
+def test_an_unknown_write_takes_effect_once_and_after_its_call():
+    lost = op("a", ("set", X, 7), UNKNOWN, 4)
+    assert check([get("b", 7, 1, 2), lost], REGISTER).ok is False
+    # Seen, then overwritten, then seen again: it cannot take effect twice.
+    h = [lost, get("b", 7, 5, 6), set_("c", 1, 7, 8), get("b", 7, 9, 10)]
+    assert check(h, REGISTER).ok is False
+
+
+# --- the key-value model and partitioning ----------------------------------------------------
+
+def test_the_kv_model_answers_like_the_tree_for_create_delete_and_missing_nodes():
+    kv = KVModel()
+    h = [
+        op("a", ("get", "/a"), "NoNode", 0, 1),
+        op("a", ("set", "/a", 1), "NoNode", 2, 3),
+        op("a", ("create", "/a", 1), "ok", 4, 5),
+        op("b", ("create", "/a", 2), "NodeExists", 6, 7),
+        op("b", ("get", "/a"), 1, 8, 9),
+        op("a", ("delete", "/a"), "ok", 10, 11),
+        op("b", ("delete", "/a"), "NoNode", 12, 13),
+    ]
+    assert check(h, kv).ok is True
+    wrong = h[:3] + [op("b", ("create", "/a", 2), "ok", 6, 7)]
+    assert check(wrong, kv).ok is False
+
+
+def test_parts_are_checked_apart_and_the_failing_key_is_the_fragment():
+    kv = KVModel({"/a": 0, "/b": 0})
+    good_a = [set_("c1", 1, 0, 1, path="/a"), get("c2", 1, 2, 3, path="/a")]
+    bad_b = [set_("c1", 5, 0, 1, path="/b"), get("c2", 0, 2, 3, path="/b")]
+    assert len(kv.partition(good_a + bad_b)) == 2
+    result = check(good_a + bad_b, kv)
+    assert result.ok is False
+    assert {o.input[1] for o in result.fragment} == {"/b"}
+    ok = check(good_a + [set_("c1", 5, 0, 1, path="/b")], kv)
+    assert ok.ok is True and len(ok.linearization) == 3
+
+
+def test_the_global_order_of_several_parts_respects_real_time_across_keys():
+    kv = KVModel({"/a": 0, "/b": 0})
+    h = [set_("c1", 1, 0, 1, path="/a"), set_("c2", 1, 2, 3, path="/b"),
+         get("c3", 1, 4, 5, path="/a"), get("c3", 1, 6, 7, path="/b")]
+    order = check(h, kv).linearization
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            assert not b.return_ < a.call
+
+
+# --- the recorder ----------------------------------------------------------------------------
+
+def test_the_recorder_turns_events_into_operations():
+    h = History()
+    w = h.invoke("a", ("set", X, 1))
+    r = h.invoke("b", ("get", X))
+    h.ok(r, 0)
+    h.ok(w, "ok")
+    lost = h.invoke("b", ("set", X, 2))
+    h.unknown(lost)
+    refused = h.invoke("a", ("set", X, 3))
+    h.fail(refused, "refused before sending")
+    pending = h.invoke("a", ("get", X))
+    ops = h.operations()
+    assert [o.input for o in ops] == [("set", X, 1), ("get", X), ("set", X, 2), ("get", X)]
+    assert ops[1].output == 0 and ops[0].call < ops[1].call < ops[1].return_ < ops[0].return_
+    assert ops[2].unknown and ops[2].return_ == math.inf
+    assert ops[3].unknown  # still open: treated as an unknown outcome
+    assert check(ops, REGISTER).ok is True
+    h.ok(pending, 0)
+
+
+def test_the_recorder_refuses_misuse_with_clear_errors():
+    h = History()
+    a = h.invoke("a", ("get", X))
+    with pytest.raises(HistoryError, match="still open"):
+        h.invoke("a", ("get", X))
+    h.ok(a, 0)
+    with pytest.raises(HistoryError, match="already ended"):
+        h.ok(a, 0)
+    with pytest.raises(HistoryError, match="already ended"):
+        h.unknown(a)
+    with pytest.raises(HistoryError, match="no operation with id 99"):
+        h.fail(99)
+
+
+def test_an_operation_cannot_return_before_its_call():
+    with pytest.raises(ValueError, match="returns before its call"):
+        Operation("a", ("get", X), 0, 5, 4)
+
+
+# --- speed and the time bound ----------------------------------------------------------------
+
+def widened(rng, n_ops, keys, clients, spread, unknown=0.0):
+    """Run a sequential KV model, then widen every operation's interval around its instant."""
+    model = KVModel({k: 0 for k in keys})
+    state = model.init()
+    ops = []
+    for t in range(n_ops):
+        path = rng.choice(keys)
+        verb = rng.choice(["get", "get", "set", "create", "delete"])
+        input = (verb, path) if verb in ("get", "delete") else (verb, path, t)
+        tree = dict(state)
+        if verb == "get":
+            output = tree.get(path, "NoNode")
+        elif verb == "create":
+            output = "NodeExists" if path in tree else "ok"
+        else:
+            output = "ok" if path in tree else "NoNode"
+        ok, state = model.step(state, input, output)
+        assert ok
+        call = t - rng.uniform(0, spread)
+        ret = t + rng.uniform(0, spread)
+        if rng.random() < unknown:
+            ops.append(Operation(rng.choice(clients), input, UNKNOWN, call))
+        else:
+            ops.append(Operation(rng.choice(clients), input, output, call, ret))
+    rng.shuffle(ops)
+    return ops, model
+
+
+def test_a_history_of_150_concurrent_operations_is_checked_quickly():
+    ops, model = widened(random.Random(1), 150, ["/x"], list(range(10)), spread=15, unknown=0.05)
+    start = time.process_time()
+    result = check(ops, model, timeout=30)
+    assert result.ok is True and len(result.linearization) == 150
+    assert time.process_time() - start < 5
+
+
+def test_the_time_bound_gives_unknown_instead_of_a_hang():
+    class Slow(Model):
+        # Every write is concurrent with every other, the last read can never be explained:
+        # the search must visit every subset before it can say no.
+        def init(self):
+            return 0
+
+        def step(self, state, input, output):
+            if input[0] == "read":
+                return output == state, state
+            return True, state + input[1]
+
+    ops = [Operation(i, ("add", 2 ** i), "ok", 0, 100) for i in range(40)]
+    ops.append(Operation("r", ("read",), -1, 200, 201))
+    start = time.monotonic()
+    result = check(ops, Slow(), timeout=0.3)
+    assert result.ok == "unknown" and "time bound" in result.describe()
+    assert time.monotonic() - start < 5
+
+
+# --- properties ------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 60), spread=st.floats(0, 8),
+       unknown=st.sampled_from([0.0, 0.1, 0.3]))
+def test_widened_sequential_runs_are_always_linearizable(seed, n, spread, unknown):
+    ops, model = widened(random.Random(seed), n, ["/a", "/b", "/c"], ["p", "q", "r"],
+                         spread, unknown)
+    result = check(ops, model, timeout=20)
+    assert result.ok is True
+    order = result.linearization
+    assert sorted(map(id, order)) == sorted(map(id, ops))
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            assert not b.return_ < a.call
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["get", "set"]), st.integers(0, 2),
+                          st.integers(0, 6), st.integers(0, 4)), min_size=1, max_size=5))
+def test_the_checker_agrees_with_brute_force_on_small_random_histories(rows):
+    h = [Operation(k, ("get", X) if verb == "get" else ("set", X, v),
+                   v if verb == "get" else "ok", call, call + length)
+         for k, (verb, v, call, length) in enumerate(rows)]
+    assert check(h, REGISTER).ok is brute_force(h, REGISTER)
+
+
+# --- broken checkers are caught --------------------------------------------------------------
+
+def classic_suite():
+    """Run the classic cases and return the names of those answered wrongly."""
+    cases = {
+        "concurrent writes, either order": ([set_("a", 1, 0, 3), set_("b", 2, 1, 4),
+                                             get("c", 1, 5, 6)], True),
+        "stale read": ([set_("a", 1, 0, 1), set_("a", 2, 2, 3), get("b", 1, 4, 5)], False),
+        "read after write": ([set_("w", 1, 0, 2), get("r", 0, 3, 4)], False),
+    }
+    return [name for name, (h, want) in cases.items() if check(h, REGISTER).ok is not want]
+
+
+def test_the_real_checker_passes_the_classic_suite():
+    assert classic_suite() == []
+
+
+def test_memoising_on_the_linearized_set_alone_is_caught(monkeypatch):
+    # Without the state in the key, "w1 then w2" failing hides "w2 then w1".
+    monkeypatch.setattr(lin, "_memo_key", lambda linearized, state: linearized)
+    assert "concurrent writes, either order" in classic_suite()
+
+
+def test_ignoring_real_time_order_is_caught(monkeypatch):
+    real = lin._search
+
+    def timeless(ops, model, deadline):
+        # Every operation made concurrent with every other.
+        return real([Operation(o.client, o.input, o.output, 0, 1) for o in ops], model, deadline)
+
+    monkeypatch.setattr(lin, "_search", timeless)
+    assert {"stale read", "read after write"} <= set(classic_suite())

@@ -1,0 +1,463 @@
+"""Linearizability checking of recorded client histories, in the style of Porcupine.
+
+A history is a list of ``Operation`` records: who called, with which input, what came back, and
+the times of the call and of the return. It is *linearizable* when every operation can be given
+one instant inside its own interval so that, taken in the order of those instants, the operations
+are a legal run of a sequential ``Model`` (Herlihy and Wing, 1990).
+
+The search is Wing and Gong's (1993) with Lowe's (2017) memoisation, as in Porcupine
+(anishathalye/porcupine): the calls and returns are laid out in time order in a linked list;
+the search linearizes a call whose operation the model accepts in the current state, removes
+its call and return from the list and goes on from the head; when it meets a return it cannot
+pass (that operation is not linearized yet), it backtracks. A (set of linearized operations,
+model state) pair already explored is never explored again. A model may split a history into
+independent parts (``Model.partition``, one part per key for the key-value model): a history is
+linearizable when every part is (locality, Herlihy and Wing's theorem 1), and the parts are
+searched apart, which keeps the sets small.
+
+An operation whose outcome is unknown (the client saw ``ConnectionLoss``) has ``return_`` equal
+to ``math.inf`` and ``output`` equal to ``UNKNOWN``: it may take effect at any instant after its
+call, and the model must accept any output for it. Not taking effect at all is the same as taking
+effect after every other operation, where nothing can observe it, so the search needs no special
+case. A failed operation (the server said no, so nothing happened) is dropped by ``History.fail``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "UNKNOWN",
+    "History",
+    "HistoryError",
+    "KVModel",
+    "Model",
+    "Operation",
+    "Result",
+    "check",
+]
+
+
+class _Unknown:
+    """The output of an operation whose outcome the client never learned."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+#: The output of an operation whose outcome is unknown (for example after ``ConnectionLoss``).
+UNKNOWN: Any = _Unknown()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One client operation as it was seen from outside.
+
+    Parameters
+    ----------
+    client : Hashable
+        Who called (only used to describe the history).
+    input : Any
+        What was asked, in the model's vocabulary, e.g. ``("set", "/a", 1)``.
+    output : Any
+        What came back, or ``UNKNOWN``.
+    call : float
+        When the call was made.
+    return_ : float
+        When the answer came back; ``math.inf`` when it never did.
+    """
+
+    client: Hashable
+    input: Any
+    output: Any
+    call: float
+    return_: float = math.inf
+
+    @property
+    def unknown(self) -> bool:
+        """True when the outcome was never learned (the operation may or may not have happened)."""
+        return self.output is UNKNOWN
+
+    def __post_init__(self) -> None:
+        if not self.call <= self.return_:
+            raise ValueError(f"operation returns before its call: {self!r}")
+
+
+class HistoryError(ValueError):
+    """A ``History`` recorder was used out of order (an id ended twice, unknown, ...)."""
+
+
+class History:
+    """Record a concurrent history as it happens: invoke, then ok, fail or unknown.
+
+    Times come from ``clock`` (default: a counter that ticks on every event, so the recorded
+    order is the order of the calls to this object, which is what a single-threaded test or a
+    simulation needs).
+
+    Parameters
+    ----------
+    clock : callable, optional
+        Returns the current time; must never go backwards.
+
+    Examples
+    --------
+    >>> h = History()
+    >>> w = h.invoke("c1", ("set", "/x", 1))
+    >>> r = h.invoke("c2", ("get", "/x"))
+    >>> h.ok(w, "ok"); h.ok(r, 1)
+    >>> len(h.operations())
+    2
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock
+        self._ticks = 0
+        self._open: dict[int, tuple[Hashable, Any, float]] = {}
+        self._busy: dict[Hashable, int] = {}
+        self._done: dict[int, Operation | None] = {}
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        self._ticks += 1
+        return self._ticks
+
+    def invoke(self, client: Hashable, input: Any) -> int:
+        """Record that ``client`` called ``input`` now; returns the id to end it with."""
+        if client in self._busy:
+            raise HistoryError(
+                f"client {client!r} invokes {input!r} while its operation "
+                f"{self._busy[client]} is still open"
+            )
+        op_id = len(self._open) + len(self._done)
+        self._open[op_id] = (client, input, self._now())
+        self._busy[client] = op_id
+        return op_id
+
+    def _end(self, op_id: int, verb: str) -> tuple[Hashable, Any, float]:
+        if op_id in self._done:
+            raise HistoryError(f"operation {op_id} already ended; cannot {verb} it again")
+        if op_id not in self._open:
+            raise HistoryError(f"no operation with id {op_id!r} was invoked")
+        client, input, call = self._open.pop(op_id)
+        del self._busy[client]
+        return client, input, call
+
+    def ok(self, op_id: int, output: Any) -> None:
+        """Record that operation ``op_id`` returned ``output`` now."""
+        client, input, call = self._end(op_id, "ok")
+        self._done[op_id] = Operation(client, input, output, call, self._now())
+
+    def fail(self, op_id: int, error: Any = None) -> None:
+        """Record that operation ``op_id`` certainly did not take effect; it is dropped.
+
+        Use it only when the service guarantees nothing happened (a request refused before it
+        was sent). An error that *is* the operation's answer (``NoNode`` for a delete, say)
+        is an output: record it with ``ok``.
+        """
+        self._end(op_id, "fail")
+        self._done[op_id] = None
+
+    def unknown(self, op_id: int) -> None:
+        """Record that the outcome of ``op_id`` will never be known (e.g. ``ConnectionLoss``)."""
+        client, input, call = self._end(op_id, "mark unknown")
+        self._done[op_id] = Operation(client, input, UNKNOWN, call, math.inf)
+
+    def operations(self) -> list[Operation]:
+        """The history so far; operations still open count as unknown outcomes."""
+        ops = [op for _, op in sorted(self._done.items()) if op is not None]
+        ops += [Operation(c, i, UNKNOWN, t, math.inf) for c, i, t in self._open.values()]
+        return ops
+
+
+class Model:
+    """A sequential specification; subclass it and override ``init`` and ``step``.
+
+    States must be hashable (they are memoised together with the set of linearized operations).
+    """
+
+    def init(self) -> Hashable:
+        """The initial state."""
+        raise NotImplementedError
+
+    def step(self, state: Hashable, input: Any, output: Any) -> tuple[bool, Hashable]:
+        """Whether ``input`` may return ``output`` in ``state``, and the state after it.
+
+        ``output`` may be ``UNKNOWN``; the model must then accept and return the state the
+        operation leads to.
+        """
+        raise NotImplementedError
+
+    def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
+        """Independent sub-histories, each checked on its own (default: the whole history)."""
+        return [list(history)]
+
+    def describe_operation(self, input: Any, output: Any) -> str:
+        """One short line for an operation."""
+        return f"{input!r} -> {output!r}"
+
+
+class KVModel(Model):
+    """The data tree as a flat key-value map, as the recipes see it: one znode per path.
+
+    Inputs and the outputs the model accepts:
+
+    - ``("get", path)`` -> the value, or ``"NoNode"``;
+    - ``("set", path, value)`` -> ``"ok"`` or ``"NoNode"``;
+    - ``("create", path, value)`` -> ``"ok"`` or ``"NodeExists"``;
+    - ``("delete", path)`` -> ``"ok"`` or ``"NoNode"``.
+
+    ``initial`` gives the paths that exist at the start. Paths are independent (no parent
+    rules), so the history is partitioned by path and the state of one part is the pair
+    ``(exists, value)`` of its path.
+    """
+
+    def __init__(self, initial: dict[str, Any] | None = None) -> None:
+        self.initial = dict(initial or {})
+        self._path: str | None = None
+
+    def init(self) -> Hashable:
+        # A state is a sorted tuple of (path, value): hashable, and tiny once partitioned.
+        return tuple(sorted(self.initial.items()))
+
+    def step(self, state: Hashable, input: Any, output: Any) -> tuple[bool, Hashable]:
+        tree = dict(state)  # type: ignore[arg-type]
+        verb, path = input[0], input[1]
+        exists = path in tree
+        if verb == "get":
+            expected = tree[path] if exists else "NoNode"
+            return (output is UNKNOWN or output == expected), state
+        if verb == "set":
+            expected = "ok" if exists else "NoNode"
+            if exists:
+                tree[path] = input[2]
+        elif verb == "create":
+            expected = "NodeExists" if exists else "ok"
+            if not exists:
+                tree[path] = input[2]
+        elif verb == "delete":
+            expected = "ok" if exists else "NoNode"
+            tree.pop(path, None)
+        else:
+            raise ValueError(f"KVModel does not know the operation {input!r}")
+        if output is not UNKNOWN and output != expected:
+            return False, state
+        return True, tuple(sorted(tree.items()))
+
+    def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
+        parts: dict[str, list[Operation]] = {}
+        for op in history:
+            parts.setdefault(op.input[1], []).append(op)
+        return list(parts.values())
+
+    def describe_operation(self, input: Any, output: Any) -> str:
+        args = ", ".join(repr(a) for a in input[1:])
+        return f"{input[0]}({args}) -> {output!r}"
+
+
+@dataclass
+class Result:
+    """The answer of ``check``.
+
+    Attributes
+    ----------
+    ok : bool or "unknown"
+        True (linearizable), False (not), or ``"unknown"`` if the time bound ran out first.
+    linearization : list of Operation
+        When ``ok`` is True: every operation (unknown outcomes included) in one legal order
+        that respects real time. Empty otherwise.
+    fragment : list of Operation
+        When ``ok`` is False, for the failing part with the smallest fragment: the operations of
+        the longest linearizable prefix the search reached, followed by the operations that
+        could not be placed next (``stuck``), sorted by call time. Empty otherwise.
+    prefix : list of Operation
+        That longest prefix, in its linearized order.
+    stuck : list of Operation
+        The operations that were candidates to come next after ``prefix`` (their calls came
+        before the first pending return) and none of which the model accepted there (or the
+        state it led to had already been explored and had failed).
+    """
+
+    ok: bool | str
+    model: Model
+    linearization: list[Operation] = field(default_factory=list)
+    fragment: list[Operation] = field(default_factory=list)
+    prefix: list[Operation] = field(default_factory=list)
+    stuck: list[Operation] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.ok is True
+
+    def _line(self, op: Operation) -> str:
+        ret = "?" if math.isinf(op.return_) else f"{op.return_:g}"
+        what = self.model.describe_operation(op.input, op.output)
+        return f"  [{op.call:g}, {ret}] {op.client}: {what}"
+
+    def describe(self) -> str:
+        """A readable verdict: the order found, or the fragment that cannot be linearized."""
+        if self.ok == "unknown":
+            return "linearizability: unknown (the time bound ran out before an answer)"
+        if self.ok:
+            lines = [f"linearizable; one order ({len(self.linearization)} operations):"]
+            lines += [self._line(op) for op in self.linearization]
+            return "\n".join(lines)
+        lines = ["NOT linearizable. Longest prefix that could be linearized:"]
+        lines += [self._line(op) for op in self.prefix] or ["  (none)"]
+        lines.append("none of these could come next:")
+        lines += [self._line(op) for op in self.stuck]
+        return "\n".join(lines)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _memo_key(linearized: int, state: Hashable) -> Hashable:
+    # Lowe's memoisation: the same set linearized AND the same state is the same subproblem.
+    return (linearized, state)
+
+
+def _search(
+    ops: Sequence[Operation], model: Model, deadline: float | None
+) -> tuple[bool, list[int], list[int], list[int]]:
+    """Search one part; returns (ok, order, longest prefix, stuck), as indices into ``ops``."""
+    n = len(ops)
+    # Entries 1..2n: 2i+1 is the call of op i, 2i+2 its return; 0 is the list head, -1 the end.
+    # Sorted by time; a call before a return at the same instant (touching intervals overlap).
+    order = sorted(range(1, 2 * n + 1), key=lambda e: (
+        ops[(e - 1) // 2].call if e % 2 else ops[(e - 1) // 2].return_, 0 if e % 2 else 1, e))
+    nxt = [-1] * (2 * n + 1)
+    prv = [-1] * (2 * n + 1)
+    last = 0
+    for e in order:
+        nxt[last], prv[e] = e, last
+        last = e
+
+    def unlink(e: int) -> None:
+        p, q = prv[e], nxt[e]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+    def relink(e: int) -> None:
+        p, q = prv[e], nxt[e]
+        nxt[p] = e
+        if q != -1:
+            prv[q] = e
+
+    state = model.init()
+    linearized = 0
+    stack: list[tuple[int, Hashable]] = []
+    seen: set[Hashable] = set()
+    best_prefix: list[int] = []
+    best_stuck: list[int] | None = None
+    steps = 0
+    entry = nxt[0]
+    while entry != -1:
+        steps += 1
+        if deadline is not None and steps % 1024 == 0 and time.monotonic() > deadline:
+            raise _Timeout
+        if entry % 2:  # a call: try to linearize its operation now
+            i = (entry - 1) // 2
+            op = ops[i]
+            accepted, new_state = model.step(state, op.input, op.output)
+            if accepted:
+                new_linearized = linearized | (1 << i)
+                key = _memo_key(new_linearized, new_state)
+                if key not in seen:
+                    seen.add(key)
+                    stack.append((entry, state))
+                    state, linearized = new_state, new_linearized
+                    unlink(entry)
+                    unlink(entry + 1)
+                    entry = nxt[0]
+                    continue
+            entry = nxt[entry]
+            continue
+        # A return of an operation not yet linearized: nothing after it can go first.
+        if best_stuck is None or len(stack) > len(best_prefix):
+            best_prefix = [(e - 1) // 2 for e, _ in stack]
+            best_stuck = []
+            e = nxt[0]
+            while e != entry:
+                if e % 2:
+                    best_stuck.append((e - 1) // 2)
+                e = nxt[e]
+        if not stack:
+            return False, [], best_prefix, best_stuck
+        top, state = stack.pop()
+        i = (top - 1) // 2
+        linearized &= ~(1 << i)
+        relink(top + 1)
+        relink(top)
+        entry = nxt[top]
+    return True, [(e - 1) // 2 for e, _ in stack], [], []
+
+
+def _merge(orders: Iterable[list[Operation]]) -> list[Operation]:
+    """One global order from the parts' orders that still respects real time.
+
+    Each operation gets the earliest instant inside its interval not before its predecessor's
+    in its part (a legal order always admits such instants); sorting by instant is then a
+    linearization of the whole history, as Herlihy and Wing's locality theorem promises.
+    """
+    keyed = []
+    for p, order in enumerate(orders):
+        point = -math.inf
+        for k, op in enumerate(order):
+            point = max(point, op.call)
+            keyed.append((point, p, k, op))
+    keyed.sort(key=lambda t: t[:3])
+    return [op for *_, op in keyed]
+
+
+def check(
+    history: Sequence[Operation], model: Model, timeout: float | None = None
+) -> Result:
+    """Decide whether ``history`` is linearizable with respect to ``model``.
+
+    Parameters
+    ----------
+    history : sequence of Operation
+        The operations, in any order (e.g. ``History.operations()``).
+    model : Model
+        The sequential specification; its ``partition`` splits the history.
+    timeout : float, optional
+        Wall-clock seconds; when they run out the answer is ``"unknown"`` instead of a hang
+        (the search is exponential in the worst case).
+
+    Returns
+    -------
+    Result
+        ``ok`` with a linearization, or the smallest failing fragment found among the parts.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    orders: list[list[Operation]] = []
+    failure: Result | None = None
+    for part in model.partition(history):
+        try:
+            ok, order, prefix, stuck = _search(part, model, deadline)
+        except _Timeout:
+            return Result("unknown", model)
+        if ok:
+            orders.append([part[i] for i in order])
+            continue
+        prefix_ops = [part[i] for i in prefix]
+        stuck_ops = [part[i] for i in stuck]
+        fragment = sorted(prefix_ops + stuck_ops, key=lambda op: (op.call, op.return_))
+        if failure is None or len(fragment) < len(failure.fragment):
+            failure = Result(False, model, [], fragment, prefix_ops, stuck_ops)
+    if failure is not None:
+        return failure
+    return Result(True, model, linearization=_merge(orders))
