@@ -82,6 +82,27 @@ def test_a_stale_read_after_a_later_write_completed_is_caught_and_named():
     assert "NOT linearizable" in text and "get('/x') -> 1" in text and "set('/x', 2)" in text
 
 
+def test_the_fragment_shrinks_to_a_minimal_non_linearizable_sub_history():
+    w1, w2, stale = set_("a", 1, 0, 1), set_("a", 2, 2, 3), get("b", 1, 4, 5)
+    # From the initial 1 the stale read needs no writer: the write it missed is the blame.
+    overwritten = KVModel({X: 1})
+    assert check([w1, w2, stale], overwritten).minimal() == [w2, stale]
+    # From the initial 0, a read of 1 with no write of 1 is wrong on its own.
+    assert check([w1, w2, stale], REGISTER).minimal() == [stale]
+    assert check([w1], REGISTER).minimal() == []
+
+
+def test_shrinking_never_makes_an_innocent_operation_the_culprit():
+    kv = KVModel({X: 0})
+    h = [op("a", ("delete", X), "ok", 0, 1), op("a", ("create", X, 5), "ok", 2, 3),
+         op("a", ("set", X, 6), "ok", 4, 5), get("b", 5, 6, 7)]
+    # Dropping the delete alone would leave "create -> ok" wrong by itself, dropping the
+    # create alone "set -> ok": neither happens, and the stale read keeps the blame.
+    shrunk = check(h, kv).minimal()
+    assert shrunk == h
+    assert check(shrunk[:-1], kv).ok is True and check(shrunk, kv).ok is False
+
+
 def test_a_linearizable_history_comes_with_an_order_that_respects_real_time():
     w1, r1, w2, r2 = set_("a", 1, 0, 3), get("b", 1, 1, 2), set_("a", 2, 4, 8), get("b", 1, 5, 6)
     result = check([r2, w2, r1, w1], REGISTER)

@@ -299,6 +299,51 @@ class Result:
     def __bool__(self) -> bool:
         return self.ok is True
 
+    def minimal(self, timeout: float | None = None) -> list[Operation]:
+        """Shrink ``fragment`` while keeping the blame on the operations that got stuck.
+
+        Greedy deletion (halves, then quarters, ..., then single operations, repeated until
+        nothing more goes) over the ``prefix`` operations: a deletion is kept when the prefix
+        left is still linearizable on its own and, with the ``stuck`` operations added, still
+        is not. Then each stuck operation is dropped if the rest stays non-linearizable. So a
+        prefix operation stays only if the stuck ones need it to be wrong (the write a stale
+        read missed), and no deletion turns an innocent operation into the culprit (a
+        ``create`` whose earlier ``delete`` was dropped). Empty when ``ok`` is not False; if
+        ``timeout`` runs out, the shrinking stops where it is (still not linearizable).
+        """
+        if self.ok is not False:
+            return []
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+
+        def still_wrong(prefix: list[Operation], stuck: list[Operation]) -> bool:
+            if check(prefix, self.model, timeout=left()).ok is not True:
+                return False
+            return check(prefix + stuck, self.model, timeout=left()).ok is False
+
+        prefix, stuck = list(self.prefix), list(self.stuck)
+        chunk = max(1, len(prefix) // 2)
+        while deadline is None or time.monotonic() < deadline:
+            changed = False
+            i = 0
+            while i < len(prefix):
+                trial = prefix[:i] + prefix[i + chunk:]
+                if still_wrong(trial, stuck):
+                    prefix, changed = trial, True
+                else:
+                    i += chunk
+            if chunk > 1:
+                chunk //= 2
+            elif not changed:
+                break
+        for op in list(stuck):
+            trial = [o for o in stuck if o is not op]
+            if trial and check(prefix + trial, self.model, timeout=left()).ok is False:
+                stuck = trial
+        return sorted(prefix + stuck, key=lambda op: (op.call, op.return_))
+
     def _line(self, op: Operation) -> str:
         ret = "?" if math.isinf(op.return_) else f"{op.return_:g}"
         what = self.model.describe_operation(op.input, op.output)
