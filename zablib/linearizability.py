@@ -22,8 +22,6 @@ effect after every other operation, where nothing can observe it, so the search 
 case. A failed operation (the server said no, so nothing happened) is dropped by ``History.fail``.
 """
 
-from __future__ import annotations
-
 import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -45,9 +43,9 @@ __all__ = [
 class _Unknown:
     """The output of an operation whose outcome the client never learned."""
 
-    _instance: _Unknown | None = None
+    _instance: "_Unknown | None" = None
 
-    def __new__(cls) -> _Unknown:
+    def __new__(cls) -> "_Unknown":
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -270,6 +268,8 @@ class KVModel(Model):
 class Result:
     """The answer of ``check``.
 
+    Its ``model`` attribute is the model the history was checked against.
+
     Attributes
     ----------
     ok : bool or "unknown"
@@ -476,7 +476,7 @@ def check(
     ----------
     history : sequence of Operation
         The operations, in any order (e.g. ``History.operations()``).
-    model : Model
+    model : ~zablib.linearizability.Model
         The sequential specification; its ``partition`` splits the history.
     timeout : float, optional
         Wall-clock seconds; when they run out the answer is ``"unknown"`` instead of a hang
@@ -484,7 +484,7 @@ def check(
 
     Returns
     -------
-    Result
+    ~zablib.linearizability.Result
         ``ok`` with a linearization, or the smallest failing fragment found among the parts.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
