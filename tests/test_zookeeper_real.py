@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 
 import differential
@@ -23,8 +24,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from zookeeper import RealEnsemble
 
-from zablib.coord.tree import DataTree, apply
-from zablib.coord.txn import CreateRequest, CreateSessionTxn, DeleteRequest, prepare
+from zablib.coord.tree import DataTree, apply, java_hash
+from zablib.coord.txn import CloseSessionTxn, CreateRequest, CreateSessionTxn, DeleteRequest, prepare
 
 
 @pytest.fixture
@@ -320,3 +321,112 @@ def test_children_come_in_the_real_servers_hashset_order(real_zookeeper, zk):
                 applied = apply(tree, prepare(tree, DeleteRequest(path), 1), 3 + step, 0)
             tree = applied.tree
             assert tree.children(parent) == zk.get_children(parent), f"{story}, after {op!r}"
+
+
+# -- the order a closing session's ephemerals go in ---------------------------------------------
+# "+a/x" creates the ephemeral a/x (parents a and b are persistent), "-a/x" deletes it. Equal-length
+# names built from "Aa" and "BB" share a Java hashCode whatever their prefix, so they share a bucket.
+COLLIDING = ["AaAa", "AaBB", "BBAa", "BBBB"]
+CLOSE_ORDER_SCRIPTS = {
+    "three: the clone's table (8) is half the set's (16)": ["+a/x", "+a/y", "+a/z"],
+    "three colliding names keep their insertion order": [f"+a/{n}" for n in ("BBBB", "AaAa", "BBAa")],
+    "thirteen: the set grew to 32 buckets": [f"+a/e{i}" for i in range(9)] + [f"+a/{n}" for n in COLLIDING],
+    "twenty under two parents, five deleted before the close": (
+        [f"+{'ab'[i % 2]}/n{i}" for i in range(16)] + [f"+b/{n}" for n in COLLIDING]
+        + ["-a/n0", "-b/n3", "-a/n8", "-b/AaBB", "-b/n15"]
+    ),
+    "twelve deleted down to two: the set keeps its 32 buckets, the clone has 4": (
+        [f"+a/k{i}" for i in range(14)] + [f"-a/k{i}" for i in range(12)]
+    ),
+}
+
+
+def ephemeral_script_on_model(root: str, script: list[str]) -> DataTree:
+    """``DataTree`` after session 1 made ``root``'s a and b and ran ``script`` (as session 1)."""
+    tree = apply(DataTree(), CreateSessionTxn(1, 30_000), 1, 0).tree
+    requests = [CreateRequest(root), CreateRequest(f"{root}/a"), CreateRequest(f"{root}/b")]
+    for op in script:
+        path = f"{root}/{op[1:]}"
+        requests.append(CreateRequest(path, ephemeral=True) if op[0] == "+" else DeleteRequest(path))
+    for zxid, request in enumerate(requests, start=2):
+        tree = apply(tree, prepare(tree, request, 1), zxid, 0).tree
+    return tree
+
+
+def set_order(paths: list[str]) -> list[str]:
+    """The iteration order of a 16-bucket Java HashSet the ``paths`` were added to, in order
+    (no resize: at most 12 paths)."""
+    return sorted(paths, key=lambda path: (java_hash(path) & 15, paths.index(path)))
+
+
+def names_the_clone_reorders(root: str) -> list[str]:
+    """Three ephemeral creations under ``root``/a whose order of deletion on a close if it
+    followed a clone of the session's set (8 buckets: a stable re-sort of the set's order by
+    ``hash & 7``) differs from the set's own order (16 buckets): the real server's order then
+    tells the two apart."""
+    for first in range(64):
+        script = [f"+a/c{first}", f"+a/c{first + 1}", f"+a/c{first + 2}"]
+        in_set = set_order([f"{root}/{op[1:]}" for op in script])
+        if sorted(in_set, key=lambda path: java_hash(path) & 7) != in_set:
+            return script
+    raise AssertionError("no reordering names among 66 candidates")
+
+
+def deletions_seen_on_close(real_zookeeper: RealEnsemble, zk: KazooClient, root: str, script: list[str],
+                            alive: tuple[str, ...]) -> list[str]:
+    """Run ``script`` as a new session under ``root``, close it, and return the paths of the
+    NodeDeleted events ``zk`` gets from an exists watch on each of the ``alive`` ephemerals."""
+    owner = KazooClient(hosts=real_zookeeper.hosts, timeout=10)
+    owner.start(timeout=20)
+    for op in script:
+        path = f"{root}/{op[1:]}"
+        if op[0] == "+":
+            owner.create(path, ephemeral=True)
+        else:
+            owner.delete(path)
+    seen: list[str] = []
+    all_seen = threading.Event()
+
+    def record(event) -> None:
+        seen.append(event.path)
+        if len(seen) == len(alive):
+            all_seen.set()
+
+    for path in alive:
+        assert zk.exists(path, watch=record) is not None
+    owner.stop()
+    owner.close()
+    assert all_seen.wait(10), f"only {seen} deleted"
+    return seen
+
+
+def test_a_closing_session_deletes_its_ephemerals_in_the_real_servers_order(real_zookeeper, zk):
+    """The NodeDeleted events a second client sees when the owner closes its session, in order:
+    the real ensemble against the deletions ``DataTree`` applies for ``CloseSessionTxn``."""
+    scripts: dict[str, list[str] | None] = dict(CLOSE_ORDER_SCRIPTS)
+    scripts["three the clone (8 buckets) orders unlike the set (16)"] = None
+    for story, script in scripts.items():
+        root = real_zookeeper.fresh_root("close")
+        script = script or names_the_clone_reorders(root)
+        for path in (root, f"{root}/a", f"{root}/b"):
+            zk.create(path)
+        tree = ephemeral_script_on_model(root, script)
+        seen = deletions_seen_on_close(real_zookeeper, zk, root, script, tree.ephemerals(1))
+        closed = apply(tree, CloseSessionTxn(1), 100, 0)
+        assert seen == [path for path, kind in closed.triggers if kind == "deleted"], story
+
+
+def test_the_model_deletes_in_the_clones_order_not_the_sets_nor_sorted():
+    """No server needed: under /r, c0, c1, c2 sit in the session's 16-bucket set in creation
+    order, but the close's 8-bucket clone puts c1, c2 before c0; and a set grown to 32 buckets
+    keeps them when emptied down to two paths."""
+    tree = ephemeral_script_on_model("/r", ["+a/c0", "+a/c1", "+a/c2"])
+    assert set_order(["/r/a/c0", "/r/a/c1", "/r/a/c2"]) == ["/r/a/c0", "/r/a/c1", "/r/a/c2"]
+    assert tree.ephemeral_close_order(1) == ("/r/a/c1", "/r/a/c2", "/r/a/c0")
+    closed = apply(tree, CloseSessionTxn(1), 100, 0)
+    assert [path for path, kind in closed.triggers if kind == "deleted"] == ["/r/a/c1", "/r/a/c2", "/r/a/c0"]
+    assert closed.tree.ephemeral_order() == () and closed.tree.children("/r/a") == []
+
+    grown = [f"+a/k{i}" for i in range(14)]
+    shrunk = ephemeral_script_on_model("/r", grown + [f"-a/k{i}" for i in range(12)])
+    assert shrunk.ephemeral_order() == ((1, 32, ("/r/a/k13", "/r/a/k12")),)

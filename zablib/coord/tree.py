@@ -280,21 +280,66 @@ class _Znode:
 
 
 
-def _with_child(node: _Znode, name: str) -> _Znode:
-    """``node`` after ``DataNode.addChild(name)`` on its Java HashSet (stat and counter unchanged)."""
-    h = java_hash(name)
-    capacity = node.capacity or _FIRST_CAPACITY
-    children = node.children.set(name, (h, node.adds))
+def _table_add(members: _PMap, capacity: int, key: str, stamp: int) -> tuple[_PMap, int]:
+    """``HashMap.putVal`` of a new ``key`` into a table of ``capacity``: the members with it
+    (stamped ``stamp``) and the table's capacity after."""
+    h = java_hash(key)
+    grown = members.set(key, (h, stamp))
     if capacity < _MIN_TREEIFY_CAPACITY:
         # HashMap.putVal: appending a 9th key to a bucket calls treeifyBin, which resizes a
         # table under 64 instead. Only small tables get here, so counting is cheap.
         mask = capacity - 1
-        in_bucket = sum(1 for _, (other, _) in node.children.items() if other & mask == h & mask) + 1
+        in_bucket = sum(1 for _, (other, _) in members.items() if other & mask == h & mask) + 1
         if in_bucket > _TREEIFY_THRESHOLD:
             capacity *= 2
-    if len(children) > capacity * 3 // 4:  # threshold = capacity * loadFactor 0.75
+    if len(grown) > capacity * 3 // 4:  # threshold = capacity * loadFactor 0.75
         capacity *= 2
+    return grown, capacity
+
+
+def _with_child(node: _Znode, name: str) -> _Znode:
+    """``node`` after ``DataNode.addChild(name)`` on its Java HashSet (stat and counter unchanged)."""
+    children, capacity = _table_add(node.children, node.capacity or _FIRST_CAPACITY, name, node.adds)
     return replace(node, children=children, capacity=capacity, adds=node.adds + 1)
+
+
+# -- the order a closing session's ephemerals are deleted in ------------------------------------
+# DataTree keeps each session's ephemeral paths in a ``new HashSet<String>()`` (a 16-bucket
+# table on the first add), made on the session's first ephemeral and kept, never shrunk, until
+# the session closes. PrepRequestProcessor's closeSession takes ``getEphemerals(session)``, a
+# ``clone()`` of that set -- HashMap.clone re-puts the entries, in the original's iteration
+# order, into a fresh table sized for them (``tableSizeFor(size / 0.75 + 1)``), which may be
+# smaller or larger than the original's -- and CloseSessionTxn carries ``new ArrayList<>(clone)``
+# (zookeeper.closeSessionTxn.enabled is true by default in 3.8); killSession deletes in that
+# list's order, and the NodeDeleted / NodeChildrenChanged events follow it.
+_SESSION_SET_CAPACITY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """A session's ephemeral paths as ZooKeeper's HashSet holds them."""
+
+    members: _PMap  # path -> (java_hash(path), insertion stamp)
+    capacity: int = _SESSION_SET_CAPACITY
+    adds: int = 0
+
+    def with_path(self, path: str) -> _Owned:
+        members, capacity = _table_add(self.members, self.capacity, path, self.adds)
+        return _Owned(members, capacity, self.adds + 1)
+
+    def without_path(self, path: str) -> _Owned:
+        return replace(self, members=self.members.remove(path)) if path in self.members else self
+
+    def close_order(self) -> list[str]:
+        """The order of ``new ArrayList<String>(set.clone())``."""
+        size = len(self.members)
+        capacity = 1
+        while capacity < int(size / 0.75 + 1.0):  # HashMap.tableSizeFor
+            capacity *= 2
+        clone = _PMap()
+        for stamp, path in enumerate(_bucket_order(self.members, self.capacity)):
+            clone, capacity = _table_add(clone, capacity, path, stamp)
+        return _bucket_order(clone, capacity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +347,7 @@ class _Parts:
     nodes: _PMap  # path -> _Znode
     # Plain dicts, never written after construction (copied on change), so a tree pickles.
     sessions: dict[int, int]  # session id -> timeout ms
-    ephemerals: dict[int, frozenset[str]]  # session id -> paths it owns
+    ephemerals: dict[int, _Owned]  # session id -> the ephemeral paths it owns
 
 
 def _initial_parts(config: bytes) -> _Parts:
@@ -432,7 +477,25 @@ class DataTree:
 
     def ephemerals(self, session_id: int) -> tuple[str, ...]:
         """The paths of the ephemeral znodes ``session_id`` owns, sorted."""
-        return tuple(sorted(self._parts.ephemerals.get(session_id, ())))
+        owned = self._parts.ephemerals.get(session_id)
+        return tuple(sorted(owned.members)) if owned else ()
+
+    def ephemeral_close_order(self, session_id: int) -> tuple[str, ...]:
+        """The paths of ``session_id``'s ephemeral znodes in the order closing it deletes them.
+
+        That is the iteration order of a clone of the session's Java ``HashSet<String>()``
+        (16 buckets at first) of paths, which ZooKeeper's CloseSessionTxn lists: by bucket
+        index ``java_hash(path) & (capacity - 1)`` at the clone's capacity, then by the
+        original set's iteration order. It depends on the set's capacity and insertion order,
+        replicated state kept here (see :meth:`ephemeral_order`).
+
+        Two limits: a real server that loads a snapshot rebuilds the sets in the snapshot's
+        order; and a real leader preparing the close adds the session's still-pending creates
+        to the end of its clone and drops pending deletes (PrepRequestProcessor's
+        ``outstandingChanges``), where here the order is taken from the set the close applies to.
+        """
+        owned = self._parts.ephemerals.get(session_id)
+        return tuple(owned.close_order()) if owned else ()
 
     def sessions(self) -> Mapping[int, int]:
         """The open sessions: session id -> timeout in ms (a read-only mapping)."""
@@ -477,7 +540,16 @@ class DataTree:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DataTree):
             return NotImplemented
-        return other is self or (self.state() == other.state() and self.child_order() == other.child_order())
+        return other is self or (self.state() == other.state() and self.child_order() == other.child_order()
+                                 and self.ephemeral_order() == other.ephemeral_order())
+
+    def ephemeral_order(self) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+        """What decides the order closing a session deletes its ephemerals in, now and after any
+        later txn: ``((session id, capacity, paths in the set's order), ...)`` for every open
+        session whose set is not empty or has grown, by session id (see :meth:`ephemeral_close_order`)."""
+        return tuple((session, owned.capacity, tuple(_bucket_order(owned.members, owned.capacity)))
+                     for session, owned in sorted(self._parts.ephemerals.items())
+                     if owned.members or owned.capacity != _SESSION_SET_CAPACITY)
 
     def __hash__(self) -> int:
         return hash(self.digest())
@@ -601,8 +673,8 @@ class _Edit:
         self.nodes = self.nodes.set(parent_path, replace(parent, stat=parent_stat, creates=creates))
         self.nodes = self.nodes.set(path, _Znode(txn.data, stat, _PMap()))
         if txn.ephemeral_owner:
-            owned = self.ephemerals.get(txn.ephemeral_owner, frozenset())
-            self.ephemerals = {**self.ephemerals, txn.ephemeral_owner: owned | {path}}
+            owned = self.ephemerals.get(txn.ephemeral_owner, _Owned(_PMap()))
+            self.ephemerals = {**self.ephemerals, txn.ephemeral_owner: owned.with_path(path)}
         self.triggers += [(path, "created"), (parent_path, "child")]
         return path
 
@@ -621,10 +693,8 @@ class _Edit:
         parent = replace(parent, stat=parent_stat, children=children)
         self.nodes = self.nodes.set(parent_path, parent).remove(path)
         owner = node.stat.ephemeralOwner
-        if owner:
-            owned = self.ephemerals.get(owner, frozenset()) - {path}
-            rest = {session: mine for session, mine in self.ephemerals.items() if session != owner}
-            self.ephemerals = {**rest, owner: owned} if owned else rest
+        if owner in self.ephemerals:  # an emptied set stays, with its capacity, as in DataTree
+            self.ephemerals = {**self.ephemerals, owner: self.ephemerals[owner].without_path(path)}
         self.triggers += [(path, "deleted"), (parent_path, "child")]
 
     def set_data(self, txn: SetDataTxn) -> ZnodeStat:
@@ -636,9 +706,9 @@ class _Edit:
         return stat
 
     def close_session(self, txn: CloseSessionTxn) -> None:
-        # Sorted for determinism (ZooKeeper iterates a HashSet); ephemerals have no children,
-        # so any order deletes them all.
-        for path in sorted(self.ephemerals.get(txn.session_id, ())):
+        # In the order of ZooKeeper's CloseSessionTxn (see _Owned.close_order).
+        owned = self.ephemerals.get(txn.session_id)
+        for path in owned.close_order() if owned else ():
             self.delete(path)
         self.sessions = {s: t for s, t in self.sessions.items() if s != txn.session_id}
         self.ephemerals = {s: p for s, p in self.ephemerals.items() if s != txn.session_id}
