@@ -112,8 +112,9 @@ def imports_of(name: str, tree: ast.Module, known: Iterable[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            # ``from zablib import viz`` imports the module zablib.viz, not the package's __init__.
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            # ``from zablib.coord import txn`` runs the package's __init__ first, then loads the
+            # module: an edge to both. (Hence ``import zablib.coord.txn as txn`` between siblings.)
+            targets = [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
         else:
             continue
         found.update(t for t in targets if t == "zablib" or t.startswith("zablib."))
@@ -239,10 +240,25 @@ def test_a_lazy_import_inside_a_function_counts():
     assert imports_of("zablib.protocols.twopc", tree, known) == {"zablib.models.commit_impl"}
 
 
-def test_from_package_import_module_is_an_edge_to_the_module():
+def test_from_package_import_module_is_an_edge_to_the_package_and_the_module():
     tree = ast.parse("from zablib import viz\nfrom zablib import InvariantViolation\n")
     known = {"zablib", "zablib.viz", "zablib.widgets"}
     assert imports_of("zablib.widgets", tree, known) == {"zablib.viz", "zablib"}
+    tree = ast.parse("import zablib.coord.errors as errors\n")
+    known = {"zablib.coord", "zablib.coord.errors", "zablib.coord.txn"}
+    assert imports_of("zablib.coord.txn", tree, known) == {"zablib.coord.errors"}
+
+
+def test_a_package_that_imports_its_modules_eagerly_makes_a_circle_with_them():
+    """The circle this session first shipped: zablib/coord/__init__.py imported the client, and the
+    client's modules took their siblings with ``from zablib.coord import errors``."""
+    known = {"zablib.coord", "zablib.coord.client", "zablib.coord.errors"}
+    package = ast.parse("from zablib.coord.client import KazooClient\n")
+    client = ast.parse("from zablib.coord import errors\n")
+    graph = {"zablib.coord": imports_of("zablib.coord", package, known),
+             "zablib.coord.client": imports_of("zablib.coord.client", client, known),
+             "zablib.coord.errors": set()}
+    assert cycles(graph) == [["zablib.coord", "zablib.coord.client"]]
 
 
 def test_private_reach_is_found():
@@ -313,3 +329,18 @@ def test_no_exercise_monkeypatches():
                             and target.value.id in ("raft", "zab", "twopc", "threepc", "primary_backup")):
                         bad.append(f"{where}:{node.lineno}: assigns to {ast.unparse(target)}")
     assert bad == []
+
+
+def test_the_data_tree_loads_no_consensus_and_no_service():
+    """Importing the data tree runs ``zablib.coord``'s __init__ first: it must pull in neither ZAB
+    nor the service (the package loads its public names lazily)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, zablib.coord.tree, zablib.coord.txn; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('zablib.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout.split()
+    assert [m for m in loaded if m.startswith("zablib.protocols")] == []
+    assert sorted(m for m in loaded if m.startswith("zablib.coord.")) == [
+        "zablib.coord.errors", "zablib.coord.paths", "zablib.coord.tree", "zablib.coord.txn"]

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from zablib import faults
+import zablib.faults as faults
+import zablib.protocols.threepc as threepc
+import zablib.protocols.twopc as twopc
 from zablib.invariants import InvariantViolation
 from zablib.network import LinkConfig, constant
-from zablib.protocols import threepc, twopc
 from zablib.protocols.commit import CommitSimulation
 
 PROTOCOLS: dict[str, ModuleType] = {"2PC": twopc, "3PC": threepc}

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any, NamedTuple
 
+import zablib.protocols.raft as raft
+import zablib.protocols.twopc as twopc
 from zablib.core import NodeId
 from zablib.network import constant, describe_ids
-from zablib.protocols import raft, twopc
 from zablib.sim import Simulation, SimulationError
 
 Factory = Callable[..., Simulation]

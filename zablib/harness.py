@@ -22,10 +22,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import zablib.protocols.raft as raft
+import zablib.protocols.zab as zab
 from zablib.core import NodeId
 from zablib.faults import RandomFaults, quiesce, raft_faulty_run, random_run, recovers
 from zablib.invariants import InvariantViolation
-from zablib.protocols import raft, zab
 
 # -- Raft: a rule plugged in, run through the fault campaign -----------------------------------
 #: After the faults stop: time to elect, then to commit a new command everywhere.

@@ -241,7 +241,7 @@ class FailurePanel:
     def _redraw(self) -> None:
         from IPython import get_ipython
 
-        from zablib import viz
+        import zablib.viz as viz
 
         if self._run is None:  # the controls describe no valid scenario: there is nothing to draw
             self.summary = None

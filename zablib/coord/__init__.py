@@ -38,56 +38,38 @@ ZooKeeper's session-moved check (a request on an old connection of a session tha
 local sessions are not modelled.
 """
 
-from zablib.coord.client import KazooClient, TransactionRequest
-from zablib.coord.connection import KazooTimeoutError
-from zablib.coord.ensemble import FIRST_CLIENT, CoordSimulation, Ensemble
-from zablib.coord.errors import (
-    BadArgumentsError,
-    BadVersionError,
-    ConnectionClosedError,
-    ConnectionLoss,
-    KazooException,
-    NoChildrenForEphemeralsError,
-    NodeExistsError,
-    NoNodeError,
-    NotEmptyError,
-    RolledBackError,
-    RuntimeInconsistency,
-    SessionExpiredError,
-    ZookeeperError,
-)
-from zablib.coord.retry import KazooRetry, RetryFailedError
-from zablib.coord.states import EventType, KazooState, KeeperState, WatchedEvent
-from zablib.coord.tree import ZnodeStat
-from zablib.coord.watchers import ChildrenWatch, DataWatch
+import importlib
 
-__all__ = [
-    "FIRST_CLIENT",
-    "BadArgumentsError",
-    "BadVersionError",
-    "ChildrenWatch",
-    "ConnectionClosedError",
-    "ConnectionLoss",
-    "CoordSimulation",
-    "DataWatch",
-    "Ensemble",
-    "EventType",
-    "KazooClient",
-    "KazooException",
-    "KazooRetry",
-    "KazooState",
-    "KazooTimeoutError",
-    "KeeperState",
-    "NoChildrenForEphemeralsError",
-    "NoNodeError",
-    "NodeExistsError",
-    "NotEmptyError",
-    "RetryFailedError",
-    "RolledBackError",
-    "RuntimeInconsistency",
-    "SessionExpiredError",
-    "TransactionRequest",
-    "WatchedEvent",
-    "ZnodeStat",
-    "ZookeeperError",
-]
+# Where each public name lives. The package imports nothing when it is imported: a name is loaded
+# from its module on first use (PEP 562), so that importing the data tree (``zablib.coord.tree``,
+# which runs this file first) does not pull in the service, the simulator and ZAB with it.
+_HOMES = {
+    "KazooClient": "client", "TransactionRequest": "client",
+    "KazooTimeoutError": "connection",
+    "FIRST_CLIENT": "ensemble", "CoordSimulation": "ensemble", "Ensemble": "ensemble",
+    "BadArgumentsError": "errors", "BadVersionError": "errors", "ConnectionClosedError": "errors",
+    "ConnectionLoss": "errors", "KazooException": "errors", "NoChildrenForEphemeralsError": "errors",
+    "NodeExistsError": "errors", "NoNodeError": "errors", "NotEmptyError": "errors",
+    "RolledBackError": "errors", "RuntimeInconsistency": "errors", "SessionExpiredError": "errors",
+    "ZookeeperError": "errors",
+    "KazooRetry": "retry", "RetryFailedError": "retry",
+    "EventType": "states", "KazooState": "states", "KeeperState": "states", "WatchedEvent": "states",
+    "ZnodeStat": "tree",
+    "ChildrenWatch": "watchers", "DataWatch": "watchers",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'zablib.coord' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"zablib.coord.{home}"), name)
+    globals()[name] = value  # found once, then an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
+
+__all__ = sorted(_HOMES)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import zablib.protocols.zab as zab
 from zablib.coord.tree import ZnodeStat, violations
 from zablib.invariants import InvariantViolation, check_prefix_order
-from zablib.protocols import zab
 
 
 class ServiceRun(Protocol):

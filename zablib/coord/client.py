@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from zablib.coord import paths
+import zablib.coord.paths as paths
 from zablib.coord.connection import Call, ClientNode, Configure, KazooTimeoutError, Start, Stop
 from zablib.coord.driver import Driver, SimHandler
 from zablib.coord.errors import ConfigurationError, NodeExistsError, NoNodeError, WriterNotClosedException

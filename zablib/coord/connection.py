@@ -49,7 +49,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.coord import errors, messages
+import zablib.coord.errors as errors
+import zablib.coord.messages as messages
 from zablib.coord.states import EventType, KazooState, KeeperState, WatchedEvent
 from zablib.coord.txn import MultiRequest, SyncRequest
 from zablib.core import Message, Node, NodeId, Output

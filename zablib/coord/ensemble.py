@@ -42,7 +42,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zablib.coord import checks
+import zablib.coord.checks as checks
+import zablib.protocols.zab as zab
 from zablib.coord.client import KazooClient
 from zablib.coord.connection import ClientNode, Pause
 from zablib.coord.driver import Driver, Task
@@ -50,7 +51,6 @@ from zablib.coord.server import TICK_MS, VARIANTS, CoordServer
 from zablib.coord.tree import DataTree
 from zablib.core import NodeId
 from zablib.network import LinkConfig, describe_ids, uniform
-from zablib.protocols import zab
 from zablib.sim import Simulation, SimulationError
 
 #: The node id of the first client slot; servers are 1..n.

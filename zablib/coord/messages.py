@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zablib.coord import txn
+import zablib.coord.txn as txn
 from zablib.core import Message
 
 

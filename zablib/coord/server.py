@@ -69,7 +69,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from zablib.coord import errors, sessions, txn
+import zablib.coord.errors as errors
+import zablib.coord.sessions as sessions
+import zablib.coord.txn as txn
+import zablib.protocols.zab as zab
 from zablib.coord.messages import (
     READS,
     ClientPing,
@@ -94,7 +97,6 @@ from zablib.coord.messages import (
 from zablib.coord.tree import DataTree
 from zablib.coord.watches import WatchTable
 from zablib.core import Message, Node, NodeId, NodeStatus, Output
-from zablib.protocols import zab
 
 VARIANTS = ("correct", "stale-prepare", "local-clock", "reads-jump-writes")
 

@@ -35,7 +35,8 @@ from itertools import chain
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from zablib.coord import errors, paths
+import zablib.coord.errors as errors
+import zablib.coord.paths as paths
 from zablib.coord.txn import (
     CheckVersionTxn,
     CloseSessionTxn,

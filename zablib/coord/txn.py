@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from zablib.coord import errors, paths
+import zablib.coord.errors as errors
+import zablib.coord.paths as paths
 
 #: ZooKeeper's ``jute.maxbuffer`` default (0xfffff): a server closes the connection of a client
 #: whose request packet is longer than this many bytes (``NIOServerCnxn.readLength``).

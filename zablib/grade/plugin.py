@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pytest
 
-from zablib.grade import nbval_patch
+import zablib.grade.nbval_patch as nbval_patch
 from zablib.grade.notebook import TESTS_TAG, cell_tags
 
 # the pytest hooks below are found by pytest under their names, not imported by anyone

@@ -69,7 +69,7 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from zablib import quorum
+import zablib.quorum as quorum
 from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform

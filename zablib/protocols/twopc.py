@@ -45,9 +45,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import zablib.protocols.commit as commit
 from zablib.core import Message, NodeId, Output
 from zablib.network import LinkConfig
-from zablib.protocols import commit
 from zablib.protocols.commit import ABORT, COMMIT, COORDINATOR, RETRY_MS, TIMEOUT_MS, DecisionRequest, Vote
 from zablib.sim import NodeFactory
 

@@ -63,7 +63,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zablib import quorum
+import zablib.quorum as quorum
 from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation, check_prefix_order, check_single_leader
 from zablib.network import LinkConfig, uniform
