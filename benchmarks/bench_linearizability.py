@@ -53,17 +53,7 @@ def generate(n_ops: int, clients: int, seed: int = 0) -> tuple[list, KVModel]:
     for instant, *_, input, _lost, effect in sorted(planned, key=lambda p: p[0]):
         if not effect:
             continue
-        tree = dict(state)
-        verb, path = input[0], input[1]
-        if verb == "get":
-            out = tree.get(path, "NoNode")
-        elif verb == "create":
-            out = "NodeExists" if path in tree else "ok"
-        else:
-            out = "ok" if path in tree else "NoNode"
-        ok, state = model.step(state, input, out)
-        assert ok
-        outputs[instant] = out
+        outputs[instant], state = model.answer(state, input)
     # Record: replay calls and returns in time order into the History recorder.
     events = []
     for instant, call, ret, c, input, lost, _effect in planned:

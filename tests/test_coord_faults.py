@@ -37,14 +37,24 @@ from zablib.coord.messages import Disconnect, Forward, Response
 LIVENESS_MS = 3000.0
 
 
+def spawn_recorded(ens: Ensemble, call, *args) -> list:
+    """Run ``call(*args)`` as a client program; the list gets its answer or "ConnectionLoss"."""
+    outcome: list = []
+
+    def program():
+        try:
+            outcome.append(call(*args))
+        except ConnectionLoss:
+            outcome.append("ConnectionLoss")
+
+    ens.spawn(program)
+    return outcome
+
+
 def started(ens: Ensemble, *args, **kwargs):
     client = ens.client(*args, **kwargs)
     client.start()
     return client
-
-
-def followers(ens: Ensemble) -> list[int]:
-    return [i for i in ens.servers if i != ens.leader()]
 
 
 # -- requests in flight ---------------------------------------------------------------------------
@@ -52,7 +62,7 @@ def test_a_leader_crash_with_requests_in_flight_loses_no_acknowledged_write():
     ens = Ensemble(3, seed=30)
     started(ens)
     leader = ens.leader()
-    others = followers(ens)
+    others = ens.followers()
     # Two writers connect to the leader first, one to a follower; all may fail over.
     writers = [ens.client(hosts=[leader, *others], randomize_hosts=False) for _ in range(2)]
     writers.append(ens.client(hosts=[others[0], leader, others[1]], randomize_hosts=False))
@@ -92,18 +102,9 @@ def test_a_request_answered_with_connection_loss_may_have_happened():
     ens = Ensemble(3, seed=0)
     started(ens)
     leader = ens.leader()
-    zk = started(ens, hosts=followers(ens)[0])
+    zk = started(ens, hosts=ens.followers()[0])
     zk.create("/k", b"0")
-    outcome = []
-
-    def write():
-        try:
-            zk.set("/k", b"1")
-            outcome.append("ok")
-        except ConnectionLoss:
-            outcome.append("ConnectionLoss")
-
-    ens.spawn(write)
+    outcome = spawn_recorded(ens, zk.set, "/k", b"1")
     old = ens.server(leader).zab
 
     def logged_by_a_follower_only() -> bool:
@@ -123,7 +124,7 @@ def test_a_session_expires_while_its_client_is_partitioned_away():
     ens = Ensemble(3, seed=31)
     started(ens)
     leader = ens.leader()
-    minority = followers(ens)[0]
+    minority = ens.followers()[0]
     zk = started(ens, hosts=minority, timeout=0.2)
     other = started(ens, hosts=leader)
     session = zk.client_id[0]
@@ -182,7 +183,7 @@ def test_a_lagging_server_answers_a_stale_read_and_sync_makes_it_catch_up():
     ens = Ensemble(3, seed=35)
     started(ens)
     leader = ens.leader()
-    fast, slow = followers(ens)
+    fast, slow = ens.followers()
     ens.sim.configure_links(leader, slow, delay=constant(60.0))  # its commits arrive 60 ms late
     writer = started(ens, hosts=leader)
     reader = started(ens, hosts=slow)
@@ -204,7 +205,7 @@ def test_a_client_is_never_served_older_data_than_it_has_seen():
     ens = Ensemble(3, seed=36)
     started(ens)
     leader = ens.leader()
-    near, lagging = followers(ens)
+    near, lagging = ens.followers()
     ens.sim.configure_links(leader, lagging, delay=constant(60.0))
     zk = started(ens, hosts=[near, lagging], randomize_hosts=False)
     zk.create("/seen", b"new")
@@ -230,15 +231,7 @@ def test_a_response_lost_in_a_partition_breaks_the_connection_instead_of_leaving
     ens = Ensemble(3, seed=38)
     zk = started(ens)
     zk.create("/r", b"x")
-    outcome = []
-
-    def read():
-        try:
-            outcome.append(zk.get("/r")[0])
-        except ConnectionLoss:
-            outcome.append("ConnectionLoss")
-
-    ens.spawn(read)
+    outcome = spawn_recorded(ens, zk.get, "/r")
     assert ens.driver.run(done=lambda: bool(in_flight(ens, Response)), until=ens.now + 100)
     due = in_flight(ens, Response)[0].due
     ens.isolate_client(zk)
@@ -259,18 +252,9 @@ def test_a_forwarded_write_lost_between_follower_and_leader_breaks_their_connect
     ens = Ensemble(3, seed=39)
     started(ens)
     leader = ens.leader()
-    follower = followers(ens)[0]
+    follower = ens.followers()[0]
     zk = started(ens, hosts=follower)
-    outcome = []
-
-    def write():
-        try:
-            zk.create("/lost", b"")
-            outcome.append("ok")
-        except ConnectionLoss:
-            outcome.append("ConnectionLoss")
-
-    ens.spawn(write)
+    outcome = spawn_recorded(ens, zk.create, "/lost", b"")
     assert ens.driver.run(done=lambda: bool(in_flight(ens, Forward)), until=ens.now + 100)
     due = in_flight(ens, Forward)[0].due
     ens.partition({leader}, set(ens.servers) - {leader})

@@ -24,10 +24,6 @@ def started(ens: Ensemble, *args, **kwargs):
     return client
 
 
-def followers(ens: Ensemble) -> list[int]:
-    return [i for i in ens.servers if i != ens.leader()]
-
-
 def sent(ens: Ensemble, kind: type) -> list:
     return [e for e in ens.sim.trace if e.kind == "send" and isinstance(e.message, kind)]
 
@@ -36,7 +32,7 @@ def sent(ens: Ensemble, kind: type) -> list:
 def test_a_write_at_a_follower_is_forwarded_proposed_by_the_leader_and_applied_everywhere():
     ens = Ensemble(3, seed=0)
     first = started(ens)
-    follower = followers(ens)[0]
+    follower = ens.followers()[0]
     zk = started(ens, hosts=follower)
     zk.create("/a", b"1")
     ens.run_for(60)
@@ -68,7 +64,7 @@ def test_zab_carries_idempotent_txns_with_zookeepers_zxid_and_the_leaders_time()
 def test_a_read_is_answered_by_the_clients_own_server_without_the_leader():
     ens = Ensemble(3, seed=2)
     started(ens)
-    follower = followers(ens)[0]
+    follower = ens.followers()[0]
     zk = started(ens, hosts=follower)
     zk.create("/r", b"x")
     before = len(sent(ens, Forward))
@@ -179,7 +175,7 @@ def test_a_client_hears_of_a_change_before_it_can_read_it():
     ahead of any later response on the connection."""
     ens = Ensemble(3, seed=9)
     started(ens)
-    watcher = started(ens, hosts=followers(ens)[1])
+    watcher = started(ens, hosts=ens.followers()[1])
     writer = started(ens, hosts=ens.leader())
     writer.create("/v", b"0")
     watcher.sync("/")
@@ -269,7 +265,7 @@ def test_a_recovered_server_rebuilds_its_tree_from_its_log():
     zk = started(ens)
     for k in range(5):
         zk.create(f"/n{k}", b"%d" % k)
-    victim = followers(ens)[0]
+    victim = ens.followers()[0]
     ens.run_for(50)
     before = (ens.server(victim).applied_zxid, ens.tree(victim))
     ens.crash(victim)
@@ -349,13 +345,13 @@ def test_a_leader_committing_without_a_quorum_loses_an_acknowledged_write():
     started(ens)
     leader = ens.leader()
     zk = started(ens, hosts=leader)
-    for follower in followers(ens):
+    for follower in ens.followers():
         ens.sim.cut_link(leader, follower)
     zk.create("/acked", b"promised")  # committed by the leader alone, and acknowledged
     ens.crash(leader)
     ens.heal()
     ens.run_for(800)
-    survivor = started(ens, hosts=followers(ens)[0])
+    survivor = started(ens, hosts=ens.followers()[0])
     survivor.create("/next")
     assert survivor.exists("/acked") is None
     with pytest.raises(InvariantViolation, match="acknowledged writes are durable"):

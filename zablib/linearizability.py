@@ -217,41 +217,47 @@ class KVModel(Model):
     - ``("delete", path)`` -> ``"ok"`` or ``"NoNode"``.
 
     ``initial`` gives the paths that exist at the start. Paths are independent (no parent
-    rules), so the history is partitioned by path and the state of one part is the pair
-    ``(exists, value)`` of its path.
+    rules), so the history is partitioned by path. A state is the sorted tuple of the
+    ``(path, value)`` pairs that exist (one pair at most once partitioned).
     """
 
     def __init__(self, initial: dict[str, Any] | None = None) -> None:
         self.initial = dict(initial or {})
-        self._path: str | None = None
 
     def init(self) -> Hashable:
-        # A state is a sorted tuple of (path, value): hashable, and tiny once partitioned.
         return tuple(sorted(self.initial.items()))
 
-    def step(self, state: Hashable, input: Any, output: Any) -> tuple[bool, Hashable]:
+    def answer(self, state: Hashable, input: Any) -> tuple[Any, Hashable]:
+        """What a single copy of the map answers to ``input`` in ``state``, and the state after.
+
+        The sequential specification itself: :meth:`step` accepts exactly this output (or
+        ``UNKNOWN``), and a test or a benchmark can run the map with it to make a history.
+        """
         tree = dict(state)  # type: ignore[arg-type]
         verb, path = input[0], input[1]
         exists = path in tree
         if verb == "get":
-            expected = tree[path] if exists else "NoNode"
-            return (output is UNKNOWN or output == expected), state
+            return (tree[path] if exists else "NoNode"), state
         if verb == "set":
-            expected = "ok" if exists else "NoNode"
+            output = "ok" if exists else "NoNode"
             if exists:
                 tree[path] = input[2]
         elif verb == "create":
-            expected = "NodeExists" if exists else "ok"
+            output = "NodeExists" if exists else "ok"
             if not exists:
                 tree[path] = input[2]
         elif verb == "delete":
-            expected = "ok" if exists else "NoNode"
+            output = "ok" if exists else "NoNode"
             tree.pop(path, None)
         else:
             raise ValueError(f"KVModel does not know the operation {input!r}")
+        return output, tuple(sorted(tree.items()))
+
+    def step(self, state: Hashable, input: Any, output: Any) -> tuple[bool, Hashable]:
+        expected, after = self.answer(state, input)
         if output is not UNKNOWN and output != expected:
             return False, state
-        return True, tuple(sorted(tree.items()))
+        return True, after
 
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
         parts: dict[str, list[Operation]] = {}

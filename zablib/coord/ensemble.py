@@ -165,6 +165,11 @@ class Ensemble:
         """The current ZAB leader (established, of the highest epoch), or None."""
         return self.sim.leader()
 
+    def followers(self) -> list[NodeId]:
+        """Every server but the current leader, ascending (all of them while none leads)."""
+        leader = self.leader()
+        return [i for i in self.servers if i != leader]
+
     def tree(self, server: NodeId) -> DataTree:
         """Server ``server``'s data tree as it has applied it (it may lag behind)."""
         return self.server(server).tree
