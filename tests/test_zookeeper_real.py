@@ -10,6 +10,7 @@ the real server's noise rather than a bug.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -37,11 +38,16 @@ def zk(real_zookeeper: RealEnsemble) -> Iterator[KazooClient]:
     client.close()
 
 
-def connected_to(real_zookeeper: RealEnsemble, sid: int) -> KazooClient:
-    """A client that can only talk to server ``sid``."""
+@contextlib.contextmanager
+def connected_to(real_zookeeper: RealEnsemble, sid: int) -> Iterator[KazooClient]:
+    """A client that can only talk to server ``sid``, stopped and closed on leaving the block."""
     client = KazooClient(hosts=real_zookeeper.address(sid), timeout=10)
     client.start(timeout=20)
-    return client
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
 
 
 # -- the fixture ---------------------------------------------------------------------------------
@@ -65,13 +71,9 @@ def test_a_write_through_one_server_is_read_through_another_after_sync(real_zook
     root = real_zookeeper.fresh_root("fixture")
     zk.create(root, b"v1")
     for sid in real_zookeeper.servers:
-        reader = connected_to(real_zookeeper, sid)
-        try:
+        with connected_to(real_zookeeper, sid) as reader:
             reader.sync(root)
             assert reader.get(root)[0] == b"v1"
-        finally:
-            reader.stop()
-            reader.close()
 
 
 def test_the_ensemble_keeps_serving_writes_with_a_follower_down_and_takes_it_back(real_zookeeper, zk):
@@ -85,13 +87,9 @@ def test_the_ensemble_keeps_serving_writes_with_a_follower_down_and_takes_it_bac
         real_zookeeper.start(follower)
 
     assert real_zookeeper.mode(follower) == "follower"
-    back = connected_to(real_zookeeper, follower)
-    try:
+    with connected_to(real_zookeeper, follower) as back:
         back.sync(root)
         assert back.get(root)[0] == b"written with two of three"
-    finally:
-        back.stop()
-        back.close()
 
 
 def test_killing_the_leader_elects_another_and_no_acknowledged_write_is_lost(real_zookeeper, zk):
