@@ -296,6 +296,3 @@ def describe_ids(ids: tuple[NodeId, ...]) -> str:
     if ids and list(ids) == list(range(ids[0], ids[0] + len(ids))):
         return f"{ids[0]}..{ids[-1]}"
     return ", ".join(map(str, ids))
-
-
-_describe_ids = describe_ids  # the old private name, until zablib.widgets imports the public one
