@@ -57,10 +57,11 @@ def path_problem(path: str, sequential: bool = False) -> str | None:
         return None
     if path[-1] == "/":
         return f"path {path!r} must not end with '/'"
-    for index, segment_start in _segments(path):
-        segment = path[segment_start:index]
+    end = 0  # where the segment ends: the position of the '/' after it
+    for segment in path[1:].split("/"):
+        end += len(segment) + 1
         if segment == "":
-            return f"path {path!r} has an empty node name at position {index}"
+            return f"path {path!r} has an empty node name at position {end}"
         if segment in (".", ".."):
             return f"path {path!r}: relative paths ({segment!r}) are not allowed"
     for index, char in enumerate(path):
@@ -69,14 +70,6 @@ def path_problem(path: str, sequential: bool = False) -> str | None:
         if _bad_character(ord(char)):
             return f"path {path!r} has an invalid character {char!r} at position {index}"
     return None
-
-
-def _segments(path: str):
-    start = 1
-    for index in range(1, len(path) + 1):
-        if index == len(path) or path[index] == "/":
-            yield index, start
-            start = index + 1
 
 
 def validate_path(path: str, sequential: bool = False) -> str:
