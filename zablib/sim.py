@@ -394,7 +394,7 @@ class Simulation:
             raise ValueError(f"node {node} has no pending timer {name!r} (pending: {pending})")
         del self._timer_gen[(node, name)]  # its heap entry is stale from now on
         position = len(self.trace)
-        self._record((self.now, "timer", node, None, None, name, None, None))
+        self._log("timer", node, name)
         self._apply(node, self.nodes[node].on_timer(self.now, name))
         return self.trace[position]
 
@@ -575,7 +575,7 @@ class Simulation:
 
     def heal(self) -> None:
         """Remove any partition and cut link; messages flow between all nodes again."""
-        was = self.network.partitioned or bool(self.network.cut_links)
+        was = not self.network.intact
         self.network.heal()
         self._close_partition_interval()
         self._log("heal", None, "" if was else "(no partition or cut link was in force)")
