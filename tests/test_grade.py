@@ -21,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from zablib import grade as G
 from zablib.grade import runner
+from zablib.grade.notebook import cell_tags
 
 TIMEOUT = 3  # seconds per cell: every honest cell here runs in milliseconds
 
@@ -257,7 +258,7 @@ def tampered_tests():
     """A stub whose test cells say `assert True`, with faked passing outputs, one deleted."""
     nb = quorum_exercise()
     for cell in nb.cells:
-        if "tests" in cell.metadata.get("tags", []):
+        if "tests" in cell_tags(cell):
             cell.source = "assert True"
             cell.execution_count = 1
             cell.outputs = [nbformat.v4.new_output("stream", text="all tests passed\n")]
