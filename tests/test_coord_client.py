@@ -253,7 +253,7 @@ def test_a_children_watch_stops_when_its_function_returns_false():
 
     def until_two(children):
         calls.append(sorted(children))
-        return len(children) < 2 or False
+        return len(children) < 2
 
     zk.ChildrenWatch("/pool", until_two)
     for name in ("a", "b", "c"):
