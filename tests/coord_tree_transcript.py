@@ -244,6 +244,7 @@ def record() -> None:  # pragma: no cover - needs a real ZooKeeper
     import time
 
     sys.path.insert(0, str(HERE))
+    from differential import drain_callbacks
     from kazoo.exceptions import KazooException
     from zookeeper import RealEnsemble
 
@@ -253,6 +254,13 @@ def record() -> None:  # pragma: no cover - needs a real ZooKeeper
     def watcher(event: Any) -> None:
         with lock:
             events.append([event.type, event.path])
+
+    def settle(open_clients: list[Any]) -> None:
+        # Every open client's server has applied every write (sync), and kazoo has delivered
+        # the watch events they fired: the events then come in a deterministic order.
+        for client in open_clients:
+            client.sync("/")
+            drain_callbacks(client)
 
     with RealEnsemble(3) as ensemble:
         clients: dict[str, Any] = {}
@@ -266,18 +274,24 @@ def record() -> None:  # pragma: no cover - needs a real ZooKeeper
                     owners[clients[who].client_id[0]] = who
                     result = None
                 elif kind == "close":
-                    clients[who].stop()
-                    clients[who].close()
-                    time.sleep(0.3)  # let the close's deletions reach the other client
+                    closing = clients.pop(who)
+                    closing.stop()
+                    closing.close()
+                    settle(list(clients.values()))  # the close's deletions reach the others
                     result = None
                 else:
                     result = call(clients[who], kind, args, watcher)
             except KazooException as error:
                 result = error
                 if type(error).__name__ == "ConnectionLoss":
-                    time.sleep(2)  # let kazoo reconnect (the session survives)
+                    # kazoo reconnects on its own (the session survives)
+                    deadline = time.monotonic() + 30
+                    while not clients[who].connected:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"client {who} did not reconnect within 30 s") from error
+                        time.sleep(0.05)
             answers.append(normal(result, owners))
-        time.sleep(0.5)
+        settle(list(clients.values()))
         with lock:
             recorded_events = list(events)
         for client in clients.values():
