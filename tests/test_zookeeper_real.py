@@ -375,13 +375,6 @@ def deletions_seen_on_close(real_zookeeper: RealEnsemble, zk: KazooClient, root:
     """Run ``script`` as a new session under ``root``, close it, and return the paths of the
     NodeDeleted events ``zk`` gets from an exists watch on each of the ``alive`` ephemerals."""
     owner = KazooClient(hosts=real_zookeeper.hosts, timeout=10)
-    owner.start(timeout=20)
-    for op in script:
-        path = f"{root}/{op[1:]}"
-        if op[0] == "+":
-            owner.create(path, ephemeral=True)
-        else:
-            owner.delete(path)
     seen: list[str] = []
     all_seen = threading.Event()
 
@@ -390,10 +383,19 @@ def deletions_seen_on_close(real_zookeeper: RealEnsemble, zk: KazooClient, root:
         if len(seen) == len(alive):
             all_seen.set()
 
-    for path in alive:
-        assert zk.exists(path, watch=record) is not None
-    owner.stop()
-    owner.close()
+    owner.start(timeout=20)
+    try:
+        for op in script:
+            path = f"{root}/{op[1:]}"
+            if op[0] == "+":
+                owner.create(path, ephemeral=True)
+            else:
+                owner.delete(path)
+        for path in alive:
+            assert zk.exists(path, watch=record) is not None
+    finally:
+        owner.stop()  # closes the session: its ephemerals go
+        owner.close()
     assert all_seen.wait(10), f"only {seen} deleted"
     return seen
 
