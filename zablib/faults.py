@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import zablib.protocols.raft as raft
 import zablib.protocols.twopc as twopc
 from zablib.core import NodeId
-from zablib.network import constant, describe_ids
+from zablib.network import constant, describe_groups, describe_ids
 from zablib.sim import Simulation, SimulationError
 
 Factory = Callable[..., Simulation]
@@ -41,10 +41,6 @@ Groups = tuple[frozenset[NodeId], ...]
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
-    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
 
 
 # -- the vocabulary -------------------------------------------------------------------------------
@@ -98,7 +94,7 @@ class FaultEvent(NamedTuple):
         when = f"when {self.at.what}:" if isinstance(self.at, Moment) else f"{self.at:10.3f}"
         args = self.args
         if self.kind == "partition":
-            what = "partition " + _groups_text(args)
+            what = "partition " + describe_groups(args)
         elif self.kind == "delay":
             what = f"delay {args[0]} -> {args[1]} " + ("default" if args[2] is None else repr(args[2]))
         elif self.kind == "action" and callable(args[0]):
@@ -368,7 +364,7 @@ class Scenario:
             groups = self.partition[0]
             seen: set[NodeId] = set()
             if len(groups) < 2:
-                raise ValueError(f"partition needs at least two groups, got {_groups_text(groups)}")
+                raise ValueError(f"partition needs at least two groups, got {describe_groups(groups)}")
             for g in groups:
                 if not g:
                     raise ValueError("partition: a group is empty")
@@ -483,7 +479,7 @@ def partition_choices(node_ids: Iterable[NodeId], limit: int = 8) -> list[tuple[
         seen.add(frozenset(groups))
         # The label names the cut-off node first ("{2} | {1, 3}"); the value is ordered as the
         # simulator orders groups, by their smallest member.
-        choices.append((_groups_text(groups), tuple(sorted(groups, key=min))))
+        choices.append((describe_groups(groups), tuple(sorted(groups, key=min))))
     return choices
 
 
@@ -829,7 +825,7 @@ def commit_faults(participants: int) -> dict[str, tuple[FaultEvent, ...]]:
         f"participant {last} crashes after voting yes": (
             FaultEvent(voted_yes(last, "it voting yes"), "crash", (last,)),
         ),
-        f"partition {_groups_text((left, right))}": (
+        f"partition {describe_groups((left, right))}": (
             *(FaultEvent(votes_cast, "delay", (0, q, slow)) for q in sorted(right)),
             FaultEvent(phase_two, "partition", (left, right)),
             *(FaultEvent(phase_two, "delay", (0, q, None)) for q in sorted(right)),

@@ -296,3 +296,8 @@ def describe_ids(ids: tuple[NodeId, ...]) -> str:
     if ids and list(ids) == list(range(ids[0], ids[0] + len(ids))):
         return f"{ids[0]}..{ids[-1]}"
     return ", ".join(map(str, ids))
+
+
+def describe_groups(groups: Iterable[Iterable[NodeId]]) -> str:
+    """A partition's groups for a trace or a picture: ``"{0, 1} | {2, 3, 4}"`` (ids sorted)."""
+    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)

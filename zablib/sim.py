@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from zablib.core import Delay, Message, Node, NodeId, NodeStatus, Output
-from zablib.network import LinkConfig, Network, describe_ids
+from zablib.network import LinkConfig, Network, describe_groups, describe_ids
 from zablib.trace import Event, Trace
 
 NodeFactory = Callable[[NodeId, tuple[NodeId, ...], Mapping[str, Any]], Node]
@@ -548,8 +548,7 @@ class Simulation:
         ordered = self.network.partition(groups)
         self._close_partition_interval()
         self.partition_intervals.append((ordered, self.now, None))
-        text = " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in ordered)
-        self._log("partition", None, text)
+        self._log("partition", None, describe_groups(ordered))
 
     def isolate(self, node: NodeId) -> None:
         """Cut ``node`` off from every other node."""

@@ -30,6 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from zablib.core import NodeId
+from zablib.network import describe_groups
 from zablib.sim import Simulation
 
 # -- shared style ------------------------------------------------------------------------------
@@ -128,10 +129,6 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes, 
 def _short(value: Any, width: int) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _groups_text(groups: Iterable[Iterable[NodeId]]) -> str:
-    return " | ".join("{" + ", ".join(map(str, sorted(g))) + "}" for g in groups)
 
 
 # -- space-time diagram ------------------------------------------------------------------------
@@ -331,7 +328,7 @@ def spacetime(
         b = hi if b is None else b
         ax.axvspan(max(a, lo), min(b, hi), color=PARTITION_FILL, alpha=0.55, linewidth=0, zorder=0,
                    gid="partition")
-        ax.text(max(a, lo) + 0.5 * char_ms, -0.62, "partition " + _groups_text(groups), fontsize=7,
+        ax.text(max(a, lo) + 0.5 * char_ms, -0.62, "partition " + describe_groups(groups), fontsize=7,
                 color="darkred", va="bottom", ha="left", zorder=6, clip_on=True)
     if layout.partitions:
         handles.append(Patch(facecolor=PARTITION_FILL, alpha=0.55, label="partition"))
