@@ -43,11 +43,10 @@ creates = st.one_of(
     st.builds(CreateRequest, paths, data, st.booleans(), st.just(False)),
     st.builds(CreateRequest, st.sampled_from(PREFIXES), data, st.booleans(), st.just(True)),
 )
-ops = st.one_of(creates, st.builds(DeleteRequest, paths, versions),
-                st.builds(SetDataRequest, paths, data, versions), st.builds(CheckRequest, paths, versions))
-requests = st.one_of(creates, st.builds(DeleteRequest, paths, versions),
-                     st.builds(SetDataRequest, paths, data, versions),
-                     st.builds(MultiRequest, st.lists(ops, max_size=4).map(tuple)))
+writes = st.one_of(creates, st.builds(DeleteRequest, paths, versions),
+                   st.builds(SetDataRequest, paths, data, versions))
+ops = st.one_of(writes, st.builds(CheckRequest, paths, versions))  # what a multi holds
+requests = st.one_of(writes, st.builds(MultiRequest, st.lists(ops, max_size=4).map(tuple)))
 
 
 def _step(choice: int, session: int, request) -> tuple:
