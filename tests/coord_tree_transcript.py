@@ -7,7 +7,7 @@ ensemble (Debian's package) gave, normalised by :func:`normal` (times and sessio
 exceptions by class name, zxids kept). ``tests/test_coord_tree.py`` replays ``OPS`` on zablib's
 data tree and compares.
 
-Regenerate (needs ``apt-get install zookeeper`` and kazoo; takes about a minute)::
+Regenerate (needs ``apt-get install zookeeper`` and kazoo; takes a few seconds)::
 
     python tests/coord_tree_transcript.py
 """
