@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import zablib.protocols.zab as zab
+from zablib.coord.server import zxid64
 from zablib.coord.tree import ZnodeStat, violations
 from zablib.invariants import InvariantViolation, check_prefix_order
 
@@ -95,7 +96,7 @@ def acknowledged_writes_durable(sim: ServiceRun) -> None:
     histories = {}
     for i in sim.servers:
         server = sim.nodes[i]
-        histories[i] = {(z[0] << 32) | z[1]: entry for z, entry in server.zab.history}
+        histories[i] = {zxid64(z): entry for z, entry in server.zab.history}
     for c in sim.clients:
         for zxid, session, xid in sim.nodes[c].acked:
             for i in sim.servers:
