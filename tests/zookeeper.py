@@ -27,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,10 +370,8 @@ class RealEnsemble:
             for sid, process in self.processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(self.describe(f"ZooKeeper server {sid} exited ({process.returncode})"))
-            modes = {sid: self.mode(sid) for sid in self.processes}
-            if sorted(modes.values(), key=str) == sorted(
-                ["leader"] + ["follower"] * (len(modes) - 1), key=str
-            ) or modes == {sid: "standalone" for sid in modes}:
+            modes, n = Counter(self.mode(sid) for sid in self.processes), len(self.processes)
+            if modes == Counter(leader=1, follower=n - 1) or modes == Counter(standalone=n):
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(self.describe(f"ZooKeeper ensemble not ready after {timeout:.0f} s"))
