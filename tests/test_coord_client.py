@@ -194,6 +194,9 @@ def test_calls_on_a_client_never_started_or_stopped_raise_connection_closed():
     with pytest.raises(ConnectionClosedError):
         zk.create("/a")
     zk.stop()  # a no-op, as in kazoo
+    zk.close()
+    with pytest.raises(ConnectionClosedError):
+        zk.exists("/")
 
 
 def test_stop_closes_the_session_and_its_ephemerals_go():

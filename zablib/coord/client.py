@@ -110,7 +110,6 @@ class KazooClient:
         self.randomize_hosts = randomize_hosts
         self.handler = SimHandler(driver, node)
         self.state_listeners: dict[Callable, None] = {}
-        self._closed = False
         self.DataWatch = partial(DataWatch, self)
         self.ChildrenWatch = partial(ChildrenWatch, self)
         driver.attach(node, lambda: list(self.state_listeners), self.remove_listener)
@@ -206,8 +205,8 @@ class KazooClient:
         self.start()
 
     def close(self) -> None:
-        """Free the client (after ``stop``); calls then raise ``ConnectionClosedError``."""
-        self._closed = True
+        """Free the client's resources, after ``stop`` (kazoo's ``close``). A simulated client
+        holds none: its calls already raise ``ConnectionClosedError`` once it is stopped."""
 
     # -- calls -----------------------------------------------------------------------------------
     def _call(self, op: Any, watch: Callable | None = None, include_stat: bool = False) -> Any:
