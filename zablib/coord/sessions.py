@@ -87,7 +87,7 @@ class SessionTracker:
         Returns False for a session this leader does not know or is already closing (so a
         client cannot revive a session the leader has decided to expire).
         """
-        if session_id not in self.deadline or session_id in self.closing:
+        if not self.alive(session_id):
             return False
         if timeout_ms is not None:
             self.timeout[session_id] = timeout_ms
