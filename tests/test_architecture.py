@@ -27,8 +27,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "protocols": ("zablib.protocols.*",),
     "tree": ("zablib.coord.errors", "zablib.coord.paths", "zablib.coord.tree", "zablib.coord.txn"),
     "coord": ("zablib.coord.*",),
+    "recipes": ("zablib.recipes.*",),
     "models": ("zablib.models.*",),
-    "faults": ("zablib.faults", "zablib.compare", "zablib.datadriven.*", "zablib.harness"),
+    "faults": ("zablib.faults", "zablib.scenarios", "zablib.compare", "zablib.datadriven.*",
+               "zablib.harness"),
     "viz": ("zablib.viz", "zablib.summary"),
     "widgets": ("zablib.widgets",),
     "grade": ("zablib.grade.*",),
@@ -42,8 +44,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "protocols": frozenset({"core", "kernel", "sim"}),
     "tree": frozenset(),
     "coord": frozenset({"core", "kernel", "sim", "protocols", "tree"}),
+    "recipes": frozenset({"tree", "explore"}),
     "models": frozenset({"core", "kernel", "sim", "explore", "protocols"}),
-    "faults": frozenset({"core", "kernel", "sim", "protocols", "tree", "coord"}),
+    "faults": frozenset({"core", "kernel", "sim", "explore", "protocols", "tree", "coord", "recipes"}),
     "viz": frozenset({"core", "kernel", "sim"}),
     "widgets": frozenset({"core", "kernel", "sim", "faults", "viz"}),
     "grade": frozenset(),
@@ -51,7 +54,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 #: Groups whose modules may import each other (a protocol module may import the shared commit
 #: module, the grader's modules each other); every other group imports only downwards.
-INTRA_GROUP = frozenset({"kernel", "protocols", "tree", "coord", "models", "faults", "grade"})
+INTRA_GROUP = frozenset({"kernel", "protocols", "tree", "coord", "recipes", "models", "faults", "grade"})
 #: Protocol modules that other protocol modules may import: shared parts, not protocols.
 SHARED_PROTOCOL_PARTS = frozenset({"zablib.protocols.commit", "zablib.protocols"})
 
