@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import matplotlib
 import pytest
+import recipe_backends
 from zookeeper import RealEnsemble, real_ensemble
 
 matplotlib.use("Agg")
@@ -18,3 +19,10 @@ def real_zookeeper() -> Iterator[RealEnsemble]:
     """A real three-server ZooKeeper 3.8 on loopback, started once per test process (see
     tests/zookeeper.py); skipped with what to install when ZooKeeper is missing, failed under CI."""
     yield from real_ensemble(3)
+
+
+@pytest.fixture(params=["simulated", "real"])
+def backend(request: pytest.FixtureRequest) -> Iterator[recipe_backends.Backend]:
+    """The recipe tests' two backends (tests/recipe_backends.py): the simulated ensemble, then the
+    real ZooKeeper (which it skips, or fails under CI, where ZooKeeper is missing)."""
+    yield from recipe_backends.backend_for(request)

@@ -1,0 +1,172 @@
+"""The two backends of the recipe tests do what they promise, the same way (tests/recipe_backends.py).
+
+Every recipe test trusts ``backend.crash_client``, ``pause_client``, ``expire_session`` and
+``isolate_leader`` to mean the same on the simulated ensemble and on a real ZooKeeper. These
+stories run each fault on both and check what a recipe would see: when an ephemeral node goes,
+which session states the client hears, whether writes go on. Times are measured on the backend's
+own clock and bounded in units of its session timeout and tick.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def states_of(client) -> list[str]:
+    """The session states ``client`` hears from now on, in order."""
+    heard: list[str] = []
+    client.add_listener(heard.append)
+    return heard
+
+
+def session_of(client) -> int | None:
+    return client.client_id[0] if client.client_id else None
+
+
+# -- programs, time, waiting ------------------------------------------------------------------------
+def test_programs_run_together_and_hand_back_their_results_and_errors(backend):
+    a, b = backend.client(), backend.client()
+    path = backend.path("counter")
+    a.create(path, b"0")
+    go = backend.event()
+
+    def waiter(zk):
+        assert go.wait(10 * backend.session_timeout), "never told to go"
+        return zk.get(path)[0]
+
+    def writer(zk):
+        zk.set(path, b"1")
+        go.set()
+        return "written"
+
+    def broken(zk):
+        zk.get(backend.path("missing"))
+
+    w, r = backend.spawn(waiter, b, name="waiter"), backend.spawn(writer, a, name="writer")
+    failing = backend.spawn(broken, a, name="broken")
+    with pytest.raises(backend.errors.NoNodeError):
+        failing.result(timeout=10)
+    backend.run()
+    assert (w.result(timeout=1), r.result(timeout=1)) == (b"1", "written")
+
+
+def test_run_names_the_programs_still_running_and_reraises_a_failure(backend):
+    never = backend.event()
+    backend.spawn(lambda: never.wait(), name="stuck")
+    with pytest.raises(Exception, match="stuck"):
+        backend.run(timeout=0.3)
+    never.set()
+    backend.run()
+
+    def fails():
+        raise ValueError("the program's own error")
+
+    backend.spawn(fails, name="fails")
+    with pytest.raises(ValueError, match="own error"):
+        backend.run()
+
+
+def test_sleep_and_now_measure_the_backends_clock_and_wait_until_names_what_it_waited_for(backend):
+    start = backend.now()
+    backend.sleep(0.25)
+    assert 0.25 <= backend.now() - start < 0.25 + 0.5
+    with pytest.raises(AssertionError, match="the moon"):
+        backend.wait_until(lambda: False, timeout=0.1, what="the moon")
+    assert backend.wait_until(lambda: "yes", timeout=0.1) == "yes"
+    assert backend.path("a") == backend.path("/a/") != backend.path("b")
+
+
+# -- a crashed client -----------------------------------------------------------------------------
+def test_a_crashed_clients_ephemeral_goes_only_after_about_its_session_timeout(backend):
+    owner, observer = backend.client(), backend.client()
+    member = backend.path("member")
+    owner.create(member, b"alive", ephemeral=True)
+    timeout = backend.session_timeout
+
+    backend.crash_client(owner)
+    crashed = backend.now()
+    backend.wait_until(lambda: observer.exists(member) is None, timeout=3 * timeout + 2,
+                       what="the crashed client's ephemeral node going")
+    gone = backend.now() - crashed
+
+    # The servers last heard the client at most a ping interval (a third of the session) before
+    # the crash; they expire it on the next tick after its timeout, then commit the close.
+    assert timeout * 2 / 3 - backend.tick <= gone <= timeout + 3 * backend.tick + backend.slack, gone
+
+
+# -- a paused client ------------------------------------------------------------------------------
+def test_a_short_pause_is_harmless(backend):
+    owner, observer = backend.client(), backend.client()
+    member = backend.path("member")
+    owner.create(member, ephemeral=True)
+    session, heard = session_of(owner), states_of(owner)
+
+    backend.pause_client(owner, backend.session_timeout / 3)
+    backend.sleep(backend.session_timeout)
+
+    assert "LOST" not in heard
+    assert owner.exists(member) is not None and observer.exists(member) is not None
+    assert session_of(owner) == session
+
+
+def test_a_pause_longer_than_the_session_expires_it_and_the_client_learns_it_afterwards(backend):
+    owner, observer = backend.client(), backend.client()
+    member = backend.path("member")
+    owner.create(member, ephemeral=True)
+    session, heard = session_of(owner), states_of(owner)
+    timeout = backend.session_timeout
+
+    backend.pause_client(owner, 2.5 * timeout)
+    paused = backend.now()
+    backend.wait_until(lambda: observer.exists(member) is None, timeout=2.5 * timeout,
+                       what="the paused client's ephemeral going")
+    assert backend.now() - paused < 2.5 * timeout
+    assert "LOST" not in heard  # still paused: it cannot know yet
+
+    backend.wait_until(lambda: "LOST" in heard, timeout=3 * timeout + 2, what="the client hearing LOST")
+    assert backend.now() - paused >= 2.5 * timeout
+    backend.wait_until(lambda: owner.connected and session_of(owner) not in (None, session),
+                       timeout=3 * timeout + 2, what="a new session")
+    assert owner.exists(member) is None
+
+
+# -- an expired session -----------------------------------------------------------------------------
+def test_expire_session_deletes_the_ephemerals_at_once_and_the_client_hears_lost(backend):
+    owner, observer = backend.client(), backend.client()
+    member = backend.path("member")
+    owner.create(member, ephemeral=True)
+    session, heard = session_of(owner), states_of(owner)
+
+    start = backend.now()
+    backend.expire_session(owner)
+    assert backend.now() - start < backend.session_timeout + backend.slack
+
+    observer.sync(member)
+    assert observer.exists(member) is None
+    assert "LOST" in heard
+    backend.wait_until(lambda: owner.connected and session_of(owner) not in (None, session),
+                       timeout=3 * backend.session_timeout + 2, what="a new session")
+    assert owner.create(member, ephemeral=True) == member
+
+
+# -- the leader cut off ----------------------------------------------------------------------------
+def test_isolating_the_leader_keeps_writes_going_through_the_majority_and_heal_brings_it_back(backend):
+    a, b = backend.client(), backend.client()
+    path = backend.path("k")
+    a.create(path, b"before")
+    sessions = session_of(a), session_of(b)
+
+    old = backend.isolate_leader()
+    assert backend.leader() not in (None, old)
+    assert old not in backend.serving()
+    a.retry(a.set, path, b"during")
+    b.retry(b.sync, path)
+    assert b.retry(b.get, path)[0] == b"during"
+    assert (session_of(a), session_of(b)) == sessions  # both moved to the majority in time
+
+    backend.heal()
+    assert backend.serving() == sorted(backend.serving()) and old in backend.serving()
+    assert len(backend.serving()) == 3 and backend.leader() is not None
+    a.retry(a.set, path, b"after")
+    assert b.retry(b.get, path)[0] in (b"during", b"after")
+    backend.check()
