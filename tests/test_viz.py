@@ -289,3 +289,103 @@ def test_raft_scope_labels_each_log_cell_with_its_command_and_colours_it_by_term
         "nop" if row.kind == "noop" else str(row.command) for row in rows]
     legend = [t.get_text() for t in grid.get_legend().get_texts()]
     assert legend == [f"term {t}" for t in sorted({row.term for row in rows})]
+
+
+# -- a coordination service's run: client lanes, and the tree over time ---------------------------
+def two_clients_run():
+    """Two clients of a 3-server ensemble each create an ephemeral znode; client A is then cut
+    off from every server (its session expires later)."""
+    from zablib.coord import Ensemble
+
+    ens = Ensemble(3, seed=0)
+    a, b = ens.client(), ens.client()
+
+    def program(zk, name):
+        zk.start()
+        zk.create(f"/lock/{name}", b"", ephemeral=True, makepath=True)
+
+    ens.spawn(program, a, "a")
+    ens.spawn(program, b, "b")
+    ens.run()
+    ens.isolate_client(a)
+    ens.run_for(100)
+    return ens, a, b
+
+
+@pytest.fixture(scope="module")
+def coord():
+    return two_clients_run()
+
+
+def test_client_slots_that_never_took_part_get_no_lane(coord):
+    ens, a, b = coord
+    assert len(ens.sim.node_ids) == 3 + 16  # sixteen client slots are built up front
+    assert viz.lanes(ens.sim) == (1, 2, 3, a.node_id, b.node_id)
+    fig = viz.spacetime(ens.sim)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "2", "3", "101", "102"]
+    separator = artist(fig, "lane-separator")
+    assert separator.get_ydata()[0] == 2.5  # between the last server and the first client
+
+
+def test_chosen_lanes_keep_only_their_messages_and_name_only_their_nodes(coord):
+    ens, a, b = coord
+    layout = viz.spacetime_layout(ens.sim, nodes=(1, 2, 3, a.node_id))
+    assert layout.nodes == (1, 2, 3, a.node_id)
+    assert layout.arrows and all({x.src, x.dst} <= {1, 2, 3, a.node_id} for x in layout.arrows)
+    assert any(a.node_id in (x.src, x.dst) for x in layout.arrows)
+    # a's isolation is a partition; its groups mention the drawn nodes only
+    (groups, _, _), = layout.partitions
+    assert sorted(map(sorted, groups)) == [[1, 2, 3], [a.node_id]]
+    with pytest.raises(ValueError, match="nodes must be distinct nodes"):
+        viz.spacetime_layout(ens.sim, nodes=(1, 99))
+
+
+def test_hidden_message_classes_are_not_drawn(coord):
+    ens, _, _ = coord
+    everything = viz.spacetime_layout(ens.sim)
+    assert "Ping" in {x.label for x in everything.arrows}
+    quiet = viz.spacetime_layout(ens.sim, hide=("Ping", "Pong", "Touches", "TouchesSeen"))
+    labels = {x.label for x in quiet.arrows}
+    assert not labels & {"Ping", "Pong", "Touches", "TouchesSeen"}
+    assert {"Request", "Response"} <= labels
+    assert len(quiet.arrows) < len(everything.arrows)
+
+
+def test_spans_marks_and_lane_names_are_drawn_where_asked(coord):
+    ens, a, b = coord
+    fig = viz.spacetime(ens.sim, start=200, nodes=(1, 2, 3, a.node_id, b.node_id),
+                        names={a.node_id: "101 A"},
+                        spans=[(a.node_id, 250.0, None, "holds the lock"), (99, 0, 1, "not a lane")],
+                        marks=[(b.node_id, 300.0, "refused")])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "2", "3", "101 A", "102"]
+    span, = artists(fig, "span")
+    assert span.get_paths()[0].get_extents().x0 == 250.0
+    assert span.get_paths()[0].get_extents().x1 == fig.axes[0].get_xlim()[1]  # open: to the end
+    assert [t.get_text() for t in artists(fig, "span-label")] == ["holds the lock"]
+    assert artist(fig, "marks").get_offsets().tolist() == [[300.0, 4.0]]
+    assert [t.get_text() for t in artists(fig, "mark-label")] == ["refused"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "holds the lock" in legend
+
+
+def test_tree_timeline_draws_one_bar_per_life_of_a_znode():
+    from types import SimpleNamespace as Life
+
+    lives = [Life(path="/lock", created=10.0, deleted=None, ephemeral=False, owner=None),
+             Life(path="/lock/n-0000000000", created=20.0, deleted=60.0, ephemeral=True, owner="A"),
+             Life(path="/lock/n-0000000001", created=30.0, deleted=None, ephemeral=True, owner="B"),
+             Life(path="/lock/n-0000000000", created=70.0, deleted=80.0, ephemeral=True, owner="C")]
+    fig = viz.tree_timeline(lives, end=100.0, moments=[(60.0, "A's session expires")])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "/lock", "/lock/n-0000000000", "/lock/n-0000000001"]  # parents above their children
+    persistent, = artists(fig, "persistent")
+    assert persistent.get_paths()[0].get_extents().x1 == 100.0  # still there: to the right edge
+    ephemeral = sorted((p.get_paths()[0].get_extents().x0, p.get_paths()[0].get_extents().x1)
+                       for p in artists(fig, "ephemeral"))
+    assert ephemeral == [(20.0, 60.0), (30.0, 100.0), (70.0, 80.0)]
+    assert sorted(line.get_xdata()[0] for line in artists(fig, "deleted")) == [60.0, 80.0]
+    assert {t.get_text() for t in artists(fig, "owner")} == {"A", "B", "C"}
+    assert [t.get_text() for t in artists(fig, "moment-label")] == ["A's session expires"]
+    with pytest.raises(ValueError, match="before start"):
+        viz.tree_timeline(lives, start=50, end=10)

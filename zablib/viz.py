@@ -194,6 +194,22 @@ def _note_label(event) -> str:
     return _short(event.text, 18)
 
 
+def lanes(sim: Simulation) -> tuple[NodeId, ...]:
+    """The nodes a space-time diagram of ``sim`` draws by default, in ``sim.node_ids`` order.
+
+    Every node, except client slots that never did anything: a coordination service's
+    simulation (``zablib.coord.Ensemble``) builds its client nodes up front, 16 by default, and
+    a run usually uses a few. A node counts as a client slot when its status role is
+    ``"client"``; it is left out when the trace holds nothing about it but its start.
+    """
+    busy: set[NodeId] = set()
+    for e in sim.trace:
+        if e.kind != "start":
+            busy.add(e.node)
+            busy.add(e.peer)
+    return tuple(i for i in sim.node_ids if i in busy or sim.status(i).role != "client")
+
+
 def spacetime_layout(
     sim: Simulation,
     *,
@@ -201,12 +217,21 @@ def spacetime_layout(
     end: float | None = None,
     kinds: Iterable[str] = DRAWN_KINDS,
     notes: str = "tagged",
+    nodes: Iterable[NodeId] | None = None,
+    hide: Iterable[str] = (),
 ) -> SpacetimeLayout:
     """Extract from ``sim`` what a space-time diagram of ``[start, end]`` shows.
 
     Parameters are those of :func:`spacetime`. A message is kept when its send or its delivery
-    (or drop) falls in the window.
+    (or drop) falls in the window, both its ends are drawn lifelines and its class is not in
+    ``hide``.
     """
+    drawn = lanes(sim) if nodes is None else tuple(nodes)
+    unknown_nodes = [i for i in drawn if i not in sim.node_ids]
+    if unknown_nodes or len(set(drawn)) != len(drawn) or not drawn:
+        raise ValueError(f"nodes must be distinct nodes of the simulation, got {list(drawn)}")
+    on_lane = set(drawn)
+    hidden = frozenset(hide)
     kinds = tuple(kinds)
     unknown = set(kinds) - set(DRAWN_KINDS) - {"send"}
     if unknown:
@@ -228,6 +253,9 @@ def spacetime_layout(
     sends = {e.msg_id: e for e in events if e.kind == "send"}
     arrows, drops, note_marks, timers, clients = [], [], [], [], []
     for e in events:
+        if e.node not in on_lane or (e.peer is not None and e.peer not in on_lane) \
+                or (e.message is not None and type(e.message).__name__ in hidden):
+            continue
         if e.kind == "deliver" and "deliver" in kinds:
             s = sends.get(e.msg_id)
             sent = s.time if s is not None else e.time
@@ -254,10 +282,13 @@ def spacetime_layout(
     def overlaps(a: float, b: float | None) -> bool:
         return a <= hi and (b is None or b >= lo)
 
-    crashes = tuple(c for c in sim.crash_intervals if overlaps(c[1], c[2])) if "crash" in kinds else ()
+    crashes = (tuple(c for c in sim.crash_intervals if c[0] in on_lane and overlaps(c[1], c[2]))
+               if "crash" in kinds else ())
     parts = (tuple(p for p in sim.partition_intervals if overlaps(p[1], p[2]))
              if "partition" in kinds else ())
-    return SpacetimeLayout(tuple(sim.node_ids), lo, hi, tuple(arrows), tuple(drops),
+    if set(sim.node_ids) - on_lane:  # name only the drawn nodes in each group
+        parts = tuple((tuple(g & on_lane for g in groups if g & on_lane), a, b) for groups, a, b in parts)
+    return SpacetimeLayout(drawn, lo, hi, tuple(arrows), tuple(drops),
                            tuple(note_marks), tuple(timers), tuple(clients), crashes, parts)
 
 
@@ -276,6 +307,11 @@ def spacetime(
     notes: str = "tagged",
     title: str | None = None,
     ax: Axes | None = None,
+    nodes: Iterable[NodeId] | None = None,
+    hide: Iterable[str] = (),
+    names: Mapping[NodeId, str] | None = None,
+    spans: Iterable[tuple[NodeId, float, float | None, str]] = (),
+    marks: Iterable[tuple[NodeId, float, str]] = (),
 ) -> Figure:
     """Draw a space-time (Lamport) diagram of ``sim.trace``.
 
@@ -306,12 +342,30 @@ def spacetime(
         Axes title.
     ax : matplotlib Axes, optional
         Draw into this axes instead of a new figure (the caller then owns the figure).
+    nodes : iterable of int, optional
+        The lifelines to draw, top to bottom (default :func:`lanes`: every node but unused
+        client slots). A coordination service's clients (101, 102, ...) are lanes below its
+        servers, separated from them by a dotted line; messages to or from a node not drawn
+        are left out.
+    hide : iterable of str
+        Message classes not to draw, e.g. ``("Ping", "Pong", "Touches", "TouchesSeen")`` for the
+        servers' own heartbeats, to leave the clients' requests and answers.
+    names : mapping of int to str, optional
+        A label for some lifelines instead of the node id, e.g. ``{101: "101 A"}``.
+    spans : iterable of (node, start, end, label)
+        Intervals to draw as translucent bars on a lifeline, e.g. when a client believed it
+        held a lock (``end`` None: to the end of the window). Each label is written once, at
+        the bar's start; bars with the same label share a colour.
+    marks : iterable of (node, time, label)
+        Moments to mark with a star and a label on a lifeline, e.g. a write the protected
+        resource refused.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    layout = spacetime_layout(sim, start=start, end=end, kinds=kinds, notes=notes)
+    layout = spacetime_layout(sim, start=start, end=end, kinds=kinds, notes=notes, nodes=nodes,
+                              hide=hide)
     nodes = layout.nodes
     row = {n: k for k, n in enumerate(nodes)}
     fig, ax, owned = _axes(ax, (FIG_WIDTH, 1.7 + 0.5 * len(nodes)))
@@ -410,13 +464,15 @@ def spacetime(
                         bbox=_LABEL_BOX)
                 free_from[m.node] = m.time + (len(m.label) + 2) * char_ms
 
+    handles += _draw_lane_extras(ax, sim, row, lo, hi, char_ms, spans, marks)
+
     for name, color in colors.items():
         handles.append(Line2D([], [], color=color, linewidth=1.5, label=name))
 
     ax.set_xlim(lo, hi)
     # Node 1 at the top, with room above it for partition labels.
     ax.set_ylim(len(nodes) - 0.5, -1.0 if layout.partitions else -0.5)
-    ax.set_yticks(range(len(nodes)), [str(n) for n in nodes])
+    ax.set_yticks(range(len(nodes)), [(names or {}).get(n, str(n)) for n in nodes])
     ax.set_ylabel("node")
     ax.set_xlabel("time (ms)")
     for side in ("top", "right", "left"):
@@ -431,6 +487,137 @@ def spacetime(
             fig.legend(loc="outside lower center", **style)
         else:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), **style)
+    return _finish(fig, owned)
+
+
+#: Colours of :func:`spacetime`'s spans, by label in order of first appearance.
+SPAN_PALETTE = ("#f6b26b", "#93c47d", "#6fa8dc", "#c27ba0", "#ffd966", "#8e7cc3")
+MARK_COLOR = "crimson"
+
+
+def _draw_lane_extras(ax: Axes, sim: Simulation, row: Mapping[NodeId, int], lo: float, hi: float,
+                      char_ms: float, spans: Iterable[tuple[NodeId, float, float | None, str]],
+                      marks: Iterable[tuple[NodeId, float, str]]) -> list[Any]:
+    """The client-lane parts of a space-time diagram: the line between servers and clients, the
+    caller's spans and marks. Returns their legend handles."""
+    handles: list[Any] = []
+    clients = [r for n, r in row.items() if sim.status(n).role == "client"]
+    if clients and len(clients) < len(row):
+        ax.axhline(min(clients) - 0.5, color="0.55", linewidth=0.7, linestyle=":", zorder=1,
+                   gid="lane-separator")
+    spans = [(n, a, b, label) for n, a, b, label in spans
+             if n in row and a <= hi and (b is None or b >= lo)]
+    palette: dict[str, str] = {}
+    for n, a, b, label in spans:
+        color = palette.setdefault(label, SPAN_PALETTE[len(palette) % len(SPAN_PALETTE)])
+        a, b = max(a, lo), min(hi if b is None else b, hi)
+        ax.broken_barh([(a, max(b - a, 0.0))], (row[n] - 0.3, 0.6), facecolors=color, alpha=0.45,
+                       linewidth=0, zorder=1, gid="span")
+        ax.text(a + 0.5 * char_ms, row[n] - 0.32, label, fontsize=6.5, color="0.2", va="bottom",
+                ha="left", zorder=6, clip_on=True, gid="span-label")
+    handles += [Patch(facecolor=c, alpha=0.45, label=label) for label, c in palette.items()]
+    marks = [(n, t, label) for n, t, label in marks if n in row and lo <= t <= hi]
+    if marks:
+        ax.scatter([t for _, t, _ in marks], [row[n] for n, _, _ in marks], marker="*", s=70,
+                   color=MARK_COLOR, zorder=7, gid="marks")
+        for n, t, label in marks:
+            right = t + (len(label) + 2) * char_ms > hi  # no room on the right: write it leftwards
+            ax.text(t - 0.8 * char_ms if right else t + 0.8 * char_ms, row[n] + 0.12, label,
+                    fontsize=6.5, color=MARK_COLOR, va="top", ha="right" if right else "left",
+                    zorder=7, clip_on=True, gid="mark-label", bbox=_LABEL_BOX)
+    return handles
+
+
+# -- a coordination service's tree over time ------------------------------------------------------
+
+PERSISTENT_COLOR = "tab:blue"
+EPHEMERAL_COLOR = "tab:orange"
+
+
+def tree_timeline(
+    lives: Iterable[Any],
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    moments: Iterable[tuple[float, str]] = (),
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a ZooKeeper tree over time: one row per path, one bar per life of a znode.
+
+    Each bar runs from the znode's creation to its deletion (to the right edge while it still
+    exists), persistent znodes in blue, ephemeral ones in orange with their owner written on the
+    bar. A path deleted and created again gets two bars on its row. Rows are sorted by path, so
+    that a parent comes right above its children.
+
+    Parameters
+    ----------
+    lives : iterable
+        Objects with attributes ``path`` (str), ``created`` (ms), ``deleted`` (ms or None while
+        it exists), ``ephemeral`` (bool) and ``owner`` (str or None: who owns an ephemeral
+        znode), e.g. the :class:`zablib.scenarios.ZnodeLife` list that
+        :func:`zablib.scenarios.znode_lives` reads from an ensemble's trace.
+    start, end : float, optional
+        The time window in ms (default: from the first creation to the last event of a life).
+    moments : iterable of (time, label)
+        Vertical dotted lines with a label at the top, e.g. ``(812.0, "provider crashes")``.
+    title : str, optional
+        Axes title.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    lives = list(lives)
+    moments = list(moments)
+    paths = sorted({life.path for life in lives})
+    times = [life.created for life in lives] + [life.deleted for life in lives if life.deleted is not None]
+    lo = float(start) if start is not None else min(times, default=0.0)
+    hi = float(end) if end is not None else max(times + [t for t, _ in moments], default=lo + 1.0)
+    if hi < lo:
+        raise ValueError(f"end={end} is before start={start}")
+    if hi == lo:
+        hi = lo + 1.0
+    row = {path: k for k, path in enumerate(paths)}
+    fig, ax, owned = _axes(ax, (FIG_WIDTH, 1.3 + 0.24 * max(len(paths), 1)))
+    axes_inches = max(ax.get_position().width * fig.get_figwidth(), 1.0)
+    char_ms = (hi - lo) * (6.0 * 0.55 / 72) / axes_inches
+    for kind, color in (("persistent", PERSISTENT_COLOR), ("ephemeral", EPHEMERAL_COLOR)):
+        bars = [(life, max(life.created, lo), min(hi if life.deleted is None else life.deleted, hi))
+                for life in lives if life.ephemeral == (kind == "ephemeral")
+                and life.created <= hi and (life.deleted is None or life.deleted >= lo)]
+        for life, a, b in bars:
+            ax.broken_barh([(a, max(b - a, 0.0))], (row[life.path] - 0.32, 0.64), facecolors=color,
+                           alpha=0.8, linewidth=0, zorder=2, gid=kind)
+            if life.deleted is not None and lo <= life.deleted <= hi:
+                ax.plot([life.deleted], [row[life.path]], marker="|", markersize=7, color="0.15",
+                        zorder=3, gid="deleted")
+            if kind == "ephemeral" and life.owner and (b - a) > (len(life.owner) + 1) * char_ms:
+                ax.text(a + 0.5 * char_ms, row[life.path], life.owner, fontsize=6, color="white",
+                        va="center", ha="left", zorder=4, clip_on=True, gid="owner")
+    for t, label in moments:
+        ax.axvline(t, color="0.35", linewidth=0.8, linestyle=":", zorder=1, gid="moment")
+        ax.text(t, -0.7, label, fontsize=7, color="0.2", ha="center", va="bottom", clip_on=False,
+                gid="moment-label")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(max(len(paths), 1) - 0.5, -0.5)
+    ax.set_yticks(range(len(paths)), paths, fontsize=7)
+    ax.set_xlabel("time (ms)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    style = dict(handles=[Patch(facecolor=PERSISTENT_COLOR, alpha=0.8, label="persistent znode"),
+                          Patch(facecolor=EPHEMERAL_COLOR, alpha=0.8, label="ephemeral znode (owner)"),
+                          Line2D([], [], color="0.15", marker="|", linestyle="none", label="deleted")],
+                 ncol=3, fontsize=7, frameon=False)
+    if owned:  # below the axes, as spacetime's legend
+        fig.legend(loc="outside lower center", **style)
+    else:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), **style)
+    if title:
+        ax.set_title(title, fontsize=10, pad=14 if moments else 6)
     return _finish(fig, owned)
 
 
