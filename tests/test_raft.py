@@ -468,6 +468,59 @@ def test_one_change_at_a_time():
     sim.check()
 
 
+def configuration_committed(sim, node: int) -> bool:
+    """``node`` knows its latest configuration entry is committed."""
+    return sim.nodes[node].commit_index >= sim.nodes[node].config_index
+
+
+def test_a_removed_server_holding_the_newest_entries_leads_the_cluster_to_commit_its_removal():
+    """Thesis §4.2.2: a server outside its latest configuration still campaigns, without
+    counting its own vote, until it knows that configuration is committed, then steps down.
+    Four servers; the entry that removes 4 reaches 4 only, and the leader crashes for good.
+    2 and 3 are a majority of the new configuration {1, 2, 3}, but 4 refuses them its vote (its
+    log is longer), so only 4 can win: it must campaign, commit its own removal and hand over."""
+    sim = raft.cluster(4, seed=1)
+    sim.campaign(1)
+    assert elect(sim) == 1
+    sim.cut_link(1, 2)
+    sim.cut_link(1, 3)
+    assert sim.remove_server(4)
+    sim.run_until(lambda s: s.nodes[4].config == (1, 2, 3), what="4 receiving its removal")
+    sim.crash(1)
+    sim.heal()
+    leader = elect(sim)  # three of four servers are up: a leader must come
+    assert leader in (2, 3) and sim.configuration() == (1, 2, 3)
+    assert [term for term, node, _ in sim.trace.values("leader") if node == 4]
+    assert sim.trace.values("removed", node=4)  # 4 led, committed {1, 2, 3} and stepped down
+    sim.submit("after")
+    wait_committed(sim, "after", [2, 3])
+    sim.recover(1)
+    wait_committed(sim, "after", [1])
+    sim.run_for(1000)
+    assert sim.nodes[4].role == "follower" and configuration_committed(sim, 4)
+    assert not [t for t in sim.trace.values("candidate", node=4) if t > sim.nodes[leader].term]
+    sim.check()
+
+
+def test_a_two_server_leader_that_removes_itself_while_cut_off_still_hands_over():
+    """Thesis §4.2.2 again, with two servers: leader 1 removes itself while it is cut off, so
+    only 1 holds the configuration {2}. Once the network heals, 2 cannot win without 1's vote
+    (1's log is longer); 1 must campaign though it is no member, commit {2} and step down."""
+    sim = raft.cluster(2, seed=0)
+    sim.campaign(1)
+    assert elect(sim) == 1
+    sim.partition({1}, {2})
+    assert sim.remove_server(1)
+    sim.run_for(300)  # 1 leads alone and cannot commit; 2 campaigns in vain
+    assert sim.nodes[1].config == (2,) and not configuration_committed(sim, 1)
+    sim.heal()
+    assert elect(sim) == 2
+    assert sim.configuration() == (2,) and sim.trace.values("removed", node=1)
+    sim.submit("after")
+    wait_committed(sim, "after", [2])
+    sim.check()
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_membership_changes_during_faults_stay_safe(seed):
     sim = raft.cluster(3, seed=seed, spares=2)

@@ -26,7 +26,11 @@ Membership (thesis §4.1)
     thesis's fix of the single-server algorithm). A new server is first caught up as a non-voting
     learner; the entry that adds it is appended once its log matches the leader's. A leader that
     removes itself manages the cluster without counting itself, and steps down once the entry is
-    committed. Servers outside the configuration never start elections.
+    committed. A server outside its latest configuration campaigns too, without counting its own
+    vote, as long as it was in the previous one and does not know the latest committed (thesis
+    §4.2.2): the entry that removes it may be on it alone, and then only it can win (it refuses
+    its vote to shorter logs); it commits the entry and steps down. Servers never in a
+    configuration (spares, learners) never start elections.
 
 Options beyond Figure 2, off by default: ``check_quorum`` (a leader that has not heard from a
 majority within an election timeout steps down, thesis §6.2) and ``pre_vote`` (a server first asks
@@ -523,6 +527,13 @@ class RaftServer(Node):
     def _won(self) -> bool:
         return quorum.vote_result(self.votes, self.config) == quorum.WON
 
+    def _may_campaign(self) -> bool:
+        """Thesis §4.2.2: a member campaigns; so does a server that its latest configuration
+        removes, for as long as it does not know that configuration committed: it may hold the
+        entry the others need, and refuse them its vote. Its own vote does not count."""
+        return self.id in self.config or (self.id in self.old_config
+                                          and self.commit_index < self.config_index)
+
     def _targets(self) -> list[NodeId]:
         """Whom a leader replicates to: both configurations around the last change (so a removed
         server learns it was removed) and the learner being caught up."""
@@ -591,7 +602,7 @@ class RaftServer(Node):
             self._broadcast_append(out)
             return out.set_timer("heartbeat", self.heartbeat_ms)
         if name == "election" and self.role != LEADER:
-            if self.id in self.config:
+            if self._may_campaign():
                 if self.pre_vote:
                     return self._start_pre_vote(out)
                 return self._start_election(out)
@@ -602,7 +613,7 @@ class RaftServer(Node):
         self.now = now
         out = Output()
         if isinstance(request, Campaign):
-            out.reply = self.role != LEADER and self.id in self.config
+            out.reply = self.role != LEADER and self._may_campaign()
             return self._start_election(out) if out.reply else out
         if self.role != LEADER:
             out.reply = False
