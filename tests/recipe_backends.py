@@ -24,7 +24,28 @@ and a pause are real network effects; sessions of 1.5 s. Every client, proxy and
 is cleaned up when the test ends (:meth:`Backend.close`).
 
 Times are in seconds of the backend's clock on both. Write waits in units of
-``backend.session_timeout`` (and ``backend.tick``, the servers' tick) rather than constants.
+``backend.session_timeout`` (and ``backend.tick``, the servers' tick; ``backend.slack``, the
+noise a timing bound must allow) rather than constants. Beyond the contract of
+``/tmp/helpers/RECIPES.md``: ``backend.errors`` (the clients' exception module),
+``backend.servers``, ``client(server=i)`` (a client of one server only, for stale reads),
+``leader()``, ``serving()``, ``check()`` (the simulated service's invariants).
+
+Where the two differ, and why the tests may still assert the same:
+
+* **pause**: the simulated client node is frozen, timers included: nothing happens on it until
+  the pause ends. A real kazoo client cannot be frozen, so its proxy holds its traffic and
+  refuses its new connections instead; kazoo's own threads notice the silence after its read
+  timeout (2/3 of the session), go ``SUSPENDED`` and fail pending calls with ``ConnectionLoss``
+  during the pause. On both, nothing reaches a server, a pause longer than the session expires
+  it, and the client hears ``LOST`` only after the pause.
+* **isolate_leader**: the simulated leader is partitioned away but keeps running (it stops
+  serving once it misses its quorum); the real one's JVM is stopped (a partition would need root).
+  On both the others elect a new leader and serve, and heal brings the old one back as a follower.
+* **crash_client**: the simulated client node stays isolated and keeps trying: its programs' calls
+  fail with ``ConnectionLoss`` when it notices (2/3 of the session), later ones with
+  ``KazooTimeoutError`` after its ``call_timeout`` (10 s). The real kazoo client is stopped behind
+  its cut proxy, so its calls fail with ``ConnectionClosedError`` at once. Either way a crashed
+  client's programs end with an error from its client; its listeners hear nothing more.
 """
 
 from __future__ import annotations
@@ -64,6 +85,8 @@ class Backend:
     ----------
     name : str
         ``"simulated"`` or ``"real"``.
+    servers : tuple of int
+        The server ids (1, 2, 3).
     session_timeout : float
         Seconds: the session timeout of the clients ``client()`` makes.
     tick : float
@@ -75,6 +98,7 @@ class Backend:
     """
 
     name = "backend"
+    servers: tuple[int, ...] = ()
     session_timeout = 1.0
     tick = 0.1
     poll = 0.01
@@ -84,9 +108,17 @@ class Backend:
         return f"<{type(self).__name__} t={self.now():.3f} s>"
 
     # -- clients and paths --------------------------------------------------------------------------
-    def client(self, timeout: float | None = None) -> Any:
-        """A new, started, kazoo-compatible client (session ``timeout``, default
-        :attr:`session_timeout`)."""
+    def client(self, timeout: float | None = None, server: int | None = None) -> Any:
+        """A new, started, kazoo-compatible client.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Its session timeout (default :attr:`session_timeout`).
+        server : int, optional
+            Talk to this server only (one of :attr:`servers`), e.g. to read from a lagging one.
+            By default each new client starts at the next server and may fail over to any.
+        """
         raise NotImplementedError
 
     def path(self, name: str) -> str:
@@ -146,7 +178,9 @@ class Backend:
     # -- faults -------------------------------------------------------------------------------------
     def crash_client(self, client: Any) -> None:
         """The client's process dies: no more traffic either way, for good. Its session is not
-        closed: the servers expire it after the session timeout (its ephemerals go then)."""
+        closed: the servers expire it after the session timeout (its ephemerals go then). Its
+        state listeners are removed (a dead process runs no code); its programs' calls fail
+        (see the module docstring), so they end and :meth:`run` does not wait for them forever."""
         raise NotImplementedError
 
     def pause_client(self, client: Any, seconds: float) -> None:
@@ -235,6 +269,7 @@ class SimulatedBackend(Backend):
         from zablib.coord.server import TICK_MS
 
         self.ens = Ensemble(n, seed=seed, max_clients=max_clients)
+        self.servers = self.ens.servers
         self.session_timeout = session_timeout
         self.tick = TICK_MS / 1000.0
         # A client slot that is never started: the timer behind sleep() and event() (a sleeping
@@ -249,8 +284,8 @@ class SimulatedBackend(Backend):
 
         return errors
 
-    def client(self, timeout: float | None = None) -> Any:
-        zk = self.ens.client(timeout=self.session_timeout if timeout is None else timeout)
+    def client(self, timeout: float | None = None, server: int | None = None) -> Any:
+        zk = self.ens.client(hosts=server, timeout=self.session_timeout if timeout is None else timeout)
         zk.start()
         return zk
 
@@ -272,6 +307,7 @@ class SimulatedBackend(Backend):
     def crash_client(self, client: Any) -> None:
         """Isolate the client from every server, for good (:meth:`heal` keeps it isolated)."""
         self.crashed.add(client.node_id)
+        _forget_listeners(client)
         self.ens.isolate_client(client)
 
     def pause_client(self, client: Any, seconds: float) -> None:
@@ -409,7 +445,8 @@ class RealBackend(Backend):
         self.ensemble = ensemble
         self.session_timeout = session_timeout
         self.tick = TICK_MS / 1000.0
-        self.addresses = [s.address for s in ensemble.servers.values()]
+        self.servers = tuple(ensemble.servers)
+        self.addresses = [ensemble.address(s) for s in self.servers]
         self.turn = itertools.count()
         self.started = time.monotonic()
         self.proxies: list[tuple[Any, ZkProxy]] = []
@@ -441,10 +478,15 @@ class RealBackend(Backend):
         zk.start(timeout=30)
         return zk
 
-    def client(self, timeout: float | None = None) -> Any:
+    def client(self, timeout: float | None = None, server: int | None = None) -> Any:
         from kazoo.client import KazooClient
 
-        proxy = ZkProxy(self.addresses, first=next(self.turn) % len(self.addresses))
+        if server is None:
+            proxy = ZkProxy(self.addresses, first=next(self.turn) % len(self.addresses))
+        elif server in self.servers:
+            proxy = ZkProxy([self.ensemble.address(server)])
+        else:
+            raise ValueError(f"server must be one of {self.servers}, got {server!r}")
         zk = KazooClient(hosts=proxy.address,
                          **self._options(self.session_timeout if timeout is None else timeout))
         self.proxies.append((zk, proxy))
@@ -486,9 +528,15 @@ class RealBackend(Backend):
         return threading.Event()
 
     def crash_client(self, client: Any) -> None:
-        """Cut the client's proxy: its connections close, new ones are refused, for good."""
+        """Cut the client's proxy (its connections close, new ones are refused, for good), then
+        stop the kazoo client in the background: its goodbye cannot pass the cut proxy, so the
+        session stays open at the servers, but its calls now fail with ConnectionClosedError
+        instead of waiting for ever for a reconnection."""
         self.proxy(client).cut()
         self.crashed.append(client)
+        _forget_listeners(client)
+        threading.Thread(target=_stop_quietly, args=(client,), name="crashed client stop",
+                         daemon=True).start()
 
     def pause_client(self, client: Any, seconds: float) -> None:
         """Pause the client's proxy (see ``tests/zk_proxy.py``: traffic held both ways, new
@@ -556,6 +604,11 @@ class RealBackend(Backend):
         deadline = time.monotonic() + 2.0
         for task in self.tasks:
             task.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _forget_listeners(client: Any) -> None:
+    for listener in list(client.state_listeners):
+        client.remove_listener(listener)
 
 
 def _stop_quietly(zk: Any) -> None:

@@ -217,7 +217,9 @@ class ZkProxy:
         try:
             while True:
                 data = source.recv(BUFFER)
-                if not data or not self._hold():
+                # An end of stream waits out a pause too: a paused client hears nothing, not
+                # even that its server closed the connection.
+                if not self._hold() or not data:
                     return
                 sink.sendall(data)
         except OSError:
