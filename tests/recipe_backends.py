@@ -591,6 +591,8 @@ class RealBackend(Backend):
     def close(self) -> None:
         """Stop every client (in parallel, bounded), close every proxy, start any server a test
         stopped. Programs still running then fail on their closed clients and end."""
+        for _, proxy in self.proxies:
+            proxy.resume()  # a pause still running would hold each goodbye until it ends
         clients = [zk for zk, _ in self.proxies] + [self.admin]
         stoppers = [threading.Thread(target=_stop_quietly, args=(zk,), daemon=True) for zk in clients]
         for t in stoppers:

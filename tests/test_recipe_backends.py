@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from recipe_backends import SimulatedBackend
 from zk_proxy import ZkProxy
 
 
@@ -79,6 +80,32 @@ def test_sleep_and_now_measure_the_backends_clock_and_wait_until_names_what_it_w
         backend.wait_until(lambda: False, timeout=0.1, what="the moon")
     assert backend.wait_until(lambda: "yes", timeout=0.1) == "yes"
     assert backend.path("a") == backend.path("/a/") != backend.path("b")
+
+
+def test_the_simulated_backend_repeats_a_run_exactly_from_its_seed():
+    def story(backend):
+        a, b = backend.client(), backend.client()
+        a.create(backend.path("x"), ephemeral=True)
+        backend.spawn(lambda: b.exists(backend.path("x")), name="reader")
+        backend.pause_client(a, backend.session_timeout)
+        backend.isolate_leader()
+        backend.heal()
+        backend.run()
+        return [event.describe() for event in backend.ens.sim.trace]
+
+    assert story(SimulatedBackend(seed=3)) == story(SimulatedBackend(seed=3))
+
+
+def test_the_real_ensemble_is_whole_again_when_a_test_ends_with_its_leader_cut_off(backend):
+    if backend.name == "simulated":
+        pytest.skip("each test has an ensemble of its own on the simulated backend: nothing to restore")
+    zk = backend.client()
+    old = backend.isolate_leader(wait=False)
+    backend.pause_client(zk, 60)  # left paused too: closing must not wait for the pause to end
+    start = backend.now()
+    backend.close()  # what the fixture does when the test ends (and does again, harmlessly)
+    assert backend.now() - start < 30
+    assert backend.serving() == list(backend.servers) and old in backend.serving()
 
 
 # -- a crashed client -----------------------------------------------------------------------------

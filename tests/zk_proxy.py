@@ -135,6 +135,12 @@ class ZkProxy:
             self.resume_at = max(self.resume_at, time.monotonic() + seconds)
             self.condition.notify_all()
 
+    def resume(self) -> None:
+        """End a pause now: what was held is delivered."""
+        with self.condition:
+            self.resume_at = 0.0
+            self.condition.notify_all()
+
     def cut(self) -> None:
         """Close every connection and refuse new ones, for good: the client has died."""
         with self.condition:
