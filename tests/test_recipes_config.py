@@ -10,6 +10,7 @@ timeout; after they end, every subscriber has the last value within a stated bou
 from __future__ import annotations
 
 import pytest
+from lost_answers import lose_answers
 
 from zablib.recipes.config import ConfigSubscriber, publish, write_value
 
@@ -113,6 +114,25 @@ def test_subscribers_converge_after_the_leader_is_cut_away_and_a_pause(backend):
           f"{len(published)} values")
     for s in subscribers:
         assert is_subsequence(s.seen, published), (s.seen, published)
+
+
+def test_a_write_whose_answer_was_lost_is_not_applied_twice(backend):
+    """ConnectionLoss after the server applied a set: kazoo's plain retry writes again (a second
+    version, and subscribers may see the value twice); publish reads the znode back first."""
+    path = backend.path("app/config")
+    zk = backend.client()
+    assert publish(zk, path, b"v0") == 0
+
+    lose_answers(zk, backend.errors, set=1)
+    zk.retry(zk.set, path, b"v1")
+    assert zk.losing == {"set": 0} and zk.get(path)[1].version == 2  # one write, two versions
+
+    lose_answers(zk, backend.errors, set=1)
+    assert publish(zk, path, b"v2") == 3  # found applied: no fourth version
+    assert zk.losing == {"set": 0} and zk.get(path)[1].version == 3
+
+    lose_answers(zk, backend.errors, create=1)
+    assert publish(zk, backend.path("app/other"), b"w0") == 0  # a lost create: read back too
 
 
 @pytest.mark.parametrize("value", ["text", None, bytearray(b"x")])

@@ -10,6 +10,7 @@ session to expire before it can take its name back.
 from __future__ import annotations
 
 import pytest
+from lost_answers import lose_answers
 
 from zablib.recipes.base import errors_of
 from zablib.recipes.membership import Membership, MembershipWatcher
@@ -100,6 +101,19 @@ def test_a_restarted_member_waits_for_its_old_session_to_expire(backend):
     assert member.members() == ["w1"]
     member.leave()
     assert member.members() == [] and member.member is None
+
+
+def test_a_join_whose_answer_was_lost_succeeds(backend):
+    """ConnectionLoss after the server applied the create: the retry finds the node existing,
+    owned by this very session, so the join has succeeded (not "name taken")."""
+    group = backend.path("cluster/workers")
+    master = MembershipWatcher(backend.client(), group)  # makes the group's znode
+    zk = lose_answers(backend.client(), backend.errors, create=1)
+    member = Membership(zk, group)
+    assert member.join("w1") == f"{group}/w1"
+    assert zk.losing == {"create": 0} and member.members() == ["w1"]
+    backend.wait_until(lambda: master.members == ["w1"], what="w1 seen joining")
+    assert master.changes == [("join", "w1")]
 
 
 def test_a_members_name_is_a_znode_name(backend):

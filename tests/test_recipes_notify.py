@@ -11,6 +11,7 @@ bound, and counts what it missed.
 from __future__ import annotations
 
 import pytest
+from lost_answers import lose_answers
 
 from zablib.recipes.notify import Listener, Notifier
 
@@ -94,6 +95,18 @@ def test_a_listener_started_before_the_first_signal_counts_from_version_0(backen
     notifier.signal(b"b")
     backend.wait_until(lambda: listener.events and listener.events[-1] == b"b", what="b heard")
     assert len(listener.events) + listener.missed == 2
+
+
+def test_a_signal_whose_answer_was_lost_is_sent_once(backend):
+    path = backend.path("events/deploy")
+    zk = backend.client()
+    notifier = Notifier(zk, path)
+    listener = Listener(backend.client(), path)
+    assert notifier.signal(b"one") == 0
+    lose_answers(zk, backend.errors, set=1)
+    assert notifier.signal(b"two") == 1  # applied once, found by reading it back
+    backend.wait_until(lambda: listener.events[-1:] == [b"two"], what="two heard")
+    assert zk.losing == {"set": 0} and len(listener.events) + listener.missed == 2
 
 
 def test_a_payload_is_bytes(backend):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from lost_answers import lose_answers
 
 from zablib.recipes.balancer import LoadBalancer, NoProviderError, parse_load
 from zablib.recipes.registry import ServiceRegistry, ServiceWatcher, address_of
@@ -109,6 +110,20 @@ def test_a_provider_whose_session_expired_registers_again(backend):
     [new_path] = registries[0].registrations
     assert new_path != paths[0] and address_of(new_path.rsplit("/", 1)[1]) == ADDRESSES[0]
     assert ServiceRegistry(consumer, backend.path("services")).discover("search") == ADDRESSES[:2]
+
+
+def test_a_create_whose_answer_was_lost_registers_once(backend):
+    """ConnectionLoss after the server applied the create: a blind retry would list the provider
+    twice; the registry finds the node its session owns and keeps that one."""
+    base = backend.path("services")
+    zk = backend.client()
+    registry = ServiceRegistry(zk, base)
+    first = registry.register("search", ADDRESSES[0])  # the service's znode exists now
+    lose_answers(zk, backend.errors, create=1)
+    second = registry.register("search", ADDRESSES[1])
+    assert zk.losing == {"create": 0}
+    assert sorted(zk.get_children(f"{base}/search")) == sorted(p.rsplit("/", 1)[1] for p in (first, second))
+    assert registry.discover("search") == ADDRESSES[:2]
 
 
 def test_round_robin_takes_turns_and_random_is_seeded(backend):
