@@ -246,8 +246,9 @@ class Lock:
 
     def look(self, mine: str) -> str:
         """One look at the contenders: HELD, or WAIT with a watch set on the predecessor, or
-        AGAIN (the predecessor went meanwhile), or GONE (our node is not there any more)."""
-        children = self.contender_nodes()
+        AGAIN (the predecessor went meanwhile), or GONE (our node is not there any more).
+        The rule gets the contenders in the server's order, as a real ZooKeeper lists them."""
+        children = [c for c in self.client.get_children(self.path) if _CONTENDER.search(c)]
         if mine not in children:
             return GONE
         before = self.predecessor(list(children), mine)
