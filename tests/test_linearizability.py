@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
+import threading
 import time
 
 import pytest
@@ -92,9 +94,39 @@ def test_the_fragment_shrinks_to_a_minimal_non_linearizable_sub_history():
     # From the initial 1 the stale read needs no writer: the write it missed is the blame.
     overwritten = KVModel({X: 1})
     assert check([w1, w2, stale], overwritten).minimal() == [w2, stale]
-    # From the initial 0, a read of 1 with no write of 1 is wrong on its own.
-    assert check([w1, w2, stale], REGISTER).minimal() == [stale]
+    # From the initial 0 the read is stale too: it saw w1 after w2 had completed. The shrink
+    # keeps the write it saw, although "a read of 1 and no write of 1" is shorter: that would
+    # blame a value nobody wrote, not a read that came too late.
+    assert check([w1, w2, stale], REGISTER).minimal() == [w1, w2, stale]
     assert check([w1], REGISTER).minimal() == []
+
+
+def test_a_value_nobody_wrote_shrinks_to_the_read_alone():
+    invented = get("b", 9, 4, 5)
+    h = [set_("a", 1, 0, 1), set_("a", 2, 2, 3), invented]
+    assert check(h, REGISTER).minimal() == [invented]
+
+
+def test_the_blame_falls_on_the_first_answer_nothing_can_explain():
+    kv = KVModel({X: 0})
+    delete, create = op("a", ("delete", X), "ok", 0, 1), op("a", ("create", X, 5), "ok", 2, 3)
+    stale = op("b", ("get", X), "NoNode", 4, 5)  # the node was back before this read began
+    later = set_("a", 6, 6, 7)  # fine on its own: nothing deleted the node again
+    result = check([later, stale, create, delete], kv)
+    assert result.blame() == [stale]
+    assert result.minimal() == [delete, create, stale]
+    assert check([delete, create], kv).blame() == []
+
+
+def test_a_write_whose_ok_cannot_be_true_is_blamed_rather_than_the_read_before_it():
+    # The unknown delete explains the read of NoNode; nothing then explains the set's "ok".
+    kv = KVModel({X: 0})
+    h = [op("a", ("delete", X), "ok", 0, 1), op("a", ("create", X, 5), "ok", 2, 3),
+         op("c", ("delete", X), UNKNOWN, 2.5), op("b", ("get", X), "NoNode", 4, 5),
+         set_("a", 6, 6, 7)]
+    result = check(h, kv)
+    assert result.blame() == [h[4]]
+    assert result.minimal() == [h[2], h[3], h[4]]
 
 
 def test_shrinking_never_makes_an_innocent_operation_the_culprit():
@@ -127,6 +159,38 @@ def test_concurrent_writes_may_land_in_either_order():
     for seen in (1, 2):
         h = [set_("a", 1, 0, 3), set_("b", 2, 1, 4), get("c", seen, 5, 6)]
         assert check(h, REGISTER).ok is True, seen
+
+
+def test_zookeeper_answers_for_missing_and_existing_nodes_are_checked_both_ways():
+    kv = KVModel()
+    h = [op("a", ("exists", "/n"), False, 0, 1),
+         op("a", ("delete", "/n"), "NoNode", 2, 3),
+         op("a", ("create", "/n", b"1"), "ok", 4, 5),
+         op("b", ("exists", "/n"), True, 6, 7),
+         op("b", ("sync", "/n"), "ok", 8, 9),
+         op("b", ("create", "/n", b"2"), "NodeExists", 10, 11),
+         op("a", ("delete", "/n"), "ok", 12, 13),
+         op("b", ("set", "/n", b"3"), "NoNode", 14, 15),
+         op("b", ("get", "/n"), "NoNode", 16, 17)]
+    assert check(h, kv).ok is True
+    for i, wrong in [(0, True), (1, "ok"), (3, False), (5, "ok"), (7, "ok"), (8, b"1")]:
+        broken = h[:i] + [dataclasses.replace(h[i], output=wrong)] + h[i + 1:]
+        result = check(broken, kv)
+        assert result.ok is False, (i, wrong)
+        assert result.blame() == [broken[i]]
+    # Concurrent with the create, the exists may see either; sync changes nothing.
+    for seen in (True, False):
+        both = [op("a", ("create", "/n", b"1"), "ok", 0, 4), op("b", ("exists", "/n"), seen, 1, 2),
+                op("b", ("sync", "/n"), "ok", 2.5, 3)]
+        assert check(both, kv).ok is True
+
+
+def test_a_create_that_lost_its_connection_may_have_made_the_node_a_retry_finds():
+    kv = KVModel()
+    lost = op("a", ("create", "/n", b"1"), UNKNOWN, 0)
+    retry = op("a", ("create", "/n", b"1"), "NodeExists", 1, 2)
+    assert check([lost, retry], kv).ok is True
+    assert check([retry], kv).ok is False  # recorded as failed instead, a correct service is blamed
 
 
 # --- unknown outcomes ------------------------------------------------------------------------
@@ -208,6 +272,25 @@ def test_the_recorder_turns_events_into_operations():
     assert ops[3].unknown  # still open: treated as an unknown outcome
     assert check(ops, REGISTER).ok is True
     h.ok(pending, 0)
+
+
+def test_the_recorder_can_be_shared_by_threads():
+    h = History(clock=time.monotonic)
+
+    def client(k):
+        for i in range(200):
+            h.ok(h.invoke(k, ("set", X, (k, i))), "ok")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ops = h.operations()
+    assert len(ops) == 800 and len({o.input for o in ops}) == 800
+    for k in range(4):  # each client's operations in its own order, one after the other
+        mine = [o for o in ops if o.client == k]
+        assert all(a.return_ <= b.call for a, b in zip(mine, mine[1:], strict=False))
 
 
 def test_the_recorder_refuses_misuse_with_clear_errors():

@@ -23,9 +23,10 @@ case. A failed operation (the server said no, so nothing happened) is dropped by
 """
 
 import math
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -101,7 +102,9 @@ class History:
 
     Times come from ``clock`` (default: a counter that ticks on every event, so the recorded
     order is the order of the calls to this object, which is what a single-threaded test or a
-    simulation needs).
+    simulation needs; ``time.monotonic`` for threads talking to a real service). The recorder
+    is thread-safe: each event reads the clock and is stored under one lock, so times and ids
+    follow the order in which events were recorded.
 
     Parameters
     ----------
@@ -124,6 +127,9 @@ class History:
         self._open: dict[int, tuple[Hashable, Any, float]] = {}
         self._busy: dict[Hashable, int] = {}
         self._done: dict[int, Operation | None] = {}
+        # Held only while an event is stored (never across a blocking call), so greenlets on
+        # the simulator, which switch only when they wait, never contend for it.
+        self._lock = threading.Lock()
 
     def _now(self) -> float:
         if self._clock is not None:
@@ -133,15 +139,16 @@ class History:
 
     def invoke(self, client: Hashable, input: Any) -> int:
         """Record that ``client`` called ``input`` now; returns the id to end it with."""
-        if client in self._busy:
-            raise HistoryError(
-                f"client {client!r} invokes {input!r} while its operation "
-                f"{self._busy[client]} is still open"
-            )
-        op_id = len(self._open) + len(self._done)
-        self._open[op_id] = (client, input, self._now())
-        self._busy[client] = op_id
-        return op_id
+        with self._lock:
+            if client in self._busy:
+                raise HistoryError(
+                    f"client {client!r} invokes {input!r} while its operation "
+                    f"{self._busy[client]} is still open"
+                )
+            op_id = len(self._open) + len(self._done)
+            self._open[op_id] = (client, input, self._now())
+            self._busy[client] = op_id
+            return op_id
 
     def _end(self, op_id: int, verb: str) -> tuple[Hashable, Any, float]:
         if op_id in self._done:
@@ -154,8 +161,9 @@ class History:
 
     def ok(self, op_id: int, output: Any) -> None:
         """Record that operation ``op_id`` returned ``output`` now."""
-        client, input, call = self._end(op_id, "ok")
-        self._done[op_id] = Operation(client, input, output, call, self._now())
+        with self._lock:
+            client, input, call = self._end(op_id, "ok")
+            self._done[op_id] = Operation(client, input, output, call, self._now())
 
     def fail(self, op_id: int, error: Any = None) -> None:
         """Record that operation ``op_id`` certainly did not take effect; it is dropped.
@@ -164,18 +172,21 @@ class History:
         was sent). An error that *is* the operation's answer (``NoNode`` for a delete, say)
         is an output: record it with ``ok``.
         """
-        self._end(op_id, "fail")
-        self._done[op_id] = None
+        with self._lock:
+            self._end(op_id, "fail")
+            self._done[op_id] = None
 
     def unknown(self, op_id: int) -> None:
         """Record that the outcome of ``op_id`` will never be known (e.g. ``ConnectionLoss``)."""
-        client, input, call = self._end(op_id, "mark unknown")
-        self._done[op_id] = Operation(client, input, UNKNOWN, call, math.inf)
+        with self._lock:
+            client, input, call = self._end(op_id, "mark unknown")
+            self._done[op_id] = Operation(client, input, UNKNOWN, call, math.inf)
 
     def operations(self) -> list[Operation]:
         """The history so far; operations still open count as unknown outcomes."""
-        ops = [op for _, op in sorted(self._done.items()) if op is not None]
-        ops += [Operation(c, i, UNKNOWN, t, math.inf) for c, i, t in self._open.values()]
+        with self._lock:
+            ops = [op for _, op in sorted(self._done.items()) if op is not None]
+            ops += [Operation(c, i, UNKNOWN, t, math.inf) for c, i, t in self._open.values()]
         return ops
 
 
@@ -201,6 +212,15 @@ class Model:
         """Independent sub-histories, each checked on its own (default: the whole history)."""
         return [list(history)]
 
+    def changes_state(self, input: Any, output: Any) -> bool:
+        """Whether ``input`` answered ``output`` may have changed the state (default: True).
+
+        False means the operation never changes the state (a read, a refused write), so
+        leaving it out of a history can only remove a reason for it not to be linearizable;
+        ``Result.minimal`` deletes such operations freely. ``output`` may be ``UNKNOWN``.
+        """
+        return True
+
     def describe_operation(self, input: Any, output: Any) -> str:
         """One short line for an operation."""
         return f"{input!r} -> {output!r}"
@@ -212,9 +232,13 @@ class KVModel(Model):
     Inputs and the outputs the model accepts:
 
     - ``("get", path)`` -> the value, or ``"NoNode"``;
+    - ``("exists", path)`` -> ``True`` or ``False``;
     - ``("set", path, value)`` -> ``"ok"`` or ``"NoNode"``;
     - ``("create", path, value)`` -> ``"ok"`` or ``"NodeExists"``;
-    - ``("delete", path)`` -> ``"ok"`` or ``"NoNode"``.
+    - ``("delete", path)`` -> ``"ok"`` or ``"NoNode"``;
+    - ``("sync", path)`` -> ``"ok"``: it changes nothing (ZooKeeper's sync only makes one
+      server catch up, which the model, a single copy, never needs). A "sync then get" is
+      recorded as one ``get`` whose call is the sync's (``zablib.recipes.recording``).
 
     ``initial`` gives the paths that exist at the start. Paths are independent (no parent
     rules), so the history is partitioned by path. A state is the sorted tuple of the
@@ -238,6 +262,10 @@ class KVModel(Model):
         exists = path in tree
         if verb == "get":
             return (tree[path] if exists else "NoNode"), state
+        if verb == "exists":
+            return exists, state
+        if verb == "sync":
+            return "ok", state
         if verb == "set":
             output = "ok" if exists else "NoNode"
             if exists:
@@ -258,6 +286,10 @@ class KVModel(Model):
         if output is not UNKNOWN and output != expected:
             return False, state
         return True, after
+
+    def changes_state(self, input: Any, output: Any) -> bool:
+        # Reads, syncs and refusals (NoNode, NodeExists) leave the map as it was.
+        return input[0] in ("set", "create", "delete") and (output is UNKNOWN or output == "ok")
 
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
         parts: dict[str, list[Operation]] = {}
@@ -293,6 +325,9 @@ class Result:
         The operations that were candidates to come next after ``prefix`` (their calls came
         before the first pending return) and none of which the model accepted there (or the
         state it led to had already been explored and had failed).
+    part : list of Operation
+        When ``ok`` is False: every operation of that failing part (one key's, for the
+        key-value model), for :meth:`blame` and :meth:`minimal`.
     """
 
     ok: bool | str
@@ -301,54 +336,141 @@ class Result:
     fragment: list[Operation] = field(default_factory=list)
     prefix: list[Operation] = field(default_factory=list)
     stuck: list[Operation] = field(default_factory=list)
+    part: list[Operation] = field(default_factory=list, repr=False)
 
     def __bool__(self) -> bool:
         return self.ok is True
 
-    def minimal(self, timeout: float | None = None) -> list[Operation]:
-        """Shrink ``fragment`` while keeping the blame on the operations that got stuck.
+    def blame(self, timeout: float | None = None) -> list[Operation]:
+        """The first answers that cannot be explained: the culprit(s) ``minimal`` keeps.
 
-        Greedy deletion (halves, then quarters, ..., then single operations, repeated until
-        nothing more goes) over the ``prefix`` operations: a deletion is kept when the prefix
-        left is still linearizable on its own and, with the ``stuck`` operations added, still
-        is not. Then each stuck operation is dropped if the rest stays non-linearizable. So a
-        prefix operation stays only if the stuck ones need it to be wrong (the write a stale
-        read missed), and no deletion turns an innocent operation into the culprit (a
-        ``create`` whose earlier ``delete`` was dropped). Empty when ``ok`` is not False; if
-        ``timeout`` runs out, the shrinking stops where it is (still not linearizable).
+        Replaying the failing part in time, the history as it stood at instant ``t`` (answers
+        returned by ``t``; writes still pending then, outcomes unknown; pending reads left out)
+        is linearizable for every ``t`` before some first return ``t*`` and not from ``t*`` on
+        (a linearization of the later history gives one of the earlier, so the answer only
+        changes once; a bisection finds ``t*``). The operations returning at ``t*`` are blamed:
+        each answer before them has an explanation, theirs has none. Usually one operation: a
+        stale read, the ``ok`` of a write that cannot have succeeded. Empty when ``ok`` is not
+        False.
         """
         if self.ok is not False:
             return []
-        deadline = None if timeout is None else time.monotonic() + timeout
+        return self._first_unexplained(_deadline(timeout))[1]
 
-        def left() -> float | None:
-            return None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+    def minimal(self, timeout: float | None = None) -> list[Operation]:
+        """A small non-linearizable fragment around the blamed operations (:meth:`blame`).
 
-        def still_wrong(prefix: list[Operation], stuck: list[Operation]) -> bool:
-            if check(prefix, self.model, timeout=left()).ok is not True:
-                return False
-            return check(prefix + stuck, self.model, timeout=left()).ok is False
+        It starts from the history as it stood when the blamed answers came back, and deletes
+        operations while three things stay true: the fragment is not linearizable; with the
+        blamed answers withdrawn (a read left out, a write's outcome unknown) it is; and, when
+        the blamed operations were wrong only because of *when* they were called (the fragment
+        becomes linearizable once their calls are moved back to the beginning of time: a stale
+        read, which answered a value that was current earlier), that stays so. Reads and
+        refused writes (:meth:`Model.changes_state`) may go anywhere; operations that changed
+        the state go only from the two ends of the fragment, in call order, so that no write
+        between two kept operations is dropped: a ``set -> ok`` whose ``create`` was dropped
+        would look wrong for a poor reason. So a stale read shrinks to the write whose value
+        it returned, the newer write that had completed before it was called, and the read.
 
-        prefix, stuck = list(self.prefix), list(self.stuck)
-        chunk = max(1, len(prefix) // 2)
-        while deadline is None or time.monotonic() < deadline:
+        Sorted by call time. Empty when ``ok`` is not False; if ``timeout`` runs out, the
+        shrinking stops where it is (still not linearizable).
+        """
+        if self.ok is not False:
+            return []
+        deadline = _deadline(timeout)
+        model = self.model
+        fragment, blamed = self._first_unexplained(deadline)
+        if not blamed:
+            return sorted(self.fragment, key=lambda op: (op.call, op.return_))
+        is_blamed = {id(op) for op in blamed}.__contains__
+
+        def verdict(ops: list[Operation]) -> bool | str:
+            return check(ops, model, timeout=_left(deadline)).ok
+
+        def withdrawn(ops: list[Operation]) -> list[Operation]:
+            return [op for op in ops if not is_blamed(id(op))] + [
+                replace(op, output=UNKNOWN, return_=math.inf) for op in blamed
+                if model.changes_state(op.input, op.output)]
+
+        def early(ops: list[Operation]) -> list[Operation]:
+            return [replace(op, call=-math.inf) if is_blamed(id(op)) else op for op in ops]
+
+        only_late = verdict(early(fragment)) is True
+
+        def still_wrong(ops: list[Operation]) -> bool:
+            return (verdict(ops) is False and verdict(withdrawn(ops)) is True
+                    and (not only_late or verdict(early(ops)) is True))
+
+        def without(ops: list[Operation], gone: list[Operation]) -> list[Operation]:
+            ids = {id(op) for op in gone}
+            return [op for op in ops if id(op) not in ids]
+
+        first_call = min(op.call for op in blamed)
+        changed = True
+        while changed and not _expired(deadline):
             changed = False
-            i = 0
-            while i < len(prefix):
-                trial = prefix[:i] + prefix[i + chunk:]
-                if still_wrong(trial, stuck):
-                    prefix, changed = trial, True
-                else:
-                    i += chunk
-            if chunk > 1:
-                chunk //= 2
-            elif not changed:
-                break
-        for op in list(stuck):
-            trial = [o for o in stuck if o is not op]
-            if trial and check(prefix + trial, self.model, timeout=left()).ok is False:
-                stuck = trial
-        return sorted(prefix + stuck, key=lambda op: (op.call, op.return_))
+            # Reads and refusals: greedy deletion by halves, quarters, ..., single operations.
+            free = [op for op in fragment
+                    if not is_blamed(id(op)) and not model.changes_state(op.input, op.output)]
+            chunk = max(1, len(free) // 2)
+            while free and not _expired(deadline):
+                i, progress = 0, False
+                while i < len(free):
+                    trial = without(fragment, free[i:i + chunk])
+                    if still_wrong(trial):
+                        fragment, progress, changed = trial, True, True
+                        del free[i:i + chunk]
+                    else:
+                        i += chunk
+                if chunk > 1:
+                    chunk //= 2
+                elif not progress:
+                    break
+            # Writes: from the two ends inwards, one to four at a time (a create with the
+            # delete before it go together).
+            writes = [op for op in fragment
+                      if not is_blamed(id(op)) and model.changes_state(op.input, op.output)]
+            ends = (sorted((op for op in writes if op.call < first_call), key=lambda op: op.call),
+                    sorted((op for op in writes if op.call >= first_call),
+                           key=lambda op: -op.call))
+            for side in ends:
+                while side and not _expired(deadline):
+                    for k in range(1, min(4, len(side)) + 1):
+                        trial = without(fragment, side[:k])
+                        if still_wrong(trial):
+                            fragment, changed = trial, True
+                            del side[:k]
+                            break
+                    else:
+                        break
+        return sorted(fragment, key=lambda op: (op.call, op.return_))
+
+    def _as_of(self, instant: float) -> list[Operation]:
+        """The failing part as it stood at ``instant`` (see :meth:`blame`)."""
+        ops = []
+        for op in self.part:
+            if op.return_ <= instant:
+                ops.append(op)
+            elif op.call <= instant and self.model.changes_state(op.input, op.output):
+                ops.append(op if op.unknown else replace(op, output=UNKNOWN, return_=math.inf))
+        return ops
+
+    def _first_unexplained(self, deadline: float | None) -> tuple[list[Operation], list[Operation]]:
+        returns = sorted({op.return_ for op in self.part if not math.isinf(op.return_)})
+        low, high = 0, len(returns) - 1  # the answer is in returns[low..high]
+        while low < high and not _expired(deadline):
+            mid = (low + high) // 2
+            if check(self._as_of(returns[mid]), self.model, timeout=_left(deadline)).ok is False:
+                high = mid
+            else:
+                low = mid + 1
+        if not returns or low != high:
+            return list(self.fragment), []
+        instant = returns[high]
+        fragment = self._as_of(instant)
+        if check(fragment, self.model, timeout=_left(deadline)).ok is not False:
+            return list(self.fragment), []
+        return fragment, [op for op in fragment if op.return_ == instant]
 
     def _line(self, op: Operation) -> str:
         ret = "?" if math.isinf(op.return_) else f"{op.return_:g}"
@@ -372,6 +494,18 @@ class Result:
 
 class _Timeout(Exception):
     pass
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - time.monotonic(), 1e-3)
 
 
 def _memo_key(linearized: int, state: Hashable) -> Hashable:
@@ -508,7 +642,7 @@ def check(
         stuck_ops = [part[i] for i in stuck]
         fragment = sorted(prefix_ops + stuck_ops, key=lambda op: (op.call, op.return_))
         if failure is None or len(fragment) < len(failure.fragment):
-            failure = Result(False, model, [], fragment, prefix_ops, stuck_ops)
+            failure = Result(False, model, [], fragment, prefix_ops, stuck_ops, list(part))
     if failure is not None:
         return failure
     return Result(True, model, linearization=_merge(orders))

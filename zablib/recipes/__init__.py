@@ -22,6 +22,7 @@ _HOMES: dict[str, str] = {
     "LoadBalancer": "balancer", "NoProviderError": "balancer", "parse_load": "balancer",
     "Membership": "membership", "MembershipWatcher": "membership",
     "Listener": "notify", "Notifier": "notify",
+    "RecordingClient": "recording",
 }
 
 
