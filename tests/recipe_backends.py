@@ -53,6 +53,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -72,6 +73,10 @@ pings' worth (kazoo pings every third of it) above the scheduling noise of a loa
 
 RUN_TIMEOUT = 30.0
 """How long ``run()`` waits for the programs by default, in the backend's seconds."""
+
+
+class LeftRunningWarning(UserWarning):
+    """A real backend's program thread was still running after its test had ended."""
 
 
 class WaitTimeout(AssertionError):
@@ -103,6 +108,7 @@ class Backend:
     tick = 0.1
     poll = 0.01
     slack = 0.0
+    root = ""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} t={self.now():.3f} s>"
@@ -117,19 +123,18 @@ class Backend:
             Its session timeout (default :attr:`session_timeout`).
         server : int, optional
             Talk to this server only (one of :attr:`servers`), e.g. to read from a lagging one.
-            By default each new client starts at the next server and may fail over to any.
+            By default a client may use any server (simulated: in a seeded random order, as
+            kazoo's ``randomize_hosts``; real: each new client starts at the next server).
         """
         raise NotImplementedError
 
     def path(self, name: str) -> str:
-        """A znode path for ``name`` under this test's own root (the same path for the same name;
-        its parent exists)."""
+        """The znode path ``<root>/<name>``: this test's own (simulated: root ``""``, the tree is
+        the test's; real: a fresh root znode, created). The same name gives the same path."""
         name = name.strip("/")
         if not name:
             raise ValueError("path() needs a non-empty name")
         return f"{self.root}/{name}"
-
-    root = ""
 
     @property
     def errors(self) -> ModuleType:
@@ -453,6 +458,7 @@ class RealBackend(Backend):
         self.tasks: list[ThreadTask] = []
         self.crashed: list[Any] = []
         self.down: set[int] = set()
+        self.events: list[threading.Event] = []
         self.heal_ensemble()  # a test before us may have left a server down
         self.admin = self._direct_client()
         self.root = ensemble.fresh_root("recipes")
@@ -525,7 +531,9 @@ class RealBackend(Backend):
         return time.monotonic() - self.started
 
     def event(self) -> threading.Event:
-        return threading.Event()
+        event = threading.Event()
+        self.events.append(event)  # set when the test ends, so that no program waits on it for ever
+        return event
 
     def crash_client(self, client: Any) -> None:
         """Cut the client's proxy (its connections close, new ones are refused, for good), then
@@ -590,7 +598,9 @@ class RealBackend(Backend):
 
     def close(self) -> None:
         """Stop every client (in parallel, bounded), close every proxy, start any server a test
-        stopped. Programs still running then fail on their closed clients and end."""
+        stopped. Programs still running then fail on their closed clients and end; those waiting
+        on an :meth:`event` are woken. A program still running after that is named in a warning
+        (its daemon thread is left behind)."""
         for _, proxy in self.proxies:
             proxy.resume()  # a pause still running would hold each goodbye until it ends
         clients = [zk for zk, _ in self.proxies] + [self.admin]
@@ -603,9 +613,15 @@ class RealBackend(Backend):
         for _, proxy in self.proxies:
             proxy.close()
         self.heal_ensemble()
+        for event in self.events:
+            event.set()
         deadline = time.monotonic() + 2.0
         for task in self.tasks:
             task.thread.join(max(0.0, deadline - time.monotonic()))
+        left = [task.name for task in self.tasks if task.thread.is_alive()]
+        if left:
+            warnings.warn(f"programs still running when the test ended: {', '.join(left)}",
+                          LeftRunningWarning, stacklevel=2)
 
 
 def _forget_listeners(client: Any) -> None:
