@@ -278,3 +278,67 @@ def test_summarize_reports_what_the_protocol_can_answer():
     assert text.splitlines()[0] == f"t = 600.0 ms   events: {len(sim.trace)}   crashed: [1]"
     assert f"primary: {sim.primary()}" in text
     assert text.endswith(sim.trace.describe(last=3))
+
+
+# -- chapter 3's panel over the coordination service's runs ---------------------------------------
+from zablib.widgets import SCENARIO_CONTROLS, ScenarioPanel  # noqa: E402
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_the_scenario_panel_runs_its_first_scenario_and_draws_lanes_and_tree():
+    panel = ScenarioPanel("lock and fencing")
+    assert panel.arguments == {"pause_ms": 600.0, "fencing": True, "seed": 0}
+    assert panel.run.tokens == {"A": 0, "B": 1} and not panel.run.stale_write_accepted
+    lanes, tree = panel.last_figures
+    labels = [t.get_text() for t in lanes.axes[0].get_yticklabels()]
+    assert labels == ["1", "2", "3", "101 A", "102 B"]  # servers, then the clients as lanes
+    assert "A2 refused" in texts(lanes)
+    assert any(t.get_text().startswith("/app/lock/") for t in tree.axes[0].get_yticklabels())
+    assert "A2 with token 0: REFUSED" in panel.summary_text
+
+
+def test_turning_fencing_off_lets_the_stale_write_in():
+    panel = ScenarioPanel("lock and fencing", draw=False)
+    panel.controls["fencing"].value = False
+    assert panel.run.stale_write_accepted and not panel.run.fencing
+    assert "stale write accepted: True" in panel.summary_text
+    panel.controls["pause_ms"].value = 200.0  # shorter than the session: nothing goes wrong
+    assert panel.run.both_held == [] and not panel.run.stale_write_accepted
+
+
+def test_choosing_another_scenario_builds_its_controls_and_runs_it():
+    panel = ScenarioPanel("lock and fencing", draw=False)
+    panel.menu.value = "election"
+    assert set(panel.controls) == {"naive", "pause_leader_ms"}
+    assert panel.run.wakeups[0] == 1
+    panel.controls["naive"].value = True
+    assert panel.run.naive and panel.run.wakeups[0] == panel.run.waiting[0] == 4
+    panel.controls["pause_leader_ms"].value = 600.0
+    assert panel.run.overlaps and panel.run.stale_acts
+    panel.menu.value = "service registry"
+    panel.controls["how"].value = "close"
+    assert panel.run.how == "close" and panel.run.listed_for < 100
+
+
+def test_every_offered_scenario_runs_with_its_initial_controls():
+    panel = ScenarioPanel("queue", draw=False)
+    for label in SCENARIO_CONTROLS:
+        panel.menu.value = label
+        assert panel.error is None and panel.run is not None, label
+        assert panel.summary_text == panel.run.summary()
+
+
+def test_the_seed_changes_the_run_and_the_menu_offers_what_it_is_given():
+    panel = ScenarioPanel("double barrier", draw=False)
+    first = panel.run.entered
+    panel.seed.value = 5
+    assert panel.run.entered != first
+    panel.controls["crash"].value = "m2"
+    assert panel.run.left["m2"] is None
+    with pytest.raises(ValueError, match="unknown or not offered"):
+        ScenarioPanel("lock", offer=["queue"])
+    limited = ScenarioPanel("queue", offer=["queue", "barrier"], draw=False)
+    assert list(limited.menu.options) == ["queue", "barrier"]

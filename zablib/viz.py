@@ -508,12 +508,18 @@ def _draw_lane_extras(ax: Axes, sim: Simulation, row: Mapping[NodeId, int], lo: 
     spans = [(n, a, b, label) for n, a, b, label in spans
              if n in row and a <= hi and (b is None or b >= lo)]
     palette: dict[str, str] = {}
+    bands: dict[NodeId, list[str]] = {}  # per lane, its labels: one band each, stacked
+    for n, _, _, label in spans:
+        if label not in bands.setdefault(n, []):
+            bands[n].append(label)
     for n, a, b, label in spans:
         color = palette.setdefault(label, SPAN_PALETTE[len(palette) % len(SPAN_PALETTE)])
         a, b = max(a, lo), min(hi if b is None else b, hi)
-        ax.broken_barh([(a, max(b - a, 0.0))], (row[n] - 0.3, 0.6), facecolors=color, alpha=0.45,
+        height = 0.6 / len(bands[n])
+        top = row[n] - 0.3 + bands[n].index(label) * height
+        ax.broken_barh([(a, max(b - a, 0.0))], (top, height), facecolors=color, alpha=0.45,
                        linewidth=0, zorder=1, gid="span")
-        ax.text(a + 0.5 * char_ms, row[n] - 0.32, label, fontsize=6.5, color="0.2", va="bottom",
+        ax.text(a + 0.5 * char_ms, top + height / 2, label, fontsize=6.5, color="0.2", va="center",
                 ha="left", zorder=6, clip_on=True, gid="span-label")
     handles += [Patch(facecolor=c, alpha=0.45, label=label) for label, c in palette.items()]
     marks = [(n, t, label) for n, t, label in marks if n in row and lo <= t <= hi]
@@ -522,13 +528,58 @@ def _draw_lane_extras(ax: Axes, sim: Simulation, row: Mapping[NodeId, int], lo: 
                    color=MARK_COLOR, zorder=7, gid="marks")
         for n, t, label in marks:
             right = t + (len(label) + 2) * char_ms > hi  # no room on the right: write it leftwards
-            ax.text(t - 0.8 * char_ms if right else t + 0.8 * char_ms, row[n] + 0.12, label,
-                    fontsize=6.5, color=MARK_COLOR, va="top", ha="right" if right else "left",
+            # above the lane's spans, where the text cannot cover a span's label
+            ax.text(t - 0.8 * char_ms if right else t + 0.8 * char_ms, row[n] - 0.31, label,
+                    fontsize=6.5, color=MARK_COLOR, va="bottom", ha="right" if right else "left",
                     zorder=7, clip_on=True, gid="mark-label", bbox=_LABEL_BOX)
     return handles
 
 
-# -- a coordination service's tree over time ------------------------------------------------------
+# -- a coordination service's runs: client lanes, and the tree over time -----------------------------
+
+#: Message classes a coordination service's servers (``zablib.coord``) exchange among themselves
+#: (ZAB's election, synchronisation and broadcast, forwarded requests, session upkeep) and the
+#: heartbeats of its clients: :func:`client_lanes` hides them to leave what clients ask and are
+#: told.
+SERVER_MESSAGES = (
+    "Ping", "Pong", "Touches", "TouchesSeen", "ClientPing", "ClientPong", "Notification",
+    "FollowerInfo", "NewEpoch", "AckEpoch", "NewLeader", "AckNewLeader", "UpToDate", "Diff", "Trunc",
+    "Snap", "Proposal", "Ack", "Commit", "Forward", "Revalidate", "Revalidated", "SyncDone")
+
+
+def client_lanes(run: Any, *, start: float | None = None, end: float | None = None,
+                 servers_talk: bool = False, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """The space-time diagram of a coordination-service run, its clients as lanes below the servers.
+
+    Parameters
+    ----------
+    run : zablib.scenarios.CoordRun
+        A run of :mod:`zablib.scenarios` (any object with ``ens``, ``start``, ``names``,
+        ``spans``, ``marks`` and ``lanes()``): its servers and clients are the lifelines, its
+        spans and marks are drawn on them.
+    start, end : float, optional
+        The time window (default: from ``run.start``, when the scenario began, to the end).
+    servers_talk : bool
+        Also draw what the servers say among themselves (hidden by default:
+        :data:`SERVER_MESSAGES`), and the clients' heartbeats.
+    title : str, optional
+        Axes title.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    """
+    return spacetime(run.ens.sim, start=run.start if start is None else start, end=end,
+                     kinds=("deliver", "drop", "crash", "partition"), notes="none",
+                     nodes=run.lanes(), hide=() if servers_talk else SERVER_MESSAGES, names=run.names,
+                     spans=run.spans, marks=run.marks, title=title, ax=ax)
+
+
+def znode_tree(run: Any, *, under: str = "/", title: str | None = None, ax: Axes | None = None) -> Figure:
+    """The tree of a coordination-service run over time (:func:`tree_timeline` of ``run.lives()``),
+    from when the scenario began to its end, with the run's moments marked."""
+    return tree_timeline(run.lives(under), start=run.start, end=run.ens.now, moments=run.moments,
+                         title=title, ax=ax)
+
+
 
 PERSISTENT_COLOR = "tab:blue"
 EPHEMERAL_COLOR = "tab:orange"

@@ -8,6 +8,11 @@ whose ``render()`` is the text shown.
 :class:`FailurePanel` only maps widget values to a :class:`~zablib.faults.Scenario` and draws the
 result with :mod:`zablib.viz`. Tests drive it headlessly by setting a control's ``.value`` and
 reading ``panel.sim``, ``panel.summary`` (data), ``panel.summary_text`` and ``panel.last_figures``.
+
+:class:`ScenarioPanel` does the same for chapter 3: its controls become the arguments of a run of
+:mod:`zablib.scenarios` (a recipe on the simulated coordination service, broken on purpose), and
+it draws the run's client lanes and its tree over time. Tests read ``panel.run`` (the run's
+dataclass), ``panel.summary_text`` and ``panel.last_figures``.
 """
 
 from __future__ import annotations
@@ -239,8 +244,6 @@ class FailurePanel:
 
     # -- drawing -----------------------------------------------------------------------------
     def _redraw(self) -> None:
-        from IPython import get_ipython
-
         import zablib.viz as viz
 
         if self._run is None:  # the controls describe no valid scenario: there is nothing to draw
@@ -254,19 +257,187 @@ class FailurePanel:
             self.summary_text = error + text
             self.last_figures = ([viz.cluster_graph(self.sim), viz.spacetime(self.sim)]
                                  if self.draw else [])
-        if get_ipython() is None:
-            return  # headless (a test, a script): nobody can see the output widget
-        # Set the Output widget's content as widget state rather than printing into it: the
-        # pictures are then PNGs whatever the notebook's matplotlib backend, the static book
-        # keeps them, and no output leaks into the cell that changed a control.
-        images = [
-            {"output_type": "display_data", "metadata": {},
-             "data": {"image/png": base64.b64encode(viz.to_png(fig)).decode("ascii"),
-                      "text/plain": "<figure>"}}
-            for fig in self.last_figures
-        ]
-        text = {"output_type": "stream", "name": "stdout", "text": self.summary_text + "\n"}
-        self.output.outputs = (*images, text)
+        _show(self.output, self.last_figures, self.summary_text)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# -- chapter 3: a panel over the coordination service's scenario runs ----------------------------
+
+#: The runs a :class:`ScenarioPanel` offers, by label: the function of :mod:`zablib.scenarios` and
+#: its controls, each ``(argument, kind, description, choices, initial)`` where kind is
+#: ``"slider"`` (choices ``(min, max, step)``), ``"check"`` (no choices) or ``"menu"`` (choices
+#: a list of ``(label, value)``).
+SCENARIO_CONTROLS: dict[str, tuple[str, tuple[tuple[str, str, str, Any, Any], ...]]] = {
+    "configuration": ("config_run", (
+        ("gap_ms", "slider", "gap (ms)", (0.0, 200.0, 10.0), 0.0),
+        ("pause_ms", "slider", "pause sub1", (0.0, 600.0, 50.0), 0.0))),
+    "load balancing": ("balance_run", (
+        ("policy", "menu", "policy", [("round robin", "round_robin"), ("random", "random"),
+                                      ("least loaded", "least_loaded")], "round_robin"),
+        ("crash", "check", "crash provider p1", None, False))),
+    "service registry": ("registry_run", (
+        ("how", "menu", "p1 goes", [("crashes", "crash"), ("closes its session", "close"),
+                                    ("nowhere", "none")], "crash"),
+        ("session_timeout", "slider", "session (s)", (0.1, 0.4, 0.05), 0.4))),
+    "event notification": ("notify_run", (
+        ("disconnect_ms", "slider", "cut off (ms)", (0.0, 800.0, 50.0), 0.0),)),
+    "membership": ("membership_run", (
+        ("leave", "menu", "leaves", [("nobody", None), ("w2", "w2")], "w2"),
+        ("crash", "menu", "crashes", [("nobody", None), ("w3", "w3")], "w3"))),
+    "barrier": ("barrier_run", (
+        ("crash_coordinator", "check", "coordinator crashes", None, False),)),
+    "double barrier": ("double_barrier_run", (
+        ("crash", "menu", "crashes", [("nobody", None), ("m1", "m1"), ("m2", "m2"), ("m3", "m3")], None),
+        ("num_clients", "menu", "count", [("3 (all)", 3), ("4 (one too many)", 4)], 3))),
+    "election": ("election_run", (
+        ("naive", "check", "naive: watch all children", None, False),
+        ("pause_leader_ms", "slider", "pause leader", (0.0, 1000.0, 50.0), 0.0))),
+    "lock and fencing": ("lock_pause_run", (
+        ("pause_ms", "slider", "pause A (ms)", (0.0, 1000.0, 50.0), 600.0),
+        ("fencing", "check", "fencing tokens", None, True))),
+    "queue": ("queue_run", (
+        ("fault", "menu", "fault", [("none", "none"), ("a consumer crashes", "crash_consumer"),
+                                    ("leader cut off", "partition_leader")], "none"),)),
+}
+
+
+def _show(output: Any, figures: list[Any], text: str) -> None:
+    """Put PNGs of ``figures`` and ``text`` in an ``ipywidgets.Output`` as widget state (in a
+    notebook; headless, nobody can see it and nothing is done)."""
+    from IPython import get_ipython
+
+    import zablib.viz as viz
+
+    if get_ipython() is None:
+        return
+    # Set the Output widget's content as widget state rather than printing into it: the
+    # pictures are then PNGs whatever the notebook's matplotlib backend, the static book
+    # keeps them, and no output leaks into the cell that changed a control.
+    images = [
+        {"output_type": "display_data", "metadata": {},
+         "data": {"image/png": base64.b64encode(viz.to_png(fig)).decode("ascii"),
+                  "text/plain": "<figure>"}}
+        for fig in figures
+    ]
+    output.outputs = (*images, {"output_type": "stream", "name": "stdout", "text": text + "\n"})
+
+
+class ScenarioPanel:
+    """An ipywidgets panel over chapter 3's runs: pick a scenario and its fault, watch what happens.
+
+    A menu chooses the run (:data:`SCENARIO_CONTROLS`); below it, that run's controls (a provider
+    that crashes or closes its session, how long a lock holder is paused, fencing on or off, the
+    naive or the predecessor watch ...) and the seed. Every change calls the run's function of
+    :mod:`zablib.scenarios` with the controls' values as arguments, then shows its two pictures
+    (:func:`zablib.viz.client_lanes`, :func:`zablib.viz.znode_tree`) and its ``summary()``.
+
+    Parameters
+    ----------
+    scenario : str
+        The run shown first (a key of :data:`SCENARIO_CONTROLS`).
+    offer : iterable of str, optional
+        The runs the menu offers (default: all of them).
+    seed : int
+        Initial seed.
+    draw : bool
+        Draw the figures (turn off when only the run matters).
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        What a notebook displays (displaying the panel shows it too).
+    menu : ipywidgets.Dropdown
+        The run.
+    controls : dict of str to widget
+        The current run's controls, by the argument they set.
+    seed : ipywidgets.IntText
+        The seed.
+    run : zablib.scenarios.CoordRun or None
+        The result of the last run (None if its arguments were refused).
+    summary_text : str
+        The text shown: ``run.summary()``, or the error.
+    last_figures : list of Figure
+        The figures drawn last.
+    error : str or None
+        The message of the ValueError the last run raised.
+    """
+
+    def __init__(self, scenario: str = "lock and fencing", *, offer: Iterable[str] | None = None,
+                 seed: int = 0, draw: bool = True):
+        import ipywidgets as w
+
+        labels = list(SCENARIO_CONTROLS) if offer is None else list(offer)
+        unknown = [label for label in labels + [scenario] if label not in SCENARIO_CONTROLS]
+        if unknown or scenario not in labels:
+            raise ValueError(f"unknown or not offered scenario(s) {unknown or [scenario]}; "
+                             f"choose from {', '.join(SCENARIO_CONTROLS)}")
+        self.draw = draw
+        self.menu = w.Dropdown(options=labels, value=scenario, description="scenario",
+                               layout=w.Layout(width="300px"), style={"description_width": "70px"})
+        self.seed = w.IntText(value=seed, description="seed", layout=w.Layout(width="160px"),
+                              style={"description_width": "40px"})
+        self.control_box = w.HBox([])
+        self.output = w.Output()
+        self.widget = w.VBox([w.HBox([self.menu, self.seed]), self.control_box, self.output])
+        self.controls: dict[str, Any] = {}
+        self.run: Any = None
+        self.summary_text = ""
+        self.last_figures: list[Any] = []
+        self.error: str | None = None
+        self.menu.observe(lambda _: self._switch(), names="value")
+        self.seed.observe(lambda _: self.rerun(), names="value")
+        self._switch()
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments the controls describe now (the seed included)."""
+        return {**{name: control.value for name, control in self.controls.items()},
+                "seed": int(self.seed.value)}
+
+    def _switch(self) -> None:
+        """Build the controls of the run the menu names, then run it."""
+        import ipywidgets as w
+
+        self.controls = {}
+        for name, kind, description, choices, initial in SCENARIO_CONTROLS[self.menu.value][1]:
+            style = {"description_width": "90px"}
+            if kind == "slider":
+                low, high, step = choices
+                control = w.FloatSlider(value=initial, min=low, max=high, step=step, description=description,
+                                        continuous_update=False, readout_format=".2f" if step < 1 else ".0f",
+                                        layout=w.Layout(width="330px"), style=style)
+            elif kind == "check":
+                control = w.Checkbox(value=initial, description=description, indent=False,
+                                     layout=w.Layout(width="230px"))
+            else:
+                control = w.Dropdown(options=choices, value=initial, description=description,
+                                     layout=w.Layout(width="260px"), style=style)
+            control.observe(lambda _: self.rerun(), names="value")
+            self.controls[name] = control
+        self.control_box.children = tuple(self.controls.values())
+        self.rerun()
+
+    def rerun(self) -> None:
+        """Run the chosen scenario with the controls' arguments and redraw."""
+        import zablib.scenarios as scenarios
+        import zablib.viz as viz
+
+        function = getattr(scenarios, SCENARIO_CONTROLS[self.menu.value][0])
+        try:
+            self.run = function(**self.arguments)
+        except ValueError as exc:
+            self.run, self.error = None, str(exc)
+            self.summary_text, self.last_figures = f"error: {exc}", []
+        else:
+            self.error = None
+            self.summary_text = self.run.summary()
+            self.last_figures = ([viz.client_lanes(self.run, title=self.menu.value),
+                                  viz.znode_tree(self.run)] if self.draw else [])
+        _show(self.output, self.last_figures, self.summary_text)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
