@@ -41,15 +41,17 @@ class Stuck(Exception):
 
 
 def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
-    """A leader of the newest live term that has committed its no-op (§8)."""
+    """A leader of the newest term among the live members of its configuration that has
+    committed its no-op (§8). A removed server that was never told may campaign on in vain with
+    higher terms (thesis §4.2.3): it is not asked."""
     start = sim.now
     while sim.now - start < limit:
         sim.run_for(10)
         leader = sim.leader()
         if leader is not None:
             node = sim.nodes[leader]
-            newest = max(sim.nodes[i].term for i in sim.node_ids if sim.is_up(i))
-            if node.commit_index >= node.term_start and node.term == newest:
+            newest = max((sim.nodes[i].term for i in node.config if sim.is_up(i)), default=0)
+            if node.commit_index >= node.term_start and node.term >= newest:
                 return leader
     raise Stuck
 

@@ -26,9 +26,11 @@ def elect(sim, limit: float = 3000.0, other_than: int | None = None) -> int:
         leader = sim.leader()
         if leader is not None and leader != other_than:
             node = sim.nodes[leader]
-            newest = max(sim.nodes[i].term for i in sim.node_ids if sim.is_up(i))
-            # A deposed leader that has not yet heard of the newer term does not count.
-            if node.commit_index >= node.term_start and node.term == newest:
+            # A deposed leader that has not yet heard of the newer term does not count; a
+            # removed server that was never told may campaign on in vain with higher terms
+            # (thesis §4.2.3), so only the members of the leader's configuration are asked.
+            newest = max((sim.nodes[i].term for i in node.config if sim.is_up(i)), default=0)
+            if node.commit_index >= node.term_start and node.term >= newest:
                 return leader
     raise AssertionError(f"no leader within {limit} ms: "
                          f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
@@ -518,6 +520,37 @@ def test_a_two_server_leader_that_removes_itself_while_cut_off_still_hands_over(
     assert sim.configuration() == (2,) and sim.trace.values("removed", node=1)
     sim.submit("after")
     wait_committed(sim, "after", [2])
+    sim.check()
+
+
+@pytest.mark.parametrize("pre_vote", [False, True])
+def test_a_removed_server_that_never_hears_of_it_cannot_disrupt_the_cluster(pre_vote):
+    """Thesis §4.2.3: 4 is cut off while it is removed, and a second change follows (5 is
+    added), so no leader ever sends to 4 again: it never learns, and keeps campaigning with
+    ever higher terms. A server that has heard from a current leader within the minimum
+    election timeout neither adopts such a term nor grants its vote, and a leader always
+    withholds it: the leader stays, and no client request is refused. (With PreVote, 4's term
+    does not even move: no one would vote for it.)"""
+    sim = raft.cluster(4, seed=0, spares=1, pre_vote=pre_vote)
+    sim.campaign(1)
+    assert elect(sim) == 1
+    sim.isolate(4)
+    assert sim.remove_server(4)
+    sim.run_until(lambda s: s.nodes[1].config == (1, 2, 3) and configuration_committed(s, 1),
+                  what="the removal of 4 committed")
+    assert sim.add_server(5)
+    sim.run_until(lambda s: s.nodes[1].config == (1, 2, 3, 5) and configuration_committed(s, 1),
+                  what="the addition of 5 committed")
+    term = sim.nodes[1].term
+    sim.heal()
+    accepted = 0
+    for k in range(100):  # a second of requests, one every 10 ms
+        accepted += sim.submit(k)
+        sim.run_for(10)
+    assert (sim.nodes[4].term == term) is pre_vote  # without PreVote, 4's term races ahead
+    assert sim.leader() == 1 and sim.nodes[1].term == term and accepted == 100
+    wait_committed(sim, 99, [1, 2, 3, 5])
+    assert 99 not in sim.committed(4)
     sim.check()
 
 

@@ -32,11 +32,19 @@ Membership (thesis §4.1)
     its vote to shorter logs); it commits the entry and steps down. Servers never in a
     configuration (spares, learners) never start elections.
 
+Disruptive servers (thesis §4.2.3)
+    A server that leads, or has heard from a current leader within the minimum election
+    timeout, ignores a RequestVote of a higher term: it neither adopts the term nor grants its
+    vote. So a removed server that was never told keeps campaigning in vain instead of deposing
+    leaders. An election started on purpose (:class:`Campaign`, like the leadership transfer of
+    §3.10) carries a flag that overrides the rule.
+
 Options beyond Figure 2, off by default: ``check_quorum`` (a leader that has not heard from a
 majority within an election timeout steps down, thesis §6.2) and ``pre_vote`` (a server first asks
-whether it could win, without touching anyone's term; thesis §9.6), which also keeps a removed
-server that missed its removal from deposing leaders (thesis §4.2.3). Without ``pre_vote``, such a
-server can disrupt the cluster until it learns the configuration; safety is never affected.
+whether it could win, without touching anyone's term; thesis §9.6), which also keeps a server
+that comes back from a partition from deposing the leader with its inflated term. Both are what
+production deployments run (etcd turns them on); the default is live without them (the fault
+campaigns check it both ways), and leaving them off keeps the runs Figure 2's.
 A learner that has not caught up after ``CATCH_UP_BEATS`` heartbeats is given up (thesis
 §4.2.1); the leader only waits for the learner's log to match its own (not the thesis's rounds).
 Snapshots and InstallSnapshot are not implemented: logs grow without bound.
@@ -127,11 +135,22 @@ def _common_prefix(a: tuple[Entry, ...], b: tuple[Entry, ...]) -> int:
 
 @dataclass(frozen=True)
 class RequestVote(Message):
-    """Candidate -> voter: vote for me in ``term``; my log ends at ``(last_term, last_index)``."""
+    """Candidate -> voter: vote for me in ``term``; my log ends at ``(last_term, last_index)``.
+
+    ``transfer`` marks an election started on purpose (:class:`Campaign`, like the thesis's
+    leadership transfer, §3.10): voters answer it even if they heard from a leader recently
+    (§4.2.3).
+    """
 
     term: int
     last_index: int
     last_term: int
+    transfer: bool = False
+
+    def describe(self) -> str:
+        flag = ", transfer=True" if self.transfer else ""
+        return (f"RequestVote(term={self.term}, last_index={self.last_index}, "
+                f"last_term={self.last_term}{flag})")
 
 
 @dataclass(frozen=True)
@@ -186,7 +205,12 @@ class AppendReply(Message):
 
 @dataclass(frozen=True)
 class Campaign:
-    """Client request: start an election now (etcd's ``Campaign``; used to script runs)."""
+    """Client request: start an election now (used to script runs).
+
+    As in the thesis's leadership transfer (§3.10), the election skips PreVote and its
+    RequestVote carries ``transfer=True``, so voters that heard from a leader within the minimum
+    election timeout answer it all the same (§4.2.3): a script need not wait for that to pass.
+    """
 
 
 @dataclass(frozen=True)
@@ -527,6 +551,11 @@ class RaftServer(Node):
     def _won(self) -> bool:
         return quorum.vote_result(self.votes, self.config) == quorum.WON
 
+    def _in_lease(self) -> bool:
+        """Thesis §4.2.3: this server leads, or heard from a current leader within the minimum
+        election timeout, so it believes a leader is alive."""
+        return self.role == LEADER or self.now - self.leader_heard < self.election_ms[0]
+
     def _may_campaign(self) -> bool:
         """Thesis §4.2.2: a member campaigns; so does a server that its latest configuration
         removes, for as long as it does not know that configuration committed: it may hold the
@@ -614,7 +643,7 @@ class RaftServer(Node):
         out = Output()
         if isinstance(request, Campaign):
             out.reply = self.role != LEADER and self._may_campaign()
-            return self._start_election(out) if out.reply else out
+            return self._start_election(out, transfer=True) if out.reply else out
         if self.role != LEADER:
             out.reply = False
             return out
@@ -672,8 +701,7 @@ class RaftServer(Node):
         # Grant if the election could succeed: a newer term, an up-to-date log, and no leader
         # heard from within the minimum election timeout (so a disruptive server is refused).
         fresh = up_to_date(msg.last_term, msg.last_index, self.last_term, self.last_index)
-        quiet = self.role != LEADER and self.now - self.leader_heard >= self.election_ms[0]
-        grant = msg.term > self.term and fresh and quiet
+        grant = msg.term > self.term and fresh and not self._in_lease()
         return out.send(src, PreVoteReply(msg.term if grant else self.term, grant))
 
     def _step_pre_candidate(self, out: Output, src: NodeId, msg: PreVoteReply) -> Output:
@@ -683,7 +711,7 @@ class RaftServer(Node):
                 return self._start_election(out)
         return out
 
-    def _start_election(self, out: Output) -> Output:
+    def _start_election(self, out: Output, transfer: bool = False) -> Output:
         self.prevoting = False
         self.role = CANDIDATE
         self.term += 1
@@ -697,10 +725,17 @@ class RaftServer(Node):
         if self._won():
             return self._become_leader(out)
         out.broadcast([p for p in self.config if p != self.id],
-                      RequestVote(self.term, self.last_index, self.last_term))
+                      RequestVote(self.term, self.last_index, self.last_term, transfer))
         return out
 
     def _step_request_vote(self, out: Output, src: NodeId, msg: RequestVote) -> Output:
+        if msg.term > self.term and self._in_lease() and not msg.transfer:
+            # Thesis §4.2.3: a leader is alive, so this candidate is one that cannot hear it (a
+            # removed server that was never told, or one cut off): neither adopt its term nor
+            # vote, lest it depose a working leader. No answer either: it would be stale.
+            out.note(f"ignores RequestVote of term {msg.term} from {src}: heard from a leader "
+                     "within the minimum election timeout", tag="withhold", value=(msg.term, src))
+            return out
         voter = Voter(self.term, self.voted_for, self.last_term, self.last_index)
         self._adopt_term(out, msg.term)
         grant = bool(self.rules.grant_vote(
