@@ -72,7 +72,9 @@ def test_across_a_disconnection_a_listener_sees_the_latest_signal(backend):
     listener = Listener(zk, path)
     assert listener.events == [b"before"]
 
-    pause = 2.5 * backend.session_timeout  # past its session timeout: the session expires
+    # Past its session timeout (the servers expire it on the next tick boundary: two ticks, and
+    # the backend's noise, make sure): the session expires during the pause.
+    pause = backend.session_timeout + 2 * backend.tick + backend.slack
     paused = backend.now()
     backend.pause_client(zk, pause)
     for k in range(5):

@@ -19,7 +19,8 @@ Failures:
   has succeeded. Another session's node means the name is taken: a previous incarnation of the
   member whose session has not expired yet (it crashed and came back), or a second member with
   the same name. ``join`` raises ``NodeExistsError`` then, unless ``wait=True``: it waits until
-  that node is deleted, at most until its session expires. (kazoo's ``Party`` avoids the
+  that node is deleted (a crashed incarnation's when its session expires, a live member's only
+  when it leaves: with no timeout, as kazoo's blocking calls). (kazoo's ``Party`` avoids the
   question with a random node name, at the price of listing a restarted member twice until its
   old session expires.)
 * **Session loss** (``LOST``): the member's znode is gone, so the master sees it leave. With
