@@ -137,8 +137,9 @@ class ServiceRegistry:
     def update(self, path: str, data: bytes) -> None:
         """Set the data of a registration (a provider reports its load, say).
 
-        The new data is kept for a re-registration. ``set`` is retried after ``ConnectionLoss``:
-        setting the same data twice changes nothing a reader sees.
+        The new data is kept for a re-registration (a node gone with a lost session is not an
+        error). ``set`` is retried after ``ConnectionLoss``: setting the same data twice changes
+        nothing a reader sees.
 
         Raises
         ------
@@ -149,7 +150,10 @@ class ServiceRegistry:
         if not isinstance(data, bytes):
             raise TypeError(f"data must be bytes, got {type(data).__name__}")
         self._data[path] = data
-        self.client.retry(self.client.set, path, data)
+        try:
+            self.client.retry(self.client.set, path, data)
+        except self.err.NoNodeError:
+            pass  # gone with a lost session: the re-registration carries the new data
 
     def unregister(self, path: str) -> None:
         """Remove a registration (its znode; already gone with a lost session is fine).
@@ -223,6 +227,8 @@ class ServiceRegistry:
     def _register_again(self) -> None:
         with self._again:
             for old in list(self.registrations):
+                if old not in self.registrations:
+                    continue  # unregistered meanwhile
                 try:
                     stat = self.client.retry(self.client.exists, old)
                     session = self.client.client_id
