@@ -367,6 +367,64 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Lock waiter: takes the server's order for the queue order (ZooKeeper lists children in
+    # hash-set order), so a waiter can find itself "first" while others queue before it.
+    "lock-waiter-keeps-the-servers-order": {
+        "09_lock_waiter.ipynb": {
+            "solution-predecessor": (
+                "def predecessor(children, mine):\n"
+                "    i = children.index(mine)\n"
+                "    return None if i == 0 else children[i - 1]\n"
+            ),
+        },
+    },
+    # Lock waiter: sorts the names, but the prefixes before the sequence numbers differ.
+    "lock-waiter-sorts-by-name": {
+        "09_lock_waiter.ipynb": {
+            "solution-predecessor": (
+                "def predecessor(children, mine):\n"
+                "    order = sorted(children)\n"
+                "    i = order.index(mine)\n"
+                "    return None if i == 0 else order[i - 1]\n"
+            ),
+        },
+    },
+    # Lock waiter: every waiter watches the holder's node: correct, but each release wakes them
+    # all (the herd effect).
+    "lock-waiter-watches-the-lowest": {
+        "09_lock_waiter.ipynb": {
+            "solution-predecessor": (
+                "def predecessor(children, mine):\n"
+                "    order = sorted(children, key=lambda name: int(name[-10:]))\n"
+                "    return None if order[0] == mine else order[0]\n"
+            ),
+        },
+    },
+    # Lock waiter: watches the node after its own (the direction turned round); the last one
+    # has none and watches the one before.
+    "lock-waiter-watches-the-successor": {
+        "09_lock_waiter.ipynb": {
+            "solution-predecessor": (
+                "def predecessor(children, mine):\n"
+                "    order = sorted(children, key=lambda name: int(name[-10:]))\n"
+                "    i = order.index(mine)\n"
+                "    if i == 0:\n"
+                "        return None\n"
+                "    return order[i + 1] if i + 1 < len(order) else order[i - 1]\n"
+            ),
+        },
+    },
+    # Lock waiter: the holder "watches" its own node instead of answering None.
+    "lock-waiter-first-watches-itself": {
+        "09_lock_waiter.ipynb": {
+            "solution-predecessor": (
+                "def predecessor(children, mine):\n"
+                "    order = sorted(children, key=lambda name: int(name[-10:]))\n"
+                "    i = order.index(mine)\n"
+                "    return order[i - 1] if i > 0 else mine\n"
+            ),
+        },
+    },
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from zablib import harness
 from zablib.protocols import raft, zab
 from zablib.protocols.raft import Entry
+from zablib.recipes.lock import watch_predecessor
 from zablib.sim import SimulationError
 
 
@@ -162,3 +163,101 @@ def test_random_histories_are_zab_shaped():
                 == history
         shapes[harness.sync_reference(leader, follower, 100)[0]] += 1
     assert shapes["diff"] and shapes["trunc"]
+
+
+# -- ZooKeeper's lock: the waiter's rule in real Lock runs ----------------------------------------
+def by_number(name):
+    return int(name[-10:])
+
+
+def watches_the_lowest(children, mine):
+    """Correct but noisy: every waiter watches the holder's node."""
+    first = min(children, key=by_number)
+    return None if first == mine else first
+
+
+def sorts_by_name(children, mine):
+    order = sorted(children)
+    return None if order[0] == mine else order[order.index(mine) - 1]
+
+
+def test_the_right_rule_keeps_the_lock_exclusive_live_and_quiet_under_every_fault():
+    """Seven contenders, two faults per schedule; with watch_predecessor nothing goes wrong, every
+    fault strikes somewhere, and a schedule repeats exactly from its seed."""
+    trial = harness.lock_waiter_trial(watch_predecessor, seeds=range(12))
+    assert trial.seeds == list(range(12))
+    assert trial.overlaps == trial.starved == trial.herds == trial.disagreements() == []
+    for check in (trial.assert_exclusive, trial.assert_progress, trial.assert_no_herd,
+                  trial.assert_agrees):
+        check()
+    # Every release woke at most one waiter; waiters were told about every node that went.
+    assert 0 < trial.wakeups <= trial.departures
+    # Contenders did queue: most questions had several contenders, and none had all seven first.
+    assert sum(len(d.children) > 2 for _, d in trial.decisions) > len(trial.decisions) / 2
+    assert {d.expected is None for _, d in trial.decisions} == {True, False}
+    again = harness.lock_waiter_trial(watch_predecessor, seeds=range(3))
+    assert again.decisions == [(s, d) for s, d in trial.decisions if s < 3]
+
+
+def test_each_fault_strikes_and_the_survivors_all_get_the_lock():
+    struck = Counter()
+    for seed in range(16):
+        trial = harness.LockTrial()
+        contenders = harness.lock_schedule(watch_predecessor, seed, trial)
+        dead = [c for c in contenders if c.dead]
+        struck["crashed"] += len(dead)
+        struck["crashed holding"] += sum(c.held_at is not None for c in dead)
+        struck["gave up"] += sum(c.gave_up for c in contenders)
+        # A waiter whose session was ended queued again with a new node, and got the lock.
+        struck["expired, then held"] += sum(c.expired and c.held_at is not None for c in contenders)
+        for c in contenders:
+            assert c.dead or c.gave_up or (c.held_at is not None and c.held_at <= harness.LOCK_PROGRESS_MS)
+    faults = ("crashed", "crashed holding", "gave up", "expired, then held")
+    assert all(struck[k] >= 3 for k in faults), struck
+
+
+def test_watching_the_lowest_node_is_safe_but_wakes_the_herd():
+    trial = harness.lock_waiter_trial(watches_the_lowest, seeds=range(5))
+    assert trial.seeds == [0]  # the trial stops at the first schedule that went wrong
+    trial.assert_exclusive()
+    trial.assert_progress()
+    assert trial.wakeups > trial.departures
+    with pytest.raises(AssertionError, match=r"1 schedule\(s\) woke more waiters than lock nodes "
+                                             r"went away; the first, in schedule 0: \d+ lock nodes "
+                                             r"went away, but waiters were woken \d+ times"):
+        trial.assert_no_herd()
+    with pytest.raises(AssertionError, match=r"decisions were wrong; the first, in schedule 0: "
+                                             r"predecessor\(\[.*\], '.*'\): the right answer is "
+                                             r"'.*', your rule answered '.*'"):
+        trial.assert_agrees()
+
+
+def test_sorting_by_name_lets_two_contenders_hold_the_lock():
+    """The prefixes (session ids) do not sort like the sequence numbers: a waiter finds itself
+    first by name while an earlier contender holds the lock."""
+    trial = harness.lock_waiter_trial(sorts_by_name, seeds=range(5))
+    with pytest.raises(AssertionError, match=r"breach\(es\) of mutual exclusion; the first, in "
+                                             r"schedule \d+: c\d \(token \d+\) got the lock at "
+                                             r"[\d.]+ ms while c\d \(token \d+\) still held it"):
+        trial.assert_exclusive()
+
+
+def test_a_rule_that_raises_or_answers_its_own_node_leaves_contenders_without_the_lock():
+    def raises(children, mine):
+        raise NotImplementedError
+
+    trial = harness.lock_waiter_trial(raises, seeds=range(3))
+    assert trial.seeds == [0] and trial.holds == 0
+    with pytest.raises(AssertionError, match=r"7 contender\(s\) never got the lock; the first, in "
+                                             r"schedule 0: c\d had not held the lock after 3000 ms: "
+                                             r"NotImplementedError"):
+        trial.assert_progress()
+    assert "your rule raised NotImplementedError" in trial.disagreements()[0][1].explain()
+
+    def itself_when_first(children, mine):
+        return watches_the_lowest(children, mine) or mine
+
+    trial = harness.lock_waiter_trial(itself_when_first, seeds=range(3))
+    with pytest.raises(AssertionError, match=r"the predecessor rule answered '.*'; it must answer "
+                                             r"None or another contender's node"):
+        trial.assert_progress()

@@ -13,20 +13,30 @@ Zab (exercises 4-5)
     fault schedules (:data:`SYNC_FAULTS`), as the zxid lists an exercise asks about;
     :func:`sync_reference` is :func:`zablib.protocols.zab.choose_sync` asked the same question,
     and :func:`random_histories` draws such questions.
+ZooKeeper recipes (exercises 9-11)
+    :func:`lock_waiter_trial` plugs a waiter's rule into :class:`~zablib.recipes.lock.Lock`
+    (``predecessor=``) and runs seeded lock schedules with crashes, expired sessions and waiters
+    who give up on a simulated ensemble; it returns a :class:`LockTrial`: every decision beside
+    the right one, and whether the lock stayed exclusive, every live contender got it, and each
+    release woke one waiter.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import zablib.protocols.raft as raft
 import zablib.protocols.zab as zab
+from zablib.coord import Ensemble
 from zablib.core import NodeId
 from zablib.faults import RandomFaults, quiesce, raft_faulty_run, random_run, recovers
 from zablib.invariants import InvariantViolation
+from zablib.recipes.base import errors_of
+from zablib.recipes.fencing import FencedResource, StaleTokenError
+from zablib.recipes.lock import Lock, watch_predecessor
 
 # -- Raft: a rule plugged in, run through the fault campaign -----------------------------------
 #: After the faults stop: time to elect, then to commit a new command everywhere.
@@ -277,3 +287,272 @@ def sync_reference(leader: Sequence[zab.Zxid], follower: Sequence[zab.Zxid],
     counts = zab.epoch_counts(tuple((zxid, None) for zxid in follower))
     mode, point, _ = zab.choose_sync(history, last, counts, diff_limit)
     return mode, point
+
+
+# -- ZooKeeper recipes: which node a lock waiter watches (exercise 9) -----------------------------
+#: The lock every contender of :func:`lock_waiter_trial` competes for.
+LOCK_PATH = "/lock"
+#: Contenders per schedule, and the faults a schedule draws two of.
+LOCK_CONTENDERS = 7
+LOCK_FAULTS = ("holder crashes", "waiter crashes", "waiter's session expires", "waiter gives up")
+#: Every contender still alive must have held the lock within this many simulated ms of the
+#: start. Measured with ``watch_predecessor``: the last contender got it after at most 1.07 s
+#: over 40 schedules (the sessions open after ~0.25 s; a crashed holder's session takes up to
+#: 0.4 s and a tick to expire; seven holds of 10-40 ms).
+LOCK_PROGRESS_MS = 3_000.0
+
+
+@dataclass(frozen=True)
+class PredecessorDecision:
+    """One question a waiter asked the rule: the lock's children (in the server's order) and its
+    own node; the rule's ``answer`` (or the ``error`` it raised) and the right one, ``expected``."""
+
+    children: tuple[str, ...]
+    mine: str
+    answer: Any
+    expected: str | None
+    error: str | None = None
+
+    @property
+    def agrees(self) -> bool:
+        """The rule answered as :func:`zablib.recipes.lock.watch_predecessor` does."""
+        return self.error is None and self.answer == self.expected
+
+    def explain(self) -> str:
+        """The decision in words, with both answers."""
+        said = f"raised {self.error}" if self.error else f"answered {self.answer!r}"
+        return (f"predecessor({list(self.children)}, {self.mine!r}): the right answer is "
+                f"{self.expected!r}, your rule {said}")
+
+
+@dataclass
+class LockTrial:
+    """What :func:`lock_waiter_trial` saw.
+
+    Attributes
+    ----------
+    seeds : list of int
+        The schedules run, in order.
+    decisions : list of (int, PredecessorDecision)
+        ``(seed, decision)`` for every time a contender asked the rule, in order.
+    overlaps : list of (int, str)
+        ``(seed, what)``: two live contenders held the lock at once, or the fenced resource
+        refused a holder's write (it had seen a later holder's token).
+    starved : list of (int, str)
+        ``(seed, what)``: a live contender that had not held the lock by
+        :data:`LOCK_PROGRESS_MS`.
+    herds : list of (int, str)
+        ``(seed, what)``: a schedule whose waiters were woken more often than lock nodes went
+        away (a release woke more than one waiter).
+    holds, wakeups, departures : int
+        Over all schedules: times a contender held the lock, watch notifications waiters
+        received, lock nodes that went away (released, given up, or their session ended).
+    """
+
+    seeds: list[int] = field(default_factory=list)
+    decisions: list[tuple[int, PredecessorDecision]] = field(default_factory=list)
+    overlaps: list[tuple[int, str]] = field(default_factory=list)
+    starved: list[tuple[int, str]] = field(default_factory=list)
+    herds: list[tuple[int, str]] = field(default_factory=list)
+    holds: int = 0
+    wakeups: int = 0
+    departures: int = 0
+
+    def summary(self) -> str:
+        """One line: what the runs did."""
+        return (f"{len(self.seeds)} schedules: {self.holds} holds, {len(self.decisions)} "
+                f"decisions, {self.departures} lock nodes gone, {self.wakeups} wake-ups")
+
+    def disagreements(self) -> list[tuple[int, PredecessorDecision]]:
+        """``(seed, decision)`` where the rule did not answer as it should."""
+        return [(s, d) for s, d in self.decisions if not d.agrees]
+
+    def assert_exclusive(self) -> None:
+        """Raise AssertionError describing the first moment two contenders held the lock."""
+        _first(self.overlaps, "breach(es) of mutual exclusion")
+
+    def assert_progress(self) -> None:
+        """Raise AssertionError naming the first live contender that never got the lock."""
+        _first(self.starved, "contender(s) never got the lock")
+
+    def assert_no_herd(self) -> None:
+        """Raise AssertionError naming the first schedule with a herd."""
+        _first(self.herds, "schedule(s) woke more waiters than lock nodes went away")
+
+    def assert_agrees(self) -> None:
+        """Raise AssertionError describing the first wrong decision, if any."""
+        wrong = self.disagreements()
+        if wrong:
+            seed, first = wrong[0]
+            raise AssertionError(f"{len(wrong)} of {len(self.decisions)} decisions were wrong; "
+                                 f"the first, in schedule {seed}: {first.explain()}")
+
+
+def _first(found: list[tuple[int, str]], what: str) -> None:
+    if found:
+        seed, text = found[0]
+        raise AssertionError(f"{len(found)} {what}; the first, in schedule {seed}: {text}")
+
+
+@dataclass
+class LockContender:
+    """One contender of a :func:`lock_schedule`, as the harness follows it."""
+
+    name: str
+    client: Any
+    delay_s: float
+    hold_s: float
+    lock: Any = None
+    held_at: float | None = None
+    dead: bool = False
+    gave_up: bool = False
+    expired: bool = False
+    done: bool = False
+    error: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """It has a lock node and waits for its turn."""
+        return self.lock is not None and self.lock.node is not None and self.held_at is None
+
+
+def lock_waiter_trial(predecessor: Callable[[list[str], str], str | None],
+                      seeds: Iterable[int] = range(30)) -> LockTrial:
+    """Run :func:`lock_schedule` ``seeds`` with ``predecessor`` as the waiters' rule.
+
+    The trial stops after the first schedule that went wrong (a wrong decision, two holders,
+    a contender left without the lock, or a herd).
+    """
+    trial = LockTrial()
+    for seed in seeds:
+        trial.seeds.append(seed)
+        found = (len(trial.overlaps), len(trial.starved), len(trial.herds), len(trial.disagreements()))
+        lock_schedule(predecessor, seed, trial)
+        if (len(trial.overlaps), len(trial.starved), len(trial.herds), len(trial.disagreements())) != found:
+            break
+    return trial
+
+
+def lock_schedule(predecessor: Callable[[list[str], str], str | None], seed: int,
+                  trial: LockTrial) -> list[LockContender]:
+    """One seeded lock schedule whose waiters choose the node to watch with ``predecessor``;
+    what it saw is added to ``trial``, and its contenders are returned.
+
+    :data:`LOCK_CONTENDERS` clients of a simulated ensemble (:class:`~zablib.coord.Ensemble`)
+    arrive within 60 ms and queue for one :class:`~zablib.recipes.lock.Lock` built with
+    ``predecessor=`` (the recipe's door for the rule). Each holder writes to a
+    :class:`~zablib.recipes.fencing.FencedResource` with its token as it enters and as it
+    leaves, holds the lock for 10-40 ms and releases it. After the first one to three holds,
+    with at least two contenders waiting, two faults of :data:`LOCK_FAULTS` strike at once: the
+    holder crashes (it is cut off for good: its session expires and its node goes), a waiter
+    crashes, a waiter's session is ended by the ensemble (it queues again with a new node), or
+    a waiter gives up (``Lock.cancel()``: it deletes its node). Each time a contender looks at
+    the queue the rule is asked, and the right answer
+    (:func:`~zablib.recipes.lock.watch_predecessor`) is recorded beside it.
+    """
+    rng = random.Random(seed)
+    ens = Ensemble(3, seed=seed)
+    resource = FencedResource()
+    faults = rng.sample(LOCK_FAULTS, 2)
+    strike_after = rng.randint(1, 3)
+    contenders = [LockContender(f"c{k}", ens.client(), rng.uniform(0.0, 0.06), rng.uniform(0.01, 0.04))
+                  for k in range(LOCK_CONTENDERS)]
+    holding: list[LockContender] = []
+
+    def asked(children: list[str], mine: str) -> str | None:
+        expected = watch_predecessor(list(children), mine)
+        try:
+            answer = predecessor(list(children), mine)
+        except Exception as exc:
+            trial.decisions.append((seed, PredecessorDecision(tuple(children), mine, None, expected,
+                                                              f"{type(exc).__name__}: {exc}")))
+            raise
+        trial.decisions.append((seed, PredecessorDecision(tuple(children), mine, answer, expected)))
+        return answer
+
+    def write(c: LockContender, what: str) -> None:
+        try:
+            resource.write(c.lock.token, f"{c.name} {what}")
+        except StaleTokenError as exc:
+            trial.overlaps.append((seed, f"the fenced resource refused {c.name}'s write as it "
+                                         f"{what} at {ens.now:.1f} ms ({exc})"))
+
+    def contend(c: LockContender) -> None:
+        zk = c.client
+        try:
+            zk.start()
+            zk.handler.sleep_func(c.delay_s)
+            c.lock = Lock(zk, LOCK_PATH, c.name, predecessor=asked)
+            c.lock.acquire()
+            if c.dead:
+                return
+            for other in holding:
+                trial.overlaps.append((seed, f"{c.name} (token {c.lock.token}) got the lock at "
+                                             f"{ens.now:.1f} ms while {other.name} (token "
+                                             f"{other.lock.token}) still held it"))
+            holding.append(c)
+            c.held_at = ens.now
+            trial.holds += 1
+            write(c, "enters")
+            zk.handler.sleep_func(c.hold_s)
+            if c.dead:
+                return
+            write(c, "leaves")
+            holding.remove(c)
+            c.lock.release()
+        except Exception as exc:
+            if c.gave_up and isinstance(exc, errors_of(zk).CancelledError):
+                return
+            if not c.dead:
+                c.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            c.done = True
+
+    def waiting() -> list[LockContender]:
+        return [c for c in contenders if c.waiting and not (c.dead or c.gave_up or c.done)]
+
+    for c in contenders:
+        ens.spawn(contend, c, name=c.name)
+    ready = ens.driver.run(
+        until=LOCK_PROGRESS_MS, what="the moment of the faults",
+        done=lambda: (bool(holding) and len(waiting()) >= 2
+                      and sum(c.held_at is not None for c in contenders) >= strike_after))
+    expired = 0
+    # Expiring a session takes a twin client's round trips: the other faults strike first.
+    for fault in sorted(faults, key=lambda f: f == "waiter's session expires") if ready else ():
+        if fault == "holder crashes":
+            victim = holding.pop()
+        else:
+            victim = rng.choice(waiting())
+        if fault == "waiter's session expires":
+            expired += 1
+            victim.expired = True
+            twin = ens.client(client_id=victim.client.client_id)
+            twin.start()
+            twin.stop()
+        elif fault == "waiter gives up":
+            victim.gave_up = True
+            victim.lock.cancel()
+        else:
+            victim.dead = True
+            ens.isolate_client(victim.client)
+    live = [c for c in contenders if not (c.dead or c.gave_up)]
+    ens.driver.run(until=LOCK_PROGRESS_MS, done=lambda: all(c.done for c in live), what="the contenders")
+
+    for c in live:
+        if c.held_at is None:
+            why = f": {c.error}" if c.error else ""
+            trial.starved.append((seed, f"{c.name} had not held the lock after "
+                                        f"{LOCK_PROGRESS_MS:g} ms{why}"))
+    tree = ens.tree(ens.leader() or ens.servers[0])
+    gone = tree.sequence_counter(LOCK_PATH) - len(tree.children(LOCK_PATH))
+    woken = sum(c.lock.wakeups for c in contenders if c.lock is not None)
+    trial.wakeups += woken
+    trial.departures += gone
+    # One wake-up per node gone, and one per ended session: kazoo tells a session's pending
+    # watches that it ended (an event of type NONE), and an expired waiter had one.
+    if woken > gone + expired:
+        told = f" (and {expired} waiter's session ended)" if expired else ""
+        trial.herds.append((seed, f"{gone} lock nodes went away{told}, but waiters were woken "
+                                  f"{woken} times: a release woke more than one waiter"))
+    return contenders
