@@ -1006,7 +1006,7 @@ class LockPauseRun(CoordRun):
 
 
 def lock_pause_run(pause_ms: float = 600.0, *, fencing: bool = True, hold_ms: float = 300.0,
-                   seed: int = 0) -> LockPauseRun:
+                   seed: int = 0, check: Callable[[int, int | None], bool] | None = None) -> LockPauseRun:
     """Client A holds the lock and is frozen mid-work; B takes the lock; A wakes up and writes.
 
     A acquires a :class:`~zablib.recipes.lock.Lock` on ``/app/lock``, writes ``A1`` to the
@@ -1027,6 +1027,9 @@ def lock_pause_run(pause_ms: float = 600.0, *, fencing: bool = True, hold_ms: fl
         How long B works between its two writes.
     seed : int
         The ensemble's seed.
+    check : callable, optional
+        With ``fencing``, the resource's rule ``check(token, highest_seen) -> bool`` (default
+        :func:`~zablib.recipes.fencing.accept_token`): the door for the exercise "a fencing check".
     """
     from zablib.coord import KazooException
     from zablib.recipes.fencing import FencedResource, StaleTokenError
@@ -1037,7 +1040,7 @@ def lock_pause_run(pause_ms: float = 600.0, *, fencing: bool = True, hold_ms: fl
     ens = Ensemble(3, seed=seed)
     clients = _clients(ens, ["A", "B"])
     locks = {name: Lock(clients[name], LOCK_PATH, name) for name in clients}
-    resource = FencedResource() if fencing else FencedResource(check=lambda token, highest: True)
+    resource = FencedResource(check) if fencing else FencedResource(check=lambda token, highest: True)
     run = LockPauseRun(ens=ens, names=_names(clients), start=ens.now, fencing=fencing, tokens={},
                        writes=[], holders=[], resource=resource)
 
