@@ -11,6 +11,7 @@ import random
 import pytest
 
 from zablib import InvariantViolation, faults
+from zablib.network import constant
 from zablib.protocols import raft
 from zablib.protocols.raft import AppendEntries, Entry
 
@@ -551,6 +552,86 @@ def test_a_removed_server_that_never_hears_of_it_cannot_disrupt_the_cluster(pre_
     assert sim.leader() == 1 and sim.nodes[1].term == term and accepted == 100
     wait_committed(sim, 99, [1, 2, 3, 5])
     assert 99 not in sim.committed(4)
+    sim.check()
+
+
+class SteadyClient:
+    """A client that hands the leader a command every ``gap`` ms of simulated time."""
+
+    def __init__(self, sim, gap: float = 2.0):
+        self.sim, self.gap, self.sent = sim, gap, 0
+
+    def run(self, ms: float) -> None:
+        start = self.sim.now
+        while self.sim.now - start < ms:
+            assert self.sim.submit(self.sent)
+            self.sent += 1
+            self.sim.run_for(self.gap)
+
+    def until_member(self, node: int, limit: float) -> float:
+        """Keep submitting until ``node`` is in the configuration; how long it took."""
+        asked = self.sim.now
+        while node not in self.sim.configuration() and self.sim.now - asked < limit:
+            self.run(self.gap)
+        return self.sim.now - asked
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_add_server_completes_under_sustained_load(seed):
+    """Thesis §4.2.1: the leader catches a new server up in rounds, each replicating what the
+    leader's log held when the round began, and adds it once a round takes less than an
+    election timeout. Waiting for the learner's log to equal the leader's at a reply never
+    ends at 500 commands per second: the leader appends faster than a round trip."""
+    sim = raft.cluster(3, seed=seed, spares=1)
+    elect(sim)
+    client = SteadyClient(sim, gap=2.0)
+    client.run(300)  # 150 commands in the log before 4 arrives
+    assert sim.add_server(4)
+    took = client.until_member(4, limit=1000)
+    assert sim.configuration() == (1, 2, 3, 4) and took < 2 * raft.ELECTION_MS[1]
+    assert not sim.trace.values("learner-abort")
+    client.run(300)
+    wait_committed(sim, client.sent - 1, [1, 2, 3, 4])
+    assert sim.committed(4) == list(range(client.sent))
+    sim.check()
+
+
+def test_a_learner_far_behind_catches_up_in_shorter_and_shorter_rounds():
+    """Thesis §4.2.1: with 500 commands in the log and 8 entries per AppendEntries, the first
+    round takes longer than an election timeout; the second replicates only what arrived
+    meanwhile and is short, so the learner is added after two rounds."""
+    sim = raft.cluster(3, seed=0, spares=1, max_batch=8)
+    elect(sim)
+    client = SteadyClient(sim, gap=2.0)
+    client.run(1000)
+    assert sim.add_server(4)
+    client.until_member(4, limit=3000)
+    assert sim.configuration() == (1, 2, 3, 4)
+    [(learner, second)] = sim.trace.values("catch-up-round")
+    assert (learner, second) == (4, 2)
+    [text] = [e.text for e in sim.trace.of_kind("note") if e.tag == "catch-up-round"]
+    assert int(text.split(" took ")[1].split(" ms")[0]) >= raft.ELECTION_MS[0]
+    client.run(100)
+    wait_committed(sim, client.sent - 1, [1, 2, 3, 4])
+    sim.check()
+
+
+def test_a_learner_behind_a_slow_link_is_given_up_after_its_rounds():
+    """Thesis §4.2.1: a new server so slow that no round ever takes less than an election
+    timeout (here every message to and from it takes 80 ms) would never catch up; the leader
+    gives up after ``CATCH_UP_ROUNDS`` rounds, and the cluster keeps serving."""
+    sim = raft.cluster(3, seed=0, spares=1)
+    leader = elect(sim)
+    sim.configure_links(leader, 4, delay=constant(80.0))
+    sim.configure_links(4, leader, delay=constant(80.0))
+    client = SteadyClient(sim, gap=2.0)
+    client.run(100)
+    assert sim.add_server(4)
+    client.run(10 * 200.0)
+    assert sim.trace.values("learner-abort") == [4]
+    assert [r for _, r in sim.trace.values("catch-up-round")] == list(range(2, raft.CATCH_UP_ROUNDS + 1))
+    assert sim.configuration() == (1, 2, 3)
+    wait_committed(sim, client.sent - 1, [1, 2, 3])
     sim.check()
 
 

@@ -24,7 +24,11 @@ Membership (thesis §4.1)
     server uses the latest configuration in its log, committed or not. A leader accepts a change
     only when the previous one is committed and it has committed an entry of its own term (the
     thesis's fix of the single-server algorithm). A new server is first caught up as a non-voting
-    learner; the entry that adds it is appended once its log matches the leader's. A leader that
+    learner, in rounds (thesis §4.2.1): each round replicates what the leader's log held when it
+    began, and the entry that adds the server is appended once a round took less than the
+    minimum election timeout (or the learner already holds the whole log). After
+    ``CATCH_UP_ROUNDS`` slower rounds, or an election timeout without an answer from the learner,
+    the leader gives up. A leader that
     removes itself manages the cluster without counting itself, and steps down once the entry is
     committed. A server outside its latest configuration campaigns too, without counting its own
     vote, as long as it was in the previous one and does not know the latest committed (thesis
@@ -45,8 +49,6 @@ whether it could win, without touching anyone's term; thesis §9.6), which also 
 that comes back from a partition from deposing the leader with its inflated term. Both are what
 production deployments run (etcd turns them on); the default is live without them (the fault
 campaigns check it both ways), and leaving them off keeps the runs Figure 2's.
-A learner that has not caught up after ``CATCH_UP_BEATS`` heartbeats is given up (thesis
-§4.2.1); the leader only waits for the learner's log to match its own (not the thesis's rounds).
 Snapshots and InstallSnapshot are not implemented: logs grow without bound.
 
 The simulator cannot add nodes after it is built, so ``cluster(n, spares=k)`` pre-creates ids
@@ -93,7 +95,7 @@ LEADER, CANDIDATE, FOLLOWER = "leader", "candidate", "follower"
 HEARTBEAT_MS = 20.0
 ELECTION_MS = (100.0, 200.0)
 MAX_BATCH = 64  # entries per AppendEntries
-CATCH_UP_BEATS = 20  # heartbeats a learner gets to catch up before the leader gives up (thesis §4.2.1)
+CATCH_UP_ROUNDS = 10  # catch-up rounds a learner gets before the leader gives up (thesis §4.2.1)
 
 
 # -- log entries, messages and client requests ----------------------------------------------
@@ -510,7 +512,10 @@ class RaftServer(Node):
         self.next_index: dict[NodeId, int] = {}
         self.match_index: dict[NodeId, int] = {}
         self.learner: NodeId | None = None
-        self.learner_beats = 0
+        self.learner_since = 0.0  # when the leader began catching the learner up
+        self.learner_round = 0  # thesis §4.2.1: the catch-up round, its start and its goal index
+        self.round_start = 0.0
+        self.round_goal = 0
         self.term_start = 0  # index of this leader's no-op
         self.heard: dict[NodeId, float] = {}  # leader: when each peer last answered (CheckQuorum)
         self._terms: tuple[tuple[Entry, ...], tuple[int, ...]] = ((), ())
@@ -623,11 +628,10 @@ class RaftServer(Node):
                     self._become_follower(out, None)
                     return out
             if self.learner is not None:
-                self.learner_beats += 1
-                if self.learner_beats > CATCH_UP_BEATS:
-                    out.note(f"gives up catching up learner {self.learner}", tag="learner-abort",
-                             value=self.learner)
-                    self.learner = None
+                heard = max(self.heard.get(self.learner, self.learner_since), self.learner_since)
+                if now - heard >= self.election_ms[1]:
+                    # Thesis §4.2.1: an unavailable new server must not stall changes for ever.
+                    self._give_up_learner(out, f"no answer for {now - heard:.0f} ms")
             self._broadcast_append(out)
             return out.set_timer("heartbeat", self.heartbeat_ms)
         if name == "election" and self.role != LEADER:
@@ -842,11 +846,10 @@ class RaftServer(Node):
             self._maybe_commit(out)
             if self.role != LEADER:
                 return out
-            if src == self.learner and self.match_index[src] >= self.last_index:
-                self.learner = None
-                out.note(f"learner {src} caught up", tag="caught-up", value=src)
-                self._append(out, Entry(self.term, tuple(sorted(self.config + (src,))), "config"))
-            elif self.next_index[src] <= self.last_index and src in self._targets():
+            if src == self.learner and self.match_index[src] >= self.round_goal:
+                if self._end_round(out, src):
+                    return out
+            if self.next_index[src] <= self.last_index and src in self._targets():
                 self._send_append(out, src)
             return out
         if msg.conflict_index == 0:
@@ -882,6 +885,32 @@ class RaftServer(Node):
             self._broadcast_append(out)  # tell the others the new commit index before leaving
             self._become_follower(out, None)
 
+    def _end_round(self, out: Output, learner: NodeId) -> bool:
+        """The learner holds the goal of its catch-up round (thesis §4.2.1). A round that took
+        less than the minimum election timeout, or a learner that holds the whole log, is caught
+        up: append the configuration that adds it. Otherwise start the next round, or give up
+        after ``CATCH_UP_ROUNDS``. True if the learner is no longer being caught up."""
+        took = self.now - self.round_start
+        if took < self.election_ms[0] or self.match_index[learner] >= self.last_index:
+            self.learner = None
+            out.note(f"learner {learner} caught up", tag="caught-up", value=learner)
+            self._append(out, Entry(self.term, tuple(sorted(self.config + (learner,))), "config"))
+            return True
+        if self.learner_round >= CATCH_UP_ROUNDS:
+            self._give_up_learner(out, f"round {self.learner_round} took {took:.0f} ms")
+            return True
+        self.learner_round += 1
+        self.round_start, self.round_goal = self.now, self.last_index
+        out.note(f"learner {learner}: round {self.learner_round - 1} took {took:.0f} ms; round "
+                 f"{self.learner_round} up to index {self.round_goal}", tag="catch-up-round",
+                 value=(learner, self.learner_round))
+        return False
+
+    def _give_up_learner(self, out: Output, why: str) -> None:
+        out.note(f"gives up catching up learner {self.learner}: {why}", tag="learner-abort",
+                 value=self.learner)
+        self.learner = None
+
     def _change(self, out: Output, request: AddServer | RemoveServer) -> bool:
         """Start a single-server change; False while another change is in progress."""
         if (self.config_index > self.commit_index or self.commit_index < self.term_start
@@ -891,7 +920,8 @@ class RaftServer(Node):
             if request.node in self.config:
                 raise ValueError(f"node {request.node} is already a member {list(self.config)}")
             self.learner = request.node
-            self.learner_beats = 0
+            self.learner_since = self.round_start = self.now
+            self.learner_round, self.round_goal = 1, self.last_index
             self.next_index[request.node] = self.last_index + 1
             self.match_index[request.node] = 0
             out.note(f"catching up learner {request.node}", tag="learner", value=request.node)
