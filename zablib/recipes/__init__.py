@@ -17,6 +17,7 @@ _HOMES: dict[str, str] = {
     "errors_of": "base", "sequence_number": "base",
     "FencedResource": "fencing", "StaleTokenError": "fencing", "accept_token": "fencing",
     "HerdLock": "lock", "Lock": "lock", "watch_predecessor": "lock",
+    "Barrier": "barrier", "DoubleBarrier": "barrier",
     "Queue": "queue",
     "Election": "election",
     "ConfigSubscriber": "config", "publish": "config", "write_value": "config",
