@@ -425,6 +425,35 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Fencing: strictly newer tokens only, so the current holder's second write bounces.
+    "fencing-strictly-newer": {
+        "10_fencing.ipynb": {
+            "solution-accept": (
+                "def accept(token, highest_seen):\n"
+                "    return highest_seen is None or token > highest_seen\n"
+            ),
+        },
+    },
+    # Fencing: a resource that checks nothing (what the lock alone gives you).
+    "fencing-accepts-everything": {
+        "10_fencing.ipynb": {
+            "solution-accept": "def accept(token, highest_seen):\n    return True\n",
+        },
+    },
+    # Fencing: remembers the first token it saw and compares with that, not with the highest.
+    "fencing-compares-with-the-first-token": {
+        "10_fencing.ipynb": {
+            "solution-accept": (
+                "first_token = None\n"
+                "\n"
+                "def accept(token, highest_seen):\n"
+                "    global first_token\n"
+                "    if first_token is None:\n"
+                "        first_token = token\n"
+                "    return token >= first_token\n"
+            ),
+        },
+    },
 }
 
 

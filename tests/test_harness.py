@@ -11,6 +11,7 @@ import pytest
 from zablib import harness
 from zablib.protocols import raft, zab
 from zablib.protocols.raft import Entry
+from zablib.recipes.fencing import accept_token
 from zablib.recipes.lock import watch_predecessor
 from zablib.sim import SimulationError
 
@@ -261,3 +262,53 @@ def test_a_rule_that_raises_or_answers_its_own_node_leaves_contenders_without_th
     with pytest.raises(AssertionError, match=r"the predecessor rule answered '.*'; it must answer "
                                              r"None or another contender's node"):
         trial.assert_progress()
+
+
+# -- the fenced resource's check on a paused lock holder ------------------------------------------
+def test_accept_token_refuses_exactly_the_paused_holders_late_writes():
+    """A's session is granted 400 ms: paused 0 or 250 ms it keeps the lock and both its writes
+    are current; paused longer it wakes after B took the lock, and its second write is stale."""
+    trial = harness.fencing_trial(accept_token)
+    assert len(trial.runs) == len(harness.FENCING_RUNS) == 30 and trial.errors == []
+    assert len(trial.writes) == 4 * 30
+    stale = {(w.run, w.client, w.value) for w in trial.writes if w.stale}
+    assert stale == {(run, "A", "A2") for run in harness.FENCING_RUNS if run[1] >= 450}
+    assert trial.stale_accepted() == trial.fresh_refused() == []
+    trial.assert_refuses_stale()
+    trial.assert_accepts_fresh()
+    trial.assert_agrees()
+    assert {(d.token, d.highest_seen) for d in trial.decisions} == {
+        (0, None), (0, 0), (1, 0), (1, 1), (0, 1)}
+
+
+def test_a_resource_without_fencing_accepts_the_stale_write():
+    trial = harness.fencing_trial(lambda token, highest: True, runs=[(0, 600.0, 300.0)])
+    trial.assert_accepts_fresh()
+    with pytest.raises(AssertionError, match=r"1 write\(s\) of a stale holder accepted; the first: "
+                                             r"run seed=0, A paused 600 ms, B holding 300 ms: A "
+                                             r"wrote A2 with token 0 at [\d.]+ ms \(a stale holder\), "
+                                             r"and the resource accepted it"):
+        trial.assert_refuses_stale()
+    with pytest.raises(AssertionError, match=r"check\(0, 1\) should be False, your check answered True"):
+        trial.assert_agrees()
+
+
+def test_a_strict_check_refuses_the_holders_second_write():
+    trial = harness.fencing_trial(lambda token, highest: highest is None or token > highest,
+                                  runs=[(0, 0.0, 100.0)])
+    trial.assert_refuses_stale()
+    with pytest.raises(AssertionError, match=r"2 write\(s\) of the current holder refused; the "
+                                             r"first: .*A wrote A2 with token 0 .*\(a current "
+                                             r"holder\), and the resource refused it"):
+        trial.assert_accepts_fresh()
+
+
+def test_a_check_that_raises_fails_every_run_and_says_why():
+    trial = harness.fencing_trial(lambda token, highest: token >= highest, runs=harness.FENCING_RUNS[:2])
+    assert trial.writes == [] and len(trial.errors) == 2
+    for check in (trial.assert_refuses_stale, trial.assert_accepts_fresh):
+        with pytest.raises(AssertionError, match=r"2 run\(s\) failed; the first: seed=0, A paused 0 ms: "
+                                                 r"TypeError: '>=' not supported"):
+            check()
+    with pytest.raises(AssertionError, match=r"check\(0, None\) should be True, your check raised TypeError"):
+        trial.assert_agrees()

@@ -18,7 +18,9 @@ ZooKeeper recipes (exercises 9-11)
     (``predecessor=``) and runs seeded lock schedules with crashes, expired sessions and waiters
     who give up on a simulated ensemble; it returns a :class:`LockTrial`: every decision beside
     the right one, and whether the lock stayed exclusive, every live contender got it, and each
-    release woke one waiter.
+    release woke one waiter. :func:`fencing_trial` plugs a fencing check into the resource of
+    :func:`zablib.scenarios.lock_pause_run` (a lock holder paused past its session) and returns
+    a :class:`FencingTrial`: every write, judged stale or current, and what the resource did.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from zablib.core import NodeId
 from zablib.faults import RandomFaults, quiesce, raft_faulty_run, random_run, recovers
 from zablib.invariants import InvariantViolation
 from zablib.recipes.base import errors_of
-from zablib.recipes.fencing import FencedResource, StaleTokenError
+from zablib.recipes.fencing import FencedResource, StaleTokenError, accept_token
 from zablib.recipes.lock import Lock, watch_predecessor
+from zablib.scenarios import lock_pause_run
 
 # -- Raft: a rule plugged in, run through the fault campaign -----------------------------------
 #: After the faults stop: time to elect, then to commit a new command everywhere.
@@ -556,3 +559,158 @@ def lock_schedule(predecessor: Callable[[list[str], str], str | None], seed: int
         trial.herds.append((seed, f"{gone} lock nodes went away{told}, but waiters were woken "
                                   f"{woken} times: a release woke more than one waiter"))
     return contenders
+
+
+# -- ZooKeeper recipes: the fenced resource's check (exercise 10) ---------------------------------
+#: The runs of :func:`fencing_trial`: ``(seed, pause_ms, hold_ms)``. A's session is granted
+#: 400 ms: it survives the pauses of 0 and 250 ms (its second write is fresh) and loses the lock
+#: in the longer ones (its second write is stale: B holds, or held, the lock).
+FENCING_RUNS = tuple((seed, pause, hold) for pause in (0.0, 250.0, 450.0, 700.0, 1000.0)
+                     for hold in (100.0, 300.0) for seed in range(3))
+
+
+@dataclass(frozen=True)
+class FencingDecision:
+    """One question the resource asked the check: ``check(token, highest_seen)``, its
+    ``answer`` (or the ``error`` it raised) and :func:`~zablib.recipes.fencing.accept_token`'s."""
+
+    token: int
+    highest_seen: int | None
+    answer: Any
+    expected: bool
+    error: str | None = None
+
+    @property
+    def agrees(self) -> bool:
+        """The check answered as ``accept_token`` does (read as the resource reads it: true or
+        false)."""
+        return self.error is None and bool(self.answer) == self.expected
+
+
+@dataclass(frozen=True)
+class FencedWrite:
+    """One write of a :func:`~zablib.scenarios.lock_pause_run`, judged.
+
+    ``stale`` means that a client with a newer token had already tried to write: the lock had
+    passed on, so this writer no longer held it."""
+
+    run: tuple[int, float, float]
+    time: float
+    client: str
+    token: int
+    value: str
+    accepted: bool
+    stale: bool
+
+    def describe(self) -> str:
+        """The write in words, with the run it belongs to."""
+        seed, pause, hold = self.run
+        outcome = "accepted" if self.accepted else "refused"
+        return (f"run seed={seed}, A paused {pause:g} ms, B holding {hold:g} ms: {self.client} "
+                f"wrote {self.value} with token {self.token} at {self.time:.1f} ms "
+                f"({'a stale' if self.stale else 'a current'} holder), and the resource {outcome} it")
+
+
+@dataclass
+class FencingTrial:
+    """What :func:`fencing_trial` saw.
+
+    Attributes
+    ----------
+    runs : list of (int, float, float)
+        The runs, ``(seed, pause_ms, hold_ms)``, in order.
+    decisions : list of FencingDecision
+        Every question the resource asked the check, in order.
+    writes : list of FencedWrite
+        Every write of every run, judged.
+    errors : list of str
+        The runs that did not finish, and why (the check raised).
+    """
+
+    runs: list[tuple[int, float, float]] = field(default_factory=list)
+    decisions: list[FencingDecision] = field(default_factory=list)
+    writes: list[FencedWrite] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: what the runs did."""
+        stale = sum(w.stale for w in self.writes)
+        return (f"{len(self.runs)} runs: {len(self.writes)} writes, {stale} of them by a holder "
+                f"whose lock had passed on")
+
+    def stale_accepted(self) -> list[FencedWrite]:
+        """Writes of a holder whose lock had passed on, which the resource accepted."""
+        return [w for w in self.writes if w.stale and w.accepted]
+
+    def fresh_refused(self) -> list[FencedWrite]:
+        """Writes of the current holder, which the resource refused."""
+        return [w for w in self.writes if not w.stale and not w.accepted]
+
+    def assert_refuses_stale(self) -> None:
+        """Raise AssertionError describing the first stale write accepted (or failed run)."""
+        self._assert_ran()
+        _first_write(self.stale_accepted(), "write(s) of a stale holder accepted")
+
+    def assert_accepts_fresh(self) -> None:
+        """Raise AssertionError describing the first current holder's write refused."""
+        self._assert_ran()
+        _first_write(self.fresh_refused(), "write(s) of the current holder refused")
+
+    def assert_agrees(self) -> None:
+        """Raise AssertionError describing the first answer that differs from ``accept_token``."""
+        wrong = [d for d in self.decisions if not d.agrees]
+        if wrong:
+            d = wrong[0]
+            said = f"raised {d.error}" if d.error else f"answered {d.answer!r}"
+            raise AssertionError(f"{len(wrong)} of {len(self.decisions)} answers were wrong; the "
+                                 f"first: check({d.token}, {d.highest_seen}) should be "
+                                 f"{d.expected}, your check {said}")
+
+    def _assert_ran(self) -> None:
+        if self.errors:
+            raise AssertionError(f"{len(self.errors)} run(s) failed; the first: {self.errors[0]}")
+
+
+def _first_write(found: list[FencedWrite], what: str) -> None:
+    if found:
+        raise AssertionError(f"{len(found)} {what}; the first: {found[0].describe()}")
+
+
+def fencing_trial(check: Callable[[int, int | None], bool],
+                  runs: Iterable[tuple[int, float, float]] = FENCING_RUNS) -> FencingTrial:
+    """Run :func:`zablib.scenarios.lock_pause_run` with ``check`` as the fenced resource's rule.
+
+    In each run client A takes a :class:`~zablib.recipes.lock.Lock`, writes ``A1`` with its
+    token, and is frozen for ``pause_ms`` (a long GC pause) before it writes ``A2``; B waits
+    for the lock, then writes ``B1``, works ``hold_ms`` and writes ``B2``. The resource is a
+    :class:`~zablib.recipes.fencing.FencedResource` built with ``check=``. A write is *stale*
+    when a newer token has already been written (or refused): its writer's lock had passed on.
+    Every question the resource asked is recorded beside
+    :func:`~zablib.recipes.fencing.accept_token`'s answer.
+    """
+    trial = FencingTrial()
+
+    def asked(token: int, highest_seen: int | None) -> bool:
+        expected = accept_token(token, highest_seen)
+        try:
+            answer = check(token, highest_seen)
+        except Exception as exc:
+            trial.decisions.append(FencingDecision(token, highest_seen, None, expected,
+                                                   f"{type(exc).__name__}: {exc}"))
+            raise
+        trial.decisions.append(FencingDecision(token, highest_seen, answer, expected))
+        return answer
+
+    for seed, pause, hold in runs:
+        trial.runs.append((seed, pause, hold))
+        try:
+            run = lock_pause_run(pause, hold_ms=hold, seed=seed, check=asked)
+        except Exception as exc:
+            trial.errors.append(f"seed={seed}, A paused {pause:g} ms: {type(exc).__name__}: {exc}")
+            continue
+        newest = -1
+        for time, client, token, value, accepted in run.writes:
+            trial.writes.append(FencedWrite((seed, pause, hold), time, client, token, value,
+                                            accepted, stale=token < newest))
+            newest = max(newest, token)
+    return trial
