@@ -212,7 +212,7 @@ class Lock:
                     self.waiting = True
                     self.wake_event.wait()
                     self.waiting = False
-        except BaseException:
+        except Exception:  # not BaseException: a program being torn down sends nothing more
             self.abandon(prefix, mine)
             raise
         finally:
