@@ -250,6 +250,12 @@ def test_every_queued_item_is_taken_exactly_once(fault):
     assert len(run.claims) == 12
     if fault == "crash_consumer":
         assert len(run.per_consumer["k1"]) == 2  # it took two, then died holding the second
+    if fault == "lost_answer":
+        # k1's transaction took job-01 but its answer was dropped; the claim told k1 it won
+        k1 = next(node for node, name in run.names.items() if name.endswith(" k1"))
+        lost = [e for e in run.ens.sim.trace.of_kind("drop") if e.node == k1
+                and type(e.message).__name__ == "Response" and "claims/" in e.message.describe()]
+        assert lost and run.per_consumer["k1"][0] == b"job-01"
     if fault == "partition_leader":
         assert sum(run.disconnections.values()) >= 1
 
@@ -276,3 +282,17 @@ def test_a_run_repeats_exactly_from_its_seed():
 def test_bad_arguments_are_named(call, problem):
     with pytest.raises(ValueError, match=problem):
         call()
+
+
+# -- reads and writes -----------------------------------------------------------------------------
+def test_a_plain_read_from_a_lagging_follower_is_not_linearizable_and_sync_then_read_is():
+    plain = scenarios.reads_run("get", lag_ms=60.0)
+    assert plain.result.ok is False
+    write, stale = plain.result.minimal()
+    assert write.client == "writer" and stale.client == "reader"
+    assert write.return_ < stale.call and stale.output != write.input[2]
+    values = [v for _, _, v in plain.reads]
+    assert values == sorted(values)  # the reader never goes back in time: only stale
+    synced = scenarios.reads_run("sync_get", lag_ms=60.0)
+    assert synced.result.ok is True
+    assert synced.reads[-1][2] == b"5"

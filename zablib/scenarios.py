@@ -40,6 +40,7 @@ from zablib.coord import Ensemble, KazooClient
 from zablib.coord.messages import ConnectResponse
 from zablib.coord.server import zxid64
 from zablib.coord.tree import DataTree
+from zablib.coord.txn import MultiRequest
 from zablib.core import NodeId
 
 __all__ = [
@@ -412,7 +413,7 @@ def registry_run(how: str = "crash", *, session_timeout: float = 0.4, providers:
     consumer follows the list with a :class:`~zablib.recipes.registry.ServiceWatcher`. Then
     ``p1`` goes away: ``"crash"`` (the process dies: it is cut off from every server for good and
     its session is never closed), ``"close"`` (it stops cleanly: ``client.stop()`` closes its
-    session) or ``"none"``. The run ends 1.5 s later.
+    session) or ``"none"``. The run ends two and a half session timeouts (and 100 ms) later.
 
     Parameters
     ----------
@@ -447,7 +448,7 @@ def registry_run(how: str = "crash", *, session_timeout: float = 0.4, providers:
     elif how == "close":
         ens.spawn(first.stop, name="p1 stops")
     label = {"crash": "p1 crashes", "close": "p1 closes its session", "none": "nothing happens"}[how]
-    history = _follow(ens, lambda: list(watcher.providers), gone_at + 1500.0)
+    history = _follow(ens, lambda: list(watcher.providers), gone_at + 2500.0 * session_timeout + 100.0)
     unlisted_at = _first(history, lambda listed: "10.0.0.1:8080" not in listed) if how != "none" else None
     run = RegistryRun(ens=ens, names=names, start=gone_at - 100.0, how=how,
                       session_ms=_granted_ms(ens, first), gone_at=gone_at, unlisted_at=unlisted_at,
@@ -1092,7 +1093,7 @@ def lock_pause_run(pause_ms: float = 600.0, *, fencing: bool = True, hold_ms: fl
 
 # -- 8b. a queue -------------------------------------------------------------------------------------
 QUEUE_PATH = "/jobs"
-QUEUE_FAULTS = ("none", "crash_consumer", "partition_leader")
+QUEUE_FAULTS = ("none", "crash_consumer", "lost_answer", "partition_leader")
 
 
 @dataclass(kw_only=True)
@@ -1102,7 +1103,7 @@ class QueueRun(CoordRun):
     Attributes
     ----------
     fault : str
-        The fault: ``"none"``, ``"crash_consumer"`` or ``"partition_leader"``.
+        The fault: one of :data:`QUEUE_FAULTS`.
     items : list of bytes
         The items put, in order.
     taken : list of (float, str, bytes)
@@ -1142,8 +1143,9 @@ class QueueRun(CoordRun):
 
     def summary(self) -> str:
         """The run in a few lines of text."""
-        lines = [f"{who}: {' '.join(v.decode() for v in items)}"
-                 for who, items in sorted(self.per_consumer.items())]
+        taken = self.per_consumer
+        lines = [f"{who}: {' '.join(v.decode() for v in taken.get(who, [])) or '(nothing)'}"
+                 for who in self.disconnections]
         lines.append(f"items: {len(self.items)}, taken: {len(self.taken)}, claims: {len(self.claims)}, "
                      f"left: {len(self.left)}; exactly once: {self.exactly_once}")
         lines.append("disconnections: " + ", ".join(f"{k} {n}" for k, n in self.disconnections.items()))
@@ -1156,9 +1158,12 @@ def queue_run(consumers: int = 3, items: int = 12, *, fault: str = "none", seed:
     The producer puts ``job-01`` ... with a :class:`~zablib.recipes.queue.Queue` on ``/jobs``;
     consumers ``k1``, ``k2`` ... take items (``take(timeout=0.3)``), 20 ms of work each, until the
     queue stays empty. Faults: ``"crash_consumer"`` cuts ``k1`` off for good right after it takes
-    its second item (it holds that item, and will never process it); ``"partition_leader"`` cuts
-    the ensemble's leader off from everyone for 300 ms while the consumers work, so that the
-    consumers connected to it see their transactions answered by ``ConnectionLoss``.
+    its second item (it holds that item, and will never process it); ``"lost_answer"`` cuts
+    ``k1`` off for 60 ms just after a server has received its first transaction taking an item
+    (the others start 100 ms late, so that nobody competes for that item), so that the
+    transaction is applied but its answer is lost (``ConnectionLoss``);
+    ``"partition_leader"`` cuts the ensemble's leader off from everyone for 300 ms while the
+    consumers work: every consumer's connection drops (the followers lose their leader too).
 
     Parameters
     ----------
@@ -1166,7 +1171,7 @@ def queue_run(consumers: int = 3, items: int = 12, *, fault: str = "none", seed:
         How many consumers.
     items : int
         How many items.
-    fault : {"none", "crash_consumer", "partition_leader"}
+    fault : {"none", "crash_consumer", "lost_answer", "partition_leader"}
         The fault.
     seed : int
         The ensemble's seed.
@@ -1192,6 +1197,8 @@ def queue_run(consumers: int = 3, items: int = 12, *, fault: str = "none", seed:
 
     def consume(role: str) -> None:
         zk, queue = clients[role], queues[role]
+        if fault == "lost_answer" and role != "k1":
+            zk.handler.sleep_func(0.1)  # k1 takes the first item uncontested
         while True:
             item = queue.take(timeout=0.3)
             if item is None:
@@ -1206,6 +1213,14 @@ def queue_run(consumers: int = 3, items: int = 12, *, fault: str = "none", seed:
 
     for role in roles:
         ens.spawn(consume, role, name=role)
+    if fault == "lost_answer":
+        k1 = clients["k1"]
+        _run_until_delivered(ens, k1.node_id, MultiRequest)
+        ens.isolate_client(k1)
+        run.marks.append((k1.node_id, ens.now, "answer lost"))
+        run.spans.append((k1.node_id, ens.now, ens.now + 60.0, "cut off"))
+        ens.run_for(60)
+        ens.heal_client(k1)
     if fault == "partition_leader":
         ens.run_for(40)
         leader = ens.leader()
@@ -1219,6 +1234,24 @@ def queue_run(consumers: int = 3, items: int = 12, *, fault: str = "none", seed:
     run.claims = {name: owner.get(who, who) for name, who in producer.claimed().items()}
     run.left = [clients["producer"].get(f"{QUEUE_PATH}/{name}")[0] for name in producer.items()]
     return run
+
+
+def _run_until_delivered(ens: Ensemble, client: NodeId, kind: type) -> None:
+    """Run ``ens`` until a server has received a request of type ``kind`` from ``client``."""
+    from zablib.coord.messages import Request
+
+    trace = ens.sim.trace
+    seen = [len(trace)]
+
+    def delivered() -> bool:
+        fresh = range(seen[0], len(trace))
+        seen[0] = len(trace)
+        return any(trace[k].kind == "deliver" and trace[k].peer == client
+                   and isinstance(trace[k].message, Request) and isinstance(trace[k].message.op, kind)
+                   for k in fresh)
+
+    if not ens.driver.run(until=ens.now + 10_000.0, done=delivered, what="a request"):
+        raise ValueError(f"client {client} sent no {kind.__name__} within 10 s")
 
 
 def _count_suspended(counts: dict[str, int], role: str, state: str) -> None:
@@ -1444,4 +1477,111 @@ def double_barrier_run(arrivals: tuple[float, ...] = (0.0, 80.0, 200.0),
     for role, arrive, busy in zip(roles, arrivals, work, strict=True):
         ens.spawn(member, role, arrive, busy, name=role)
     ens.run(limit=start + 60_000.0 - ens.now)
+    return run
+
+
+# -- what "linearizable" means for reads and for writes --------------------------------------------
+@dataclass(kw_only=True)
+class ReadsRun(CoordRun):
+    """What :func:`reads_run` recorded and what the checker said.
+
+    Attributes
+    ----------
+    read : str
+        How the reader read: ``"get"`` or ``"sync_get"`` (``sync``, then ``get``).
+    lag_ms : float
+        The delay on the link from the leader to the reader's server.
+    operations : list of zablib.linearizability.Operation
+        The recorded history (times in simulated ms).
+    result : zablib.linearizability.Result
+        The checker's verdict on it (against a key-value model in which ``/x`` starts at ``0``).
+    """
+
+    read: str
+    lag_ms: float
+    operations: list[Any]
+    result: Any
+
+    @property
+    def reads(self) -> list[tuple[float, float, bytes]]:
+        """Each read of the reader: call, return, value."""
+        return [(op.call, op.return_, op.output) for op in self.operations if op.client == "reader"]
+
+    def summary(self) -> str:
+        """The run in a few lines of text."""
+        writes = [op for op in self.operations if op.client == "writer"]
+        lines = ["writer: " + ", ".join(f"set {op.input[2].decode()} [{op.call:.0f}-{op.return_:.0f}]"
+                                        for op in writes),
+                 f"reader ({self.read}): " + ", ".join(f"{v.decode()} [{a:.0f}-{b:.0f}]"
+                                                       for a, b, v in self.reads),
+                 f"linearizable: {self.result.ok}"]
+        return "\n".join(lines)
+
+
+def reads_run(read: str = "get", *, lag_ms: float = 60.0, seed: int = 0) -> ReadsRun:
+    """A writer sets ``/x`` to 1..5 through one follower; a reader reads it through the other,
+    whose link from the leader is slow; both histories are checked for linearizability.
+
+    The writer's writes go through ZAB: once a write returns, a quorum has it, whichever server
+    answered. The reader's server is a follower whose commits arrive ``lag_ms`` late (a slow
+    link, as a follower within ZooKeeper's ``syncLimit`` still serves); it answers plain reads
+    from its own copy. Every call is recorded by a
+    :class:`~zablib.recipes.recording.RecordingClient` and the history is checked with
+    :func:`zablib.linearizability.check`.
+
+    Parameters
+    ----------
+    read : {"get", "sync_get"}
+        How the reader reads: a plain ``get``, or ``sync`` then ``get``.
+    lag_ms : float
+        Delay of the link from the leader to the reader's server (0: the default 1-10 ms).
+    seed : int
+        The ensemble's seed.
+    """
+    from zablib.linearizability import History, KVModel, check
+    from zablib.network import constant
+    from zablib.recipes.recording import RecordingClient
+
+    if read not in ("get", "sync_get"):
+        raise ValueError(f"read must be 'get' or 'sync_get', got {read!r}")
+    if lag_ms < 0:
+        raise ValueError(f"lag_ms must be >= 0, got {lag_ms}")
+    ens = Ensemble(3, seed=seed)
+    clients = {"setup": ens.client()}
+    clients["setup"].start()
+    clients["setup"].create("/x", b"0")
+    fast, slow = ens.followers()
+    history = History(clock=lambda: ens.now)
+    clients["writer"] = ens.client(hosts=fast)
+    clients["reader"] = ens.client(hosts=slow)
+    for role in ("writer", "reader"):
+        clients[role].start()
+    writer = RecordingClient(clients["writer"], history, "writer")
+    reader = RecordingClient(clients["reader"], history, "reader")
+    if lag_ms:
+        ens.sim.configure_links(ens.leader(), slow, delay=constant(lag_ms))
+    start = ens.now
+
+    def write() -> None:
+        for value in range(1, 6):
+            writer.set("/x", b"%d" % value)
+            writer.handler.sleep_func(0.05)
+
+    def read_ten_times() -> None:
+        for _ in range(10):
+            getattr(reader, read)("/x")
+            reader.handler.sleep_func(0.03)
+
+    ens.spawn(write, name="writer")
+    ens.spawn(read_ten_times, name="reader")
+    ens.run()
+    operations = history.operations()
+    names = _names({role: clients[role] for role in ("writer", "reader")})
+    run = ReadsRun(ens=ens, names=names, start=start, read=read, lag_ms=lag_ms, operations=operations,
+                   result=check(operations, KVModel({"/x": b"0"})))
+    for op in operations:
+        zk = clients[op.client]
+        label = op.input[2].decode() if op.client == "writer" else op.output.decode()
+        run.spans.append((zk.node_id, op.call, op.return_, "set" if op.client == "writer" else read))
+        run.marks.append((zk.node_id, op.return_, label))
     return run

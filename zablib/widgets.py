@@ -301,7 +301,11 @@ SCENARIO_CONTROLS: dict[str, tuple[str, tuple[tuple[str, str, str, Any, Any], ..
         ("fencing", "check", "fencing tokens", None, True))),
     "queue": ("queue_run", (
         ("fault", "menu", "fault", [("none", "none"), ("a consumer crashes", "crash_consumer"),
+                                    ("an answer is lost", "lost_answer"),
                                     ("leader cut off", "partition_leader")], "none"),)),
+    "reads": ("reads_run", (
+        ("read", "menu", "reads", [("plain get", "get"), ("sync, then get", "sync_get")], "get"),
+        ("lag_ms", "slider", "slow link (ms)", (0.0, 100.0, 10.0), 60.0))),
 }
 
 
