@@ -1,25 +1,33 @@
-"""A long seeded fault campaign against Raft: schedules per second and violations found.
+"""Long seeded fault campaigns against Raft: schedules per second, violations and stuck runs.
 
-Each schedule (seed ``s``) builds a 3- or 5-server cluster (``raft.cluster``, links that reorder
-messages, 50-100 ms election timeouts, 15 ms heartbeats), sets message loss (0, 5 or 20 %) and
-duplication (0 or 10 %), and runs 12 rounds, each a fault followed by one client command and
-10-80 ms of simulated time. The faults: crash a live server, recover a crashed one, partition
-the servers into two groups, heal, or none; every fifth schedule also changes the loss and
-duplication rates in the middle of its rounds. Then ``sim.check()`` runs every Raft invariant
-over the whole trace (election safety, leader append-only, log matching, leader completeness,
-state machine safety).
+Two campaigns, the test suite's (``tests/test_raft.py``) without pytest and longer:
 
-Then the faults stop: links heal, loss and duplication go to zero, every crashed server
-recovers. Within ``AFTER_FAULTS_MS`` a leader of the newest term must commit its no-op, and a new
-command must be applied by every member within ``COMMIT_MS`` (a client retries up to three times
-with a fresh command if its leader is deposed first); ``sim.check()`` runs again. A schedule that
-breaks an invariant counts as a *violation*; one that elects no leader or does not commit counts
-as *stuck* (a liveness failure). Both should be 0.
+* **classic** (``zablib.faults.raft_faulty_run``): a 3- or 5-server cluster (links that reorder
+  messages, 50-100 ms election timeouts, 15 ms heartbeats), message loss (0, 5 or 20 %) and
+  duplication (0 or 10 %), then 12 rounds, each a fault (crash a live server, recover a crashed
+  one, partition the servers into two groups, heal, or none) followed by one client command
+  and 10-80 ms of simulated time; every fifth schedule also changes the loss and duplication
+  rates half-way.
+* **widened** (``zablib.faults.raft_changes_run``): 2 to 5 servers and 2 spares, on fast
+  (1-10 ms), slow (20-60 ms) or long-tailed (1 ms + exponential, mean 20 ms) links in turn;
+  the faults also include one or two membership changes in a row aimed at crashed, cut-off and
+  recently restarted servers, clusters shrink to two members, and in a third of the schedules a
+  client writes every 4 ms throughout (``add_server`` under load). Every fourth schedule runs
+  with PreVote and CheckQuorum, as production deployments do.
 
-The schedules are ``zablib.faults.raft_faulty_run``, the test suite's (``tests/test_raft.py``),
-here without pytest. The default is 10,000 schedules; ``python benchmarks/bench_raft_campaign.py
-500`` runs a quick one, a second argument sets the first seed, and ``--variant NAME`` runs a
-broken variant of ``raft.VARIANTS`` (which should be caught).
+Each schedule ends with ``sim.check()`` (election safety, leader append-only, log matching,
+leader completeness, state machine safety over the whole trace). Then the faults stop: links
+heal, loss and duplication go to zero, every crashed server recovers; ``faults.raft_stuck``
+wants a leader within 15 election timeouts and a new command applied by every member of its
+configuration within 5 more (a client asks again, up to three times, if its leader is deposed
+first), and runs ``sim.check()`` again. A schedule that breaks an invariant counts as a
+*violation*; one that elects no leader or does not commit counts as *stuck* (a liveness
+failure). Both should be 0.
+
+The default is 10,000 schedules of each campaign; ``python benchmarks/bench_raft_campaign.py
+500`` runs a quick one, a second argument sets the first seed, ``--campaign classic`` (or
+``widened``) runs one of them, and ``--variant NAME`` runs a broken variant of
+``raft.VARIANTS`` (which should be caught).
 """
 
 from __future__ import annotations
@@ -32,70 +40,54 @@ from zablib import InvariantViolation, faults
 from zablib.protocols import raft
 
 SCHEDULES = 10_000
-AFTER_FAULTS_MS = 2000.0
-COMMIT_MS = 500.0
+CAMPAIGNS = ("classic", "widened")
+#: The options production deployments run, used by every fourth widened schedule.
+PRODUCTION = {"pre_vote": True, "check_quorum": True}
 
 
-class Stuck(Exception):
-    """No leader, or the new command was not applied everywhere, after the faults stopped."""
-
-
-def established_leader(sim: raft.RaftSimulation, limit: float) -> int:
-    """A leader of the newest term among the live members of its configuration that has
-    committed its no-op (§8). A removed server that was never told may campaign on in vain with
-    higher terms (thesis §4.2.3): it is not asked."""
-    start = sim.now
-    while sim.now - start < limit:
-        sim.run_for(10)
-        leader = sim.leader()
-        if leader is not None:
-            node = sim.nodes[leader]
-            newest = max((sim.nodes[i].term for i in node.config if sim.is_up(i)), default=0)
-            if node.commit_index >= node.term_start and node.term >= newest:
-                return leader
-    raise Stuck
-
-
-def schedule(seed: int, variant: str = "correct") -> str:
+def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = faults.raft_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
+        if which == "widened":
+            sim = faults.raft_changes_run(seed, variant=variant,
+                                          **(PRODUCTION if seed % 4 == 3 else {}))
+        else:
+            sim = faults.raft_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
         sim.check()
         faults.quiesce(sim)
-        for attempt in range(3):
-            leader = established_leader(sim, AFTER_FAULTS_MS)
-            command = ("final", attempt)
-            if not sim.submit(command):
-                continue
-            members = sim.nodes[leader].config
-            start = sim.now
-            while sim.now - start < COMMIT_MS:
-                if all(command in sim.committed(i) for i in members):
-                    sim.check()
-                    return "ok"
-                sim.run_for(10)
-        sim.check()
-        return "stuck"
-    except Stuck:
-        return "stuck"
+        return "ok" if faults.raft_stuck(sim) is None else "stuck"
     except InvariantViolation as violation:
         return violation.invariant
 
 
-def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct") -> tuple[int, int]:
-    return campaign(f"raft fault campaign ({variant})", "raft",
-                    lambda seed: schedule(seed, variant), count, first)
+def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
+         campaigns: tuple[str, ...] = CAMPAIGNS) -> tuple[int, int]:
+    """Run each of ``campaigns``; return the violations and stuck schedules of all of them."""
+    violations = stuck = 0
+    for which in campaigns:
+        v, s = campaign(f"raft {which} fault campaign ({variant})", f"raft {which}",
+                        lambda seed, which=which: schedule(seed, variant, which), count, first)
+        violations, stuck = violations + v, stuck + s
+    return violations, stuck
+
+
+def option(argv: list[str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Take ``--name VALUE`` out of ``argv``; exit with a message if VALUE is not a choice."""
+    if f"--{name}" not in argv:
+        return default
+    k = argv.index(f"--{name}")
+    value = argv[k + 1] if k + 1 < len(argv) else ""
+    del argv[k: k + 2]
+    if value not in choices:
+        sys.exit(f"unknown {name} {value!r}; use one of {', '.join(choices)}")
+    return value
 
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    chosen = "correct"
-    if "--variant" in argv:
-        k = argv.index("--variant")
-        chosen = argv[k + 1]
-        del argv[k: k + 2]
-    if chosen not in raft.VARIANTS:
-        sys.exit(f"unknown variant {chosen!r}; use one of {', '.join(raft.VARIANTS)}")
+    chosen = option(argv, "variant", "correct", raft.VARIANTS)
+    which = option(argv, "campaign", "both", (*CAMPAIGNS, "both"))
     args = [int(a) for a in argv[:2]]
-    violations, stuck = main(*args, variant=chosen)
+    violations, stuck = main(*args, variant=chosen,
+                             campaigns=CAMPAIGNS if which == "both" else (which,))
     sys.exit(1 if violations or stuck else 0)

@@ -3,12 +3,14 @@ by one interpreter."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
 
 from zablib import SimulationError, compare, faults
 from zablib.faults import FaultEvent, Moment, RandomFaults
+from zablib.network import LinkConfig
 from zablib.protocols import pingpong, primary_backup, raft, threepc, twopc, zab
 
 # -- the vocabulary and its player --------------------------------------------------------------
@@ -82,6 +84,80 @@ def test_raft_membership_changes_are_in_the_schedule_and_replay_too():
     assert changed > 0
 
 
+def widened(seed: int):
+    """Schedule ``seed`` of the widened Raft campaign through random_run: the simulation, the
+    events, the cluster's options, and the answer of each membership change asked for."""
+    _, delay, election_ms, heartbeat_ms = faults.RAFT_LINKS[seed % len(faults.RAFT_LINKS)]
+    options = dict(election_ms=election_ms, heartbeat_ms=heartbeat_ms, spares=2,
+                   link=LinkConfig(delay=delay, fifo=False))
+    answers: list[bool] = []
+
+    def answering(n, **kw):
+        sim = raft.cluster(n, **kw)
+        for name in ("add_server", "remove_server"):
+            change = getattr(sim, name)
+            setattr(sim, name, lambda node, change=change: answers.append(change(node)) or answers[-1])
+        return sim
+
+    sim, events = faults.random_run(answering, seed, faults.RAFT_CHANGES, **options)
+    return sim, events, options, answers
+
+
+def test_the_widened_raft_schedules_replay_too():
+    for seed in (4, 5, 6):
+        sim, events, options, _ = widened(seed)
+        assert sim.trace.describe() == faults.raft_changes_run(seed).trace.describe()
+        again = faults.play(raft.cluster(len(sim.node_ids) - 2, seed=seed, **options), events,
+                            until=sim.now)
+        assert again.trace.describe() == sim.trace.describe()
+
+
+def test_the_widened_raft_schedules_cover_what_issue_11_asks_for():
+    """Membership changes aimed at crashed, cut-off and recently restarted servers; two changes
+    in a row, both accepted; clusters shrunk to two members; a server added under sustained
+    load; each link profile. Counted over the first 150 schedules."""
+    seen: Counter[str] = Counter()
+    for seed in range(150):
+        sim, events, _, answers = widened(seed)
+        seen[faults.RAFT_LINKS[seed % 3][0]] += 1
+        for e in sim.trace.of_kind("client"):
+            if "Server(node=" not in e.text:
+                continue
+            target, t = int(e.text.split("node=")[1].rstrip(")")), e.time
+            seen["aimed at a crashed server"] += any(
+                n == target and a <= t and (b is None or t < b) for n, a, b in sim.crash_intervals)
+            seen["aimed at a recently restarted server"] += any(
+                n == target and b is not None and 0 <= t - b < faults.RAFT_CHANGES.recent_ms
+                for n, _, b in sim.crash_intervals)
+            seen["aimed at a cut-off server"] += any(
+                a <= t and (b is None or t < b) and any(
+                    target in g and 2 * len(g) <= len(sim.node_ids) for g in groups)
+                for groups, a, b in sim.partition_intervals)
+        kinds = [e.args[0] if e.kind == "action" else e.kind for e in events]
+        changes = iter(answers)
+        accepted = [next(changes) if kind.endswith("_server") else None for kind in kinds]
+        seen["two changes in a row"] += any(a and b for a, b in zip(accepted, accepted[1:], strict=False))
+        seen["shrunk to two members"] += any(
+            row.kind == "config" and len(row.command) == 2
+            for i in sim.node_ids for row in sim.status(i).log)
+        loaded = kinds.count("submit") > 2 * faults.RAFT_CHANGES.rounds
+        seen["added under load"] += loaded and bool(sim.trace.values("caught-up"))
+    assert {"fast", "slow", "long-tailed"} <= set(seen)
+    for case in ("aimed at a crashed server", "aimed at a recently restarted server",
+                 "aimed at a cut-off server", "two changes in a row", "shrunk to two members",
+                 "added under load"):
+        assert seen[case] >= 5, (case, seen)
+
+
+def test_raft_stuck_says_why_a_run_is_not_live():
+    sim = raft.cluster(3, seed=1)
+    sim.crash(2)
+    sim.crash(3)  # no majority: no leader can be elected
+    assert faults.raft_stuck(sim).startswith("no leader within 3000 ms: 1: ")
+    faults.quiesce(sim)
+    assert faults.raft_stuck(sim) is None
+
+
 def test_raft_schedules_keep_their_hand_written_thresholds():
     """Probabilities add up to exactly the bounds the campaigns were written with, so the same
     seed draws the same faults."""
@@ -108,6 +184,9 @@ def test_an_impossible_fault_does_nothing_or_the_next_one():
         (dict(if_impossible="retry"), "if_impossible must be 'nothing' or 'next'"),
         (dict(sizes=()), "sizes must be positive ints"),
         (dict(rounds="many"), r"rounds must be an int or a \(low, high\) pair"),
+        (dict(aim="weakest"), "aim must be 'any' or 'faulty'"),
+        (dict(load_gaps=(0.0,)), "load_gaps must be None or gaps in ms > 0"),
+        (dict(changes=2), r"several membership changes in a row need change_done\(sim\)"),
     ],
 )
 def test_bad_random_faults_are_named(changes, problem):

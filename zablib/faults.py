@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import zablib.protocols.raft as raft
 import zablib.protocols.twopc as twopc
 from zablib.core import NodeId
-from zablib.network import constant, describe_groups, describe_ids
+from zablib.network import LinkConfig, constant, describe_groups, describe_ids, exponential, uniform
 from zablib.sim import Simulation, SimulationError
 
 Factory = Callable[..., Simulation]
@@ -522,9 +522,9 @@ class RandomFaults:
         The fault of a round, from :data:`RANDOM_KINDS`: ``crash`` a live node, ``recover`` a
         crashed one, ``partition`` the nodes into two random non-empty groups, ``heal``, set the
         ``loss`` or the ``duplication`` of every link to one of ``losses``/``duplications``, or a
-        ``membership`` change (``add_server`` a non-member while there are fewer than four
-        members, else add or remove on a coin flip; never fewer than two members). Probabilities
-        are taken in order; what they leave up to 1 is a round without a fault.
+        ``membership`` change (``add_server`` a non-member while there are fewer than
+        ``grow_below`` members, else add or remove on a coin flip; never fewer than two members).
+        Probabilities are taken in order; what they leave up to 1 is a round without a fault.
     if_impossible : "nothing" or "next"
         What a drawn fault that cannot happen (a crash with every node down, a recovery with none)
         does: nothing, or the next fault of ``mix`` that can.
@@ -541,6 +541,24 @@ class RandomFaults:
         ``command(i)`` is the ``i``-th write of the schedule (from 0).
     pause_ms : (low, high)
         Each round ends with a pause of uniform ``[low, high)`` simulated ms.
+    load_gaps : tuple of (float or None)
+        Before the first round, draw one (empty: no draw, no load): a float ``g`` makes the client
+        write every ``g`` ms through each round's pause as well (sustained load); None, no load.
+    grow_below : int
+        A membership change adds a server while there are fewer members than this.
+    aim : "any" or "faulty"
+        Which server a membership change picks: any candidate, or preferably one that is
+        crashed, cut off from the leader, or restarted within the last ``recent_ms`` (any
+        candidate when none is).
+    recent_ms : float
+        How long after its recovery a server counts as recently restarted, for ``aim``.
+    changes : int or (low, high)
+        Membership changes per ``membership`` fault, exactly or drawn: the next one is asked
+        for as soon as ``change_done(sim)`` holds (at most ``change_wait_ms`` later).
+    change_done : callable, optional
+        ``change_done(sim)``: the last change is complete (needed when ``changes`` may exceed 1).
+    change_wait_ms : float
+        The longest wait for ``change_done`` between two changes of one round.
     """
 
     sizes: tuple[int, ...] = (3, 4, 5)
@@ -558,9 +576,17 @@ class RandomFaults:
     writes: int | tuple[int, int] = (0, 3)
     command: Callable[[int], Any] = field(default=_numbered, repr=False)
     pause_ms: tuple[float, float] = (5.0, 150.0)
+    load_gaps: tuple[float | None, ...] = ()
+    grow_below: int = 4
+    aim: str = "any"
+    recent_ms: float = 200.0
+    changes: int | tuple[int, int] = 1
+    change_done: Callable[[Simulation], bool] | None = field(default=None, repr=False)
+    change_wait_ms: float = 300.0
 
     def __post_init__(self) -> None:
-        for name in ("sizes", "start_losses", "start_duplications", "losses", "duplications"):
+        for name in ("sizes", "start_losses", "start_duplications", "losses", "duplications",
+                     "load_gaps"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "mix", tuple((str(k), p) for k, p in self.mix))
         if not self.sizes or not all(isinstance(s, int) and s >= 1 for s in self.sizes):
@@ -574,10 +600,16 @@ class RandomFaults:
             raise ValueError(f"if_impossible must be 'nothing' or 'next', got {self.if_impossible!r}")
         if self.node_order not in ("sorted", "shuffled"):
             raise ValueError(f"node_order must be 'sorted' or 'shuffled', got {self.node_order!r}")
-        for name in ("rounds", "writes"):
+        for name in ("rounds", "writes", "changes"):
             value = getattr(self, name)
             if not (isinstance(value, int) or (isinstance(value, tuple) and len(value) == 2)):
                 raise ValueError(f"{name} must be an int or a (low, high) pair, got {value!r}")
+        if self.aim not in ("any", "faulty"):
+            raise ValueError(f"aim must be 'any' or 'faulty', got {self.aim!r}")
+        if any(g is not None and (not _is_number(g) or g <= 0) for g in self.load_gaps):
+            raise ValueError(f"load_gaps must be None or gaps in ms > 0, got {self.load_gaps!r}")
+        if self.changes != 1 and self.change_done is None:
+            raise ValueError("several membership changes in a row need change_done(sim)")
 
     def bounds(self) -> tuple[float, ...]:
         """Upper ends of the faults' intervals of ``[0, 1)``, in the order of ``mix``."""
@@ -595,6 +627,26 @@ RAFT_FAULTS = RandomFaults(
     rounds=12, mix=(("crash", 0.2), ("recover", 0.2), ("partition", 0.15), ("heal", 0.1)),
     if_impossible="next", node_order="shuffled", writes=1, command=_raft_command,
     pause_ms=(10.0, 80.0),
+)
+
+#: Raft's widened schedules (:func:`raft_changes_run`): membership changes aimed at crashed,
+#: cut-off and recently restarted servers, one or two in a row, clusters of two to five members
+#: (and shrunk to two), and a client writing every 4 ms through a third of the schedules.
+RAFT_CHANGES = replace(
+    RAFT_FAULTS, sizes=(2, 3, 3, 4, 5),
+    mix=(("crash", 0.15), ("recover", 0.2), ("partition", 0.15), ("heal", 0.1), ("membership", 0.3)),
+    load_gaps=(None, None, 4.0), grow_below=3, aim="faulty", changes=(1, 2),
+    change_done=lambda sim: not sim.change_pending(),
+)
+
+#: The links of :func:`raft_changes_run`, one profile per seed in turn: (name, delay of every
+#: link, election timeout range, heartbeat period). "slow" is the mean-40 ms links of a
+#: wide-area deployment; "long-tailed" has an exponential tail (one message in 150 takes
+#: over 100 ms, more than the shortest election timeout).
+RAFT_LINKS: tuple[tuple[str, Any, tuple[float, float], float], ...] = (
+    ("fast", uniform(1.0, 10.0), (50.0, 100.0), 15.0),
+    ("slow", uniform(20.0, 60.0), raft.ELECTION_MS, raft.HEARTBEAT_MS),
+    ("long-tailed", exponential(1.0, 20.0), raft.ELECTION_MS, raft.HEARTBEAT_MS),
 )
 
 
@@ -630,10 +682,12 @@ def draw_faults(sim: Simulation, rng: random.Random, faults: RandomFaults) -> li
         do("loss", rng.choice(faults.start_losses))
     if faults.start_duplications:
         do("duplication", rng.choice(faults.start_duplications))
+    load = rng.choice(faults.load_gaps) if faults.load_gaps else None
     rounds = faults.rounds if isinstance(faults.rounds, int) else rng.randint(*faults.rounds)
     kinds = [kind for kind, _ in faults.mix]
     bounds = faults.bounds()
     order = list(sim.node_ids)
+    restarted: dict[NodeId, float] = {}  # when this schedule last recovered each node
     written = 0
     for k in range(rounds):
         r = rng.random()
@@ -651,7 +705,9 @@ def draw_faults(sim: Simulation, rng: random.Random, faults: RandomFaults) -> li
         if fault == "crash":
             do("crash", rng.choice([i for i in order if sim.is_up(i)]))
         elif fault == "recover":
-            do("recover", rng.choice(sorted(sim.crashed)))
+            node = rng.choice(sorted(sim.crashed))
+            do("recover", node)
+            restarted[node] = sim.now
         elif fault == "partition":
             rng.shuffle(order)
             cut = rng.randint(1, len(order) - 1)
@@ -663,20 +719,59 @@ def draw_faults(sim: Simulation, rng: random.Random, faults: RandomFaults) -> li
         elif fault == "duplication":
             do("duplication", rng.choice(faults.duplications))
         elif fault == "membership":
-            members = sim.configuration()
-            outside = [i for i in sim.node_ids if i not in members]
-            if outside and (len(members) < 4 or rng.random() < 0.5):
-                do("action", "add_server", rng.choice(outside))
-            elif len(members) > 2:
-                do("action", "remove_server", rng.choice(members))
+            changes = faults.changes if isinstance(faults.changes, int) else rng.randint(*faults.changes)
+            for c in range(changes):
+                if c and faults.change_done is not None:
+                    waited = sim.now
+                    while not faults.change_done(sim) and sim.now - waited < faults.change_wait_ms:
+                        sim.run_for(5.0)
+                _change_membership(sim, rng, faults, do, restarted)
         if faults.midway and k == rounds // 2:
             do("loss", rng.choice(faults.losses))
             do("duplication", rng.choice(faults.duplications))
         for _ in range(faults.writes if isinstance(faults.writes, int) else rng.randint(*faults.writes)):
             do("action", "submit", faults.command(written))
             written += 1
-        sim.run_for(rng.uniform(*faults.pause_ms))
+        pause = rng.uniform(*faults.pause_ms)
+        if load is None:
+            sim.run_for(pause)
+            continue
+        end = sim.now + pause
+        while sim.now + load < end:  # sustained load: a write every `load` ms
+            sim.run_for(load)
+            do("action", "submit", faults.command(written))
+            written += 1
+        sim.run(until=end)
     return applied
+
+
+def _change_membership(sim: Simulation, rng: random.Random, faults: RandomFaults,
+                       do: Callable[..., None], restarted: Mapping[NodeId, float]) -> None:
+    """One single-server change of a schedule: add a non-member or remove a member (never
+    below two), aimed as ``faults.aim`` says."""
+    members = sim.configuration()
+    outside = [i for i in sim.node_ids if i not in members]
+    if outside and (len(members) < faults.grow_below or rng.random() < 0.5):
+        do("action", "add_server", rng.choice(_aimed(sim, outside, faults, restarted)))
+    elif len(members) > 2:
+        do("action", "remove_server", rng.choice(_aimed(sim, list(members), faults, restarted)))
+
+
+def _aimed(sim: Simulation, candidates: list[NodeId], faults: RandomFaults,
+           restarted: Mapping[NodeId, float]) -> list[NodeId]:
+    """The candidates a change picks from: with ``aim="faulty"`` those that are down, on the
+    minority side of a partition (the leader too) or restarted within ``recent_ms`` (all of
+    them when none is)."""
+    if faults.aim == "any":
+        return candidates
+    groups = sim.network.groups()
+    cut_off = {i for g in groups if 2 * len(g) <= len(sim.node_ids) for i in g}
+
+    def faulty(i: NodeId) -> bool:
+        return (not sim.is_up(i) or i in cut_off
+                or sim.now - restarted.get(i, float("-inf")) < faults.recent_ms)
+
+    return [i for i in candidates if faulty(i)] or candidates
 
 
 def random_run(
@@ -740,6 +835,93 @@ def raft_faulty_run(
     options = {"election_ms": (50.0, 100.0), "heartbeat_ms": 15.0, **options}
     sim, _ = random_run(raft.cluster, seed, faults, spares=2 if membership else 0, **options)
     return sim
+
+
+def raft_changes_run(seed: int, **options: Any) -> Simulation:
+    """Schedule ``seed`` of the widened Raft campaign (:data:`RAFT_CHANGES`); no ``check()`` yet.
+
+    A :func:`zablib.protocols.raft.cluster` of 2 to 5 servers with 2 spares, on the links of
+    ``RAFT_LINKS[seed % 3]`` (reordering, with that profile's delays and timeouts); a random
+    loss and duplication; then 12 rounds of a fault (crash, recover, partition, heal, or one or
+    two membership changes aimed at faulty servers), one client command ``("c", k)`` and 10-80
+    ms, with a command every 4 ms through the pauses in a third of the schedules. ``options``
+    are passed on to the cluster (e.g. ``pre_vote=True``).
+    """
+    _, delay, election_ms, heartbeat_ms = RAFT_LINKS[seed % len(RAFT_LINKS)]
+    options = {"election_ms": election_ms, "heartbeat_ms": heartbeat_ms,
+               "link": LinkConfig(delay=delay, fifo=False), **options}
+    sim, _ = random_run(raft.cluster, seed, RAFT_CHANGES, spares=2, **options)
+    return sim
+
+
+#: The liveness bound of :func:`raft_stuck`, in the cluster's longest election timeout: a
+#: leader within RAFT_LEADER_TIMEOUTS of them, then a new command applied by every member within
+#: RAFT_COMMIT_TIMEOUTS more. Measured on 3,000 widened schedules (:func:`raft_changes_run`), the
+#: worst time from the end of the faults to the command applied everywhere was 4.3 timeouts on
+#: fast links (430 ms), 11 on slow ones (2.2 s) and 5.3 on long-tailed ones (1.05 s).
+RAFT_LEADER_TIMEOUTS, RAFT_COMMIT_TIMEOUTS = 15, 5
+
+
+def raft_stuck(sim: raft.RaftSimulation, *, leader_ms: float | None = None,
+               commit_ms: float | None = None, attempts: int = 3) -> str | None:
+    """Why a Raft run is not live once its faults have stopped (:func:`quiesce`), or None.
+
+    Live: within ``leader_ms`` a leader of the newest term among the live members of its
+    configuration has committed its no-op (§8), and a new command ``("final", k)`` it accepts is
+    applied by every member of its configuration within ``commit_ms`` (by default
+    :data:`RAFT_LEADER_TIMEOUTS` and :data:`RAFT_COMMIT_TIMEOUTS` times the longest election
+    timeout). A client tries again with a fresh command (``attempts`` tries in all) when the
+    leader that accepted its command is deposed first, so the whole wait is at most
+    ``attempts * (leader_ms + commit_ms)``. A removed server that was never told may campaign on
+    with a higher term (thesis §4.2.3): it is not a member, so it is not asked. Runs
+    ``sim.check()`` at the end.
+    """
+    timeout = max(node.election_ms[1] for node in sim.nodes.values())
+    leader_ms = RAFT_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms
+    commit_ms = RAFT_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms
+    for attempt in range(attempts):
+        start = sim.now
+        leader = _established_leader(sim)
+        while leader is None and sim.now - start < leader_ms:
+            sim.run_for(10.0)
+            leader = _established_leader(sim)
+        if leader is None:
+            sim.check()
+            return f"no leader within {leader_ms:.0f} ms: " + _statuses(sim)
+        command, term = ("final", attempt), sim.nodes[leader].term
+        if not sim.submit(command):
+            continue
+        members = sim.nodes[leader].config
+        start = sim.now
+        while sim.now - start < commit_ms:
+            if all(command in sim.committed(i) for i in members):
+                sim.check()
+                return None
+            if sim.leader() != leader or sim.nodes[leader].term != term:
+                break  # deposed: the command may be lost, so the client asks again
+            sim.run_for(10.0)
+        else:
+            sim.check()
+            return (f"{command!r} not applied on every member {list(members)} within "
+                    f"{commit_ms:.0f} ms: " + _statuses(sim))
+    sim.check()
+    return f"the leader was deposed before each of {attempts} commands was applied: " + _statuses(sim)
+
+
+def _statuses(sim: raft.RaftSimulation) -> str:
+    return "; ".join(f"{i}: {sim.nodes[i].status()}" + ("" if sim.is_up(i) else " (down)")
+                     for i in sim.node_ids)
+
+
+def _established_leader(sim: raft.RaftSimulation) -> NodeId | None:
+    """The live leader, if it has committed its no-op and no live member of its configuration
+    is in a newer term."""
+    leader = sim.leader()
+    if leader is None:
+        return None
+    node = sim.nodes[leader]
+    newest = max((sim.nodes[i].term for i in node.config if sim.is_up(i)), default=0)
+    return leader if node.commit_index >= node.term_start and node.term >= newest else None
 
 
 def quiesce(sim: Simulation) -> None:

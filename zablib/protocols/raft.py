@@ -1037,6 +1037,16 @@ class RaftSimulation(Simulation):
         best = max(live, key=lambda n: (n.last_term, n.last_index, -n.id))
         return best.config
 
+    def change_pending(self) -> bool:
+        """Whether the leader would refuse a membership change now because one is under way: it
+        is catching a learner up, or has not committed its latest configuration. False without
+        a leader."""
+        leader = self.leader()
+        if leader is None:
+            return False
+        node = self.nodes[leader]
+        return node.learner is not None or node.commit_index < node.config_index
+
     def add_server(self, node: NodeId) -> bool:
         """Ask the leader to catch ``node`` up as a learner and then add it (thesis §4.1).
 
