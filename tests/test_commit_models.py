@@ -8,7 +8,10 @@
 * with a partition, the failure detector takes cut-off nodes for crashed ones and 3PC splits its
   decision: the explorer returns the shortest run that does it;
 * the variant whose coordinator aborts after pre-committing splits its decision with two crashes
-  and no partition: its pre-commit state is adjacent to both commit and abort.
+  and no partition: its pre-commit state is adjacent to both commit and abort;
+* with crash-recovery (nodes restart from stable storage, with messages in flight) both keep
+  agreement, and neither gets stuck: whenever a live node knows the outcome, or every node is
+  up, every live node can still learn it without any further fault.
 
 The state counts are asserted exactly: a change in them is a change in the protocols' behaviour,
 to be understood before the numbers are updated (they are also quoted in the chapter).
@@ -49,7 +52,7 @@ def test_2pc_without_crashes_decides_everywhere_and_needs_no_timeout():
         assert None not in model.outcome(state).values()
 
 
-@pytest.mark.parametrize("crashes, states, blocked", [(1, 601, 98), (2, 997, 222)])
+@pytest.mark.parametrize("crashes, states, blocked", [(1, 567, 72), (2, 923, 160)])
 def test_2pc_never_disagrees_but_a_coordinator_crash_blocks_prepared_participants(crashes, states,
                                                                                   blocked):
     model = CommitModel(twopc, 2, crashes=crashes)
@@ -72,8 +75,9 @@ def test_2pc_never_disagrees_but_a_coordinator_crash_blocks_prepared_participant
                     and model.describe_state(s).count("participant prepared, blocked") == 2)
     assert simplest.decisions() == {0: None, 1: None, 2: None}
     assert model.is_blocked(simplest, result)
-    if crashes == 1:
-        assert simplest in result.terminal, "nothing is left to do, but wait"
+    # Nothing is left to do but ask each other again, in vain (or crash).
+    assert sorted(label for label, _ in result.graph[simplest]
+                  if not label.startswith("crash")) == ["timeout 1 decision", "timeout 2 decision"]
 
 
 def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
@@ -84,6 +88,90 @@ def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
                 waiter = int(label.split()[1])
                 assert 0 in state.crashed or waiter == 0
                 assert not any(src == 0 and dst == waiter for src, dst, _ in state.in_flight)
+
+
+# -- crash-recovery: nodes restart from what they persisted ----------------------------------------
+
+
+class StopsAskingUncertainPeers(twopc.Participant):
+    """The rule 2PC had before: a peer that answered "uncertain" is not asked again, since it
+    promised to pass the outcome on (a promise a restart forgets)."""
+
+    answered: tuple = ()
+
+    def key(self):
+        return (*super().key(), self.answered)
+
+    def on_message(self, now, src, msg):
+        if isinstance(msg, twopc.Uncertain) and self.state == "prepared":
+            self.answered = tuple(sorted({*self.answered, src}))
+        out = super().on_message(now, src, msg)
+        if self.decision is not None:
+            self.answered = ()
+        return out
+
+    def on_timer(self, now, name):
+        out = super().on_timer(now, name)
+        out.sends = [(dst, msg) for dst, msg in out.sends if dst not in self.answered]
+        return out
+
+
+def test_2pc_with_crash_recovery_never_disagrees_and_whoever_knows_the_outcome_passes_it_on():
+    """Two crashes, each node free to restart from stable storage while messages are in flight:
+    no violation, and no live participant is ever stuck while a live node knows the outcome."""
+    model = CommitModel(twopc, 2, crashes=2, recovery=True)
+    result = run(model)
+    assert result.violation is None
+    assert (result.distinct_states, result.depth) == (23714, 20)
+    assert model.stuck_states(result) == []
+    # Restarts undo blocking: someone who knows can always come back.
+    assert model.blocked_states(result) == []
+    assert any(label.startswith("recover 0") for label in labels(result))
+    twice = [s for s in result.graph if s.crash_count == 2 and s.restarted == (0,) and 0 in s.crashed]
+    assert twice, "the coordinator can crash, restart and crash again"
+
+
+def test_without_asking_again_a_participant_is_stuck_next_to_a_peer_that_knows():
+    """Why a blocked 2PC participant asks everyone again and again: with the rule it had before,
+    the explorer finds live participants that never learn an outcome a live peer knows."""
+    model = CommitModel(twopc, 2, crashes=2, recovery=True, factory_for=lambda votes: node_factory_of(
+        twopc.Coordinator, StopsAskingUncertainPeers, votes))
+    result = run(model)
+    assert result.violation is None
+    stuck = model.stuck_states(result)
+    assert len(stuck) == 4
+    for state in stuck:
+        # The coordinator is down with its decision; one participant has restarted and knows it;
+        # the other is prepared, asks only the dead coordinator, and will never hear it.
+        decided = state.decisions()
+        assert state.crashed == (0,) and decided[0] is not None
+        knows = [i for i in (1, 2) if decided[i] is not None]
+        assert len(knows) == 1 and knows[0] in state.restarted
+        assert model.undecided(state) == [3 - knows[0]]
+    assert model.blocked_states(result) == [], "a restart of the coordinator would still save it"
+
+
+def test_3pc_with_crash_recovery_never_disagrees_and_never_gets_stuck():
+    """Outside Skeen's crash-stop model: a restarted node only asks, and never takes over."""
+    model = CommitModel(threepc, 2, crashes=1, recovery=True)
+    result = run(model)
+    assert result.violation is None
+    assert (result.distinct_states, result.depth) == (4032, 20)
+    assert model.stuck_states(result) == []
+    assert any(label == "recover 1" for label in labels(result))
+
+
+def test_a_run_with_a_restart_replays_on_the_simulator():
+    model = CommitModel(twopc, 2, crashes=1, recovery=True)
+    run_ = ["deliver 0->1 Prepare", "deliver 0->2 Prepare", "deliver 1->0 Vote(yes)",
+            "crash 1", "recover 1", "deliver 2->0 Vote(yes)"]
+    states = model.walk(run_)
+    assert states[-1].restarted == (1,) and "1: participant prepared, blocked (restarted)" \
+        in model.describe_state(states[-1])
+    sim = model.replay(run_)
+    assert [e.kind for e in sim.trace if e.kind in ("crash", "recover")] == ["crash", "recover"]
+    assert sim.outcome() == model.outcome(states[-1]) == {0: "commit", 1: None, 2: None}
+    assert sim.status(1).extra["state"] == "prepared"
 
 
 # -- three-phase commit, crashes only ------------------------------------------------------------
@@ -258,6 +346,7 @@ def test_blocked_states_needs_a_complete_graph():
     (lambda: CommitModel(twopc, 2, crashes=-1), "crashes must be a non-negative int"),
     (lambda: CommitModel(twopc, 2, crashes=4), "crashes=4 but there are only 3 nodes"),
     (lambda: CommitModel(twopc, 2, partitions="yes"), "partitions must be True or False"),
+    (lambda: CommitModel(twopc, 2, recovery=1), "recovery must be True or False"),
     (lambda: CommitModel(twopc, 2, votes={9: "yes"}), "unknown node 9; participants are 1..2"),
     (lambda: CommitModel(threepc, 2, variant="hopeful"), "unknown 3PC variant 'hopeful'"),
     (lambda: CommitModel("3pc", 2), "protocol must be a commit protocol module"),

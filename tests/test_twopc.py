@@ -9,8 +9,12 @@ from __future__ import annotations
 import pytest
 
 from zablib import InvariantViolation
+from zablib.network import constant
 from zablib.protocols import commit, twopc
 from zablib.protocols.twopc import TIMEOUT_MS, Decision, Prepare, Vote
+
+#: The default links deliver in 1-10 ms.
+MAX_DELAY_MS = 10.0
 
 
 def prepared(sim, *nodes) -> bool:
@@ -162,6 +166,82 @@ def test_cooperative_termination_a_peer_that_has_not_voted_aborts_and_says_so():
     assert ("asked by 1 before voting: aborts unilaterally" in notes_2
             or "no Prepare in time: aborts unilaterally" in notes_2)
     assert "learns abort from 2" in sim.trace.notes(1)
+    sim.check()
+
+
+def crash_coordinator_while_it_sends(sim, *lost_to: int) -> None:
+    """Run until the coordinator has written its decision, losing its copies to ``lost_to``
+    (it dies in the middle of the broadcast); then crash it."""
+    lose_next_messages(sim, 0, *lost_to)
+    sim.run_until(lambda s: s.storage[0].get("decision") is not None)
+    sim.crash(0)
+    restore_links(sim, 0, *lost_to)
+
+
+def test_a_peer_that_restarted_and_then_learned_the_outcome_is_asked_again():
+    """Cooperative termination (Bernstein, Hadzilacos and Goodman 1987, §7.4) must keep asking:
+    an uncertain peer's promise to pass the outcome on lives in its volatile memory, and a
+    restart forgets it.
+
+    2 asks 1, who is as uncertain as 2 and remembers to tell it later. 1 restarts and forgets
+    that; the coordinator comes back, re-sends its commit, and dies again before the copy for 2
+    leaves. Now 1, live and connected to 2, knows the outcome: 2 must learn it by asking 1 again.
+    """
+    sim = twopc.cluster(2, seed=4)
+    sim.run_until(lambda s: prepared(s, 1, 2))
+    crash_coordinator_while_it_sends(sim, 1, 2)
+    sim.run_until(lambda s: s.delivered(twopc.Uncertain, 2, src=1), what="1 telling 2 it is uncertain")
+    sim.crash(1)
+    sim.recover(1)  # prepared again, and it has forgotten that 2 asked
+    sim.run_for(TIMEOUT_MS)
+    lose_next_messages(sim, 0, 2)
+    sim.recover(0)  # re-sends commit: the copy for 1 arrives, the copy for 2 is lost ...
+    sim.crash(0)  # ... and the coordinator is gone again
+    restore_links(sim, 0, 2)
+    sim.run_until(lambda s: s.nodes[1].decision is not None, what="1 learning the outcome")
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: None}
+    sim.run_for(commit.RETRY_MS + 2 * MAX_DELAY_MS)  # one more round of questions, and its answer
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit"}
+    assert "learns commit from 1" in sim.trace.notes(2)
+    assert sim.blocked() == []
+    sim.check()
+
+
+def test_a_lost_answer_does_not_leave_the_asker_blocked():
+    """The peer that promised to pass the outcome on does so once, and that message is lost:
+    the asker keeps asking, and the peer's next answer is the outcome."""
+    sim = twopc.cluster(2, seed=4)
+    sim.run_until(lambda s: prepared(s, 1, 2))
+    sim.configure_links(0, 1, delay=constant(4 * TIMEOUT_MS))  # 1's copy of the decision is slow
+    crash_coordinator_while_it_sends(sim, 2)
+    sim.run_until(lambda s: s.delivered(twopc.Uncertain, 2, src=1), what="1 telling 2 it is uncertain")
+    lose_next_messages(sim, 1, 2)
+    sim.run_until(lambda s: s.nodes[1].decision is not None, what="1 learning the outcome")
+    assert sim.dropped(Decision, 2), "1 passed the outcome on to 2, and it was lost"
+    restore_links(sim, 1, 2)
+    sim.run_for(commit.RETRY_MS + 2 * MAX_DELAY_MS)
+    assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit"}
+    assert "learns commit from 1" in sim.trace.notes(2)
+    sim.check()
+
+
+def test_a_blocked_participant_asks_each_peer_at_most_once_per_retry_period():
+    """Asking again and again is bounded: one question per peer per ``RETRY_MS``."""
+    sim = twopc.cluster(3, seed=3)
+    sim.run_until(lambda s: prepared(s, 1, 2, 3))
+    sim.crash(0)
+    sim.run_for(commit.DECISION_TIMEOUT_MS + MAX_DELAY_MS)
+    assert sim.blocked() == [1, 2, 3]
+    start = sim.now
+    sim.run_for(10 * commit.RETRY_MS)
+    for asker in (1, 2, 3):
+        for peer in (0, 1, 2, 3):
+            if peer != asker:
+                asked = [e for e in sim.trace if e.kind == "send" and e.time >= start
+                         and e.node == asker and e.peer == peer
+                         and isinstance(e.message, twopc.DecisionRequest)]
+                assert len(asked) == 10, (asker, peer)
+    assert sim.outcome() == {0: None, 1: None, 2: None, 3: None}
     sim.check()
 
 

@@ -15,11 +15,16 @@ back what the node wrote, which timers it left pending and what it sent. So the 
 ``timeout 2 decision``
     a node's pending timer fires (when it may, see below);
 ``crash 1``, ``crash 0 losing 0->2 Decision(abort)``
-    a live node stops for good (crash-stop), while fewer than ``crashes`` nodes have crashed.
-    Messages on their way to it are lost. Of the messages it has sent that are still in flight,
-    any subset may be lost too (one choice per subset): a node can die in the middle of a
-    broadcast, having sent its decision to some nodes and not to others (Skeen 1981's failure
-    model, and the source note's scenario);
+    a live node stops, while fewer than ``crashes`` crashes have happened. Messages on their way
+    to it are lost. Of the messages it has sent that are still in flight, any subset may be lost
+    too (one choice per subset): a node can die in the middle of a broadcast, having sent its
+    decision to some nodes and not to others (Skeen 1981's failure model, and the source note's
+    scenario). Without ``recovery`` the crash is for good (crash-stop);
+``recover 1``
+    with ``recovery=True``: a crashed node restarts from its stable storage, as
+    :meth:`~zablib.sim.Simulation.recover` restarts it (a fresh node built from what it
+    persisted, then ``on_start``), while the messages sent before stay in flight. It may crash
+    again while the crash budget lasts;
 ``partition {0, 1} | {2}``
     with ``partitions=True``, once: the nodes split into two groups; messages between the
     groups, in flight or sent later, are lost.
@@ -30,20 +35,31 @@ everything that peer sent to the waiting node before crashing has arrived: a *pe
 detector* in a synchronous network (timeouts longer than any message delay), which is the
 setting in which Skeen proved three-phase commit non-blocking. With ``partitions=True`` it also
 fires when those peers are on the other side of the split: the failure detector cannot tell a
-cut-off node from a crashed one.
+cut-off node from a crashed one. With ``recovery=True`` it also fires when the peer, or the
+waiting node itself, has restarted since the run began: a crash at either end may have lost what
+the node waits for (a request, or the answer to it), and a restarted node no longer answers as
+before. (The rule does not remember *when* the restart happened, so it allows a few more
+timeouts than a synchronous network would: more runs for the invariants to hold in.)
 
-**State.** A :class:`CommitState`: every node's ``key()`` (None once crashed), its stable storage,
-its pending timers, the messages in flight (as a sorted tuple), which nodes crashed, and the
-partition. In-flight messages form a *set*: a second copy of a message already in flight adds
-no behaviour, since each node answers a repeated message exactly as the first. This is also
-what keeps a blocked participant, which asks again and again, from growing the state space
-forever.
+**State.** A :class:`CommitState`: every node's ``key()`` (None while crashed), its stable
+storage, its pending timers, the messages in flight (as a sorted tuple), which nodes are down,
+the partition, which nodes have restarted and how many crashes have happened. In-flight
+messages form a *set*: a second copy of a message already in flight adds no behaviour, since
+each node answers a repeated message exactly as the first. This is also what keeps a blocked
+participant, which asks again and again, from growing the state space forever.
 
 **Invariants** (checked by :func:`zablib.explore.explore` in every state): *agreement* (no two
 nodes' durable decisions differ) and *validity* (commit only if every participant durably voted
-yes). **Blocking** is not a state invariant but a property of the state graph:
-:meth:`CommitModel.blocked_states` lists the states in which some live node is undecided and no
-continuation at all lets it decide. Explore with ``keep_graph=True`` to use it.
+yes). **Blocking** and **liveness** are not state invariants but properties of the state graph
+(explore with ``keep_graph=True`` to use them):
+
+* :meth:`CommitModel.blocked_states`: some live node is undecided and no continuation at all
+  lets it decide (2PC's blocking, when every node that knows the outcome is down for good);
+* :meth:`CommitModel.stuck_states`: some live node is undecided although it should decide
+  (a live node on its side of the network knows the outcome, or every node is up and the
+  network whole), and no continuation *without further faults* lets it decide. A correct
+  protocol has none: that is "whenever a live, reachable node knows the outcome, every live
+  participant eventually learns it", checked over every interleaving.
 
 Findings (``explore(model, keep_graph=True)``; every combination of votes; "states" are distinct
 states, or those found when the search stopped at its first violation):
@@ -52,8 +68,8 @@ states, or those found when the search stopped at its first violation):
 model                                                     states  depth  finding
 =======================================================  =======  =====  =====================================
 ``CommitModel(twopc, 2)``                                     96      7  no violation, nothing blocks
-``CommitModel(twopc, 2, crashes=1)``                         601     16  no violation; 98 blocked states
-``CommitModel(twopc, 2, crashes=2)``                         997     16  no violation; 222 blocked states
+``CommitModel(twopc, 2, crashes=1)``                         567     14  no violation; 72 blocked states
+``CommitModel(twopc, 2, crashes=2)``                         923     14  no violation; 160 blocked states
 ``CommitModel(threepc, 2, crashes=1)``                       585     15  no violation, nothing blocks
 ``CommitModel(threepc, 2, crashes=2)``                     1,077     16  no violation, nothing blocks
 ``CommitModel(threepc, 3, crashes=3)``                    35,540     26  no violation, nothing blocks
@@ -109,6 +125,10 @@ class CommitState:
         The crashed nodes, ascending.
     groups : tuple or None
         The partition, two sorted tuples of node ids, or None.
+    restarted : tuple of int
+        The nodes that have crashed and restarted (at least once), ascending.
+    crash_count : int
+        How many crashes have happened so far (a node that crashes twice counts twice).
     """
 
     nodes: tuple
@@ -117,6 +137,8 @@ class CommitState:
     in_flight: tuple
     crashed: tuple
     groups: tuple | None
+    restarted: tuple = ()
+    crash_count: int = 0
 
     def decisions(self) -> dict[NodeId, str | None]:
         """Every node's durable decision, ``"commit"``, ``"abort"`` or None."""
@@ -129,7 +151,8 @@ class CommitState:
                 decided = dict(s).get("decision")
                 parts.append(f"{i}:crashed" + (f"({decided})" if decided else ""))
             else:
-                parts.append(f"{i}:{_state_of(self.nodes[i])}")
+                restarted = "(restarted)" if i in self.restarted else ""
+                parts.append(f"{i}:{_state_of(self.nodes[i])}{restarted}")
         text = " ".join(parts)
         if self.in_flight:
             text += " | in flight: " + ", ".join(
@@ -145,10 +168,11 @@ def _state_of(key: tuple) -> str:
     return str(key[0])  # every node's key() starts with its protocol state
 
 
-def _check_crashes(crashes: int, nodes: int) -> int:
+def _check_crashes(crashes: int, nodes: int | None) -> int:
+    """``crashes`` if it is a non-negative int, at most ``nodes`` (when a node crashes once)."""
     if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 0:
         raise ValueError(f"crashes must be a non-negative int, got {crashes!r}")
-    if crashes > nodes:
+    if nodes is not None and crashes > nodes:
         raise ValueError(f"crashes={crashes} but there are only {nodes} nodes (0..{nodes - 1})")
     return crashes
 
@@ -166,7 +190,10 @@ class CommitModel:
         Number of participants (node 0 is the coordinator); keep it at 2 or 3, the state space
         grows fast.
     crashes : int
-        At most this many nodes crash (crash-stop).
+        At most this many crashes happen.
+    recovery : bool
+        Crash-recovery: a crashed node may restart from its stable storage (``recover i``), as
+        often as the crash budget allows. Without it a crash is for good (crash-stop).
     partitions : bool
         Let the network split once into two groups; timeouts then also fire on cut-off peers.
     votes : mapping, optional
@@ -189,7 +216,8 @@ class CommitModel:
     """
 
     def __init__(self, protocol: ModuleType, participants: int = 2, *, crashes: int = 0,
-                 partitions: bool = False, votes: Mapping[int, str] | None = None,
+                 recovery: bool = False, partitions: bool = False,
+                 votes: Mapping[int, str] | None = None,
                  factory_for: Callable[[dict[NodeId, str]], NodeFactory] | None = None,
                  **options: Any):
         if not (isinstance(protocol, ModuleType) and callable(getattr(protocol, "node_factory", None))
@@ -197,7 +225,10 @@ class CommitModel:
             raise ValueError(f"protocol must be a commit protocol module (zablib.protocols.twopc or "
                              f"threepc), got {protocol!r}")
         check_participants(participants)
-        _check_crashes(crashes, participants + 1)
+        if not isinstance(recovery, bool):
+            raise ValueError(f"recovery must be True or False, got {recovery!r}")
+        # With restarts a node may crash more than once: the budget has no upper bound.
+        _check_crashes(crashes, None if recovery else participants + 1)
         if not isinstance(partitions, bool):
             raise ValueError(f"partitions must be True or False, got {partitions!r}")
         if votes is not None and not isinstance(votes, Mapping):
@@ -212,6 +243,7 @@ class CommitModel:
         self.options = options
         self.participants = participants
         self.crashes = crashes
+        self.recovery = recovery
         self.partitions = partitions
         self.ids: tuple[NodeId, ...] = tuple(range(participants + 1))
         if votes is None:
@@ -226,6 +258,8 @@ class CommitModel:
         self.factory_for = factory_for or (lambda votes: protocol.node_factory(votes, **options))
         self._nodes: dict[tuple[NodeId, tuple], Node] = {}  # (id, key) -> a node in that state
         self._sort_keys: dict[Message, str] = {}
+        # (node, key, storage, timers, message, timer) -> what the node became: see _read_back.
+        self._local_steps: dict[tuple, tuple] = {}
         self._splits = self._all_splits() if partitions else []
         # The simulator on which every transition is made: set up a state, impose one event.
         self._bench = self._simulation(self.vote_choices[0])
@@ -234,7 +268,8 @@ class CommitModel:
     def __repr__(self) -> str:
         options = "".join(f", {k}={getattr(v, '__name__', v)!s}" if callable(v) else f", {k}={v!r}"
                           for k, v in self.options.items())
-        return (f"CommitModel({self.name}, {self.participants}, crashes={self.crashes}, "
+        recovery = ", recovery=True" if self.recovery else ""
+        return (f"CommitModel({self.name}, {self.participants}, crashes={self.crashes}{recovery}, "
                 f"partitions={self.partitions}{options})")
 
     def _simulation(self, votes: Mapping[int, str], seed: int = 0) -> CommitSimulation:
@@ -249,7 +284,8 @@ class CommitModel:
         return [self._boot(votes) for votes in self.vote_choices]
 
     def actions(self, state: CommitState) -> Iterator[tuple[str, CommitState]]:
-        """Every delivery, enabled timeout, crash and (once) partition, in a fixed order."""
+        """Every delivery, enabled timeout, crash, recovery and (once) partition, in a fixed
+        order."""
         for k, (src, dst, msg) in enumerate(state.in_flight):
             rest = state.in_flight[:k] + state.in_flight[k + 1:]
             nxt = self._step(state, dst, rest, message=(src, msg))
@@ -263,7 +299,7 @@ class CommitModel:
                     nxt = self._step(state, i, state.in_flight, timer=name)
                     if nxt != state:
                         yield f"timeout {i} {name}", nxt
-        if len(state.crashed) < self.crashes:
+        if state.crash_count < self.crashes:
             for i in self.ids:
                 if i in state.crashed:
                     continue
@@ -275,6 +311,9 @@ class CommitModel:
                             label += " losing " + "; ".join(f"{a}->{b} {m.describe()}"
                                                             for a, b, m in lost)
                         yield label, self._crash(state, i, lost)
+        if self.recovery:
+            for i in state.crashed:
+                yield f"recover {i}", self._recover(state, i)
         if state.groups is None:
             for groups in self._splits:
                 yield "partition " + " | ".join(_group_text(g) for g in groups), \
@@ -321,28 +360,43 @@ class CommitModel:
         result : Result
             What ``explore(model, keep_graph=True)`` returned for this model.
         """
+        graph = self._complete_graph(result, "blocked_states")
+        states, _, never = _never_deciding(graph, self.ids, lambda label: True)
+        return [s for s, nodes in zip(states, never, strict=True) if nodes]
+
+    def stuck_states(self, result: Result) -> list[CommitState]:
+        """The states in which a live node is undecided and will not decide unless more faults
+        happen, although it should: a liveness failure.
+
+        "Should" is one of two things: some live node on its side of any partition has decided
+        (whoever knows the outcome and is reachable should pass it on), or every node is up and
+        the network is whole (the faults have stopped and everyone is back). "Will not decide"
+        means that no run made of deliveries and timeouts alone, with no crash, recovery or
+        partition, takes it to a decision; so crashed nodes stay down, and every state such a
+        run passes through must have a way out as well. In a finite state graph this makes
+        every fair fault-free run end with the node decided.
+
+        Unlike :meth:`blocked_states`, this is empty for a correct protocol: 2PC blocks only
+        while everyone who knows the outcome is down, and then it is not stuck.
+
+        Parameters
+        ----------
+        result : Result
+            What ``explore(model, keep_graph=True)`` returned for this model.
+        """
+        graph = self._complete_graph(result, "stuck_states")
+        states, decided, never = _never_deciding(
+            graph, self.ids, lambda label: label.startswith(("deliver ", "timeout ")))
+        return [s for s, d, nodes in zip(states, decided, never, strict=True)
+                if any(_should_decide(s, d, i) for i in nodes)]
+
+    def _complete_graph(self, result: Result, what: str) -> dict:
         if result.graph is None:
-            raise ValueError("blocked_states needs the state graph: explore(model, keep_graph=True)")
+            raise ValueError(f"{what} needs the state graph: explore(model, keep_graph=True)")
         if result.violation is not None:
             raise ValueError("the exploration stopped at a violation, so its state graph is "
                              "incomplete; blocking is only defined for a complete exploration")
-        graph = result.graph
-        reverse: dict[CommitState, list[CommitState]] = {s: [] for s in graph}
-        for s, succ in graph.items():
-            for _, t in succ:
-                reverse.setdefault(t, []).append(s)
-        blocked: set[CommitState] = set()
-        for i in self.ids:
-            # Backwards from every state in which i has decided: the states from which it can.
-            can = {s for s in reverse if s.decisions()[i] is not None}
-            queue = deque(can)
-            while queue:
-                for prev in reverse.get(queue.popleft(), ()):
-                    if prev not in can:
-                        can.add(prev)
-                        queue.append(prev)
-            blocked.update(s for s in graph if i not in s.crashed and s not in can)
-        return [s for s in graph if s in blocked]  # in the explorer's (breadth-first) order
+        return result.graph
 
     def is_blocked(self, state: CommitState, result: Result) -> bool:
         """Whether ``state`` is one of :meth:`blocked_states` of ``result``."""
@@ -358,7 +412,9 @@ class CommitModel:
             else:
                 node = self._nodes[(i, state.nodes[i])]
                 timers = ", ".join(state.timers[i])
-                lines.append(f"{i}: {node.status()}" + (f"  [timers: {timers}]" if timers else ""))
+                restarted = " (restarted)" if i in state.restarted else ""
+                lines.append(f"{i}: {node.status()}{restarted}"
+                             + (f"  [timers: {timers}]" if timers else ""))
         for src, dst, msg in state.in_flight:
             lines.append(f"in flight {src}->{dst} {msg.describe()}")
         if state.groups:
@@ -418,33 +474,50 @@ class CommitModel:
     def _step(self, state: CommitState, i: NodeId, in_flight: tuple,
               message: tuple[NodeId, Message] | None = None, timer: str | None = None) -> CommitState:
         """Node ``i`` handles ``message`` (from, message) or its ``timer``, on the simulator."""
-        node = copy.copy(self._nodes[(i, state.nodes[i])])
-        bench = self._bench
-        ids = bench.set_state({i: node}, storage={i: state.storage[i]}, timers={i: state.timers[i]},
-                              in_flight=() if message is None else ((message[0], i, message[1]),))
-        if message is None:
-            bench.fire_now(i, timer)
-        else:
-            bench.deliver_now(ids[0])
-        nodes = state.nodes[:i] + (self._intern(i, node),) + state.nodes[i + 1:]
+        local = (i, state.nodes[i], state.storage[i], state.timers[i], message, timer)
+        after = self._local_steps.get(local)
+        if after is None:
+            node = copy.copy(self._nodes[(i, state.nodes[i])])
+            bench = self._bench
+            ids = bench.set_state({i: node}, storage={i: state.storage[i]},
+                                  timers={i: state.timers[i]},
+                                  in_flight=() if message is None else ((message[0], i, message[1]),))
+            if message is None:
+                bench.fire_now(i, timer)
+            else:
+                bench.deliver_now(ids[0])
+            after = self._local_steps[local] = self._read_back(i, node)
+        key, written, pending, sent = after
+        nodes = state.nodes[:i] + (key,) + state.nodes[i + 1:]
         storage = state.storage
-        written = tuple(sorted(bench.storage[i].items()))
         if written != storage[i]:
             storage = storage[:i] + (written,) + storage[i + 1:]
         timers = state.timers
-        pending = bench.pending_timers(i)
         if pending != timers[i]:
             timers = timers[:i] + (pending,) + timers[i + 1:]
-        sent = bench.in_flight()  # only what i just sent: set_state replaced everything else
         if sent:
-            flight = set(in_flight)
-            for m in sent:
-                if m.dst in state.crashed or (state.groups is not None
-                                              and not _together(state.groups, i, m.dst)):
-                    continue  # lost: the destination is down, or on the other side of the split
-                flight.add((i, m.dst, m.message))
-            in_flight = self._sorted(flight)
-        return CommitState(nodes, storage, timers, in_flight, state.crashed, state.groups)
+            in_flight = self._send(state, i, set(in_flight), sent, state.crashed)
+        return CommitState(nodes, storage, timers, in_flight, state.crashed, state.groups,
+                           state.restarted, state.crash_count)
+
+    def _read_back(self, i: NodeId, node: Node) -> tuple:
+        """What node ``i`` became on the bench: its key, storage, pending timers and sends.
+
+        A node's step depends on nothing but its key, storage and timers (``key()`` holds all
+        that decides its future), so each of these is computed on the bench once and reused.
+        """
+        bench = self._bench
+        sent = tuple((m.dst, m.message) for m in bench.in_flight())  # only what i just sent
+        return (self._intern(i, node), tuple(sorted(bench.storage[i].items())),
+                bench.pending_timers(i), sent)
+
+    def _send(self, state: CommitState, i: NodeId, flight: set, sent: tuple,
+              crashed: tuple) -> tuple:
+        for dst, msg in sent:
+            if dst in crashed or (state.groups is not None and not _together(state.groups, i, dst)):
+                continue  # lost: the destination is down, or on the other side of the split
+            flight.add((i, dst, msg))
+        return self._sorted(flight)
 
     def _crash(self, state: CommitState, i: NodeId, lost: tuple = ()) -> CommitState:
         keys = list(state.nodes)
@@ -453,18 +526,41 @@ class CommitModel:
         timers[i] = ()
         flight = tuple(m for m in state.in_flight if m[1] != i and m not in lost)
         crashed = tuple(sorted(state.crashed + (i,)))
-        return CommitState(tuple(keys), state.storage, tuple(timers), flight, crashed, state.groups)
+        return CommitState(tuple(keys), state.storage, tuple(timers), flight, crashed, state.groups,
+                           state.restarted, state.crash_count + 1)
+
+    def _recover(self, state: CommitState, i: NodeId) -> CommitState:
+        """Node ``i`` restarts from its stable storage (``on_start``), on the simulator."""
+        local = (i, state.storage[i])
+        after = self._local_steps.get(local)
+        if after is None:
+            bench = self._bench
+            # Clear the bench (nothing in flight, no timers of i), then restart i there.
+            bench.set_state({}, storage={i: state.storage[i]}, timers={i: ()})
+            bench.crash(i)
+            bench.recover(i)
+            bench.crash_intervals.clear()  # the bench keeps no history
+            after = self._local_steps[local] = self._read_back(i, bench.nodes[i])
+        key, written, pending, sent = after
+        crashed = tuple(c for c in state.crashed if c != i)
+        flight = self._send(state, i, set(state.in_flight), sent, crashed)
+        return CommitState(_put(state.nodes, i, key), _put(state.storage, i, written),
+                           _put(state.timers, i, pending), flight, crashed, state.groups,
+                           tuple(sorted({*state.restarted, i})), state.crash_count)
 
     def _split(self, state: CommitState, groups: tuple) -> CommitState:
         flight = tuple(m for m in state.in_flight if _together(groups, m[0], m[1]))
-        return CommitState(state.nodes, state.storage, state.timers, flight, state.crashed, groups)
+        return CommitState(state.nodes, state.storage, state.timers, flight, state.crashed, groups,
+                           state.restarted, state.crash_count)
 
     def _may_fire(self, state: CommitState, i: NodeId, name: str) -> bool:
         node = self._nodes[(i, state.nodes[i])]
         for peer in node.awaiting(name):
-            if peer in state.crashed:
+            # A crash at either end of the exchange may have lost what i waits for: the peer is
+            # down, or one of the two has restarted (and so forgot, or never got, a message).
+            if peer in state.crashed or peer in state.restarted or i in state.restarted:
                 if any(m[0] == peer and m[1] == i for m in state.in_flight):
-                    return False  # synchrony: what the dead peer sent arrives before the timeout
+                    return False  # synchrony: what the peer sent arrives before the timeout
                 continue
             if state.groups is not None and not _together(state.groups, i, peer):
                 continue
@@ -507,6 +603,54 @@ class CommitModel:
         return replay(self, run, seed=seed, votes=votes)
 
 
+def _never_deciding(graph: Mapping[CommitState, list[tuple[str, CommitState]]],
+                    ids: tuple[NodeId, ...], allowed: Callable[[str], bool],
+                    ) -> tuple[list[CommitState], list[dict[NodeId, str | None]], list[list[NodeId]]]:
+    """For every state of ``graph`` (in its order), its decisions and the live nodes that no path
+    of ``allowed`` steps takes to a decision.
+
+    States are numbered once, so that the backward searches compare ints, not states.
+    """
+    states = list(graph)
+    number = {s: k for k, s in enumerate(states)}
+    reverse: list[list[int]] = [[] for _ in states]
+    for k, s in enumerate(states):
+        for label, t in graph[s]:
+            if allowed(label):
+                reverse[number[t]].append(k)
+    decided = [s.decisions() for s in states]
+    never: list[list[NodeId]] = [[] for _ in states]
+    for i in ids:
+        can = bytearray(len(states))
+        queue = deque(k for k, d in enumerate(decided) if d[i] is not None)
+        for k in queue:
+            can[k] = 1
+        while queue:
+            for prev in reverse[queue.popleft()]:
+                if not can[prev]:
+                    can[prev] = 1
+                    queue.append(prev)
+        for k, s in enumerate(states):
+            if not can[k] and i not in s.crashed:
+                never[k].append(i)
+    return states, decided, never
+
+
+def _should_decide(state: CommitState, decided: Mapping[NodeId, str | None], i: NodeId) -> bool:
+    """Whether live node ``i`` ought to learn the outcome in ``state``: every node is up and the
+    network whole, or a live node on its side of any partition knows it."""
+    if not state.crashed and state.groups is None:
+        return True
+    return any(d is not None and j not in state.crashed
+               and (state.groups is None or _together(state.groups, i, j))
+               for j, d in decided.items())
+
+
+def _put(values: tuple, i: int, value: Any) -> tuple:
+    """``values`` with item ``i`` replaced by ``value``."""
+    return values[:i] + (value,) + values[i + 1:]
+
+
 def _together(groups: tuple, a: NodeId, b: NodeId) -> bool:
     return (a in groups[0]) == (b in groups[0])
 
@@ -523,6 +667,7 @@ STEP_MS = 10.0
 _DELIVER = re.compile(r"deliver (\d+)->(\d+) (.+)")
 _TIMEOUT = re.compile(r"timeout (\d+) (\S+)")
 _CRASH = re.compile(r"crash (\d+)(?: losing (.+))?")
+_RECOVER = re.compile(r"recover (\d+)")
 _PARTITION = re.compile(r"partition (\{[\d, ]+\}) \| (\{[\d, ]+\})")
 
 
@@ -571,6 +716,8 @@ def replay(model: CommitModel, run: Violation | list[str] | tuple[str, ...], see
             sim.crash(node)
             for lost in [f for f in sim.in_flight() if f.dst == node]:
                 sim.drop_now(lost.msg_id, f"node {node} is down")
+        elif m := _RECOVER.fullmatch(label):
+            sim.recover(int(m[1]))
         elif m := _PARTITION.fullmatch(label):
             left, right = (set(map(int, re.findall(r"\d+", g))) for g in (m[1], m[2]))
             sim.partition(left, right)

@@ -22,9 +22,16 @@ Timeouts, and what each waiting node may do about one:
   the outcome answers with it; a peer that has not voted yet aborts unilaterally and answers
   abort; a prepared peer can only answer ``Uncertain`` (and remembers to pass the outcome on as
   soon as it learns it). If every peer it can reach is uncertain, the participant is
-  **blocked**: it keeps asking the coordinator, and any peer that has not answered, periodically,
-  until the coordinator (or a participant that knows the outcome) comes back. That is the flaw
-  three-phase commit addresses.
+  **blocked**: it asks everyone again every :data:`~zablib.protocols.commit.RETRY_MS`, the
+  uncertain peers too, until someone answers with the outcome. That is the flaw three-phase
+  commit addresses.
+
+  Asking again matters: an uncertain peer's promise to pass the outcome on lives in its volatile
+  memory, so a restart forgets it, and the one message that keeps it can be lost. A participant
+  that stopped asking such a peer could stay blocked for good while that peer, live and
+  reachable, knows the outcome. Asking at a fixed rate guarantees that once some live node that
+  knows the outcome is connected to a blocked participant, the participant learns it within one
+  retry period and a round trip.
 
 A recovering coordinator re-reads its decision and sends it again; if it crashed before deciding,
 it aborts (*presumed abort*: no participant can have committed, since nobody was told commit).
@@ -117,9 +124,10 @@ class Participant(commit.CommitParticipant):
 
     Durable state: ``vote`` and ``decision``. ``state`` is ``"working"`` (not voted yet),
     ``"prepared"`` (voted yes, outcome unknown), ``"committed"`` or ``"aborted"``. ``asking`` is
-    true once a prepared participant has timed out and runs the termination protocol;
-    ``answered`` are the peers that told it they are uncertain too (it does not ask them again:
-    they will tell), ``askers`` the peers it told so (it tells them the outcome when it learns it).
+    true once a prepared participant has timed out and runs the termination protocol: it asks
+    every other node, and asks again every ``RETRY_MS`` until it knows. ``askers`` are the peers
+    it told it is uncertain too: it tells them the outcome as soon as it learns it (a shortcut
+    only; they keep asking, since a restart forgets ``askers`` and a message can be lost).
     ``vote`` is what it votes when asked (see
     :class:`~zablib.protocols.commit.CommitParticipant`).
     """
@@ -131,7 +139,6 @@ class Participant(commit.CommitParticipant):
                  vote: str = "yes"):
         super().__init__(node_id, peers, storage, vote)
         self.asking = False
-        self.answered: tuple[NodeId, ...] = ()
         self.askers: tuple[NodeId, ...] = ()
 
     @property
@@ -143,7 +150,7 @@ class Participant(commit.CommitParticipant):
         return self.state == "prepared" and self.asking
 
     def key(self) -> tuple:
-        return (self.state, self.vote, self.asking, self.answered, self.askers)
+        return (self.state, self.vote, self.asking, self.askers)
 
     def awaiting(self, timer: str) -> tuple[NodeId, ...]:
         """The peers whose silence the timer ``timer`` detects: always the coordinator."""
@@ -165,9 +172,7 @@ class Participant(commit.CommitParticipant):
         if isinstance(msg, DecisionRequest):
             return self._step_termination(out, src)
         if isinstance(msg, Uncertain):
-            if self.state == "prepared" and src not in self.answered:
-                self.answered = tuple(sorted(self.answered + (src,)))
-            return out
+            return out  # nothing learnt: ask again at the next retry
         return self._step_participant(out, src, msg)
 
     def on_timer(self, now: float, name: str) -> Output:
@@ -206,7 +211,8 @@ class Participant(commit.CommitParticipant):
         if not self.asking:
             out.note("uncertain: asks the others (cooperative termination)", tag="ask")
         self.asking = True
-        out.broadcast(tuple(p for p in self.others if p not in self.answered), DecisionRequest())
+        # Everyone, the peers that said they are uncertain too: they may know by now.
+        out.broadcast(self.others, DecisionRequest())
         return out.set_timer("decision", RETRY_MS)
 
     def _abort_unilaterally(self, out: Output, why: str) -> Output:
@@ -219,7 +225,7 @@ class Participant(commit.CommitParticipant):
             return out
         self.state = commit.decided_state(outcome)
         tell = tuple(p for p in self.askers if p != src)
-        self.asking, self.answered, self.askers = False, (), ()
+        self.asking, self.askers = False, ()
         out.write(decision=outcome).cancel_timer("decision").cancel_timer("prepare")
         out.note(f"learns {outcome} from {src}", tag="decision", value=outcome)
         return out.broadcast(tell, Decision(outcome))
