@@ -12,8 +12,10 @@ its end (:func:`play`). Three kinds of schedule use this vocabulary:
   :class:`ScenarioRun` steps it;
 * **random**: :func:`random_run` draws a seeded schedule as :class:`RandomFaults` describes it
   (:func:`faulty_run` is the ZAB campaign's, :func:`raft_faulty_run` Raft's, with membership
-  changes as an option) and returns the events it applied, which :func:`play` replays exactly;
-  :func:`quiesce` and :func:`recovers` end a campaign run;
+  changes as an option, and :func:`raft_changes_run` Raft's widened one: changes aimed at
+  faulty servers, load, slow links) and returns the events it applied, which :func:`play`
+  replays exactly; :func:`quiesce` ends a campaign run's faults, and :func:`recovers` (any
+  protocol) or :func:`raft_stuck` (Raft's bound) judge its liveness;
 * **named**: :func:`commit_faults`, chapter 6's faults on an atomic commit, each triggered by what
   the nodes have written to stable storage.
 
@@ -855,11 +857,13 @@ def raft_changes_run(seed: int, **options: Any) -> Simulation:
 
 
 #: The liveness bound of :func:`raft_stuck`, in the cluster's longest election timeout: a
-#: leader within RAFT_LEADER_TIMEOUTS of them, then a new command applied by every member within
-#: RAFT_COMMIT_TIMEOUTS more. Measured on 3,000 widened schedules (:func:`raft_changes_run`), the
-#: worst time from the end of the faults to the command applied everywhere was 4.3 timeouts on
-#: fast links (430 ms), 11 on slow ones (2.2 s) and 5.3 on long-tailed ones (1.05 s).
-RAFT_LEADER_TIMEOUTS, RAFT_COMMIT_TIMEOUTS = 15, 5
+#: leader within this many of them once the faults stop. Measured on 3,000 widened schedules
+#: (:func:`raft_changes_run`), the worst time from the end of the faults to a new command applied
+#: everywhere was 4.3 timeouts on fast links (430 ms), 11 on slow ones (2.2 s) and 5.3 on
+#: long-tailed ones (1.05 s).
+RAFT_LEADER_TIMEOUTS = 15
+#: ... and then a new command applied by every member within this many election timeouts more.
+RAFT_COMMIT_TIMEOUTS = 5
 
 
 def raft_stuck(sim: raft.RaftSimulation, *, leader_ms: float | None = None,
