@@ -295,8 +295,9 @@ def sync_reference(leader: Sequence[zab.Zxid], follower: Sequence[zab.Zxid],
 # -- ZooKeeper recipes: which node a lock waiter watches (exercise 9) -----------------------------
 #: The lock every contender of :func:`lock_waiter_trial` competes for.
 LOCK_PATH = "/lock"
-#: Contenders per schedule, and the faults a schedule draws two of.
+#: Contenders per schedule.
 LOCK_CONTENDERS = 7
+#: The faults a schedule draws two of.
 LOCK_FAULTS = ("holder crashes", "waiter crashes", "waiter's session expires", "waiter gives up")
 #: Every contender still alive must have held the lock within this many simulated ms of the
 #: start. Measured with ``watch_predecessor``: the last contender got it after at most 1.07 s
@@ -441,7 +442,7 @@ def lock_schedule(predecessor: Callable[[list[str], str], str | None], seed: int
     """One seeded lock schedule whose waiters choose the node to watch with ``predecessor``;
     what it saw is added to ``trial``, and its contenders are returned.
 
-    :data:`LOCK_CONTENDERS` clients of a simulated ensemble (:class:`~zablib.coord.Ensemble`)
+    :data:`LOCK_CONTENDERS` clients of a simulated ensemble (:class:`~zablib.coord.ensemble.Ensemble`)
     arrive within 60 ms and queue for one :class:`~zablib.recipes.lock.Lock` built with
     ``predecessor=`` (the recipe's door for the rule). Each holder writes to a
     :class:`~zablib.recipes.fencing.FencedResource` with its token as it enters and as it

@@ -1,6 +1,6 @@
 """Chapter 3's runs: each scenario of a coordination service, run on the simulated ensemble, as data.
 
-Every function here builds a fresh :class:`~zablib.coord.Ensemble` from its seed, runs one of the
+Every function here builds a fresh :class:`~zablib.coord.ensemble.Ensemble` from its seed, runs one of the
 recipes of :mod:`zablib.recipes` on it with kazoo-compatible clients, breaks it the way its
 parameters say (a provider crashes, a lock holder pauses, a listener is cut off ...) and returns a
 dataclass of plain results: what each client saw, how long something took, in simulated
@@ -16,18 +16,19 @@ space-time diagram with the clients as lanes; ``viz.znode_tree(run)``, the tree 
 
 The runs, in the order of chapter 3:
 
-=========================  ==================================================================
-:func:`config_run`         configuration publish/subscribe: which values each subscriber saw
-:func:`balance_run`        client-side load balancing over the registered providers
-:func:`registry_run`       service discovery: how long a dead provider stays listed
-:func:`notify_run`         event notification, and a watch across a disconnection
-:func:`membership_run`     cluster membership as a master sees it
-:func:`barrier_run`        a barrier, and a coordinator that never lifts it
-:func:`double_barrier_run` a double barrier: enter together, leave together
-:func:`election_run`       leader election: the herd effect, and two clients who both lead
-:func:`lock_pause_run`     a lock holder paused past its session, and the fencing token
-:func:`queue_run`          a queue: each item taken exactly once, under faults
-=========================  ==================================================================
+==========================  ==================================================================
+:func:`config_run`          configuration publish/subscribe: which values each subscriber saw
+:func:`balance_run`         client-side load balancing over the registered providers
+:func:`registry_run`        service discovery: how long a dead provider stays listed
+:func:`barrier_run`         a barrier, and a coordinator that never lifts it
+:func:`double_barrier_run`  a double barrier: enter together, leave together
+:func:`notify_run`          event notification, and a watch across a disconnection
+:func:`membership_run`      cluster membership as a master sees it
+:func:`election_run`        leader election: the herd effect, and two clients who both lead
+:func:`lock_pause_run`      a lock holder paused past its session, and the fencing token
+:func:`queue_run`           a queue: each item taken exactly once, under faults
+:func:`reads_run`           plain reads and ``sync`` then read, checked for linearizability
+==========================  ==================================================================
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ from zablib.coord.txn import MultiRequest
 from zablib.core import NodeId
 
 __all__ = [
-    "CoordRun", "ZnodeLife", "znode_lives", "session_owners",
+    "QUEUE_FAULTS", "CoordRun", "ZnodeLife", "znode_lives", "session_owners",
     "ConfigRun", "config_run", "BalanceRun", "balance_run", "RegistryRun", "registry_run",
     "NotifyRun", "notify_run", "MembershipRun", "membership_run", "BarrierRun", "barrier_run",
     "DoubleBarrierRun", "double_barrier_run", "ElectionRun", "election_run", "LockPauseRun",
-    "lock_pause_run", "QueueRun", "queue_run",
+    "lock_pause_run", "QueueRun", "queue_run", "ReadsRun", "reads_run",
 ]
 
 # -- what every run keeps ----------------------------------------------------------------------
@@ -89,7 +90,7 @@ def znode_lives(ens: Ensemble, names: Mapping[NodeId, str] | None = None, *,
 
     Parameters
     ----------
-    ens : Ensemble
+    ens : ~zablib.coord.ensemble.Ensemble
         The run.
     names : mapping of int to str, optional
         A label for some client nodes, used as the owners of their ephemeral znodes.
@@ -148,7 +149,7 @@ class CoordRun:
 
     Attributes
     ----------
-    ens : Ensemble
+    ens : ~zablib.coord.ensemble.Ensemble
         The simulated ensemble after the run (``ens.sim.trace`` is the whole run).
     names : dict of int to str
         A label for each client lane, e.g. ``{101: "101 publisher"}``.
@@ -843,8 +844,9 @@ class ElectionRun(CoordRun):
     def summary(self) -> str:
         """The run in a few lines of text."""
         lines = [f"{t:7.1f} ms  {role} leads (token {token})" for t, role, token in self.elected]
-        lines.append(f"waiting at each departure: {self.waiting}; notifications received: "
-                     f"{self.wakeups}; sent by the servers: {self.notices}")
+        lines.append(f"candidates waiting at each departure: {self.waiting}")
+        lines.append(f"watch notifications received:         {self.wakeups}")
+        lines.append(f"watch notifications the servers sent: {self.notices}")
         for start, end in self.overlaps:
             lines.append(f"two leaders from {start:.1f} to {end:.1f} ms")
         for t, role, token in self.stale_acts:
@@ -972,7 +974,7 @@ class LockPauseRun(CoordRun):
     holders : list of (float, tuple of str)
         Who believed it held the lock, at every change: the clients between the return of
         their ``acquire()`` and their call of ``release()``.
-    resource : FencedResource
+    resource : ~zablib.recipes.fencing.FencedResource
         The protected resource at the end (``.accepted``, ``.refused``, ``.writers()``).
     """
 
@@ -1093,6 +1095,7 @@ def lock_pause_run(pause_ms: float = 600.0, *, fencing: bool = True, hold_ms: fl
 
 # -- 8b. a queue -------------------------------------------------------------------------------------
 QUEUE_PATH = "/jobs"
+#: The faults :func:`queue_run` knows.
 QUEUE_FAULTS = ("none", "crash_consumer", "lost_answer", "partition_leader")
 
 
@@ -1508,13 +1511,13 @@ class ReadsRun(CoordRun):
         return [(op.call, op.return_, op.output) for op in self.operations if op.client == "reader"]
 
     def summary(self) -> str:
-        """The run in a few lines of text."""
-        writes = [op for op in self.operations if op.client == "writer"]
-        lines = ["writer: " + ", ".join(f"set {op.input[2].decode()} [{op.call:.0f}-{op.return_:.0f}]"
-                                        for op in writes),
-                 f"reader ({self.read}): " + ", ".join(f"{v.decode()} [{a:.0f}-{b:.0f}]"
-                                                       for a, b, v in self.reads),
-                 f"linearizable: {self.result.ok}"]
+        """The run in a few lines of text: every operation, by call time, and the verdict."""
+        lines = ["   call  return  client  operation"]
+        for op in sorted(self.operations, key=lambda op: (op.call, op.return_)):
+            what = (f"set {op.input[2].decode()}" if op.client == "writer"
+                    else f"{self.read} -> {op.output.decode()}")
+            lines.append(f"{op.call:7.1f} {op.return_:7.1f}  {op.client:6}  {what}")
+        lines.append(f"linearizable: {self.result.ok}")
         return "\n".join(lines)
 
 

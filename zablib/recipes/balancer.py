@@ -64,7 +64,7 @@ class LoadBalancer:
 
     Parameters
     ----------
-    watcher_or_client : ServiceWatcher or KazooClient-like
+    watcher_or_client : ~zablib.recipes.registry.ServiceWatcher or KazooClient-like
         A watcher of the service, or a started client (the balancer then makes its own watcher
         under ``base``, and :meth:`close` closes it).
     service : str
@@ -78,7 +78,7 @@ class LoadBalancer:
 
     Attributes
     ----------
-    watcher : ServiceWatcher
+    watcher : ~zablib.recipes.registry.ServiceWatcher
         Where the providers come from.
     counts : dict of str to int
         How many times each address was chosen.

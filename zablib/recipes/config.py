@@ -10,12 +10,12 @@ What a subscriber sees, and what it may not:
   reads the znode again (its watch fired) and ends with the last value.
 * **It may skip intermediate values.** A watch fires once and the subscriber reads *the current*
   value when its read arrives: two writes in a row may reach it as one change, the second. What it
-  sees (:attr:`ConfigSubscriber.seen`) is always a *subsequence* of what was published, in order:
+  sees (``ConfigSubscriber.seen``) is always a *subsequence* of what was published, in order:
   never a value twice out of order, never a value nobody wrote.
 * **Across a disconnection** (``SUSPENDED``: its server died or the network broke) kazoo drops
   every watch and hands each a ``NONE`` event; the ``DataWatch`` re-reads with the client's
   command retry, which waits until the client has reconnected: the subscriber sees the value of
-  the moment it reconnects, skipping every write made meanwhile. Until then :attr:`~ConfigSubscriber.value`
+  the moment it reconnects, skipping every write made meanwhile. Until then ``ConfigSubscriber.value``
   is the last value it read, possibly stale, and nothing tells it so but the client's state.
 * **After its session is lost** (``LOST``, then ``CONNECTED`` with a new session) the
   ``DataWatch`` reads again too (it listens for ``CONNECTED``): a subscriber needs no action. A
@@ -69,7 +69,7 @@ def write_value(client: Any, path: str, value: bytes) -> Any:
 
     Returns
     -------
-    ZnodeStat
+    ~zablib.coord.tree.ZnodeStat
         The znode's stat after our write (``stat.version`` is the version written), or, after a
         lost answer, the stat of the version found holding ``value``.
 

@@ -8,7 +8,7 @@ elected, calls the leader function, and steps down (deletes its node) when the f
 or raises, as kazoo's ``Election`` does.
 
 **Knowing that one leads.** A leader function should ask :attr:`Election.is_leader` before each
-act of leadership, and return when it turns False. :attr:`is_leader` is stricter than
+act of leadership, and return when it turns False. :attr:`Election.is_leader` is stricter than
 ``lock.is_acquired``: it is False while the client is ``SUSPENDED`` (disconnected, the session
 may or may not still live: the leader cannot know, so it must not act), and after ``LOST``
 (the session expired: the node is gone, another candidate may lead already). Curator's
@@ -50,7 +50,7 @@ class Election:
 
     Attributes
     ----------
-    lock : Lock
+    lock : ~zablib.recipes.lock.Lock
         The lock underneath (its ``wakeups`` count the notifications this candidate received).
     """
 

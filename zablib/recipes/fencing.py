@@ -102,7 +102,7 @@ class FencedResource:
         Raises
         ------
         StaleTokenError
-            If the check refuses the token (the write is recorded in :attr:`refused`).
+            If the check refuses the token (the write is recorded in ``refused``).
         TypeError
             If ``token`` is not an int (a lock that is not held has token None).
         """

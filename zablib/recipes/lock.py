@@ -9,7 +9,7 @@ session ends loses its node, and with it the lock, without doing anything.
 Why the predecessor, and not the lowest node or the parent's children: when the holder leaves,
 only its successor must act. Watching the parent's children (:class:`HerdLock`, the naive recipe)
 wakes *every* waiter at every change, N notifications where one would do: the herd effect.
-:attr:`Lock.wakeups` counts the notifications each contender received. Which node to watch is a
+``Lock.wakeups`` counts the notifications each contender received. Which node to watch is a
 pure rule, :func:`watch_predecessor`, passed as ``predecessor=`` (the door for the exercise
 "which node must a lock waiter watch").
 
@@ -28,7 +28,7 @@ node is gone.
 
 **Session loss.** When the session expires the ensemble deletes the node: the lock is gone,
 whatever the program is doing. A waiter notices (its node is no longer among the children) and
-joins the queue again with a new node, as kazoo's does. A holder's :attr:`Lock.is_acquired`
+joins the queue again with a new node, as kazoo's does. A holder's ``Lock.is_acquired``
 becomes False when the client reports ``LOST`` (a state listener; kazoo's Lock leaves this to the
 user's listener); but a holder does not hear of it in time if it is paused or cut off: use the
 fencing token. A lost lock is not taken again by itself: the program decides.
@@ -83,6 +83,8 @@ def watch_predecessor(children: list[str], mine: str) -> str | None:
     ValueError
         If ``mine`` is not among ``children``.
 
+    Examples
+    --------
     >>> watch_predecessor(["b__lock__0000000003", "a__lock__0000000001", "c__lock__0000000007"],
     ...                   "c__lock__0000000007")
     'b__lock__0000000003'
@@ -345,7 +347,7 @@ class HerdLock(Lock):
 
     Correct, and the same API as :class:`Lock`, but releasing the lock notifies *every* waiter
     (each lists the children again; one of them finds itself first): N notifications and N
-    ``get_children`` calls where :class:`Lock` makes one. :attr:`Lock.wakeups` counts them.
+    ``get_children`` calls where :class:`Lock` makes one. ``Lock.wakeups`` counts them.
     """
 
     def __init__(self, client: Any, path: str, identifier: str = ""):

@@ -29,7 +29,7 @@ Failures:
 * **A master's watcher across a disconnection** misses what happened meanwhile: kazoo's
   ``ChildrenWatch`` reads the children again when the client reconnects, so a member that left
   and came back while the master was away shows no change at all, and several changes arrive as
-  one list (:attr:`MembershipWatcher.changes` then lists the leaves first, then the joins).
+  one list (``MembershipWatcher.changes`` then lists the leaves first, then the joins).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ A watch is a doorbell, not a mailbox. It fires once, and the listener then reads
 *current* data: signals sent while the watch was being set again, or while the listener was
 disconnected or paused, are **coalesced** into the one it reads. It never gets a signal twice or
 out of order. The znode's version counts every signal (each ``set`` adds one), so a listener
-knows how many it missed from the gap between the versions it read: :attr:`Listener.missed`.
+knows how many it missed from the gap between the versions it read: ``Listener.missed``.
 Use it for "something changed, look again", never to deliver every message (a queue does that:
 ``zablib.recipes.queue``).
 

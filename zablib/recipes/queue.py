@@ -10,7 +10,7 @@ assumed the opposite would hand one item to two consumers.
 
 **How this queue avoids it: a claim.** A consumer takes an item with one atomic transaction that
 deletes the item *and* creates a claim node, ``<path>/claims/<item>``, holding the consumer's id
-(:attr:`Queue.consumer`, unique per Queue object). Exactly one transaction on an item can
+(``Queue.consumer``, unique per Queue object). Exactly one transaction on an item can
 succeed: the delete of the others fails. A consumer whose transaction was answered by
 ``ConnectionLoss`` (or ``SessionExpiredError``: a claim is persistent and outlives the session)
 waits until it is connected again and reads the claim: its own id means it won; another id means

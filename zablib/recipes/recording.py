@@ -268,7 +268,7 @@ def random_workload(client: RecordingClient, keys: Sequence[str], operations: in
     read : str
         ``"sync_get"`` (linearizable reads) or ``"get"`` (plain reads, possibly stale).
     mix : mapping of str to float, optional
-        Relative weights of ``get``, ``set``, ``create``, ``delete`` (default :data:`MIX`).
+        Relative weights of ``get``, ``set``, ``create``, ``delete`` (default ``MIX``).
     think : float
         Seconds to wait between two calls.
     pause : float

@@ -25,10 +25,10 @@ Failures:
 * **Session loss** (``LOST``): every ephemeral znode of the session is gone: the provider is not
   listed any more. With ``reregister=True`` (the default) the registry registers everything
   again as soon as the client is ``CONNECTED`` with its new session (new paths:
-  :attr:`ServiceRegistry.registrations`); kazoo's ``Party`` leaves that to its user.
+  ``ServiceRegistry.registrations``); kazoo's ``Party`` leaves that to its user.
 * **A watcher across a disconnection** misses the changes made meanwhile, one by one: kazoo's
   ``ChildrenWatch`` reads the children again when the client reconnects and reports the new list
-  if it differs, so :attr:`ServiceWatcher.history` gets one entry for all of them.
+  if it differs, so ``ServiceWatcher.history`` gets one entry for all of them.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class ServiceRegistry:
         Raises
         ------
         ValueError
-            If ``path`` is not one of :attr:`registrations`.
+            If ``path`` is not one of ``registrations``.
         """
         self._check_mine(path)
         if not isinstance(data, bytes):
@@ -161,7 +161,7 @@ class ServiceRegistry:
         Raises
         ------
         ValueError
-            If ``path`` is not one of :attr:`registrations`.
+            If ``path`` is not one of ``registrations``.
         """
         self._check_mine(path)
         del self.registrations[path]
