@@ -612,10 +612,8 @@ def tree_timeline(
         The time window in ms (default: from the first creation to the last event of a life).
     moments : iterable of (time, label)
         Vertical dotted lines with a label at the top, e.g. ``(812.0, "provider crashes")``.
-    title : str, optional
-        Axes title.
-    ax : matplotlib Axes, optional
-        Draw into this axes instead of a new figure.
+    title, ax
+        As for :func:`spacetime`.
 
     Returns
     -------
