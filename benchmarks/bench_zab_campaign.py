@@ -28,7 +28,7 @@ from zablib import InvariantViolation, faults
 from zablib.protocols import zab
 
 SCHEDULES = 10_000
-AFTER_FAULTS_MS = 1000.0  # > election + zab.INIT_MS + zab.SYNC_MS: time for a connected quorum
+AFTER_FAULTS_MS = 1000.0  # > election + init and sync limits (zab.Timers): time for a connected quorum
 COMMIT_MS = 300.0
 
 

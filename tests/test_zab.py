@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 
 from zablib import InvariantViolation, faults
+from zablib.coord import Ensemble
 from zablib.core import Output
 from zablib.protocols import zab
 from zablib.protocols.zab import (
-    INIT_MS,
-    SYNC_MS,
     Ack,
     AckEpoch,
     Diff,
@@ -22,10 +21,14 @@ from zablib.protocols.zab import (
     NewEpoch,
     NewLeader,
     Proposal,
+    Timers,
     ZabServer,
     check_zab,
     choose_sync,
 )
+
+#: The default timers (a 20 ms tick, initLimit 10, syncLimit 5).
+INIT_MS, SYNC_MS = Timers().init_ms, Timers().sync_ms
 
 
 def settle(sim, limit: float = 3000.0) -> int:
@@ -512,6 +515,45 @@ def test_an_unknown_variant_is_refused():
         zab.cluster(3, variant="sloppy")
 
 
+@pytest.mark.parametrize("knobs, problem", [
+    ({"tick_ms": 0}, "tick_ms .* must be a positive number of ms, got 0"),
+    ({"tick_ms": float("inf")}, "tick_ms .* got inf"),
+    ({"tick_ms": "20"}, "tick_ms .* got '20'"),
+    ({"init_limit": 0}, "init_limit is a number of ticks, an int >= 1 .*got 0"),
+    ({"sync_limit": 2.5}, "sync_limit is a number of ticks, an int >= 1 .*got 2.5"),
+    ({"sync_limit": True}, "sync_limit is a number of ticks"),
+])
+def test_zookeepers_knobs_are_checked_and_the_error_names_the_knob(knobs, problem):
+    with pytest.raises(ValueError, match=problem):
+        zab.cluster(3, **knobs)
+
+
+def test_the_default_timers_are_zoo_cfgs_sample_limits_on_a_20_ms_tick():
+    """zoo.cfg's sample: initLimit=10, syncLimit=5 ticks. The book's tick is 20 ms, a hundredth
+    of ZooKeeper's default 2000 ms, for links of 1-10 ms."""
+    t = Timers()
+    assert (t.tick_ms, t.init_limit, t.sync_limit) == (20.0, 10, 5)
+    assert (t.ping_ms, t.connect_ms, t.init_ms, t.sync_ms) == (20.0, 20.0, 200.0, 100.0)
+    assert (t.election_ms, t.finalize_ms) == ((40.0, 80.0), 10.0)
+    assert zab.cluster(3).nodes[1].timers == t
+
+
+def test_every_timer_scales_with_the_tick_and_the_limits_with_their_knob():
+    t = Timers(tick_ms=60, init_limit=12, sync_limit=4)
+    assert (t.ping_ms, t.connect_ms, t.init_ms, t.sync_ms) == (60.0, 60.0, 720.0, 240.0)
+    assert (t.election_ms, t.finalize_ms) == ((120.0, 240.0), 30.0)
+    sim = zab.cluster(3, tick_ms=60, init_limit=12, sync_limit=4)
+    assert all(node.timers == t for node in sim.nodes.values())
+
+
+def test_the_coordination_service_hands_zookeepers_knobs_to_zab_underneath():
+    ens = Ensemble(3, tick_ms=40, init_limit=12, sync_limit=3, max_clients=0)
+    assert all(ens.server(i).zab.timers == Timers(40, 12, 3) for i in ens.servers)
+    assert Ensemble(3, max_clients=0).server(1).zab.timers == Timers()
+    with pytest.raises(ValueError, match="init_limit is a number of ticks"):
+        Ensemble(3, init_limit=0)
+
+
 def test_committed_of_an_unknown_node_is_refused():
     with pytest.raises(ValueError, match="unknown node 7"):
         zab.cluster(3).committed(7)
@@ -528,7 +570,7 @@ def test_status_shows_role_epoch_and_zxids():
 
 # -- the random fault campaign --------------------------------------------------------------------
 CAMPAIGN = 1000
-AFTER_FAULTS_MS = 1000.0  # > election + INIT_MS + SYNC_MS: enough for a connected quorum
+AFTER_FAULTS_MS = 1000.0  # > election + init + sync limits: enough for a connected quorum
 
 
 def random_schedule(seed: int, variant: str = "correct"):

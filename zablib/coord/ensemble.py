@@ -87,11 +87,12 @@ class CoordSimulation(Simulation):
         return self.status(node).committed()
 
 
-def _server_factory(servers: tuple[NodeId, ...], tick_ms: float, variant: str,
+def _server_factory(servers: tuple[NodeId, ...], timers: zab.Timers, variant: str,
                     zab_variant: str) -> Callable:
     def factory(node: NodeId, peers: tuple[NodeId, ...], storage: Any) -> Any:
         if node in servers:
-            return CoordServer(node, servers, storage, tick_ms, variant, zab_variant)
+            return CoordServer(node, servers, storage, timers.tick_ms, variant, zab_variant,
+                               timers.init_limit, timers.sync_limit)
         return ClientNode(node, peers, storage)
     return factory
 
@@ -108,7 +109,10 @@ class Ensemble:
     max_clients : int
         Number of client slots (node ids 101 ..); ``client()`` fails once all are taken.
     tick_ms : float
-        ZooKeeper's tickTime in simulated ms (default 20, ZAB's ping period).
+        ZooKeeper's tickTime in simulated ms (default 20): sessions' unit and ZAB's (its ping
+        period and the unit of its limits, ``zablib.protocols.zab.Timers``).
+    init_limit, sync_limit : int
+        ZooKeeper's initLimit and syncLimit, in ticks (default 10 and 5), for ZAB underneath.
     link : LinkConfig, optional
         Every link's settings (default: 1-10 ms uniform delay, FIFO, no loss).
     variant : str
@@ -128,13 +132,13 @@ class Ensemble:
 
     def __init__(self, n: int = 3, *, seed: int = 0, max_clients: int = 16, tick_ms: float = TICK_MS,
                  link: LinkConfig | None = None, variant: str = "correct",
-                 zab_variant: str = "correct"):
+                 zab_variant: str = "correct", init_limit: int = zab.INIT_LIMIT,
+                 sync_limit: int = zab.SYNC_LIMIT):
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n < FIRST_CLIENT:
             raise ValueError(f"an ensemble needs 1..{FIRST_CLIENT - 1} servers, got {n!r}")
         if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 0:
             raise ValueError(f"max_clients must be a non-negative int, got {max_clients!r}")
-        if not tick_ms > 0:
-            raise ValueError(f"tick_ms must be positive, got {tick_ms!r}")
+        timers = zab.Timers(tick_ms, init_limit, sync_limit)  # checks all three
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         if zab_variant not in zab.VARIANTS:
@@ -142,7 +146,7 @@ class Ensemble:
         self.servers = tuple(range(1, n + 1))
         clients = tuple(range(FIRST_CLIENT, FIRST_CLIENT + max_clients))
         self.sim = CoordSimulation(
-            _server_factory(self.servers, tick_ms, variant, zab_variant), self.servers + clients, seed=seed,
+            _server_factory(self.servers, timers, variant, zab_variant), self.servers + clients, seed=seed,
             link=link or LinkConfig(delay=uniform(1.0, 10.0)), invariants=checks.INVARIANTS)
         self.sim.servers, self.sim.clients = self.servers, clients
         self.driver = Driver(self.sim)

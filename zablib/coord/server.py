@@ -100,9 +100,9 @@ from zablib.core import Message, Node, NodeId, NodeStatus, Output
 
 VARIANTS = ("correct", "stale-prepare", "local-clock", "reads-jump-writes")
 
-#: ZooKeeper's ``tickTime`` scaled to ZAB's clock in zablib: ZAB's leader pings every
-#: ``zab.PING_MS`` (20 ms), as a ZooKeeper leader pings once a tick (2000 ms by default).
-TICK_MS = zab.PING_MS
+#: ZooKeeper's ``tickTime`` scaled to ZAB's clock in zablib: ``zab.TICK_MS`` (20 ms), ZAB's
+#: leader's ping period, as a ZooKeeper leader pings once a tick (2000 ms by default).
+TICK_MS = zab.TICK_MS
 
 #: The name of the server's own timer (ZAB's timers have their own names).
 SESSION_TIMER = "sessions"
@@ -200,16 +200,21 @@ class CoordServer(Node):
     zab_variant : str
         The contained ZAB server's variant (``zablib.protocols.zab.VARIANTS``), to break the
         consensus underneath the service.
+    init_limit, sync_limit : int
+        ZooKeeper's ``initLimit`` and ``syncLimit`` in ticks, for the ZAB server underneath
+        (its timers are ``zab.Timers(tick_ms, init_limit, sync_limit)``).
     """
 
     def __init__(self, node_id: NodeId, servers: tuple[NodeId, ...], storage: Mapping[str, Any],
-                 tick_ms: float = TICK_MS, variant: str = "correct", zab_variant: str = "correct"):
+                 tick_ms: float = TICK_MS, variant: str = "correct", zab_variant: str = "correct",
+                 init_limit: int = zab.INIT_LIMIT, sync_limit: int = zab.SYNC_LIMIT):
         super().__init__(node_id, servers, storage)
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         self.variant = variant
         self.tick_ms = tick_ms
-        self.zab = zab.ZabServer(node_id, servers, storage, variant=zab_variant)
+        self.zab = zab.ZabServer(node_id, servers, storage, variant=zab_variant,
+                                 timers=zab.Timers(tick_ms, init_limit, sync_limit))
         self.tree = DataTree()
         self.applied: zab.Zxid = zab.ZERO
         for zxid, entry in self.zab.history:  # a restart: replay what was delivered

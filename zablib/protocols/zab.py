@@ -59,8 +59,9 @@ Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zablib.quorum as quorum
@@ -74,12 +75,12 @@ Zxid = tuple[int, int]
 #: server backs as leader (not a message: notifications carry it).
 Vote = tuple[int, Zxid, NodeId]
 
-PING_MS = 20.0  # leader heartbeat period
-SYNC_MS = 100.0  # silence after which a follower / a leader's quorum is considered gone
-INIT_MS = 200.0  # time allowed from deciding to follow/lead until broadcasting
-CONNECT_MS = 20.0  # a follower re-sends FollowerInfo this often until its leader answers
-ELECTION_MS = (40.0, 80.0)  # a looking server re-sends its notification (randomised)
-FINALIZE_MS = 10.0  # wait for a better vote once a quorum agrees (ZooKeeper's finalizeWait)
+#: ZooKeeper's three timing knobs (``zoo.cfg``'s ``tickTime``, ``initLimit``, ``syncLimit``) as the
+#: book runs them: a tick of 20 ms (ZooKeeper's default is 2000 ms: the book's clock runs a
+#: hundred times faster, for links of 1-10 ms) and zoo.cfg's sample limits, 10 and 5 ticks.
+TICK_MS = 20.0
+INIT_LIMIT = 10
+SYNC_LIMIT = 5
 DIFF_LIMIT = 10  # a follower missing more proposals than this gets a Snap
 
 ZERO: Zxid = (0, 0)
@@ -87,6 +88,69 @@ VARIANTS = ("correct", "election-ignores-zxid", "skip-trunc", "commit-without-qu
             "volatile-commit-point")
 LOOKING, FOLLOWING, LEADING = "looking", "following", "leading"
 
+
+
+def _check_limit(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} is a number of ticks, an int >= 1 (as in zoo.cfg), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Every timer of a Zab server, derived from ZooKeeper's three knobs.
+
+    Parameters
+    ----------
+    tick_ms : float
+        ``tickTime``: the leader pings its followers, and a follower that has not yet heard from
+        its leader sends ``FollowerInfo`` again, once a tick. (ZooKeeper pings every half tick
+        and checks its quorum every tick; here one tick does both.)
+    init_limit : int
+        ``initLimit``, in ticks: how long a leader may take from its election until a quorum is
+        synchronised, and how long a follower waits from its election until its leader has
+        sent ``NewLeader``; past it, either returns to election.
+    sync_limit : int
+        ``syncLimit``, in ticks: once synchronised, a follower that has heard nothing from its
+        leader, and a leader that has not heard from a quorum, for this long return to election.
+
+    Attributes
+    ----------
+    ping_ms, connect_ms, init_ms, sync_ms : float
+        A tick, a tick, ``init_limit`` ticks, ``sync_limit`` ticks.
+    election_ms : (float, float)
+        A looking server broadcasts its notification again after a random 2 to 4 ticks.
+    finalize_ms : float
+        Half a tick: how long a looking server whose vote a quorum shares waits for a better one
+        (ZooKeeper's ``finalizeWait``). ZooKeeper's election timers are fixed milliseconds
+        (``finalizeWait`` 200 ms; the notification interval doubles from 200 ms up to 60 s);
+        here they scale with the tick, so that one knob slows the whole protocol down for slow
+        links.
+    """
+
+    tick_ms: float = TICK_MS
+    init_limit: int = INIT_LIMIT
+    sync_limit: int = SYNC_LIMIT
+    ping_ms: float = field(init=False)
+    connect_ms: float = field(init=False)
+    init_ms: float = field(init=False)
+    sync_ms: float = field(init=False)
+    election_ms: tuple[float, float] = field(init=False)
+    finalize_ms: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        tick = self.tick_ms
+        if not isinstance(tick, int | float) or isinstance(tick, bool) or not 0 < tick < math.inf:
+            raise ValueError(f"tick_ms (ZooKeeper's tickTime) must be a positive number of ms, "
+                             f"got {tick!r}")
+        _check_limit("init_limit", self.init_limit)
+        _check_limit("sync_limit", self.sync_limit)
+        tick = float(tick)
+        derived = {"tick_ms": tick, "ping_ms": tick, "connect_ms": tick,
+                   "init_ms": self.init_limit * tick, "sync_ms": self.sync_limit * tick,
+                   "election_ms": (2 * tick, 4 * tick), "finalize_ms": tick / 2}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 # -- messages --------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -304,14 +368,17 @@ class ZabServer(Node):
     """One Zab server (see the module docstring for the phases).
 
     ``sync_rule`` is how a leader decides to synchronise a follower, :func:`choose_sync` unless
-    ``cluster(choose_sync=...)`` replaces it.
+    ``cluster(choose_sync=...)`` replaces it; ``timers`` are its timers (:class:`Timers`, from
+    ZooKeeper's tick and limits).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  variant: str = "correct", diff_limit: int = DIFF_LIMIT,
-                 sync_rule: Callable[..., tuple[str, Zxid, tuple]] | None = None):
+                 sync_rule: Callable[..., tuple[str, Zxid, tuple]] | None = None,
+                 timers: Timers | None = None):
         super().__init__(node_id, peers, storage)
         self.variant = variant
+        self.timers = Timers() if timers is None else timers
         self.diff_limit = diff_limit
         self.sync_rule = choose_sync if sync_rule is None else sync_rule
         self.voters = frozenset(peers)  # the ensemble: every server votes and acknowledges
@@ -411,14 +478,14 @@ class ZabServer(Node):
         if self.role == LOOKING:
             if name == "election":
                 out.broadcast(self.others, self._notification())
-                return out.set_timer("election", ELECTION_MS)
+                return out.set_timer("election", self.timers.election_ms)
             if name == "finalize":
                 self.finalizing = False
                 return self._maybe_decide(now, out, final=True)
         elif self.role == FOLLOWING:
             if name == "connect" and self.phase == "connect":
                 out.send(self.leader_id, FollowerInfo(self.session, self.accepted_epoch))
-                return out.set_timer("connect", CONNECT_MS)
+                return out.set_timer("connect", self.timers.connect_ms)
             if name == "init" and self.phase != "synced":
                 return self._look(now, out, f"leader {self.leader_id} did not sync me in time")
             if name == "leader-silent":
@@ -459,7 +526,7 @@ class ZabServer(Node):
         self.out_of_election = {}
         self.finalizing = False
         out.broadcast(self.others, self._notification())
-        out.set_timer("election", ELECTION_MS)
+        out.set_timer("election", self.timers.election_ms)
         return self._maybe_decide(now, out)
 
     def _step_notification(self, now: float, out: Output, src: NodeId, n: Notification) -> Output:
@@ -499,7 +566,7 @@ class ZabServer(Node):
             return self._decide(now, out)
         if not self.finalizing:
             self.finalizing = True
-            out.set_timer("finalize", FINALIZE_MS)
+            out.set_timer("finalize", self.timers.finalize_ms)
         return out
 
     def _decide(self, now: float, out: Output) -> Output:
@@ -519,8 +586,8 @@ class ZabServer(Node):
         out.write(sessions=self.sessions)
         self.phase = "connect"
         out.send(leader, FollowerInfo(self.session, self.accepted_epoch))
-        out.set_timer("connect", CONNECT_MS)
-        return out.set_timer("init", INIT_MS)
+        out.set_timer("connect", self.timers.connect_ms)
+        return out.set_timer("init", self.timers.init_ms)
 
     def _step_follower(self, now: float, out: Output, src: NodeId, msg: Message) -> Output:
         if src != self.leader_id or getattr(msg, "session", None) != self.session:
@@ -544,7 +611,7 @@ class ZabServer(Node):
             self.phase = "synced"
             out.write(current_epoch=msg.epoch)
             out.note(f"following {src} in epoch {msg.epoch}", tag="following", value=msg.epoch)
-            out.cancel_timer("init").set_timer("leader-silent", SYNC_MS)
+            out.cancel_timer("init").set_timer("leader-silent", self.timers.sync_ms)
             return out.send(src, AckNewLeader(self.session, msg.epoch))
         if phase != "synced":
             return out
@@ -555,7 +622,7 @@ class ZabServer(Node):
         if isinstance(msg, Ping):
             if msg.last_zxid > self.last_zxid:  # a proposal was lost: this session is broken
                 return self._look(now, out, f"missed proposals up to {msg.last_zxid}")
-            out.set_timer("leader-silent", SYNC_MS)
+            out.set_timer("leader-silent", self.timers.sync_ms)
             out.send(src, Pong(self.session, self.last_zxid))
             return self._deliver_to(out, msg.committed)
         return out
@@ -615,7 +682,7 @@ class ZabServer(Node):
         self.new_epoch = None
         self.syncing = self.established = False
         self.lead_start = now
-        out.set_timer("tick", PING_MS)
+        out.set_timer("tick", self.timers.ping_ms)
         return self._maybe_new_epoch(now, out)
 
     def _quorum_in(self, stage: str) -> bool:
@@ -755,17 +822,17 @@ class ZabServer(Node):
 
     def _step_leader_tick(self, now: float, out: Output) -> Output:
         if not self.established:
-            if now - self.lead_start >= INIT_MS:
-                return self._look(now, out, f"no quorum synced within {INIT_MS:g} ms")
+            if now - self.lead_start >= self.timers.init_ms:
+                return self._look(now, out, f"no quorum synced within {self.timers.init_ms:g} ms")
         else:
             alive = [self.id] + [p for p, fs in self.followers.items()
-                                 if fs.stage == "synced" and now - fs.heard <= SYNC_MS]
+                                 if fs.stage == "synced" and now - fs.heard <= self.timers.sync_ms]
             if not quorum.is_quorum(alive, self.voters):
                 return self._look(now, out, "lost contact with a quorum")
         for peer, follower in sorted(self.followers.items()):
             if follower.stage == "synced":
                 out.send(peer, Ping(follower.session, self.last_zxid, self.committed_zxid))
-        return out.set_timer("tick", PING_MS)
+        return out.set_timer("tick", self.timers.ping_ms)
 
 
 # -- invariants ------------------------------------------------------------------------------
@@ -889,7 +956,9 @@ class ZabSimulation(Simulation):
 
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: int = DIFF_LIMIT,
             link: LinkConfig | None = None, disks: Mapping[NodeId, Mapping[str, Any]] | None = None,
-            choose_sync: Callable[..., tuple[str, Zxid, tuple]] | None = None) -> ZabSimulation:
+            choose_sync: Callable[..., tuple[str, Zxid, tuple]] | None = None,
+            tick_ms: float = TICK_MS, init_limit: int = INIT_LIMIT,
+            sync_limit: int = SYNC_LIMIT) -> ZabSimulation:
     """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
 
     Parameters
@@ -914,6 +983,19 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
         Replaces :func:`choose_sync`, the leader's DIFF/TRUNC/SNAP decision, on every server (a
         wrapper that records the decisions, say); called with the same arguments, it answers as
         :func:`choose_sync` does.
+    tick_ms : float
+        ZooKeeper's ``tickTime`` in ms (default 20): the leader's ping period, and the unit of
+        every other timer (:class:`Timers`).
+    init_limit : int
+        ZooKeeper's ``initLimit``, in ticks (default 10): the time a new leader has to
+        synchronise a quorum, and a follower to be synchronised, before returning to election.
+    sync_limit : int
+        ZooKeeper's ``syncLimit``, in ticks (default 5): the silence after which a synchronised
+        follower gives up its leader, and a leader a quorum it no longer hears from.
+
+    The defaults suit the book's links (1-10 ms). On slower links, raise them as a ZooKeeper
+    administrator does: a tick well above a message's usual delay, and limits that leave room for
+    the tail of the delays; e.g. ``tick_ms=60`` for links of 20-60 ms.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"a Zab ensemble needs at least 1 server, got {n!r}")
@@ -925,11 +1007,12 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
         raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
     if not isinstance(diff_limit, int) or isinstance(diff_limit, bool) or diff_limit < 0:
         raise ValueError(f"diff_limit must be a non-negative int, got {diff_limit!r}")
+    timers = Timers(tick_ms, init_limit, sync_limit)
     sim = ZabSimulation(
         # At first boot ``storage`` is empty and the disk is what the server finds; afterwards
         # the disk is part of what the simulation keeps for it.
         lambda i, peers, storage: ZabServer(i, peers, storage or disks.get(i, {}), variant,
-                                            diff_limit, choose_sync),
+                                            diff_limit, choose_sync, timers),
         range(1, n + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0)),
