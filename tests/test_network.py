@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from zablib import LinkConfig, Message, Node, Output, Simulation, constant, exponential, uniform
-from zablib.network import DelayDistribution, Network
+from zablib.network import DelayDistribution, Network, lognormal
 
 
 @dataclass(frozen=True)
@@ -325,6 +325,16 @@ def test_node_zero_is_named_in_the_trace_of_a_link_change():
     sim = Simulation(Talker, [0, 1, 2], link=LinkConfig(delay=constant(1.0)))
     sim.configure_links(0, 1, loss=0.5)
     assert sim.trace[-1].text == "loss=0.5 on links 0 -> 1"
+
+
+def test_lognormal_delays_have_the_promised_median_and_mean_and_a_heavy_tail():
+    sim = talkers(2, seed=3, delay=lognormal(30.0, 40.0), fifo=False)
+    sim.request(1, ("to", 2, 4000))
+    sim.run()
+    delays = sorted(arrival_delays(sim))
+    assert abs(statistics.median(delays) - 30.0) < 1.5
+    assert abs(statistics.mean(delays) - 40.0) < 2.0
+    assert delays[-40] > 150.0  # one in a hundred beyond five times the median
 
 
 def test_an_unknown_link_setting_is_named():
