@@ -1,19 +1,30 @@
-"""Linearizability checker speed: :func:`zablib.linearizability.check` on a generated history.
+"""Linearizability checker speed on histories recorded from the simulated ZooKeeper under faults.
 
-The history is what a correct service would give: ``CLIENTS`` clients, each calling one operation
-at a time on a few keys (gets, sets, creates, deletes of ``KVModel``), every operation taking
-effect at a random instant inside its interval; about 2 % of the calls end in an unknown outcome
-(the client gave up: the operation took effect, or did not, each half of the time) and the
-client goes on with its next call. The events are replayed, in time order, into a ``History``
-recorder, and the recorded history is checked. Everything is seeded.
+**Recording** (timed apart, not part of the figure): ``zablib.coord.Ensemble(3, seed=SEED)``;
+``clients`` kazoo-style clients (greenlets), each wrapped in a
+:class:`zablib.recipes.recording.RecordingClient` sharing one ``History`` on the simulated
+clock, run :func:`zablib.recipes.recording.random_workload`: sets and ``sync`` then ``get``
+reads, half and half, on the three keys ``KEYS``, until the history holds ``n_ops`` operations.
+Meanwhile a fault program crashes the current leader or partitions it away from the others,
+every ``FAULT_GAP_S`` seconds, for ``FAULT_LENGTH_S`` seconds each: clients connected to it see
+``ConnectionLoss``, so some writes end with an unknown outcome (the service is correct, so each
+took effect or not), and some reads fail and are dropped.
 
-Each size is checked ``REPEATS`` times; the median CPU time is reported. The main line is
-``linearizability check, 1000 ops: X.XX s`` (5 clients, 3 keys), printed last; before it, how
-the time scales with the number of operations and of clients, and the price of a "no": one late
-get made to answer the initial value (a stale read), the time to find it, the size of the
-fragment and of its ``minimal()`` shrink. Target: at most 5 s for the main line.
+**Checking** (the figure): :func:`zablib.linearizability.check` on the recorded history, ``REPEATS``
+times; the median CPU time (``time.process_time``) is reported. **Baseline**, in the same run:
+replaying the linearization the check found through the model (one ``KVModel.step`` per
+operation, the least any check must do), median of ``REPEATS``; the ratio check/replay is the
+price of the search in model steps and does not depend on the machine.
 
-Run it with ``python benchmarks/bench_linearizability.py``.
+Printed: how recording took, and how checking scales with the clients (3, 5, 8) and the
+operations (250 to 2,000); then the price of a "no" (one read of the 1,000-operation history
+forged to answer a value overwritten before it began: time to the verdict, the blamed operation,
+and the ``minimal()`` shrink; then the same verdict when the search must also place every
+unknown write, even those whose value nobody read, bounded by ``NO_PRUNING_BOUND_S``); last
+the line ``linearizability check, 1000 ops: X.XX s`` (5 clients; target: at most 5 s on one
+core).
+
+Run it with ``python benchmarks/bench_linearizability.py [repeats]``.
 """
 
 from __future__ import annotations
@@ -21,98 +32,143 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
-import time
+import sys
+from collections.abc import Sequence
 
-from zablib.linearizability import History, KVModel, check
+from baseline import cpu
 
-REPEATS = 3
+from zablib.coord import Ensemble
+from zablib.linearizability import History, KVModel, Operation, check
+from zablib.recipes.recording import RecordingClient, forge_stale_read, random_workload
+
+SEED, REPEATS = 1, 5
 KEYS = ("/a", "/b", "/c")
-UNKNOWN_RATE = 0.02
+MIX = {"get": 1, "set": 1}
+FAULT_GAP_S, FAULT_LENGTH_S = (0.2, 0.6), (0.1, 0.3)
+NO_PRUNING_BOUND_S = 10.0
 
 
-def generate(n_ops: int, clients: int, seed: int = 0) -> tuple[list, KVModel]:
-    """A history of ``n_ops`` operations from ``clients`` clients, linearizable by construction."""
+@dataclasses.dataclass
+class Recording:
+    """A recorded history and what it took to make it."""
+
+    ops: list[Operation]
+    model: KVModel
+    cpu_s: float
+    simulated_s: float
+    faults: int
+
+    @property
+    def unknown(self) -> int:
+        return sum(op.unknown for op in self.ops)
+
+
+def record(n_ops: int, clients: int, seed: int = SEED) -> Recording:
+    """Record ``n_ops`` operations of ``clients`` clients through leader crashes and partitions."""
     rng = random.Random(seed)
-    model = KVModel({k: 0 for k in KEYS})
-    free = [rng.uniform(0, 1) for _ in range(clients)]
-    planned = []  # (instant, call, return or None, client, input, takes effect)
-    for k in range(n_ops):
-        c = min(range(clients), key=free.__getitem__)
-        call = free[c]
-        length = rng.expovariate(1 / (0.5 * clients))
-        path = rng.choice(KEYS)
-        verb = rng.choices(["get", "set", "create", "delete"], [5, 3, 1, 1])[0]
-        input = (verb, path) if verb in ("get", "delete") else (verb, path, k)
-        lost = rng.random() < UNKNOWN_RATE
-        instant = rng.uniform(call, call + length)
-        planned.append((instant, call, call + length, c, input, lost, not lost or rng.random() < .5))
-        free[c] = call + length + rng.uniform(0, 0.5)
-    # Outputs: apply the operations at their instants, in order.
+    ens = Ensemble(3, seed=seed, max_clients=clients + 1)
+    setup = ens.client()
+    setup.start()
+    for key in KEYS:
+        setup.create(key, b"0")
+    setup.stop()
+    history = History(clock=lambda: ens.now)
+    recorders = [RecordingClient(ens.client(timeout=0.2), history, f"c{k}") for k in range(clients)]
+    for zk in recorders:
+        zk.start()
+    tasks = [ens.spawn(random_workload, zk, KEYS, n_ops // clients + (k < n_ops % clients),
+                       seed=seed * 1000 + k, mix=MIX, name=f"c{k}")
+             for k, zk in enumerate(recorders)]
+    faults = []
+
+    def crash_or_partition_the_leader() -> None:
+        sleep = recorders[0].handler.sleep_func
+        while not all(task.done for task in tasks):
+            sleep(rng.uniform(*FAULT_GAP_S))
+            leader = ens.leader()
+            if leader is None:
+                continue
+            if rng.random() < 0.5:
+                ens.crash(leader)
+                sleep(rng.uniform(*FAULT_LENGTH_S))
+                ens.recover(leader)
+            else:
+                ens.partition({leader}, set(ens.servers) - {leader})
+                sleep(rng.uniform(*FAULT_LENGTH_S))
+                ens.heal()
+            faults.append(leader)
+
+    ens.spawn(crash_or_partition_the_leader, name="faults")
+    _, seconds = cpu(ens.run, None)
+    ops = history.operations()
+    assert len(ops) == n_ops, (len(ops), n_ops)
+    return Recording(ops, KVModel({key: b"0" for key in KEYS}), seconds, ens.now / 1000, len(faults))
+
+
+def replay(order: list[Operation], model: KVModel) -> None:
+    """The baseline: run the model through a known linearization (one step per operation)."""
     state = model.init()
-    outputs = {}
-    for instant, *_, input, _lost, effect in sorted(planned, key=lambda p: p[0]):
-        if not effect:
-            continue
-        outputs[instant], state = model.answer(state, input)
-    # Record: replay calls and returns in time order into the History recorder.
-    events = []
-    for instant, call, ret, c, input, lost, _effect in planned:
-        events.append((call, 0, c, input, instant))
-        events.append((ret, 1, c, "unknown" if lost else outputs[instant], instant))
-    events.sort(key=lambda e: (e[0], e[1]))
-    now = [0.0]
-    history = History(clock=lambda: now[0])
-    ids = {}
-    for t, kind, c, what, instant in events:
-        now[0] = t
-        if kind == 0:
-            ids[instant] = history.invoke(c, what)
-        elif what == "unknown":
-            history.unknown(ids[instant])
-        else:
-            history.ok(ids[instant], what)
-    return history.operations(), model
+    for op in order:
+        accepted, state = model.step(state, op.input, op.output)
+        assert accepted
 
 
-def measure(n_ops: int, clients: int) -> tuple[float, int]:
-    ops, model = generate(n_ops, clients)
-    times = []
-    for _ in range(REPEATS):
-        start = time.process_time()
-        result = check(ops, model, timeout=120)
-        times.append(time.process_time() - start)
+def measure(rec: Recording, repeats: int) -> tuple[float, float]:
+    """Median CPU seconds of ``check`` and of the baseline replay, ``repeats`` times each."""
+    checks, replays = [], []
+    for _ in range(repeats):
+        result, seconds = cpu(check, rec.ops, rec.model, 120)
         assert result.ok is True, result.describe()
-    return statistics.median(times), sum(op.unknown for op in ops)
+        checks.append(seconds)
+        replays.append(cpu(replay, result.linearization, rec.model)[1])
+    return statistics.median(checks), statistics.median(replays)
 
 
-def stale_read(n_ops: int, clients: int) -> None:
-    """Inject one stale read (a late get answers the initial 0) and time the "no"."""
-    ops, model = generate(n_ops, clients)
-    gets = [i for i, op in enumerate(ops) if op.input[0] == "get" and not op.unknown]
-    i = gets[int(len(gets) * 0.9)]
-    ops[i] = dataclasses.replace(ops[i], output=0)
-    start = time.process_time()
-    result = check(ops, model, timeout=120)
-    found = time.process_time() - start
+class EveryUnknownSearched(KVModel):
+    """``KVModel`` without :meth:`~KVModel.unobservable`: every unknown write is searched."""
+
+    def unobservable(self, ops: Sequence[Operation]) -> set[int]:
+        return set()
+
+
+def price_of_a_no(rec: Recording) -> None:
+    """Time the verdict on ``rec`` with one read forged stale, its blame and its shrink; and the
+    same verdict when the search must also place the unknown writes nobody read."""
+    ops = forge_stale_read(rec.ops, after=0.9)
+    result, found = cpu(check, ops, rec.model, 120)
     assert result.ok is False
-    start = time.process_time()
-    minimal = result.minimal(timeout=120)
-    shrunk = time.process_time() - start
-    print(f"  one stale read injected into {n_ops} ops: 'no' in {found:.3f} s, fragment "
-          f"{len(result.fragment)} ops; shrunk to {len(minimal)} ops in {shrunk:.2f} s")
+    blamed, blaming = cpu(result.blame, 120)
+    minimal, shrinking = cpu(result.minimal, 120)
+    print(f"  one forged stale read in {len(rec.ops)} ops: 'no' in {found:.3f} s (fragment "
+          f"{len(result.fragment)} ops); blamed in {blaming:.3f} s: "
+          f"{result.model.describe_operation(blamed[0].input, blamed[0].output)}; "
+          f"minimal() {len(minimal)} ops in {shrinking:.2f} s")
+    slow, seconds = cpu(check, ops, EveryUnknownSearched(rec.model.initial), NO_PRUNING_BOUND_S)
+    verdict = {False: "'no'", True: "'yes' (wrong!)"}.get(slow.ok, "no answer")
+    print(f"  the same, every unknown write searched ({rec.unknown} unknown): {verdict} after "
+          f"{seconds:.2f} s CPU (bound: {NO_PRUNING_BOUND_S:g} s of wall clock)")
 
 
-def main() -> None:
-    print(f"keys: {len(KEYS)}; unknown outcomes: about {UNKNOWN_RATE:.0%}; "
-          f"median CPU time of {REPEATS} checks")
+def main(repeats: int = REPEATS) -> None:
+    print(f"recorded on Ensemble(3, seed={SEED}): {len(KEYS)} keys, sets and sync+gets (1:1); the "
+          f"leader crashed or partitioned away every {FAULT_GAP_S[0]:g}-{FAULT_GAP_S[1]:g} s "
+          f"(simulated) for {FAULT_LENGTH_S[0]:g}-{FAULT_LENGTH_S[1]:g} s")
+    print(f"check: median CPU of {repeats}; baseline: replaying the linearization found "
+          f"(one model step per operation), median of {repeats}")
+    main_figure = None
     for clients in (3, 5, 8):
-        for n_ops in (250, 500, 1000):
-            seconds, unknown = measure(n_ops, clients)
-            print(f"  {clients} clients, {n_ops:5d} ops ({unknown:2d} unknown): {seconds:6.3f} s")
-    stale_read(1000, 5)
-    seconds, _ = measure(1000, 5)
-    print(f"linearizability check, 1000 ops: {seconds:.2f} s")
+        for n_ops in (250, 500, 1000, 2000):
+            rec = record(n_ops, clients)
+            seconds, base = measure(rec, repeats)
+            print(f"  {clients} clients, {n_ops:5d} ops ({rec.unknown:3d} unknown; recorded in "
+                  f"{rec.cpu_s:5.2f} s CPU, {rec.simulated_s:5.1f} s simulated, {rec.faults:3d} "
+                  f"faults): check {seconds:6.3f} s, replay {base:6.4f} s, "
+                  f"ratio {seconds / base:5.1f}")
+            if (clients, n_ops) == (5, 1000):
+                main_figure, main_rec = seconds, rec
+    price_of_a_no(main_rec)
+    print(f"linearizability check, 1000 ops: {main_figure:.2f} s")
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else REPEATS)

@@ -387,6 +387,34 @@ def test_the_checker_agrees_with_brute_force_on_small_random_histories(rows):
     assert check(h, REGISTER).ok is brute_force(h, REGISTER)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["get", "set", "create", "delete", "exists"]),
+                          st.integers(0, 2), st.integers(0, 6), st.integers(0, 4),
+                          st.booleans()), min_size=1, max_size=5))
+def test_unknown_outcomes_and_the_operations_left_out_agree_with_brute_force(rows):
+    # The checker leaves out unknown sets of values nobody read (KVModel.unobservable); the
+    # brute force tries every order of everything, an unknown operation last if it never
+    # happened. Answers are drawn at random, so both verdicts occur.
+    kv = KVModel({X: 0})
+    answers = {"get": [0, 1, 2, "NoNode"], "set": ["ok", "NoNode"], "create": ["ok", "NodeExists"],
+               "delete": ["ok", "NoNode"], "exists": [True, False]}
+    h = []
+    for k, (verb, v, call, length, lost) in enumerate(rows):
+        input = (verb, X, v) if verb in ("set", "create") else (verb, X)
+        if lost:
+            h.append(Operation(k, input, UNKNOWN, call))
+        else:
+            h.append(Operation(k, input, answers[verb][v % len(answers[verb])], call, call + length))
+    result = check(h, kv)
+    assert result.ok is brute_force(h, kv)
+    if result.ok:
+        assert respects_real_time(result.linearization) and len(result.linearization) == len(h)
+    else:
+        blamed, shrunk = result.blame(), result.minimal()
+        assert blamed and all(any(b is o for o in shrunk) for b in blamed)
+        assert check(shrunk, kv).ok is False
+
+
 # --- broken checkers are caught --------------------------------------------------------------
 
 def classic_suite():

@@ -212,14 +212,18 @@ class Model:
         """Independent sub-histories, each checked on its own (default: the whole history)."""
         return [list(history)]
 
-    def changes_state(self, input: Any, output: Any) -> bool:
-        """Whether ``input`` answered ``output`` may have changed the state (default: True).
+    def unobservable(self, ops: Sequence[Operation]) -> set[int]:
+        """Indices of the operations of ``ops`` whose effect no answer in ``ops`` depends on.
 
-        False means the operation never changes the state (a read, a refused write), so
-        leaving it out of a history can only remove a reason for it not to be linearizable;
-        ``Result.minimal`` deletes such operations freely. ``output`` may be ``UNKNOWN``.
+        Such an operation changed nothing anybody in ``ops`` saw (a read, a refused write, a
+        write of a value nobody read): wherever it took effect, the other answers stay
+        explained without it. Two uses: ``check`` leaves out the unknown-outcome ones (they
+        may as well take effect after everything else, and each one left in doubles, at worst,
+        the orders a "no" must rule out); ``Result.minimal`` may delete such operations from
+        anywhere in a fragment without taking away the explanation of an answer it keeps. The
+        default, for a model that cannot tell, is none.
         """
-        return True
+        return set()
 
     def describe_operation(self, input: Any, output: Any) -> str:
         """One short line for an operation."""
@@ -257,29 +261,35 @@ class KVModel(Model):
         The sequential specification itself: :meth:`step` accepts exactly this output (or
         ``UNKNOWN``), and a test or a benchmark can run the map with it to make a history.
         """
-        tree = dict(state)  # type: ignore[arg-type]
+        # The search calls this millions of times on one key's states (one pair at most):
+        # a scan of the sorted tuple, and a new tuple only when something changes.
+        pairs: tuple = state  # type: ignore[assignment]
         verb, path = input[0], input[1]
-        exists = path in tree
+        at = -1
+        for i, pair in enumerate(pairs):
+            if pair[0] == path:
+                at = i
+                break
+        exists = at >= 0
         if verb == "get":
-            return (tree[path] if exists else "NoNode"), state
+            return (pairs[at][1] if exists else "NoNode"), state
         if verb == "exists":
             return exists, state
         if verb == "sync":
             return "ok", state
         if verb == "set":
-            output = "ok" if exists else "NoNode"
-            if exists:
-                tree[path] = input[2]
-        elif verb == "create":
-            output = "NodeExists" if exists else "ok"
             if not exists:
-                tree[path] = input[2]
-        elif verb == "delete":
-            output = "ok" if exists else "NoNode"
-            tree.pop(path, None)
-        else:
-            raise ValueError(f"KVModel does not know the operation {input!r}")
-        return output, tuple(sorted(tree.items()))
+                return "NoNode", state
+            return "ok", pairs[:at] + ((path, input[2]),) + pairs[at + 1:]
+        if verb == "create":
+            if exists:
+                return "NodeExists", state
+            return "ok", tuple(sorted(pairs + ((path, input[2]),)))
+        if verb == "delete":
+            if not exists:
+                return "NoNode", state
+            return "ok", pairs[:at] + pairs[at + 1:]
+        raise ValueError(f"KVModel does not know the operation {input!r}")
 
     def step(self, state: Hashable, input: Any, output: Any) -> tuple[bool, Hashable]:
         expected, after = self.answer(state, input)
@@ -287,9 +297,18 @@ class KVModel(Model):
             return False, state
         return True, after
 
-    def changes_state(self, input: Any, output: Any) -> bool:
-        # Reads, syncs and refusals (NoNode, NodeExists) leave the map as it was.
-        return input[0] in ("set", "create", "delete") and (output is UNKNOWN or output == "ok")
+    def unobservable(self, ops: Sequence[Operation]) -> set[int]:
+        """Reads, refused writes, and sets of a value no get in ``ops`` returned.
+
+        A set changes only the value (``exists`` and the answers of writes depend only on
+        whether the node exists), so a set of a value nobody read changed nothing anybody saw.
+        Creates and deletes that may have happened change existence: always observable.
+        """
+        seen = {op.output for op in ops if op.input[0] == "get" and not op.unknown}
+        return {i for i, op in enumerate(ops)
+                if op.input[0] in ("get", "exists", "sync")
+                or (not op.unknown and op.output != "ok")
+                or (op.input[0] == "set" and op.input[2] not in seen)}
 
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
         parts: dict[str, list[Operation]] = {}
@@ -345,8 +364,8 @@ class Result:
         """The first answers that cannot be explained: the culprit(s) ``minimal`` keeps.
 
         Replaying the failing part in time, the history as it stood at instant ``t`` (answers
-        returned by ``t``; writes still pending then, outcomes unknown; pending reads left out)
-        is linearizable for every ``t`` before some first return ``t*`` and not from ``t*`` on
+        returned by ``t``; the operations still pending then, with unknown outcomes) is
+        linearizable for every ``t`` before some first return ``t*`` and not from ``t*`` on
         (a linearization of the later history gives one of the earlier, so the answer only
         changes once; a bisection finds ``t*``). The operations returning at ``t*`` are blamed:
         each answer before them has an explanation, theirs has none. Usually one operation: a
@@ -365,11 +384,12 @@ class Result:
         blamed answers withdrawn (a read left out, a write's outcome unknown) it is; and, when
         the blamed operations were wrong only because of *when* they were called (the fragment
         becomes linearizable once their calls are moved back to the beginning of time: a stale
-        read, which answered a value that was current earlier), that stays so. Reads and
-        refused writes (:meth:`Model.changes_state`) may go anywhere; operations that changed
-        the state go only from the two ends of the fragment, in call order, so that no write
-        between two kept operations is dropped: a ``set -> ok`` whose ``create`` was dropped
-        would look wrong for a poor reason. So a stale read shrinks to the write whose value
+        read, which answered a value that was current earlier), that stays so. Operations no
+        kept answer depends on (:meth:`Model.unobservable`: reads, refusals, writes of values
+        nobody read) may go from anywhere; the others only from the two ends of the fragment,
+        in call order, so that no write that explains a kept answer is dropped from between
+        two kept operations: a ``set -> ok`` whose ``create`` was dropped would look wrong
+        for a poor reason. So a stale read shrinks to the write whose value
         it returned, the newer write that had completed before it was called, and the read.
 
         Sorted by call time. Empty when ``ok`` is not False; if ``timeout`` runs out, the
@@ -389,8 +409,7 @@ class Result:
 
         def withdrawn(ops: list[Operation]) -> list[Operation]:
             return [op for op in ops if not is_blamed(id(op))] + [
-                replace(op, output=UNKNOWN, return_=math.inf) for op in blamed
-                if model.changes_state(op.input, op.output)]
+                replace(op, output=UNKNOWN, return_=math.inf) for op in blamed]
 
         def early(ops: list[Operation]) -> list[Operation]:
             return [replace(op, call=-math.inf) if is_blamed(id(op)) else op for op in ops]
@@ -410,8 +429,8 @@ class Result:
         while changed and not _expired(deadline):
             changed = False
             # Reads and refusals: greedy deletion by halves, quarters, ..., single operations.
-            free = [op for op in fragment
-                    if not is_blamed(id(op)) and not model.changes_state(op.input, op.output)]
+            idle = model.unobservable(fragment)
+            free = [op for i, op in enumerate(fragment) if i in idle and not is_blamed(id(op))]
             chunk = max(1, len(free) // 2)
             while free and not _expired(deadline):
                 i, progress = 0, False
@@ -428,8 +447,8 @@ class Result:
                     break
             # Writes: from the two ends inwards, one to four at a time (a create with the
             # delete before it go together).
-            writes = [op for op in fragment
-                      if not is_blamed(id(op)) and model.changes_state(op.input, op.output)]
+            idle = model.unobservable(fragment)
+            writes = [op for i, op in enumerate(fragment) if i not in idle and not is_blamed(id(op))]
             ends = (sorted((op for op in writes if op.call < first_call), key=lambda op: op.call),
                     sorted((op for op in writes if op.call >= first_call),
                            key=lambda op: -op.call))
@@ -451,7 +470,7 @@ class Result:
         for op in self.part:
             if op.return_ <= instant:
                 ops.append(op)
-            elif op.call <= instant and self.model.changes_state(op.input, op.output):
+            elif op.call <= instant:
                 ops.append(op if op.unknown else replace(op, output=UNKNOWN, return_=math.inf))
         return ops
 
@@ -631,13 +650,17 @@ def check(
     orders: list[list[Operation]] = []
     failure: Result | None = None
     for part in model.partition(history):
+        idle = {i for i in model.unobservable(part) if part[i].unknown}
+        searched = [op for i, op in enumerate(part) if i not in idle] if idle else part
         try:
-            ok, order, prefix, stuck = _search(part, model, deadline)
+            ok, order, prefix, stuck = _search(searched, model, deadline)
         except _Timeout:
             return Result("unknown", model)
         if ok:
-            orders.append([part[i] for i in order])
+            # Left out, they take effect after everything else: as good as never.
+            orders.append([searched[i] for i in order] + [part[i] for i in sorted(idle)])
             continue
+        part = searched
         prefix_ops = [part[i] for i in prefix]
         stuck_ops = [part[i] for i in stuck]
         fragment = sorted(prefix_ops + stuck_ops, key=lambda op: (op.call, op.return_))

@@ -52,14 +52,15 @@ completed before the sync was called. The pair is one read whose call is the syn
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from zablib.linearizability import History
+from zablib.linearizability import History, Operation
 from zablib.recipes.base import errors_of
 
-__all__ = ["RecordingClient", "random_workload", "refusal"]
+__all__ = ["RecordingClient", "forge_stale_read", "random_workload", "refusal"]
 
 # The client's own exceptions that mean "the answer never came" (besides the handler's timeout).
 _LOST = ("ConnectionLoss", "SessionExpiredError", "OperationTimeoutError")
@@ -309,3 +310,30 @@ def random_workload(client: RecordingClient, keys: Sequence[str], operations: in
                 raise
         if think:
             sleep(think)
+
+
+def forge_stale_read(ops: Sequence[Operation], after: float = 0.0) -> list[Operation]:
+    """A copy of a recorded history with one read's answer made stale, to see the checker bite.
+
+    The read chosen is the first ``get`` (in ``ops``' order, past the fraction ``after`` of the
+    gets) that began after two writes of its key (``set`` or ``create`` answered ok) one after
+    the other; its answer becomes the value of the last write that had been overwritten before
+    the read began: what a server one write behind would have answered.
+
+    Raises
+    ------
+    ValueError
+        If no read of ``ops`` follows two such writes.
+    """
+    done = [op for op in ops if not op.unknown]
+    reads = [op for op in done if op.input[0] == "get"]
+    for read in reads[int(len(reads) * after):]:
+        writes = sorted((op for op in done if op.input[0] in ("set", "create")
+                         and op.output == "ok" and op.input[1] == read.input[1]
+                         and op.return_ < read.call), key=lambda op: op.call)
+        for new in reversed(writes):
+            old = [op for op in writes if op.return_ < new.call]
+            if old and old[-1].input[2] != read.output:
+                value = old[-1].input[2]
+                return [dataclasses.replace(op, output=value) if op is read else op for op in ops]
+    raise ValueError("no read of the history follows two writes of its key one after the other")
