@@ -334,12 +334,12 @@ def widened(rng, n_ops, keys, clients, spread, unknown=0.0):
     return ops, model
 
 
-def test_a_history_of_150_concurrent_operations_is_checked_quickly():
+def test_a_history_of_150_concurrent_operations_is_checked_within_the_search_bound():
+    # Speed is measured in benchmarks/bench_linearizability.py; here the search must end with a
+    # verdict (not "unknown" at its time bound) and place every operation.
     ops, model = widened(random.Random(1), 150, ["/x"], list(range(10)), spread=15, unknown=0.05)
-    start = time.process_time()
     result = check(ops, model, timeout=30)
     assert result.ok is True and len(result.linearization) == 150
-    assert time.process_time() - start < 5
 
 
 def test_the_time_bound_gives_unknown_instead_of_a_hang():
