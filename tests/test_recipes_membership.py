@@ -11,31 +11,10 @@ from __future__ import annotations
 
 import pytest
 from lost_answers import lose_answers
+from recipe_backends import expiry_bound, listed_at_least, rejoin_bound
 
 from zablib.recipes.base import errors_of
 from zablib.recipes.membership import Membership, MembershipWatcher
-
-
-def expiry_bound(backend) -> float:
-    """How long a crashed client's ephemeral znode stays listed at most, in seconds: its session
-    timeout, then the servers' expiry check (sessions expire on the first tick boundary after
-    their timeout: one tick; a second for the client's last ping landing just after one), the
-    close-session commit, the watch and the watcher's read (0.1 s), and the backend's noise."""
-    return backend.session_timeout + 2 * backend.tick + 0.1 + backend.slack
-
-
-def listed_at_least(backend) -> float:
-    """How long a crashed client's ephemeral znode stays listed at least, in seconds: kazoo pings
-    after a third of the session timeout of silence, so the servers last heard of it at most that
-    long before the crash, and expire it a session timeout later (on a tick boundary)."""
-    return backend.session_timeout * 2 / 3 - backend.tick
-
-
-def rejoin_bound(backend) -> float:
-    """How long after hearing LOST a member has joined again, in seconds: kazoo reconnects at
-    once with a new session (a round of connection attempts, at most a session timeout), then one
-    create, plus the backend's noise."""
-    return backend.session_timeout + 0.1 + backend.slack
 
 
 def test_a_master_sees_joins_and_leaves_in_order(backend):
