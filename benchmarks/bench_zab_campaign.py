@@ -1,25 +1,36 @@
-"""A long seeded fault campaign against Zab: schedules per second and violations found.
+"""Long seeded fault campaigns against Zab: schedules per second, violations and stuck runs.
 
-Each schedule (seed ``s``) builds a 3-, 4- or 5-server ensemble and runs 3-8 rounds, each a
-fault followed by 0-3 client transactions and 5-150 ms of simulated time. The faults: crash a
-live server, recover a crashed one, partition the servers into two groups, heal, set message
-loss (0, 5 or 20 %), set duplication (0, 10 or 30 %), or none. Then ``sim.check()`` runs every
-Zab invariant over the whole trace (integrity, total order and agreement, local and global
-primary order, primary integrity, one leader per epoch, durable prefix order).
+Two campaigns, the test suite's (``tests/test_zab.py``) without pytest and longer:
 
-Then the faults stop: links heal, loss and duplication go to zero, every crashed server
-recovers, and after ``AFTER_FAULTS_MS`` a leader must be established and a new transaction must
-commit on every server within ``COMMIT_MS``; ``sim.check()`` runs again. A schedule that breaks
-an invariant counts as a *violation*; one that recovers no leader or does not commit counts as
-*stuck* (a liveness failure). Both should be 0.
+* **classic** (``zablib.faults.faulty_run``): a 3-, 4- or 5-server ensemble on the book's links
+  (1-10 ms, FIFO) runs 3-8 rounds, each a fault followed by 0-3 client transactions and 5-150 ms
+  of simulated time. The faults: crash a live server, recover a crashed one, partition the
+  servers into two groups, heal, set message loss (0, 5 or 20 %), set duplication (0, 10 or
+  30 %), or none. Then the faults stop (links heal, loss and duplication go to zero, every
+  crashed server recovers), and after ``AFTER_FAULTS_MS`` a leader must be established and a new
+  transaction must commit on every server within ``COMMIT_MS``.
+* **links** (``zablib.faults.zab_links_run``): the same schedules on fast (1-10 ms), slow
+  (20-60 ms) and heavy-tailed (lognormal, median 30 ms, mean 40 ms) FIFO links in turn, the
+  slow two with a 60 ms tick (``zab.cluster(tick_ms=60)``) and their pauses stretched three
+  times; once the faults stop, ``faults.zab_stuck`` wants an established leader within 50
+  ticks and a new transaction delivered by every server within 30 more (a client asks again,
+  up to three times, if its leader loses its quorum first).
 
-These are the test suite's schedules (``zablib.faults``, used by ``tests/test_zab.py``), more
-of them, without pytest. The default is 10,000 schedules; ``python benchmarks/bench_zab_campaign.py 500``
-runs a quick one, and a second argument sets the first seed.
+Each schedule runs ``sim.check()``, every Zab invariant over the whole trace (integrity, total
+order and agreement, local and global primary order, primary integrity, one leader per epoch,
+durable prefix order), before and after the liveness check. A schedule that breaks an invariant
+counts as a *violation*; one that establishes no leader or does not commit counts as *stuck* (a
+liveness failure). Both should be 0.
+
+The default is 10,000 schedules of each campaign; ``python benchmarks/bench_zab_campaign.py
+500`` runs a quick one, a second number sets the first seed, ``--campaign classic`` (or
+``links``) runs one of them, and ``--variant NAME`` runs a broken variant of ``zab.VARIANTS``
+(which should be caught).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from protocol_bench import campaign
@@ -28,14 +39,20 @@ from zablib import InvariantViolation, faults
 from zablib.protocols import zab
 
 SCHEDULES = 10_000
+CAMPAIGNS = ("classic", "links")
 AFTER_FAULTS_MS = 1000.0  # > election + init and sync limits (zab.Timers): time for a connected quorum
 COMMIT_MS = 300.0
 
 
-def schedule(seed: int) -> str:
+def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
-        sim = faults.faulty_run(zab.cluster, seed)
+        if which == "links":
+            sim = faults.zab_links_run(seed, variant=variant)
+            sim.check()
+            faults.quiesce(sim)
+            return "ok" if faults.zab_stuck(sim) is None else "stuck"
+        sim = faults.faulty_run(zab.cluster, seed, variant=variant)
         faults.quiesce(sim)
         if not faults.recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS):
             return "stuck"
@@ -44,11 +61,24 @@ def schedule(seed: int) -> str:
         return violation.invariant
 
 
-def main(count: int = SCHEDULES, first: int = 0) -> tuple[int, int]:
-    return campaign("zab fault campaign", "zab", schedule, count, first)
+def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
+         campaigns: tuple[str, ...] = CAMPAIGNS) -> tuple[int, int]:
+    """Run each of ``campaigns``; return the violations and stuck schedules of all of them."""
+    violations = stuck = 0
+    for which in campaigns:
+        v, s = campaign(f"zab {which} fault campaign ({variant})", f"zab {which}",
+                        lambda seed, which=which: schedule(seed, variant, which), count, first)
+        violations, stuck = violations + v, stuck + s
+    return violations, stuck
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    violations, stuck = main(*args)
+    parser = argparse.ArgumentParser(description="Seeded fault campaigns against Zab.")
+    parser.add_argument("count", nargs="?", type=int, default=SCHEDULES)
+    parser.add_argument("first", nargs="?", type=int, default=0)
+    parser.add_argument("--campaign", choices=(*CAMPAIGNS, "both"), default="both")
+    parser.add_argument("--variant", choices=zab.VARIANTS, default="correct")
+    args = parser.parse_args()
+    violations, stuck = main(args.count, args.first, args.variant,
+                             CAMPAIGNS if args.campaign == "both" else (args.campaign,))
     sys.exit(1 if violations or stuck else 0)
