@@ -10,8 +10,14 @@ generator and the same invariant:
 * minimal: a plain ``deque`` and ``set``, checking the invariant in every new state, and nothing
   else.
 
-Each runs ``REPEATS`` times, alternating; the medians are reported. The last line is the ratio
+Each runs ``REPEATS`` times, alternating; the medians are reported. Then the ratio
 ``explorer time / minimal time`` (the explorer's bookkeeping overhead); the target is at most 3.
+
+Last, the size of the crash-recovery models of the real 2PC and 3PC nodes
+(``CommitModel(..., recovery=True)``, :data:`RECOVERY_MODELS`), explored once each: distinct
+states, depth, CPU seconds for the search and for :meth:`~zablib.models.CommitModel.stuck_states`
+(the liveness check over the state graph), and what they found (no violation and no stuck state
+expected).
 
 Run it with ``python benchmarks/bench_explore.py``.
 """
@@ -25,11 +31,14 @@ import time
 from collections import deque
 
 from zablib.explore import explore
-from zablib.models import TwoPhase
+from zablib.models import CommitModel, TwoPhase
+from zablib.protocols import threepc, twopc
 
 RMS = 6
 EXPECTED_STATES = 50_816
 REPEATS = 5
+#: The crash-recovery models measured: (protocol, participants, crashes).
+RECOVERY_MODELS = ((twopc, 2, 1), (twopc, 2, 2), (twopc, 2, 3), (threepc, 2, 1), (threepc, 2, 2))
 
 
 def run_explore() -> int:
@@ -78,6 +87,27 @@ def main() -> None:
         rate = EXPECTED_STATES / seconds
         print(f"  {name:<8} {seconds * 1000:8.1f} ms   {rate:10,.0f} states/s")
     print(f"explore overhead vs minimal BFS: {medians['explore'] / medians['minimal']:.2f}")
+    explore_recovery_models()
+
+
+def explore_recovery_models() -> None:
+    """Explore each of :data:`RECOVERY_MODELS` once; print its size, CPU time and findings."""
+    print("CommitModel with crash-recovery, one search each (CPU seconds)")
+    for protocol, participants, crashes in RECOVERY_MODELS:
+        model = CommitModel(protocol, participants, crashes=crashes, recovery=True)
+        gc.collect()
+        start = time.process_time()
+        result = explore(model, keep_graph=True, progress=False)
+        searched = time.process_time() - start
+        if result.violation is not None:
+            sys.exit(f"{model!r} breaks {result.violation.invariant}")
+        stuck = model.stuck_states(result)
+        checked = time.process_time() - start - searched
+        print(f"  {model!r}: {result.distinct_states:,} states, depth {result.depth}, "
+              f"search {searched:.1f} s, stuck_states {checked:.1f} s; no violation; "
+              f"stuck states: {len(stuck)}")
+        if stuck:
+            sys.exit(f"{model!r} has stuck states, e.g. {stuck[0]}")
 
 
 if __name__ == "__main__":

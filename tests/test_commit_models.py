@@ -20,6 +20,7 @@ to be understood before the numbers are updated (they are also quoted in the cha
 from __future__ import annotations
 
 import pytest
+from commit_rules import old_rule_factory
 
 from zablib import InvariantViolation
 from zablib.explore import explore
@@ -93,29 +94,6 @@ def test_2pc_timeouts_fire_only_after_what_the_dead_peer_sent_has_arrived():
 # -- crash-recovery: nodes restart from what they persisted ----------------------------------------
 
 
-class StopsAskingUncertainPeers(twopc.Participant):
-    """The rule 2PC had before: a peer that answered "uncertain" is not asked again, since it
-    promised to pass the outcome on (a promise a restart forgets)."""
-
-    answered: tuple = ()
-
-    def key(self):
-        return (*super().key(), self.answered)
-
-    def on_message(self, now, src, msg):
-        if isinstance(msg, twopc.Uncertain) and self.state == "prepared":
-            self.answered = tuple(sorted({*self.answered, src}))
-        out = super().on_message(now, src, msg)
-        if self.decision is not None:
-            self.answered = ()
-        return out
-
-    def on_timer(self, now, name):
-        out = super().on_timer(now, name)
-        out.sends = [(dst, msg) for dst, msg in out.sends if dst not in self.answered]
-        return out
-
-
 def test_2pc_with_crash_recovery_never_disagrees_and_whoever_knows_the_outcome_passes_it_on():
     """Two crashes, each node free to restart from stable storage while messages are in flight:
     no violation, and no live participant is ever stuck while a live node knows the outcome."""
@@ -134,8 +112,7 @@ def test_2pc_with_crash_recovery_never_disagrees_and_whoever_knows_the_outcome_p
 def test_without_asking_again_a_participant_is_stuck_next_to_a_peer_that_knows():
     """Why a blocked 2PC participant asks everyone again and again: with the rule it had before,
     the explorer finds live participants that never learn an outcome a live peer knows."""
-    model = CommitModel(twopc, 2, crashes=2, recovery=True, factory_for=lambda votes: node_factory_of(
-        twopc.Coordinator, StopsAskingUncertainPeers, votes))
+    model = CommitModel(twopc, 2, crashes=2, recovery=True, factory_for=old_rule_factory)
     result = run(model)
     assert result.violation is None
     stuck = model.stuck_states(result)
