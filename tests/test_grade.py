@@ -12,8 +12,10 @@ import contextlib
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -22,8 +24,23 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from zablib import grade as G
 from zablib.grade import runner
 from zablib.grade.notebook import cell_tags
+from zablib.grade.sandbox import Sandbox, SandboxUnavailable, probe
 
 TIMEOUT = 3  # seconds per cell: every honest cell here runs in milliseconds
+
+
+def sandbox_here() -> bool:
+    """Whether bubblewrap sandboxes work on this machine (scripts/test.sh installs bubblewrap)."""
+    try:
+        probe(Sandbox.create("bwrap", []))
+    except SandboxUnavailable:
+        return False
+    return True
+
+
+#: grade in sandboxes where they can be made (always under CI: there, a missing one fails)
+SANDBOX = bool(os.environ.get("CI")) or sandbox_here()
+SANDBOX_ARGS = [] if SANDBOX else ["--no-sandbox"]
 
 MAJORITY_STUB = 'def majority(n):\n    """Smallest majority of n servers."""\n    raise NotImplementedError'
 FAILURES_STUB = 'def max_failures(n):\n    """Crashes n servers survive."""\n    raise NotImplementedError'
@@ -31,7 +48,7 @@ MAJORITY = "def majority(n):\n    return n // 2 + 1"
 FAILURES = "def max_failures(n):\n    return (n - 1) // 2"
 
 
-def _cell(source, cid, tags=(), **metadata):
+def code_cell(source, cid, tags=(), **metadata):
     cell = new_code_cell(source, id=cid)
     if tags:
         cell.metadata["tags"] = list(tags)
@@ -44,23 +61,23 @@ def quorum_exercise(majority=MAJORITY_STUB, failures=FAILURES_STUB):
     nb = new_notebook()
     nb.cells = [
         new_markdown_cell("# Quorums\nA majority of n servers, and how many may crash.", id="intro"),
-        _cell("import math", "setup"),
-        _cell(majority, "sol-majority", ["solution"]),
+        code_cell("import math", "setup"),
+        code_cell(majority, "sol-majority", ["solution"]),
         new_markdown_cell("## Checks", id="checks"),
-        _cell(
+        code_cell(
             "# points: 2\n# test: majority_small\nassert majority(3) == 2\nassert majority(4) == 3",
             "t-small",
             ["tests"],
         ),
-        _cell(  # metadata points win over the comment
+        code_cell(  # metadata points win over the comment
             "# points: 1\n# test: majority_bound\nfor n in range(5, 40):\n"
             "    assert majority(n) > n / 2 >= majority(n) - 1",
             "t-bound",
             ["tests"],
             points=3,
         ),
-        _cell(failures, "sol-failures", ["solution"]),
-        _cell("assert max_failures(5) == 2 and max_failures(4) == 1", "t-failures", ["tests"]),
+        code_cell(failures, "sol-failures", ["solution"]),
+        code_cell("assert max_failures(5) == 2 and max_failures(4) == 1", "t-failures", ["tests"]),
     ]
     return nb
 
@@ -130,7 +147,7 @@ def test_splice_takes_only_the_solution_sources_matched_by_id():
     sub = quorum_exercise(MAJORITY, FAILURES)
     sub.cells[4].source = "assert True"  # an edited test cell
     sub.cells[4].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
-    sub.cells.insert(0, _cell("print('hi')", "extra", ["solution-draft"]))
+    sub.cells.insert(0, code_cell("print('hi')", "extra", ["solution-draft"]))
     spliced = G.splice(pristine, sub)
     assert [c.id for c in spliced.cells] == [c.id for c in pristine.cells]
     assert spliced.cells[2].source == MAJORITY and spliced.cells[6].source == FAILURES
@@ -206,6 +223,108 @@ def test_write_csv_has_exactly_the_gradebook_columns(tmp_path):
         "student,notebook,test,points,max_points,status",
         "alice,01_quorum.ipynb,majority_small,2,2,passed",
     ]
+
+
+def test_write_csv_defuses_formulas_keeps_odd_names_and_replaces_the_file_whole(tmp_path):
+    out = tmp_path / "g.csv"
+    out.write_text("the old gradebook\n")
+    odd = "caf\udce9"  # a folder name that is not UTF-8 arrives with a lone surrogate
+    rows = [G.Row(name, "01.ipynb", "t", 0, 1, "failed") for name in ("=SUM(A1)", "@x", "-1", odd)]
+    G.write_csv(rows, out)
+    assert [r[0] for r in csv.reader(out.open())][1:] == ["'=SUM(A1)", "'@x", "'-1", "caf\\udce9"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv"]  # no temporary file left
+
+
+def test_a_cell_record_is_filed_only_if_every_field_is_what_the_plugin_writes():
+    run = runner.NotebookRun(path="jobs/00001/a.ipynb", code_cells=3, label="x")
+    by_path = {run.path: run}
+
+    def record(**change):
+        rec = {"nodeid": "jobs/00001/a.ipynb::Cell 1", "when": "call", "outcome": "passed",
+               "timeout": False, "message": ""}  # fmt: skip
+        rec.update(change)
+        return json.dumps(rec).encode()
+
+    assert runner.valid_record(record(), by_path)["index"] == 1
+    bad = [
+        b"not json", b"[1, 2]", record(nodeid="jobs/00002/a.ipynb::Cell 1"),
+        record(nodeid="jobs/00001/a.ipynb::Cell 3"), record(nodeid="jobs/00001/a.ipynb::Cell -1"),
+        record(nodeid="jobs/00001/a.ipynb::Bell 1"), record(when="teardown"),
+        record(outcome="passed!"), record(message=["x"]), record(timeout="yes"),
+    ]  # fmt: skip
+    assert [runner.valid_record(line, by_path) for line in bad] == [None] * len(bad)
+
+
+def test_only_plain_data_crosses_from_the_worker():
+    from zablib.grade.bridge import TrustedCodec
+    from zablib.protocols.raft import Entry
+
+    codec = TrustedCodec()
+    log = (Entry(1, "a"), Entry(2, "b"))
+    sent = json.loads(json.dumps(codec.encode([log])))
+    assert sent[0]["t"][0]["c"] == ["zablib.protocols.raft", "Entry"] and "r" in sent[0]
+    back = codec.decode(json.dumps([{"t": [{"ref": 0}, {"ref": sent[0]["t"][1]["r"]}]}]).encode())
+    assert back == [(Entry(1, "a"), Entry(2, "b"))] and back[0][0] is log[0]  # the tests' own
+    fields = [["term", 3], ["command", "c"], ["kind", "command"]]
+    fresh = {"c": ["zablib.protocols.raft", "Entry"], "v": fields}
+    assert codec.decode(json.dumps(fresh).encode()) == Entry(3, "c")
+    assert codec.decode(b'{"n": ["__main__", "Vote"], "v": [1, 2]}') == (1, 2)  # unknown: a tuple
+    refused = [
+        b'{"c": ["os", "system"], "v": [["command", "true"]]}',  # not a type the tests passed
+        b'{"c": ["zablib.protocols.raft", "Entry"], "v": [["term", 3]]}',  # fields missing
+        b'{"__class__": "x"}', b'{"ref": 99}', b'{"s": [[1]]}', b'"\xff"', b"[" * 100_000,
+        b'1' * 5000,  # an integer too long to read
+    ]  # fmt: skip
+    for payload in refused:
+        with pytest.raises(ValueError, match="not plain data"):
+            codec.decode(payload)
+
+
+def test_without_bubblewrap_the_grader_refuses_unless_told_not_to_sandbox(
+    tmp_path, exercises, capsys, monkeypatch
+):
+    subs = tmp_path / "subs"
+    student(subs, "alice", quorum_exercise())
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    argv = ["--pristine", str(exercises), "--submissions", str(subs), "--no-progress"]
+    err = _cli_error(capsys, argv)
+    assert "cannot sandbox the students' code here: bubblewrap (bwrap) is not installed" in err
+    assert "--no-sandbox" in err
+
+
+# --------------------------------------------------------------------------- release
+
+
+def test_the_books_student_copies_are_the_release_of_its_solutions():
+    root = Path(__file__).resolve().parents[1] / "exercises"
+    for pristine in sorted(root.glob("*.ipynb")):
+        released = G.release_notebook(nbformat.read(root / "solutions" / pristine.name, as_version=4))
+        want = nbformat.read(pristine, as_version=4)
+        assert [(c.id, c.source, c.metadata) for c in released.cells] == [
+            (c.id, c.source, c.metadata) for c in want.cells
+        ], pristine.name
+
+
+def test_release_strips_solutions_removes_hidden_cells_and_clears_outputs(tmp_path, capsys):
+    source = quorum_exercise(
+        MAJORITY + "\n\n\ndef helper(x):\n    # a hint\n    return x\n\nTABLE = [1, 2]",
+        "def max_failures(n):\n    ### BEGIN SOLUTION\n    return (n - 1) // 2\n    ### END SOLUTION",
+    )
+    source.cells.append(code_cell("assert majority(101) == 51", "t-hidden", ["tests", "hidden"]))
+    source.cells[2].outputs = [nbformat.v4.new_output("stream", text="secret\n")]
+    write(source, tmp_path / "src" / "01_quorum.ipynb")
+    (tmp_path / "src" / "_checks.py").write_text("X = 1\n")
+    assert G.main(["release", str(tmp_path / "src"), str(tmp_path / "out")]) == 0
+    assert "released" in capsys.readouterr().out
+    student_nb = nbformat.read(tmp_path / "out" / "01_quorum.ipynb", as_version=4)
+    assert [c.id for c in student_nb.cells] == [c.id for c in source.cells[:-1]]
+    assert student_nb.cells[2].source == (
+        "def majority(n):\n    raise NotImplementedError\n\n\n"
+        "def helper(x):\n    raise NotImplementedError"
+    )
+    assert student_nb.cells[6].source == "def max_failures(n):\n    raise NotImplementedError"
+    assert all(c.get("outputs", []) == [] for c in student_nb.cells)
+    assert (tmp_path / "out" / "_checks.py").read_text() == "X = 1\n"
 
 
 # --------------------------------------------------------------------------- the package itself
@@ -314,17 +433,24 @@ def graded(tmp_path_factory):
     (subs / "links-the-solution" / "01_quorum.ipynb").symlink_to(
         root / "exercises" / "solutions" / "01_quorum.ipynb"
     )
+    (subs / "copycat").symlink_to(subs / "good")  # a folder that is a classmate's
+    student(subs, FORMULA, quorum_exercise(MAJORITY, FAILURES))  # a name that is a formula
+    student(subs, ".hidden", quorum_exercise(MAJORITY, FAILURES))
+    (subs / "stray.txt").write_text("not a student\n")
     out = root / "grades.csv"
     stdout, stderr = io.StringIO(), io.StringIO()
     argv = [
         "--pristine", str(root / "exercises"), "--submissions", str(subs), "--out", str(out),
-        "-n", "2", "--timeout", str(TIMEOUT),
+        "-n", "2", "--timeout", str(TIMEOUT), *SANDBOX_ARGS,
     ]  # fmt: skip
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         assert G.main(argv) == 0
     with open(out, newline="") as f:
         table = list(csv.DictReader(f))
     return {"csv": table, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+
+
+FORMULA = "=1+2"  # a student folder named so; a spreadsheet would compute it
 
 
 def rows_of(graded, name):
@@ -334,8 +460,10 @@ def rows_of(graded, name):
 def test_gradebook_has_one_row_per_student_and_test_cell_in_order(graded):
     table = graded["csv"]
     assert list(table[0]) == ["student", "notebook", "test", "points", "max_points", "status"]
-    names = sorted([*CLASS, "not-json", "not-a-notebook", "renamed", "links-the-solution"])
-    assert [(r["student"], r["test"]) for r in table] == [(s, t) for s in names for t in TESTS]
+    others = ["not-json", "not-a-notebook", "renamed", "links-the-solution", "copycat", FORMULA]
+    names = sorted([*CLASS, *others])
+    in_csv = ["'" + FORMULA if name == FORMULA else name for name in names]
+    assert [(r["student"], r["test"]) for r in table] == [(s, t) for s in in_csv for t in TESTS]
     assert {r["notebook"] for r in table} == {"01_quorum.ipynb"}
     assert {r["max_points"] for r in table} == {"2", "3", "1"}
     assert {r["status"] for r in table} <= set(G.STATUSES)
@@ -397,32 +525,55 @@ def test_missing_and_unreadable_notebooks_score_zero_with_their_status(graded):
     assert outcome(graded, "links-the-solution") == (["invalid-notebook"] * 3, 0)
 
 
+def test_a_student_folder_that_is_a_symlink_is_refused_and_what_is_skipped_is_said(graded):
+    assert outcome(graded, "copycat") == (["invalid-notebook"] * 3, 0)
+    assert "refused copycat: the student folder is a symbolic link" in graded["stderr"]
+    assert "skipped .hidden (hidden)" in graded["stderr"]
+    assert "skipped stray.txt (not a folder)" in graded["stderr"]
+    assert not rows_of(graded, ".hidden")
+
+
+def test_a_name_a_spreadsheet_would_take_for_a_formula_is_written_as_text(graded):
+    assert outcome(graded, "'" + FORMULA) == (["passed"] * 3, 6)
+    assert not rows_of(graded, FORMULA)
+
+
 def test_the_summary_totals_each_student_and_progress_is_shown(graded):
     lines = graded["stdout"].splitlines()
     assert lines[0].split() == ["student", "score", "cells", "not", "passed"]
     assert any(line.split() == ["good", "6/6"] for line in lines)
     assert any(line.split() == ["loop", "4/6", "timeout", "1"] for line in lines)
     assert "grading" in graded["stderr"] and "nb" in graded["stderr"]  # the progress bar
-    assert "wrote 48 rows" in graded["stderr"]
+    assert "wrote 54 rows" in graded["stderr"]
 
 
 # --------------------------------------------------------------------------- a run that dies
 
-KILLS_PYTEST = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
-STOPS_PYTEST = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"
+FATE = (  # a setup cell of the instructor's: the pytest run dies when a student's answer says so
+    "import os, signal\n"
+    "fate = majority(-1)\n"
+    "if fate == 'kill':\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    "if fate == 'stop':\n    os.kill(os.getppid(), signal.SIGSTOP)"
+)
 
 
-def test_a_pytest_run_that_dies_or_stalls_costs_only_the_student_who_caused_it(
+def test_a_pytest_run_that_dies_or_stalls_costs_only_the_notebook_it_was_running(
     tmp_path, monkeypatch
 ):
-    write(quorum_exercise(), tmp_path / "ex" / "01_quorum.ipynb")
+    # Students' code cannot reach the pytest process any more (it runs in a sandbox), but a run
+    # can still die under a notebook (the OOM killer, a crash of the machinery): here the
+    # instructor's setup cell kills or stops it for two students' answers.
+    pristine = quorum_exercise()
+    pristine.cells.insert(3, code_cell(FATE, "fate"))
+    write(pristine, tmp_path / "ex" / "01_quorum.ipynb")
     subs = tmp_path / "subs"
+    fated = "def majority(n):\n    return {-1: %r}.get(n, n // 2 + 1)"
     student(subs, "a-good", quorum_exercise(MAJORITY, FAILURES))
-    student(subs, "b-kills-pytest", quorum_exercise(KILLS_PYTEST, FAILURES))
-    student(subs, "c-stops-pytest", quorum_exercise(STOPS_PYTEST, FAILURES))
+    student(subs, "b-kills-pytest", quorum_exercise(fated % "kill", FAILURES))
+    student(subs, "c-stops-pytest", quorum_exercise(fated % "stop", FAILURES))
     student(subs, "d-good", quorum_exercise(MAJORITY, FAILURES))
     monkeypatch.setattr(runner, "STALL_GRACE", 4.0)  # give up on a silent run after 3 + 4 s
-    rows = by_student(G.grade(tmp_path / "ex", subs, workers=1, timeout=TIMEOUT))
+    rows = by_student(G.grade(tmp_path / "ex", subs, workers=1, timeout=TIMEOUT, sandbox=SANDBOX))
     assert statuses(rows["a-good"]) == ["passed"] * 3
     assert statuses(rows["b-kills-pytest"]) == ["error"] * 3
     assert statuses(rows["c-stops-pytest"]) == ["error"] * 3
@@ -438,7 +589,7 @@ def test_check_exercises_proves_solutions_pass_stubs_fail_and_wrong_answers_lose
     write(quorum_exercise(MAJORITY, FAILURES), ex / "solutions" / "01_quorum.ipynb")
     wrong = tmp_path / "wrong"
     write(quorum_exercise(WRONG, FAILURES), wrong / "floor-half" / "01_quorum.ipynb")
-    assert G.check_exercises(ex, wrong_dir=wrong, workers=2, timeout=TIMEOUT) == []
+    assert G.check_exercises(ex, wrong_dir=wrong, workers=2, timeout=TIMEOUT, sandbox=SANDBOX) == []
 
 
 def test_check_exercises_reports_a_failing_solution_a_passing_stub_and_a_missed_wrong_answer(
@@ -456,7 +607,7 @@ def test_check_exercises_reports_a_failing_solution_a_passing_stub_and_a_missed_
     wrong = tmp_path / "wrong"
     write(solution, wrong / "same-as-solution" / "02_orphan.ipynb")
     write(quorum_exercise(MAJORITY, FAILURES), wrong / "not-wrong" / "02_orphan.ipynb")
-    problems = G.check_exercises(ex, wrong_dir=wrong, workers=2, timeout=TIMEOUT)
+    problems = G.check_exercises(ex, wrong_dir=wrong, workers=2, timeout=TIMEOUT, sandbox=SANDBOX)
     assert problems == [
         "02_orphan.ipynb: no solution notebook " + str(ex / "solutions" / "02_orphan.ipynb"),
         "01_quorum.ipynb [majority_small]: the solution scores 0 (failed); it must pass every test cell",

@@ -2,84 +2,103 @@
 
 Usage::
 
-    python -m zablib.grade --pristine exercises --submissions DIR --out grades.csv [-n 2] [--timeout 30]
+    python -m zablib.grade --pristine DIR --submissions DIR --out grades.csv [-n 2] [--timeout 30]
+    python -m zablib.grade release SOURCE OUT
     python -m zablib.grade --check-solutions exercises [--solutions DIR] [--wrong DIR]
 
-``DIR`` holds one folder per student (``DIR/<student>/NN_topic.ipynb``). The gradebook has one row
-per student, notebook and test cell, with the columns ``student,notebook,test,points,max_points,
-status``. A per-student summary is printed at the end, and a progress bar is shown on stderr.
+``--submissions`` holds one folder per student (``DIR/<student>/NN_topic.ipynb``). The gradebook
+has one row per student, notebook and test cell, with the columns ``student,notebook,test,points,
+max_points,status``. A per-student summary is printed at the end, and a progress bar is shown on
+stderr. ``release`` writes the student version of an instructor's source (see
+:mod:`zablib.grade.release`): solutions stripped, cells tagged ``hidden`` removed.
 
 Installing
 ----------
 The grader needs nbformat, nbval 0.11, pytest and (for ``-n`` > 1) pytest-xdist, which the
 chapters do not: they are zablib's ``grade`` extra (``pip install -e '.[grade]'``).
 ``requirements.txt`` installs them, so the book's virtual environment and Binder can grade.
-Without them, ``import zablib.grade`` raises an :class:`ImportError` naming the extra.
+Without them, ``import zablib.grade`` raises an :class:`ImportError` naming the extra. Grading
+students' code needs Linux and bubblewrap (``apt-get install bubblewrap``); without it the grader
+refuses, unless told ``--no-sandbox``.
 
 How a notebook is graded
 ------------------------
-The student's copy is never trusted beyond its ``solution`` cells. For each pristine exercise
-``exercises/NN_topic.ipynb`` the grader takes the pristine notebook, splices in the *source* of
-the student's ``solution`` cells (matched by cell id, then by order, see
-:func:`~zablib.grade.notebook.splice`) and runs the result with ``pytest --nbval-lax`` (nbval
-0.11) in a fresh kernel, with a per-cell timeout.
-Test cells, setup cells, their metadata and their outputs all come from the pristine copy, so a
-deleted test cell, a test cell edited to ``assert True`` or a test cell with faked outputs changes
-nothing. A test cell (code cell tagged ``tests``) scores its points if it passes, else 0.
+Students' code never runs where the checks run. For each student's copy of an exercise the grader
+plans two things (:func:`~zablib.grade.plan.trusted_notebook`):
+
+* a **trusted notebook**, run with ``pytest --nbval-lax`` (nbval 0.11) and a per-cell timeout in
+  a kernel no student code reaches: the pristine notebook (setup cells, test cells, hidden tests,
+  their metadata and outputs), whose first cell starts the notebook's worker and whose
+  ``solution`` cells are replaced by calls that bind, for each name the pristine *stub* defines,
+  a proxy of the student's function (:mod:`zablib.grade.bridge`);
+* a **worker** in a throw-away sandbox (:mod:`zablib.grade.sandbox`, :mod:`zablib.grade.worker`):
+  its own PID namespace, no network, an empty private ``/tmp``, Python and zablib read-only and
+  nothing else of the disk, limits on CPU, memory, processes and file size, everything killed at
+  the end. It runs the pristine setup cells and the student's solution cells (matched by cell id,
+  then by order, :func:`~zablib.grade.notebook.solution_sources`) in notebook order.
+
+A test cell calls the proxies; the worker answers with plain data only (None, bools, numbers,
+strings, and lists, tuples, dicts and sets of them, size-limited), and the student's exceptions
+come back as their built-in kind (``ValueError`` ...). A deleted or edited test cell, faked
+outputs, an input transformer, a trace function, a patched module, an object whose ``__eq__``
+always says yes: all of it stays in the worker, where nothing is checked. A test cell (code cell
+tagged ``tests``) scores its points if it passes, else 0. The cell results travel from the pytest
+process to the grader through a pipe, are validated, and the CSV is written by the grader alone,
+atomically.
 
 nbval numbers the items of a notebook ``<path>::Cell N`` where N counts **code cells only**,
 from 0 (markdown and raw cells are skipped). :class:`~zablib.grade.notebook.TestCell` keeps
-that number (``code_index``) to map results back.
+that number (``code_index``) in the pristine notebook; the trusted notebook has one more code
+cell first, and the grader maps its numbers back by cell id.
 
 Statuses
 --------
 ``passed``, ``failed``, ``timeout`` (the cell hit the per-cell timeout), ``missing`` (no such
-notebook in the student's folder), ``invalid-notebook`` (not JSON, or not a notebook) and ``error``
-(the grading machinery failed for that cell, e.g. the pytest process died; not the student's
-answer being wrong). Only ``passed`` scores points.
+notebook in the student's folder), ``invalid-notebook`` (not JSON, not a notebook, a link out of
+the student's folder, or a student folder that is a link) and ``error`` (the grading machinery
+failed for that cell, e.g. the pytest process died; not the student's answer being wrong). Only
+``passed`` scores points.
 
 Hard cases, and what happens (each costs only that student's points)
 --------------------------------------------------------------------
-* ``sys.exit()`` / ``raise SystemExit`` in a solution: IPython turns it into an error in that
-  cell; the kernel lives on and the later cells are graded normally.
-* ``os._exit(1)``, a segfault, the OOM killer: the kernel dies. nbval 0.11 would wait the whole
-  cell timeout and 5 s more; the grader notices the dead kernel within 0.25 s and fails that cell
-  and every later one ("Kernel dead on test start").
-* An endless loop: the cell hits ``--timeout`` and gets status ``timeout``; nbval interrupts the
-  kernel and the later cells still run (a later test that passes is ``passed``). A loop that
-  swallows ``KeyboardInterrupt`` gets the kernel killed; a loop that also keeps printing would
-  hang nbval 0.11 forever, and the grader cuts it off at ``timeout`` + 5 s. Printed output kept
-  per cell is capped at 8 MB of text.
+* ``sys.exit()`` in a solution cell or function: an error in that cell or call; the worker lives
+  on and later cells are graded normally.
+* ``os._exit(1)``, a crash, a resource limit: the worker dies; its cell fails and so does every
+  later call into it.
+* An endless loop in a function: the test cell hits ``--timeout`` (status ``timeout``); nbval
+  interrupts the trusted kernel, which interrupts the worker, and later cells still run. A worker
+  that does not stop within 2 s of the interrupt is killed, and later calls fail.
+* Huge output goes nowhere (the worker's streams are ``/dev/null``); at most 1 MB crosses per
+  answer. Printed output of the trusted kernel is capped at 8 MB per cell.
 * Notebooks run in batches of ``8 * workers`` per pytest run. If a run dies, or stalls with no
-  result for ``timeout`` + 120 s (a solution that kills or stops its parent process does both),
-  it is killed and nobody else is lost: with one worker, the notebook that was running when it
-  died keeps ``error`` on its unfinished cells and the notebooks not yet started are run again;
-  with several workers (where an xdist worker crash is reported the same way), each unfinished
-  notebook is run again alone, and cells that still get no result are ``error``.
-* Defeating the tests from a solution cell. Rebinding ``AssertionError`` or builtins does not
-  change what ``assert`` raises. Hiding errors with ``get_ipython().set_custom_exc`` is caught:
-  the grader checks the kernel's own ``execute_reply`` status. Emptying or rewriting the later
-  cells with an IPython input transformer is caught: each test cell (unless it checks outputs)
-  gets a random token assigned on its last line at run time, and the grader reads it back.
+  result for ``timeout`` + 120 s, it is killed and nobody else is lost: with one worker, the
+  notebook that was running when it died keeps ``error`` on its unfinished cells and the
+  notebooks not yet started are run again; with several workers, each unfinished notebook is run
+  again alone, and cells that still get no result are ``error``.
+* Two checks of the trusted kernel stay as a second line of defence: a test cell whose error was
+  hidden (the kernel's own ``execute_reply`` status is read) or that did not run to its last line
+  (a random token assigned there is read back) fails.
 
 Limits
 ------
-* The grader is not a sandbox. Students' code runs with the grader's rights: it can read the
-  solutions, write files, or edit the results of a run on purpose. Grade in a throw-away
-  container or as an unprivileged user.
-* Test cells share the kernel with the student's code, so a targeted attack still wins: an object
-  whose ``__eq__`` always returns True passes ``assert f(3) == 2`` (write ``assert type(r) is int
-  and r == 2``), patching the modules the tests import, or an input transformer that keeps the
-  token line. Tests should check types and not trust names a solution cell could rebind.
+* A function's arguments are copied into the worker and its answer copied back: a student's
+  function that changes its arguments in place changes only its copy (write functions that
+  return their answer). Arguments must be plain data, named tuples, dataclasses or read-only
+  mappings of them (what the exercises pass).
+* The worker runs the pristine setup cells up to the last solution cell, so a solution may use
+  what those define; cells after it are not run there.
+* Each call is a round trip between two processes (about 0.1-0.2 ms; the exercises' cluster
+  trials make up to ~11 000 calls, a second or two).
+* With ``--no-sandbox`` the worker is a plain process with your rights: the checks are still out
+  of its reach, but your files and processes are not.
 * A test cell that starts with a cell magic gets the token line inside its body; do not use
   cell magics (``%%bash``) in test cells.
-* Only top-level non-notebook files of the pristine folder are copied next to the spliced
-  notebooks (helpers such as ``_checks.py``); sub-folders are not.
-* Outputs of the spliced notebook are cleared except in cells that ask nbval to check them
+* Only top-level non-notebook files of the pristine folder are copied next to the trusted
+  notebooks (helpers such as ``_checks.py``), and shown read-only to the workers; sub-folders
+  are not.
+* Outputs of the trusted notebook are cleared except in cells that ask nbval to check them
   (``nbval-check-output``), so a pristine notebook saved with outputs but no execution counts
   does not trip nbval's "Unrun reference cell has outputs".
-* A submitted notebook that is a symbolic link to a file outside the student's folder (say, the
-  solution) is ``invalid-notebook``.
 * ``error`` is also what an innocent notebook gets if the pytest run it was in dies for a reason
   of its own (out of memory) while that notebook was running with one worker: re-grade those.
 
@@ -87,14 +106,20 @@ Package layout
 --------------
 Each module has one job and imports only those above it in this list:
 
+* :mod:`zablib.grade.worker` -- the sandboxed side: runs cells and calls, answers with plain
+  data (standard library only; run by path inside the sandbox);
+* :mod:`zablib.grade.sandbox` -- how a worker is started: bubblewrap's namespaces, binds, limits;
 * :mod:`zablib.grade.notebook` -- one notebook: its test cells and points, reading pristine and
-  submitted copies, splicing the solution cells in;
+  submitted copies, matching the student's solution cells;
+* :mod:`zablib.grade.release` -- stubs of solutions, the student version of a source, hidden
+  cells;
+* :mod:`zablib.grade.plan` -- the trusted notebook and the worker's plan of one submission;
+* :mod:`zablib.grade.bridge` -- inside the trusted kernel: starts the worker, binds the proxies;
 * :mod:`zablib.grade.folders` -- the pristine exercises, the students, each student's notebook;
 * :mod:`zablib.grade.gradebook` -- :class:`~zablib.grade.gradebook.Row`, the CSV and the summary;
 * :mod:`zablib.grade.nbval_patch` and :mod:`zablib.grade.plugin` -- what runs *inside* a grading
   pytest process: the repairs to nbval's kernel handling and the plugin that records each cell;
-* :mod:`zablib.grade.runner` -- the pytest subprocesses: batches, deadlines, killing, re-runs (a
-  sandbox, issue #12, plugs in here);
+* :mod:`zablib.grade.runner` -- the pytest subprocesses: batches, deadlines, killing, re-runs;
 * :mod:`zablib.grade.grader` -- :func:`~zablib.grade.grader.grade`: folders in, rows out;
 * :mod:`zablib.grade.check` -- :func:`~zablib.grade.check.check_exercises`, CI's proof that
   solutions pass and stubs fail;
@@ -126,6 +151,7 @@ from zablib.grade.cli import main
 from zablib.grade.gradebook import CSV_COLUMNS, STATUSES, Row, summarize, write_csv
 from zablib.grade.grader import grade
 from zablib.grade.notebook import GradeInputError, TestCell, splice, test_cells
+from zablib.grade.release import release, release_notebook
 
 __all__ = [
     "CSV_COLUMNS",
@@ -136,6 +162,8 @@ __all__ = [
     "check_exercises",
     "grade",
     "main",
+    "release",
+    "release_notebook",
     "splice",
     "summarize",
     "test_cells",

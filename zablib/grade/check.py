@@ -26,6 +26,7 @@ def check_exercises(
     workers: int = 1,
     timeout: float = 30,
     progress: bool = False,
+    sandbox: bool | str = "auto",
 ) -> list[str]:
     """Prove the exercises grade both ways: solutions score full marks, stubs score zero.
 
@@ -40,6 +41,9 @@ def check_exercises(
         NN_topic.ipynb``); each notebook there must score less than full marks.
     workers, timeout, progress
         As for :func:`~zablib.grade.grader.grade`.
+    sandbox : bool or "auto", optional
+        As for :func:`~zablib.grade.grader.grade`; by default the notebooks (the instructor's
+        own) run in sandboxes where they can be made and in plain processes elsewhere.
 
     Returns
     -------
@@ -76,7 +80,9 @@ def check_exercises(
             for case in sorted(p for p in Path(wrong_dir).iterdir() if p.is_dir()):
                 cases.append(f"wrong-{case.name}")
                 shutil.copytree(case, subs / cases[-1])
-        rows = grade(pristine_dir, subs, workers=workers, timeout=timeout, progress=progress)
+        rows = grade(
+            pristine_dir, subs, workers=workers, timeout=timeout, progress=progress, sandbox=sandbox
+        )
     scores: dict[tuple[str, str], list] = {}
     for row in rows:
         if row.student == "solution" and row.status not in ("passed", "missing"):

@@ -1,4 +1,8 @@
-"""The command line: ``python -m zablib.grade``; see :mod:`zablib.grade` for what it does."""
+"""The command line: ``python -m zablib.grade``; see :mod:`zablib.grade` for what it does.
+
+``python -m zablib.grade release SOURCE OUT`` writes the student version of an instructor's
+exercise source (:mod:`zablib.grade.release`); every other form grades or checks.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from zablib.grade.check import check_exercises
 from zablib.grade.gradebook import summarize, write_csv
 from zablib.grade.grader import grade
 from zablib.grade.notebook import GradeInputError
+from zablib.grade.release import release
 
 __all__ = ["main"]
 
@@ -28,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", metavar="DIR", help="keep spliced notebooks and logs here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--no-sandbox", action="store_true",
+        help="run students' code without the bubblewrap sandbox (only if you trust every submission)",
+    )  # fmt: skip
+    p.add_argument(
         "--check-solutions", metavar="DIR",
         help="instead of grading: check that DIR/solutions score full marks and the stubs zero",
     )  # fmt: skip
@@ -36,13 +45,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _release_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m zablib.grade release",
+        description="Write the student version of an exercise source: solutions stripped, "
+        "cells tagged 'hidden' removed, outputs cleared.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="folder of the instructor's exercise notebooks")
+    p.add_argument("out", metavar="OUT", help="folder to write the student versions to")
+    return p
+
+
+def _release(argv: Sequence[str]) -> int:
+    parser = _release_parser()
+    args = parser.parse_args(argv)
+    try:
+        written = release(args.source, args.out)
+    except GradeInputError as exc:
+        parser.error(str(exc))
+    for path in written:
+        print(f"released {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see :mod:`zablib.grade`.
 
     Parameters
     ----------
     argv : sequence of str, optional
-        Arguments (default ``sys.argv[1:]``).
+        Arguments (default ``sys.argv[1:]``). If the first is ``release``, the rest are those
+        of ``python -m zablib.grade release SOURCE OUT``.
 
     Returns
     -------
@@ -54,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     SystemExit
         With an argparse-style message on bad input.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["release"]:
+        return _release(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     progress = not args.no_progress
@@ -62,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = check_exercises(
                 args.check_solutions, args.solutions, wrong_dir=args.wrong,
                 workers=args.workers, timeout=args.timeout, progress=progress,
+                sandbox=False if args.no_sandbox else "auto",
             )  # fmt: skip
             for problem in problems:
                 print(f"PROBLEM: {problem}")
@@ -74,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--pristine and --submissions are required (or use --check-solutions)")
         rows = grade(
             args.pristine, args.submissions, workers=args.workers, timeout=args.timeout,
-            progress=progress, workdir=args.workdir,
+            progress=progress, workdir=args.workdir, sandbox=not args.no_sandbox,
         )  # fmt: skip
     except GradeInputError as exc:
         parser.error(str(exc))

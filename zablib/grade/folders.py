@@ -9,7 +9,15 @@ import nbformat
 
 from zablib.grade.notebook import TESTS_TAG, GradeInputError, TestCell, read_pristine, test_cells
 
-__all__ = ["Exercise", "find_students", "find_submission", "helper_files", "load_exercises"]
+__all__ = [
+    "Exercise",
+    "Roster",
+    "display_name",
+    "find_students",
+    "find_submission",
+    "helper_files",
+    "load_exercises",
+]
 
 
 @dataclass
@@ -90,8 +98,28 @@ def helper_files(pristine_dir: Path) -> list[Path]:
     ]
 
 
-def find_students(submissions_dir: Path) -> list[str]:
-    """The students of a submissions folder: its sub-folders that are not hidden, sorted.
+@dataclass
+class Roster:
+    """Who is in a submissions folder, and what was left out.
+
+    Attributes
+    ----------
+    students : list of str
+        Every student folder's name, sorted (refused ones included: they get rows).
+    refused : dict of str to str
+        Student -> why none of their notebooks is read (a folder that is a symbolic link: it
+        could be a classmate's).
+    skipped : list of str
+        Entries that are not students, each with the reason (hidden, not a folder).
+    """
+
+    students: list[str]
+    refused: dict[str, str]
+    skipped: list[str]
+
+
+def find_students(submissions_dir: Path) -> Roster:
+    """The students of a submissions folder: one per sub-folder that is not hidden.
 
     Parameters
     ----------
@@ -100,7 +128,9 @@ def find_students(submissions_dir: Path) -> list[str]:
 
     Returns
     -------
-    list of str
+    Roster
+        A folder that is a symbolic link is refused (its student is listed, every notebook
+        ``invalid-notebook``); hidden entries (``.name``) and files are skipped, and said so.
 
     Raises
     ------
@@ -109,15 +139,40 @@ def find_students(submissions_dir: Path) -> list[str]:
     """
     if not submissions_dir.is_dir():
         raise GradeInputError(f"--submissions {submissions_dir}: no such directory")
-    students = sorted(
-        p.name for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    students, refused, skipped = [], {}, []
+    for entry in sorted(submissions_dir.iterdir()):
+        name = entry.name
+        if name.startswith("."):
+            skipped.append(f"{display_name(name)} (hidden)")
+        elif entry.is_symlink():
+            students.append(name)
+            refused[name] = "the student folder is a symbolic link"
+        elif entry.is_dir():
+            students.append(name)
+        else:
+            skipped.append(f"{display_name(name)} (not a folder)")
     if not students:
         raise GradeInputError(
             f"--submissions {submissions_dir}: no student folders in it "
             "(expected one folder per student, each holding that student's notebooks)"
         )
-    return students
+    return Roster(students, refused, skipped)
+
+
+def display_name(name: str) -> str:
+    """A file name as printable text: bytes that are not UTF-8 shown as ``\\udcXX`` escapes.
+
+    Parameters
+    ----------
+    name : str
+        A name from the file system (undecodable bytes arrive as lone surrogates).
+
+    Returns
+    -------
+    str
+        Text that encodes as UTF-8.
+    """
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def find_submission(student_dir: Path, name: str) -> Path | None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["CSV_COLUMNS", "STATUSES", "Row", "summarize", "write_csv"]
+__all__ = ["CSV_COLUMNS", "FORMULA_STARTS", "STATUSES", "Row", "csv_cell", "summarize", "write_csv"]
 
 #: every status a row can have; only ``passed`` scores points
 STATUSES = ("passed", "failed", "timeout", "missing", "invalid-notebook", "error")
 #: the gradebook's header, in order
 CSV_COLUMNS = ("student", "notebook", "test", "points", "max_points", "status")
+#: how a spreadsheet formula can start (a cell starting so is written with a leading ')
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,27 @@ class Row:
     status: str
 
 
+def csv_cell(value: object) -> object:
+    """A value as a gradebook cell: text a spreadsheet would read as a formula is defused.
+
+    Parameters
+    ----------
+    value : object
+        A field of a :class:`Row`.
+
+    Returns
+    -------
+    object
+        Numbers unchanged; text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+        return gets a leading ``'`` (OWASP's advice against CSV injection).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[Row], path: str | os.PathLike) -> None:
-    """Write the gradebook.
+    """Write the gradebook, atomically: the file is the whole new gradebook or the old one.
 
     Parameters
     ----------
@@ -37,13 +60,26 @@ def write_csv(rows: Iterable[Row], path: str | os.PathLike) -> None:
         As returned by :func:`~zablib.grade.grader.grade`; written in the given order.
     path : path
         The CSV file to (over)write, with the header ``student,notebook,test,points,
-        max_points,status``.
+        max_points,status``. Text cells pass through :func:`csv_cell`; characters that are not
+        UTF-8 are written as backslash escapes.
     """
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for row in rows:
-            writer.writerow([getattr(row, c) for c in CSV_COLUMNS])
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with open(fd, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            for row in rows:
+                writer.writerow([csv_cell(getattr(row, c)) for c in CSV_COLUMNS])
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def summarize(rows: Sequence[Row]) -> str:

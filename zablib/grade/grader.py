@@ -1,30 +1,42 @@
 """Grade a class: pristine exercises and a folder of submissions in, gradebook rows out.
 
 For each student and exercise, :func:`grade` finds the student's notebook
-(:mod:`zablib.grade.folders`), splices its solution cells into the pristine notebook
-(:mod:`zablib.grade.notebook`) in a work folder, has :class:`~zablib.grade.runner.Runner` run
-them all, and turns the cell records into :class:`~zablib.grade.gradebook.Row` objects.
+(:mod:`zablib.grade.folders`), plans its grading (:func:`zablib.grade.plan.trusted_notebook`:
+the trusted notebook and the plan of its sandboxed worker) in a work folder, has
+:class:`~zablib.grade.runner.Runner` run them all, and turns the cell records into
+:class:`~zablib.grade.gradebook.Row` objects. Whatever one submission is or does, it costs only
+that student's rows: the run goes on and every row is written.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from zablib.grade.folders import Exercise, find_students, find_submission, helper_files, load_exercises
+from zablib.grade.folders import (
+    Exercise,
+    display_name,
+    find_students,
+    find_submission,
+    helper_files,
+    load_exercises,
+)
 from zablib.grade.gradebook import Row
-from zablib.grade.notebook import GradeInputError, for_nbval, read_submission, splice
+from zablib.grade.notebook import GradeInputError, TestCell, read_submission
+from zablib.grade.plan import PLAN_FILE, trusted_notebook
 from zablib.grade.runner import NotebookRun, Runner
+from zablib.grade.sandbox import Limits, Sandbox, SandboxUnavailable, probe
 
-__all__ = ["grade"]
+__all__ = ["grade", "make_sandbox"]
 
 
 @dataclass
@@ -33,14 +45,15 @@ class _Job:
 
     student: str
     exercise: Exercise
-    status: str | None = None  # preset: missing / invalid-notebook
+    status: str | None = None  # preset: missing / invalid-notebook / error
     run: NotebookRun | None = None
+    code_index: dict[str, int] = field(default_factory=dict)
 
-    def cell_status(self, code_index: int) -> str:
+    def cell_status(self, cell: TestCell) -> str:
         if self.status is not None:
             return self.status
-        assert self.run is not None  # a job without a preset status was spliced
-        return self.run.status(code_index)
+        assert self.run is not None  # a job without a preset status was planned
+        return self.run.status(self.code_index[cell.id])
 
 
 class _NoBar:
@@ -83,34 +96,102 @@ def _work_folder(workdir: str | os.PathLike | None) -> Path:
             raise GradeInputError(f"--workdir {workdir} is not empty (and not an old work dir)")
         shutil.rmtree(work)  # a work dir of an earlier run: start afresh
     work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o700)
     return work
 
 
+def make_sandbox(
+    sandbox: bool | str, secrets: list[Path], timeout: float, code_cells: int
+) -> Sandbox:
+    """The sandbox the workers run in, after checking that one can be made here.
+
+    Parameters
+    ----------
+    sandbox : bool or "auto"
+        True: bubblewrap, or refuse; False: plain worker processes (``--no-sandbox``);
+        ``"auto"``: bubblewrap if it works here, else plain processes (for the instructor's
+        own notebooks, as :func:`~zablib.grade.check.check_exercises` grades them).
+    secrets : list of Path
+        What the workers must not see.
+    timeout : float
+        Seconds per cell (the workers' CPU limit is this per code cell, plus a minute).
+    code_cells : int
+        Code cells of the longest notebook.
+
+    Returns
+    -------
+    ~zablib.grade.sandbox.Sandbox
+
+    Raises
+    ------
+    GradeInputError
+        If `sandbox` is True and no sandbox can be made, saying why and what to do.
+    """
+    limits = Limits(cpu=int(timeout * (code_cells + 2)) + 60)
+    if sandbox is False:
+        return Sandbox.create("none", secrets, limits)
+    box = Sandbox.create("bwrap", secrets, limits)
+    try:
+        probe(box)
+    except SandboxUnavailable as exc:
+        if sandbox == "auto":
+            return Sandbox.create("none", secrets, limits)
+        raise GradeInputError(
+            f"cannot sandbox the students' code here: {exc}. Students' code must not run with "
+            "your rights; install bubblewrap (apt-get install bubblewrap) and grade on Linux, or, "
+            "only if you trust every submission, pass --no-sandbox"
+        ) from exc
+    return box
+
+
+def _plan(job: _Job, folder: Path, path: Path, inside: Path, helpers: list[Path], number: int) -> None:
+    """Write one submission's trusted notebook and plan into `folder`, or preset its status."""
+    submission = read_submission(path, inside)
+    if submission is None:
+        job.status = "invalid-notebook"
+        return
+    folder.mkdir(parents=True)
+    for helper in helpers:
+        shutil.copy2(helper, folder / helper.name)
+    planned = trusted_notebook(
+        job.exercise.nb, submission, number=number, helpers=[str(folder / h.name) for h in helpers]
+    )
+    nbformat.write(planned.nb, folder / job.exercise.name)
+    (folder / PLAN_FILE).write_text(json.dumps(planned.plan), encoding="ascii")
+    job.code_index = planned.code_index
+    job.run = NotebookRun(
+        path=f"{folder.parent.name}/{folder.name}/{job.exercise.name}",
+        code_cells=planned.code_cells,
+        label=f"{display_name(job.student)}/{job.exercise.name}",
+    )
+
+
 def _prepare(
-    work: Path, exercises: list[Exercise], students: list[str], submissions_dir: Path, helpers: list[Path]
-) -> list[_Job]:
-    """Splice every submission into its own folder of `work`; preset the status of the others."""
+    work: Path, exercises: list[Exercise], students: list[str], refused: dict[str, str],
+    submissions_dir: Path, helpers: list[Path],
+) -> list[_Job]:  # fmt: skip
+    """Plan every submission in its own folder of `work`; preset the status of the others."""
     jobs: list[_Job] = []
     for student in students:
         for ex in exercises:
             job = _Job(student, ex)
             jobs.append(job)
-            path = find_submission(submissions_dir / student, ex.name)
-            submission = None if path is None else read_submission(path, submissions_dir / student)
-            if path is None:
-                job.status = "missing"
-            elif submission is None:
+            if student in refused:
                 job.status = "invalid-notebook"
-            else:
+                continue
+            try:
+                path = find_submission(submissions_dir / student, ex.name)
+                if path is None:
+                    job.status = "missing"
+                    continue
                 folder = work / "jobs" / f"{len(jobs):05d}"
-                folder.mkdir(parents=True)
-                for helper in helpers:
-                    shutil.copy2(helper, folder / helper.name)
-                nbformat.write(for_nbval(splice(ex.nb, submission)), folder / ex.name)
-                job.run = NotebookRun(
-                    path=f"jobs/{len(jobs):05d}/{ex.name}",
-                    code_cells=sum(c.cell_type == "code" for c in ex.nb.cells),
-                    label=f"{student}/{ex.name}",
+                _plan(job, folder, path, submissions_dir / student, helpers, len(jobs))
+            except Exception as exc:  # whatever the file is, it costs only this student
+                job.status, job.run = "error", None
+                print(
+                    f"zablib.grade: cannot grade {display_name(student)}/{ex.name}: "
+                    f"{type(exc).__name__}: {display_name(str(exc))[:300]}",
+                    file=sys.stderr,
                 )
     return jobs
 
@@ -124,6 +205,7 @@ def grade(
     progress: bool = False,
     batch_size: int | None = None,
     workdir: str | os.PathLike | None = None,
+    sandbox: bool | str = True,
 ) -> list[Row]:
     """Grade every student's copy of every exercise.
 
@@ -131,10 +213,13 @@ def grade(
     ----------
     pristine_dir : path
         Folder of pristine exercise notebooks (``*.ipynb`` at top level; ``solutions/`` and
-        other sub-folders are ignored).
+        other sub-folders are ignored): the student versions, or the instructor's source with
+        reference solutions and hidden tests (see :mod:`zablib.grade.release`).
     submissions_dir : path
         One folder per student; each holds that student's notebooks under the pristine names
         (looked up at top level first, then anywhere below, ignoring ``.ipynb_checkpoints``).
+        Hidden entries and files are skipped (and said so on stderr); a student folder that is
+        a symbolic link is refused (``invalid-notebook``).
     workers : int, optional
         Notebooks run in parallel (pytest-xdist ``--dist loadscope``: one notebook per scope).
     timeout : float, optional
@@ -145,8 +230,12 @@ def grade(
         Notebooks per pytest run; default ``8 * workers``. A run that crashes costs a re-run of
         its unfinished notebooks, one at a time.
     workdir : path, optional
-        Where to write the spliced notebooks and pytest logs; kept afterwards. Default: a
-        temporary folder, removed afterwards.
+        Where to write the trusted notebooks, plans and pytest logs; kept afterwards. Default:
+        a temporary folder, removed afterwards.
+    sandbox : bool or "auto", optional
+        Run the students' code in bubblewrap sandboxes (True, the default: refuse to grade if
+        none can be made), in plain processes (False: only for submissions you trust), or
+        whichever works here (``"auto"``).
 
     Returns
     -------
@@ -158,24 +247,30 @@ def grade(
     ------
     GradeInputError
         If a folder is missing or empty, a pristine notebook is unreadable or has no test
-        cells, or `workers` / `timeout` are not positive.
+        cells, `workers` / `timeout` are not positive, or no sandbox can be made.
     RuntimeError
         If `workers` > 1 and pytest-xdist is not installed, or pytest cannot run at all.
     """
     _check_arguments(workers, timeout, batch_size)
     pristine_dir, submissions_dir = Path(pristine_dir), Path(submissions_dir)
     exercises = load_exercises(pristine_dir)
-    students = find_students(submissions_dir)
+    roster = find_students(submissions_dir)
+    for note in roster.skipped:
+        print(f"zablib.grade: skipped {note} in {submissions_dir}", file=sys.stderr)
+    for student, why in roster.refused.items():
+        print(f"zablib.grade: refused {display_name(student)}: {why}", file=sys.stderr)
     helpers = helper_files(pristine_dir)
     work = _work_folder(workdir)
     try:
-        jobs = _prepare(work, exercises, students, submissions_dir, helpers)
+        longest = max(sum(c.cell_type == "code" for c in ex.nb.cells) for ex in exercises)
+        box = make_sandbox(sandbox, [pristine_dir, submissions_dir, work], timeout, longest)
+        jobs = _prepare(work, exercises, roster.students, roster.refused, submissions_dir, helpers)
         runs = [j.run for j in jobs if j.run is not None]
         bar = _progress_bar(len(jobs), progress)
         bar.update(len(jobs) - len(runs))
         try:
             if runs:
-                Runner(work, workers, float(timeout), bar).run(runs, batch_size or 8 * workers)
+                Runner(work, workers, float(timeout), bar, box).run(runs, batch_size or 8 * workers)
         finally:
             bar.close()
     finally:
@@ -183,8 +278,9 @@ def grade(
             shutil.rmtree(work, ignore_errors=True)
     rows = []
     for job in jobs:
+        name = display_name(job.student)
         for cell in job.exercise.tests:
-            status = job.cell_status(cell.code_index)
+            status = job.cell_status(cell)
             points = cell.points if status == "passed" else 0
-            rows.append(Row(job.student, job.exercise.name, cell.name, points, cell.points, status))
+            rows.append(Row(name, job.exercise.name, cell.name, points, cell.points, status))
     return rows

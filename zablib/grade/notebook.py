@@ -27,6 +27,7 @@ __all__ = [
     "for_nbval",
     "read_pristine",
     "read_submission",
+    "solution_sources",
     "splice",
     "test_cells",
     "test_sources",
@@ -194,31 +195,29 @@ def _is_solution(cell: Any) -> bool:
     return cell.get("cell_type") == "code" and SOLUTION_TAG in cell_tags(cell)
 
 
-def splice(
+def solution_sources(
     pristine_nb: nbformat.NotebookNode, submission_nb: nbformat.NotebookNode
-) -> nbformat.NotebookNode:
-    """Build the notebook to grade: the pristine notebook with the student's solution sources.
+) -> list[str | None]:
+    """The student's source for each ``solution`` cell of the pristine notebook.
 
     Parameters
     ----------
     pristine_nb : nbformat.NotebookNode
-        The instructor's exercise notebook. It is not modified.
+        The instructor's exercise notebook.
     submission_nb : nbformat.NotebookNode
-        The student's copy. Only the sources of its solution cells are used.
+        The student's copy.
 
     Returns
     -------
-    nbformat.NotebookNode
-        A copy of `pristine_nb` whose ``solution`` cells hold the student's source (outputs
-        cleared). Each pristine solution cell takes the student's code cell with the same id
-        (even if the student dropped its tag); the pristine solution cells left over take the
-        student's unused ``solution``-tagged cells in order. A solution cell with no match keeps
-        the pristine stub. Everything else (test and setup cells, metadata, outputs) is pristine.
+    list of (str or None)
+        One entry per pristine solution cell, in order: the source of the student's code cell
+        with the same id (even if the student dropped its tag); the pristine solution cells left
+        over take the student's unused ``solution``-tagged cells in order; None where nothing is
+        left.
     """
-    result = copy.deepcopy(pristine_nb)
     sub_code = [c for c in submission_nb.get("cells", []) if c.get("cell_type") == "code"]
     by_id = {c["id"]: c for c in sub_code if c.get("id")}
-    targets = [c for c in result.cells if _is_solution(c)]
+    targets = [c for c in pristine_nb.cells if _is_solution(c)]
     chosen: dict[int, Any] = {}
     used: set[int] = set()
     for k, cell in enumerate(targets):
@@ -233,10 +232,36 @@ def splice(
             if match is None:
                 break
             chosen[k] = match
-    for k, match in chosen.items():
-        targets[k].source = cell_source(match)
-        targets[k].outputs = []
-        targets[k].execution_count = None
+    return [cell_source(chosen[k]) if k in chosen else None for k in range(len(targets))]
+
+
+def splice(
+    pristine_nb: nbformat.NotebookNode, submission_nb: nbformat.NotebookNode
+) -> nbformat.NotebookNode:
+    """The pristine notebook with the student's solution sources (what a student's run looks like).
+
+    Parameters
+    ----------
+    pristine_nb : nbformat.NotebookNode
+        The instructor's exercise notebook. It is not modified.
+    submission_nb : nbformat.NotebookNode
+        The student's copy. Only the sources of its solution cells are used.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        A copy of `pristine_nb` whose ``solution`` cells hold the student's source (outputs
+        cleared), matched as :func:`solution_sources` says; a solution cell with no match keeps
+        the pristine stub. Everything else (test and setup cells, metadata, outputs) is pristine.
+        The grader does not run this notebook: it runs :func:`~zablib.grade.plan.trusted_notebook`.
+    """
+    result = copy.deepcopy(pristine_nb)
+    targets = [c for c in result.cells if _is_solution(c)]
+    for cell, source in zip(targets, solution_sources(pristine_nb, submission_nb), strict=True):
+        if source is not None:
+            cell.source = source
+            cell.outputs = []
+            cell.execution_count = None
     return result
 
 

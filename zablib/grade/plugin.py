@@ -2,12 +2,13 @@
 
 Loaded with ``-p zablib.grade.plugin`` inside the grading subprocess only (and its xdist
 workers), by :class:`~zablib.grade.runner.Runner`; every hook does nothing unless
-``--zablib-grade-results FILE`` is given. It installs :mod:`zablib.grade.nbval_patch`, writes
-one JSON line per cell result to ``FILE`` (the runner follows it), and fails a test cell that
-"passed" without really running to its end: one whose error a solution hid with a custom
-exception handler, or one a solution rewrote with an IPython input transformer (each test cell
-that does not check outputs gets a random token assigned on its last line at run time, and the
-plugin reads it back).
+``--zablib-grade-results-fd FD`` is given. It installs :mod:`zablib.grade.nbval_patch`, writes
+one JSON line per cell result to the pipe ``FD`` (the runner reads it; no kernel inherits it),
+and fails a test cell that "passed" without really running to its end: one whose error was
+hidden with a custom exception handler, or one rewritten by an IPython input transformer (each
+test cell that does not check outputs gets a random token assigned on its last line at run time,
+and the plugin reads it back). Students' code runs in sandboxed workers, never in these kernels
+(:mod:`zablib.grade.bridge`); the checks stay as a second line of defence.
 
 Hooks: ``pytest_addoption``, ``pytest_configure`` / ``pytest_unconfigure`` (install the nbval
 repairs, open and close the results file), ``pytest_runtest_call`` (deadline and tamper checks
@@ -17,6 +18,7 @@ around each cell) and ``pytest_runtest_logreport`` (one JSON line per result).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from typing import IO, Any
@@ -33,7 +35,7 @@ __all__ = ["OUTPUT_GRACE", "TamperedCellError"]
 OUTPUT_GRACE = 5.0
 
 _TOKEN_VAR = "_zablib_grade_token"
-_results: IO[str] | None = None  # the controller process's results file, while configured
+_results: IO[str] | None = None  # the controller process's results pipe, while configured
 
 
 class TamperedCellError(AssertionError):
@@ -41,25 +43,26 @@ class TamperedCellError(AssertionError):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--zablib-grade-results FILE`` (JSON lines, one per cell result)."""
+    """Register ``--zablib-grade-results-fd FD`` (JSON lines, one per cell result)."""
     parser.getgroup("zablib-grade").addoption(
-        "--zablib-grade-results", default=None, help="zablib.grade: write cell results here"
+        "--zablib-grade-results-fd", default=None, help="zablib.grade: write cell results to this pipe"
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Patch nbval's kernel handling and open the results file (controller process only)."""
+    """Patch nbval's kernel handling and open the results pipe (controller process only)."""
     global _results
-    path = config.getoption("zablib_grade_results", None)
-    if not path:
+    fd = config.getoption("zablib_grade_results_fd", None)
+    if not fd:
         return
     nbval_patch.install()
     if not hasattr(config, "workerinput"):
-        _results = open(path, "a", encoding="utf-8")
+        os.set_inheritable(int(fd), False)  # kernels and xdist workers must not hold it
+        _results = os.fdopen(int(fd), "w", encoding="utf-8")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the results file."""
+    """Close the results pipe."""
     global _results
     if _results is not None:
         _results.close()
@@ -74,9 +77,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "setup" and report.outcome == "passed":
         return
     try:
-        message = report.longreprtext[-4000:]
+        text = report.longreprtext
     except Exception:  # a result must be written whatever its repr does
-        message = ""
+        text = ""
     out.write(
         json.dumps(
             {
@@ -85,7 +88,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 "outcome": report.outcome,
                 "xfail": hasattr(report, "wasxfail"),
                 "duration": round(report.duration, 3),
-                "message": message,
+                "timeout": "Timeout of" in text[:1000],
+                "message": text[-4000:],
             }
         )
         + "\n"
@@ -97,7 +101,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Run an nbval cell with a hard deadline, then verify that a passed test cell really ran."""
     cell = getattr(item, "cell", None)
-    if cell is None or not item.config.getoption("zablib_grade_results", None):
+    if cell is None or not item.config.getoption("zablib_grade_results_fd", None):
         return (yield)
     kernel = getattr(item.parent, "kernel", None)
     timeout = float(item.config.option.nbval_cell_timeout)

@@ -1,29 +1,24 @@
-"""Run spliced notebooks under pytest and nbval in subprocesses, and collect each cell's result.
+"""Run trusted notebooks under pytest and nbval in subprocesses, and collect each cell's result.
 
-This is the one place where students' code starts: a pytest process per batch of notebooks
-(``pytest --nbval-lax`` with a per-cell timeout, pytest-xdist for several workers, and the
-grader's plugin :mod:`zablib.grade.plugin`), in its own session so that it can be killed with
-everything it spawned. The plugin appends one JSON line per cell to a results file; this module
-follows that file, kills a run that stalls, and re-runs the notebooks a dead run did not finish.
+A pytest process per batch of trusted notebooks (``pytest --nbval-lax`` with a per-cell timeout,
+pytest-xdist for several workers, and the grader's plugin :mod:`zablib.grade.plugin`), in its own
+session so that it can be killed with everything it spawned. Each notebook's kernel starts the
+notebook's sandboxed worker (:mod:`zablib.grade.bridge`), described to it by the environment
+variable :data:`~zablib.grade.sandbox.ENV`. The plugin writes one JSON line per cell to a pipe
+that only the pytest process holds (no file a student process could reach); this module reads
+it, validates each record, kills a run that stalls, and re-runs the notebooks a dead run did not
+finish.
 
 A notebook is a :class:`NotebookRun`: a path relative to the work folder, the number of its code
 cells, and the records collected so far. The runner knows nothing about students, exercises or
 points; :mod:`zablib.grade.grader` maps records back to test cells with :func:`cell_status`.
-
-Where a sandbox plugs in (issue #12)
-------------------------------------
-Today the students' code runs with the grader's rights, in the kernels nbval starts from this
-process's pytest run. A sandboxed grader (bubblewrap per notebook, a trusted kernel for the test
-cells and an untrusted one for the solution cells) replaces :meth:`Runner.command` /
-:meth:`Runner.environment` and the :class:`subprocess.Popen` call in one place here, and keeps the
-contract: the results file of JSON lines and :class:`NotebookRun` records. Splicing, the
-gradebook and the command line do not change.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -34,10 +29,14 @@ from typing import Protocol
 
 import pytest
 
-__all__ = ["PLUGIN", "STALL_GRACE", "NotebookRun", "Progress", "Runner", "cell_status"]
+from zablib.grade.sandbox import ENV, Sandbox
+
+__all__ = ["PLUGIN", "STALL_GRACE", "NotebookRun", "Progress", "Runner", "cell_status", "valid_record"]
 
 #: seconds without any new cell result after which a pytest run is considered stuck
 STALL_GRACE = 120.0
+#: characters of a cell record's message kept
+MESSAGE_CAP = 4000
 #: the pytest plugin loaded into every grading run (``-p``)
 PLUGIN = "zablib.grade.plugin"
 
@@ -106,32 +105,37 @@ def cell_status(record: dict | None) -> str:
         return "error"
     if record["outcome"] == "passed":
         return "passed"
-    if "Timeout of" in message:
+    if record.get("timeout") or "Timeout of" in message:
         return "timeout"
     return "failed"
 
 
 class Runner:
-    """Runs batches of spliced notebooks under pytest and collects per-cell records.
+    """Runs batches of trusted notebooks under pytest and collects per-cell records.
 
     Parameters
     ----------
     workdir : Path
-        The work folder holding the notebooks; pytest runs there, with logs and results files
-        ``runNNNN.log`` / ``runNNNN.jsonl`` written next to them.
+        The work folder holding the notebooks; pytest runs there, with a log ``runNNNN.log``
+        per run written next to them.
     workers : int
         Notebooks run in parallel (pytest-xdist ``--dist loadscope``).
     timeout : float
         Seconds each cell may run.
     progress : Progress
         Told each time a notebook is finished.
+    sandbox : ~zablib.grade.sandbox.Sandbox
+        Where the notebooks' workers run.
     """
 
-    def __init__(self, workdir: Path, workers: int, timeout: float, progress: Progress) -> None:
+    def __init__(
+        self, workdir: Path, workers: int, timeout: float, progress: Progress, sandbox: Sandbox
+    ) -> None:
         self.workdir = workdir
         self.workers = workers
         self.timeout = timeout
         self.progress = progress
+        self.sandbox = sandbox
         self.runs = 0
         (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
 
@@ -180,15 +184,15 @@ class Runner:
             for notebook in untouched:
                 self._pytest([notebook])
 
-    def command(self, batch: list[NotebookRun], results: Path) -> list[str]:
-        """The pytest command line that runs a batch and appends its cell records to `results`.
+    def command(self, batch: list[NotebookRun], results_fd: int) -> list[str]:
+        """The pytest command line that runs a batch and writes its cell records to a pipe.
 
         Parameters
         ----------
         batch : list of ~zablib.grade.runner.NotebookRun
             The notebooks, named relative to the work folder (pytest's working directory).
-        results : Path
-            The JSON-lines file the plugin writes.
+        results_fd : int
+            The pipe's writing end, inherited by pytest.
 
         Returns
         -------
@@ -200,7 +204,7 @@ class Runner:
             "-p", "no:cacheprovider", "-p", "nbval.plugin", "-p", PLUGIN,
             "--color=no", "-q", "--tb=short",
             "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", str(self.timeout),
-            "--zablib-grade-results", str(results),
+            "--zablib-grade-results-fd", str(results_fd),
         ]  # fmt: skip
         if workers > 1:
             cmd += ["-p", "xdist.plugin", "-n", str(workers), "--dist", "loadscope"]
@@ -214,7 +218,7 @@ class Runner:
         dict of str to str
             No pytest or coverage settings and no startup files of the instructor's; plugin
             autoloading off (a stray plugin could reorder or skip cells); this zablib first on
-            ``PYTHONPATH``.
+            ``PYTHONPATH``; the sandbox for the kernels' workers.
         """
         env = {
             k: v
@@ -225,42 +229,56 @@ class Runner:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         env["IPYTHONDIR"] = str(self.workdir / ".ipython")
+        env[ENV] = self.sandbox.to_json()
         return env
 
     def _pytest(self, batch: list[NotebookRun]) -> None:
         self.runs += 1
-        results = self.workdir / f"run{self.runs:04d}.jsonl"
         log = self.workdir / f"run{self.runs:04d}.log"
-        results.touch()
         by_path = {n.path: n for n in batch}
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                self.command(batch, results), cwd=self.workdir, env=self.environment(),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-            try:
-                self._follow(proc, results, by_path)
-            finally:
-                _kill_group(proc)
-        self._read(results, by_path, 0)
+        reading, writing = os.pipe()
+        try:
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(
+                    self.command(batch, writing), cwd=self.workdir, env=self.environment(),
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True, pass_fds=(writing,),
+                )  # fmt: skip
+                os.close(writing)
+                writing = -1
+                try:
+                    self._follow(proc, reading, by_path)
+                finally:
+                    _kill_group(proc)
+        finally:
+            os.close(reading)
+            if writing >= 0:
+                os.close(writing)
         rc = proc.returncode
-        if rc == pytest.ExitCode.USAGE_ERROR or (
-            rc == pytest.ExitCode.INTERNAL_ERROR and not any(n.records for n in batch)
-        ):
+        if rc == pytest.ExitCode.USAGE_ERROR:
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise RuntimeError(f"pytest could not run the notebooks (exit {rc}); log:\n{tail}")
+        if rc == pytest.ExitCode.INTERNAL_ERROR and not any(n.records for n in batch):
+            tail = log.read_text(encoding="utf-8", errors="replace")[-1500:]
+            print(f"zablib.grade: pytest failed on {_names(batch)} (exit {rc}):\n{tail}", file=sys.stderr)
         for notebook in batch:
             self._count(notebook)
 
-    def _follow(self, proc: subprocess.Popen, results: Path, by_path: dict[str, NotebookRun]) -> None:
-        offset = 0
+    def _follow(self, proc: subprocess.Popen, reading: int, by_path: dict[str, NotebookRun]) -> None:
+        """Read records until pytest closes the pipe; give up on a run silent for too long."""
+        buffer = b""
         last = time.monotonic()
-        while proc.poll() is None:
-            time.sleep(0.2)
-            new_offset = self._read(results, by_path, offset)
-            if new_offset != offset:
-                offset, last = new_offset, time.monotonic()
+        while True:
+            if select.select([reading], [], [], 0.5)[0]:
+                chunk = os.read(reading, 1 << 16)
+                if not chunk:
+                    break  # pytest is done (or dead)
+                buffer += chunk
+                lines = buffer.split(b"\n")
+                buffer = lines.pop()
+                for line in lines:
+                    if self._record(line, by_path):
+                        last = time.monotonic()
             elif time.monotonic() - last > self.timeout + STALL_GRACE:
                 print(
                     f"zablib.grade: no result for {self.timeout + STALL_GRACE:.0f} s; "
@@ -268,29 +286,62 @@ class Runner:
                     file=sys.stderr,
                 )
                 return
+            elif proc.poll() is not None and not select.select([reading], [], [], 0.5)[0]:
+                return  # pytest is gone, and whatever it spawned holds the pipe open
 
-    def _read(self, results: Path, by_path: dict[str, NotebookRun], offset: int) -> int:
-        with open(results, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        for line in data[:end].splitlines():
-            try:
-                rec = json.loads(line)
-                path, _, cell = rec["nodeid"].partition("::")
-                notebook = by_path.get(path)
-                index = int(cell.removeprefix("Cell "))
-            except (ValueError, KeyError, AttributeError):
-                continue
-            if notebook is not None:
-                notebook.records[index] = rec
-                self._count(notebook)
-        return offset + end
+    def _record(self, line: bytes, by_path: dict[str, NotebookRun]) -> bool:
+        """File one JSON line of the plugin's; False (and nothing filed) if it is malformed."""
+        rec = valid_record(line, by_path)
+        if rec is None:
+            return False
+        notebook = by_path[rec["path"]]
+        notebook.records[rec["index"]] = rec
+        self._count(notebook)
+        return True
 
     def _count(self, notebook: NotebookRun) -> None:
         if notebook.complete() and not notebook.counted:
             notebook.counted = True
             self.progress.update(1)
+
+
+def valid_record(line: bytes, by_path: dict[str, NotebookRun]) -> dict | None:
+    """A cell record of the plugin's, checked field by field.
+
+    Parameters
+    ----------
+    line : bytes
+        One JSON line.
+    by_path : dict of str to NotebookRun
+        The notebooks of the run.
+
+    Returns
+    -------
+    dict or None
+        ``path``, ``index`` (the cell's nbval number), ``when`` (``setup`` or ``call``),
+        ``outcome`` (``passed``, ``failed`` or ``skipped``), ``timeout`` (whether nbval says the
+        cell timed out) and ``message`` (a str, capped);
+        None if the line is not such a record of a cell of one of these notebooks.
+    """
+    try:
+        raw = json.loads(line)
+        path, _, cell = raw["nodeid"].partition("::")
+        index = int(cell.removeprefix("Cell "))
+        when, outcome, message = raw["when"], raw["outcome"], raw.get("message", "")
+        timeout = raw.get("timeout", False)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    notebook = by_path.get(path)
+    if notebook is None or not 0 <= index < notebook.code_cells or not cell.startswith("Cell "):
+        return None
+    if when not in ("setup", "call") or outcome not in ("passed", "failed", "skipped"):
+        return None
+    if not isinstance(message, str) or type(timeout) is not bool:
+        return None
+    return {
+        "path": path, "index": index, "when": when, "outcome": outcome, "timeout": timeout,
+        "message": message[-MESSAGE_CAP:],
+    }  # fmt: skip
 
 
 def _names(notebooks: list[NotebookRun]) -> str:
