@@ -12,7 +12,7 @@ import pytest
 from zablib import InvariantViolation, faults
 from zablib.coord import Ensemble
 from zablib.core import Output
-from zablib.network import LinkConfig, lognormal, uniform
+from zablib.network import LinkConfig, constant, lognormal, uniform
 from zablib.protocols import raft, zab
 from zablib.protocols.zab import (
     Ack,
@@ -288,8 +288,9 @@ def settle_part(sim, group: set[int], limit: float = 3000.0) -> int:
 
 
 def test_a_prospective_leader_that_hears_of_a_newer_history_gives_up():
-    """Paper, Phase 1 (discovery): the leader must hold the most up-to-date history of its quorum;
-    told of a more recent one in ACKEPOCH, it returns to election."""
+    """Zab 1.0 (ZooKeeper's wiki page Zab1.0, phase 1): the election picked the most up-to-date
+    server it heard of, so the leader only checks; told of a more recent history in ACKEPOCH,
+    it disconnects and returns to election (``discovery="check"``, the default)."""
     server = ZabServer(1, (1, 2, 3), {})
     server.on_start(0.0)
     server._become_leader(0.0, Output())
@@ -300,6 +301,72 @@ def test_a_prospective_leader_that_hears_of_a_newer_history_gives_up():
                                              epochs=((0, 3),)))
     assert server.role == "looking"
     assert out.notes[0][2] == "2 has a more recent history (0, (0, 3))"
+
+
+def test_with_the_papers_discovery_the_leader_adopts_the_newest_history_of_its_quorum():
+    """Zab paper, Phase 1 (discovery): followers send their whole history in ACK-E, and the
+    prospective leader takes the most recent one of its quorum (current epoch, then last zxid)
+    as its own before synchronising anyone (``discovery="adopt"``)."""
+    server = ZabServer(1, (1, 2, 3), {}, discovery="adopt")
+    server.on_start(0.0)
+    server._become_leader(0.0, Output())
+    server.on_message(1.0, 2, FollowerInfo(session=1, accepted_epoch=1))
+    newer = (((1, 1), "a"), ((1, 2), "b"))
+    out = server.on_message(2.0, 2, AckEpoch(1, 2, current_epoch=1, last_zxid=(1, 2),
+                                             epochs=((1, 2),), history=newer))
+    assert server.role == "leading" and server.epoch == 2
+    assert server.history == newer
+    assert out.persist["history"] == newer and out.persist["current_epoch"] == 2
+    assert out.notes[0][1:] == ("adopted", (2, ()))
+    assert out.sends == [(2, Diff(1, 2, ())), (2, NewLeader(1, 2))]
+
+
+def test_an_ack_epoch_shows_its_history_in_the_trace_only_when_it_carries_one():
+    plain = AckEpoch(1, 2, current_epoch=1, last_zxid=(1, 2), epochs=((1, 2),))
+    assert plain.describe() == "AckEpoch(session=1, epoch=2, current_epoch=1, last_zxid=(1, 2), " \
+                               "epochs=((1, 2),))"
+    full = AckEpoch(1, 2, 1, (1, 2), ((1, 2),), history=(((1, 1), "a"), ((1, 2), "b")))
+    assert full.describe() == plain.describe()[:-1] + ", history of 2)"
+
+
+def recent_history_joins_late(discovery: str):
+    """Leader 3 commits a, then logs b alone and crashes. 1 and 2 elect 2, but 1's link to 2
+    is slow, so 3 (restarted, with b) joins 2's discovery first and acknowledges its epoch with
+    the most recent history of the three."""
+    sim = zab.cluster(3, seed=1, discovery=discovery)
+    sim.run_until(lambda s: s.leader() == 3, what="3 leading")
+    sim.submit("a")
+    sim.run_for(50)
+    sim.cut_link(3, 1)
+    sim.cut_link(3, 2)
+    sim.submit("b")
+    sim.crash(3)
+    sim.heal()
+    sim.configure_links(1, 2, delay=constant(150.0))
+    sim.run_until(lambda s: s.nodes[2].role == "leading", what="2 elected")
+    sim.recover(3)
+    sim.run_until(lambda s: s.nodes[2].role != "leading" or s.nodes[2].syncing,
+                  what="2 hearing 3's AckEpoch")
+    sim.configure_links(1, 2, delay=uniform(1.0, 10.0))
+    sim.run_for(1000)
+    sim.check()
+    return sim
+
+
+def test_zab_1_0_re_elects_where_the_paper_adopts_and_both_keep_every_property():
+    """The difference in one run. Zab 1.0 (``"check"``): 2 gives up, 1 and 2 elect 2 again
+    before 3's timer lets it vote, and epoch 3 drops b, which 3 alone had logged (legal: b was
+    never committed). The paper (``"adopt"``): 2 takes 3's history and leads epoch 2 with b."""
+    check = recent_history_joins_late("check")
+    assert "3 has a more recent history (1, (1, 2))" in check.trace.values("looking")
+    assert check.trace.values("leader") == [(1, 3), (3, 2)]
+    assert check.trace.values("adopted") == []
+    assert check.trace.values("truncated") == [(((1, 2), "b"),)]
+    assert everyone(check) == {1: ["a"], 2: ["a"], 3: ["a"]}
+    adopt = recent_history_joins_late("adopt")
+    assert adopt.trace.values("adopted") == [(3, ())]
+    assert adopt.trace.values("leader") == [(1, 3), (2, 2)]
+    assert everyone(adopt) == {1: ["a", "b"], 2: ["a", "b"], 3: ["a", "b"]}
 
 
 def test_a_follower_refuses_an_epoch_below_the_one_it_accepted():
@@ -353,6 +420,46 @@ def test_an_election_that_ignores_the_last_zxid_loses_committed_transactions():
     with pytest.raises(InvariantViolation) as broken:
         sim.check()
     assert broken.value.invariant == "prefix order"
+
+
+def test_with_the_papers_discovery_an_election_by_id_alone_loses_nothing():
+    """The same run as above with ``discovery="adopt"``: the stale 3 still wins the election,
+    but adopts the newer history of its quorum, x included (the paper's Phase 0 may be any
+    leader oracle: discovery, not the election, makes the history complete)."""
+    sim = zab.cluster(3, seed=1, variant="election-ignores-zxid", discovery="adopt")
+    settle(sim)
+    sim.isolate(3)
+    sim.run_for(SYNC_MS + INIT_MS)
+    sim.crash(3)
+    assert settle(sim) == 2
+    sim.submit("x")
+    sim.run_for(50)
+    sim.crash(2)
+    sim.heal()
+    sim.recover(3)
+    assert settle(sim) == 3
+    assert sim.trace.values("adopted") == [(1, ())]
+    assert sim.submit("y")
+    sim.run_for(50)
+    sim.check()
+    assert sim.committed(1) == sim.committed(3) == ["x", "y"]
+
+
+def test_with_the_papers_discovery_a_campaign_electing_by_id_finds_no_violation():
+    adopted = 0
+    for seed in range(300):
+        sim = faults.zab_links_run(seed, variant="election-ignores-zxid", discovery="adopt")
+        sim.check()
+        faults.quiesce(sim)
+        assert faults.zab_stuck(sim) is None, seed
+        adopted += bool(sim.trace.values("adopted"))
+    assert adopted >= 10
+
+
+@pytest.mark.parametrize("bad", ["paper", None])
+def test_an_unknown_discovery_is_refused(bad):
+    with pytest.raises(ValueError, match="unknown discovery .*'check' .* or 'adopt'"):
+        zab.cluster(3, discovery=bad)
 
 
 def test_skipping_trunc_delivers_a_proposal_nobody_committed():

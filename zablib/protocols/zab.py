@@ -1,4 +1,10 @@
-"""Zab, ZooKeeper's atomic broadcast, with crash recovery (Junqueira, Reed, Serafini, DSN 2011).
+"""Zab, ZooKeeper's atomic broadcast, with crash recovery.
+
+Which Zab: by default **Zab 1.0**, the protocol ZooKeeper runs since 3.4 as its design page
+*Zab1.0* (ZooKeeper wiki) specifies it, with ZooKeeper's fast leader election as phase 0;
+``cluster(discovery="adopt")`` runs the discovery phase of the Zab paper instead (Junqueira,
+Reed, Serafini, "Zab: High-performance broadcast for primary-backup systems", DSN 2011). The
+two differ in one rule of phase 1, below.
 
 A Zab server is *looking* (electing), *following* or *leading*. Every transaction gets a
 **zxid** ``(epoch, counter)``, compared lexicographically: the epoch numbers the leadership that
@@ -15,8 +21,21 @@ Phase 1, discovery
     Followers send ``FollowerInfo`` with their accepted epoch. With a quorum (itself included),
     the prospective leader picks ``max(accepted epochs) + 1`` and sends ``NewEpoch``; a follower
     persists it as its accepted epoch and answers ``AckEpoch`` with its current epoch and its
-    history's last zxid. A leader that hears of a more up-to-date history than its own gives up
-    and returns to election (the paper's check; with the election's ordering it rarely fires).
+    history's last zxid. What the leader does with a more recent history (higher current epoch,
+    or the same and a higher last zxid) than its own is the ``discovery`` rule:
+
+    ``"check"`` (default), Zab 1.0's: the election already chose the most up-to-date server
+    among those that voted, so the leader only checks; told of a more recent history by a
+    follower of its quorum, it disconnects and returns to election, where that history's vote
+    wins unless a quorum elects without it. (ZooKeeper's code is gentler than its wiki page:
+    ``Leader.waitForEpochAck`` refuses only that follower's connection, "Follower is ahead of
+    the leader", and the leader gives up when ``initLimit`` passes without a quorum.)
+
+    ``"adopt"``, the paper's: ``AckEpoch`` carries the follower's whole history, and once a
+    quorum has acknowledged, the leader takes the most recent history among them and its own as
+    its own before synchronising anyone. The election then need not prefer up-to-date servers
+    at all (the paper's phase 0 is any leader oracle): even the broken ``"election-ignores-zxid"``
+    loses nothing.
 Phase 2, synchronisation
     The leader brings each follower to its own history with ``Diff`` (send what is missing),
     ``Trunc`` (drop proposals the leader does not have, then send what is missing) or ``Snap``
@@ -28,6 +47,17 @@ Phase 3, broadcast
     (the leader included) has logged it, and servers deliver in zxid order. ``Ping``/``Pong``
     are heartbeats: a follower that stops hearing from its leader, and a leader that stops
     hearing from a quorum, return to election.
+
+Timers come from ZooKeeper's three knobs, ``cluster(tick_ms=, init_limit=, sync_limit=)`` as in
+``zoo.cfg`` (:class:`Timers`): the leader pings every tick; a new leader must have a quorum
+synchronised, and a new follower must have its ``NewLeader``, within ``init_limit`` ticks of
+their election; once synchronised, ``sync_limit`` ticks of silence end a session; election
+notifications are re-sent every 2-4 ticks. The defaults (a 20 ms tick, 10 and 5 ticks) suit the
+book's 1-10 ms links; slower links need a longer tick, as a real ensemble's ``tickTime`` is set
+above its network's delays. ZooKeeper gives each of its leader's three waits (epoch, epoch
+acknowledgements, ``NewLeader`` acknowledgements) ``initLimit`` ticks of its own and its
+follower ``initLimit`` ticks per message read; here ``init_limit`` bounds the whole of
+establishment, which is stricter and, like every timer, never matters to safety.
 
 Durable state (``Output.write``): ``accepted_epoch`` (and from whom it was accepted),
 ``current_epoch``, ``history`` (a tuple of ``(zxid, txn)``) and ``committed`` (the zxid up to
@@ -46,7 +76,8 @@ history itself rather than a data-tree snapshot.
 Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
 
 ``"election-ignores-zxid"``
-    Votes are ordered by server id alone and the leader skips the up-to-date check of discovery.
+    Votes are ordered by server id alone and the leader skips the up-to-date check of discovery
+    (with ``discovery="adopt"``, which has no such check, nothing breaks).
 ``"skip-trunc"``
     The leader sends ``Diff`` where ``Trunc`` is needed: the follower keeps proposals nobody
     committed.
@@ -86,6 +117,9 @@ DIFF_LIMIT = 10  # a follower missing more proposals than this gets a Snap
 ZERO: Zxid = (0, 0)
 VARIANTS = ("correct", "election-ignores-zxid", "skip-trunc", "commit-without-quorum",
             "volatile-commit-point")
+#: What a prospective leader does in discovery with a follower's more recent history (see the
+#: module docstring): Zab 1.0's ``"check"`` (ZooKeeper's rule) or the Zab paper's ``"adopt"``.
+DISCOVERIES = ("check", "adopt")
 LOOKING, FOLLOWING, LEADING = "looking", "following", "leading"
 
 
@@ -190,13 +224,21 @@ class NewEpoch(Message):
 
 @dataclass(frozen=True)
 class AckEpoch(Message):
-    """Follower -> leader: accepted; my current epoch and history (last zxid, per-epoch counts)."""
+    """Follower -> leader: accepted; my current epoch and history (last zxid, per-epoch counts).
+
+    With the paper's discovery (``discovery="adopt"``) it carries the whole ``history`` too.
+    """
 
     session: int
     epoch: int
     current_epoch: int
     last_zxid: Zxid
     epochs: tuple[tuple[int, int], ...]
+    history: tuple | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        text = repr(self)
+        return text if self.history is None else f"{text[:-1]}, history of {len(self.history)})"
 
 
 @dataclass(frozen=True)
@@ -360,6 +402,7 @@ class FollowerSession:
     current_epoch: int = 0
     last_zxid: Zxid = ZERO
     epochs: tuple = ()
+    history: tuple | None = None
     acked: Zxid = ZERO
     heard: float = 0.0
 
@@ -369,15 +412,16 @@ class ZabServer(Node):
 
     ``sync_rule`` is how a leader decides to synchronise a follower, :func:`choose_sync` unless
     ``cluster(choose_sync=...)`` replaces it; ``timers`` are its timers (:class:`Timers`, from
-    ZooKeeper's tick and limits).
+    ZooKeeper's tick and limits); ``discovery`` is ``"check"`` or ``"adopt"`` (:data:`DISCOVERIES`).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  variant: str = "correct", diff_limit: int = DIFF_LIMIT,
                  sync_rule: Callable[..., tuple[str, Zxid, tuple]] | None = None,
-                 timers: Timers | None = None):
+                 timers: Timers | None = None, discovery: str = "check"):
         super().__init__(node_id, peers, storage)
         self.variant = variant
+        self.discovery = discovery
         self.timers = Timers() if timers is None else timers
         self.diff_limit = diff_limit
         self.sync_rule = choose_sync if sync_rule is None else sync_rule
@@ -603,7 +647,8 @@ class ZabServer(Node):
             self.phase = "epoch"
             out.cancel_timer("connect")
             return out.send(src, AckEpoch(self.session, msg.epoch, self.epoch, self.last_zxid,
-                                          epoch_counts(self.history)))
+                                          epoch_counts(self.history),
+                                          self.history if self.discovery == "adopt" else None))
         if isinstance(msg, Diff | Trunc | Snap) and phase == "epoch":
             return self._step_follower_sync(out, msg)
         if isinstance(msg, NewLeader) and phase == "sync":
@@ -714,12 +759,32 @@ class ZabServer(Node):
         if not self._quorum_in("acked"):
             return out
         self.syncing = True
+        if self.discovery == "adopt":
+            self._adopt_newest(out, acked)
         self.epoch = self.new_epoch
         out.write(current_epoch=self.epoch)
         out.note(f"leads epoch {self.epoch}", tag="leader", value=(self.epoch, self.id))
         for peer in acked:
             self._sync(out, peer)
         return self._maybe_establish(out)
+
+    def _adopt_newest(self, out: Output, acked: list[NodeId]) -> None:
+        """The Zab paper's discovery: take the most recent history of the quorum (highest
+        current epoch, then last zxid) as this leader's own, before synchronising anyone."""
+        newest, source = (self.epoch, self.last_zxid), None
+        for peer in acked:
+            follower = self.followers[peer]
+            if (follower.current_epoch, follower.last_zxid) > newest:
+                newest, source = (follower.current_epoch, follower.last_zxid), peer
+        if source is None:
+            return
+        history = self.followers[source].history
+        dropped = tuple(entry for entry in self.history if entry not in history)
+        self.history = history
+        out.write(history=history)
+        out.note(f"adopts the history of {source}, up to {newest[1]}"
+                 + (f", dropping {len(dropped)} of its own" if dropped else ""),
+                 tag="adopted", value=(source, dropped))
 
     def _sync(self, out: Output, peer: NodeId) -> None:
         follower = self.followers[peer]
@@ -770,11 +835,12 @@ class ZabServer(Node):
         follower.heard = now
         if isinstance(msg, AckEpoch) and follower.stage == "epoch" and msg.epoch == self.new_epoch:
             theirs, mine = (msg.current_epoch, msg.last_zxid), (self.epoch, self.last_zxid)
-            if theirs > mine and self.variant != "election-ignores-zxid" and not self.syncing:
+            if (theirs > mine and self.discovery == "check" and not self.syncing
+                    and self.variant != "election-ignores-zxid"):
                 return self._look(now, out, f"{src} has a more recent history {theirs}")
             follower.stage = "acked"
             follower.current_epoch, follower.last_zxid = msg.current_epoch, msg.last_zxid
-            follower.epochs = msg.epochs
+            follower.epochs, follower.history = msg.epochs, msg.history
             if self.syncing:
                 self._sync(out, src)
                 return out
@@ -958,7 +1024,7 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
             link: LinkConfig | None = None, disks: Mapping[NodeId, Mapping[str, Any]] | None = None,
             choose_sync: Callable[..., tuple[str, Zxid, tuple]] | None = None,
             tick_ms: float = TICK_MS, init_limit: int = INIT_LIMIT,
-            sync_limit: int = SYNC_LIMIT) -> ZabSimulation:
+            sync_limit: int = SYNC_LIMIT, discovery: str = "check") -> ZabSimulation:
     """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
 
     Parameters
@@ -993,6 +1059,11 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
         ZooKeeper's ``syncLimit``, in ticks (default 5): the silence after which a synchronised
         follower gives up its leader, and a leader a quorum it no longer hears from.
 
+    discovery : str
+        What a prospective leader does when a follower of its quorum has a more recent history:
+        ``"check"`` (Zab 1.0, ZooKeeper's rule: it returns to election) or ``"adopt"`` (the Zab
+        paper's discovery: it takes that history as its own). See the module docstring.
+
     The defaults suit the book's links (1-10 ms). On slower links, raise them as a ZooKeeper
     administrator does: a tick well above a message's usual delay, and limits that leave room for
     the tail of the delays; e.g. ``tick_ms=60`` for links of 20-60 ms.
@@ -1008,11 +1079,14 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
     if not isinstance(diff_limit, int) or isinstance(diff_limit, bool) or diff_limit < 0:
         raise ValueError(f"diff_limit must be a non-negative int, got {diff_limit!r}")
     timers = Timers(tick_ms, init_limit, sync_limit)
+    if discovery not in DISCOVERIES:
+        raise ValueError(f"unknown discovery {discovery!r}; use 'check' (Zab 1.0, ZooKeeper's) "
+                         "or 'adopt' (the Zab paper's)")
     sim = ZabSimulation(
         # At first boot ``storage`` is empty and the disk is what the server finds; afterwards
         # the disk is part of what the simulation keeps for it.
         lambda i, peers, storage: ZabServer(i, peers, storage or disks.get(i, {}), variant,
-                                            diff_limit, choose_sync, timers),
+                                            diff_limit, choose_sync, timers, discovery),
         range(1, n + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0)),
