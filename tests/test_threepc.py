@@ -12,7 +12,7 @@ import pytest
 
 from zablib import InvariantViolation
 from zablib.protocols import threepc
-from zablib.protocols.commit import TIMEOUT_MS
+from zablib.protocols.commit import RETRY_MS, TIMEOUT_MS
 from zablib.protocols.threepc import (
     CanCommit,
     DoCommit,
@@ -216,6 +216,33 @@ def test_after_a_total_failure_3pc_blocks_until_every_node_is_back():
     assert sim.outcome() == {0: "commit", 1: "commit", 2: "commit"}
     assert any(n == "every node recovered undecided: commit" for i in (0, 1, 2)
                for n in sim.trace.notes(i))
+    sim.check()
+
+
+def test_a_recovered_participant_keeps_asking_everyone_so_a_peer_that_learns_later_can_tell_it():
+    """The hole 2PC had (issue 11) is not in 3PC's recovery: a node that recovers undecided asks
+    every other node again every RETRY_MS, the ones that could not answer before too. 2 had
+    promised to tell 1 and forgot the promise in a restart; 2 then learns the abort from the
+    returning coordinator, whose copy for 1 is lost before it crashes again. 1 learns it from 2
+    at its next question."""
+    sim = threepc.cluster(2, seed=2)
+    sim.run_until(lambda s: in_state(s, "uncertain", 1, 2))
+    sim.crash(0)  # before any PreCommit: nobody can have committed
+    sim.crash(1)
+    sim.recover(1)  # recovered uncertain: it only asks
+    sim.run_until(lambda s: s.delivered(threepc.DecisionRequest, 2, src=1), what="1 asking 2")
+    assert 1 in sim.nodes[2].askers, "2 cannot answer yet: it promises to tell"
+    sim.crash(2)
+    sim.recover(2)  # the promise is gone
+    sim.cut_link(0, 1)
+    sim.recover(0)  # no pre-commit record: abort, and tell everyone ...
+    sim.crash(0)  # ... but only the copy for 2 gets out
+    sim.restore_link(0, 1)
+    sim.run_until(lambda s: s.nodes[2].decision is not None, what="2 learning the abort")
+    assert sim.outcome() == {0: "abort", 1: None, 2: "abort"}
+    sim.run_for(RETRY_MS + 20)
+    assert sim.outcome() == {0: "abort", 1: "abort", 2: "abort"}
+    assert "learns abort from 2" in sim.trace.notes(1)
     sim.check()
 
 
