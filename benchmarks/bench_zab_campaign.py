@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 from protocol_bench import campaign
 
@@ -64,12 +65,10 @@ def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str
 def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
          campaigns: tuple[str, ...] = CAMPAIGNS) -> tuple[int, int]:
     """Run each of ``campaigns``; return the violations and stuck schedules of all of them."""
-    violations = stuck = 0
-    for which in campaigns:
-        v, s = campaign(f"zab {which} fault campaign ({variant})", f"zab {which}",
-                        lambda seed, which=which: schedule(seed, variant, which), count, first)
-        violations, stuck = violations + v, stuck + s
-    return violations, stuck
+    results = [campaign(f"zab {which} fault campaign ({variant})", f"zab {which}",
+                        partial(schedule, variant=variant, which=which), count, first)
+               for which in campaigns]
+    return sum(v for v, _ in results), sum(s for _, s in results)
 
 
 if __name__ == "__main__":
