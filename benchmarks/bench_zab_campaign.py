@@ -24,8 +24,9 @@ liveness failure). Both should be 0.
 
 The default is 10,000 schedules of each campaign; ``python benchmarks/bench_zab_campaign.py
 500`` runs a quick one, a second number sets the first seed, ``--campaign classic`` (or
-``links``) runs one of them, and ``--variant NAME`` runs a broken variant of ``zab.VARIANTS``
-(which should be caught).
+``links``) runs one of them, ``--variant NAME`` runs a broken variant of ``zab.VARIANTS``
+(which should be caught), and ``--discovery adopt`` runs the Zab paper's discovery instead of
+Zab 1.0's (``zab.cluster(discovery=...)``).
 """
 
 from __future__ import annotations
@@ -45,15 +46,16 @@ AFTER_FAULTS_MS = 1000.0  # > election + init and sync limits (zab.Timers): time
 COMMIT_MS = 300.0
 
 
-def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str:
+def schedule(seed: int, variant: str = "correct", which: str = "classic",
+             discovery: str = "check") -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
     try:
         if which == "links":
-            sim = faults.zab_links_run(seed, variant=variant)
+            sim = faults.zab_links_run(seed, variant=variant, discovery=discovery)
             sim.check()
             faults.quiesce(sim)
             return "ok" if faults.zab_stuck(sim) is None else "stuck"
-        sim = faults.faulty_run(zab.cluster, seed, variant=variant)
+        sim = faults.faulty_run(zab.cluster, seed, variant=variant, discovery=discovery)
         faults.quiesce(sim)
         if not faults.recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS):
             return "stuck"
@@ -63,10 +65,12 @@ def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str
 
 
 def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
-         campaigns: tuple[str, ...] = CAMPAIGNS) -> tuple[int, int]:
+         campaigns: tuple[str, ...] = CAMPAIGNS, discovery: str = "check") -> tuple[int, int]:
     """Run each of ``campaigns``; return the violations and stuck schedules of all of them."""
-    results = [campaign(f"zab {which} fault campaign ({variant})", f"zab {which}",
-                        partial(schedule, variant=variant, which=which), count, first)
+    results = [campaign(f"zab {which} fault campaign ({variant}, discovery {discovery})",
+                        f"zab {which}",
+                        partial(schedule, variant=variant, which=which, discovery=discovery),
+                        count, first)
                for which in campaigns]
     return sum(v for v, _ in results), sum(s for _, s in results)
 
@@ -77,7 +81,9 @@ if __name__ == "__main__":
     parser.add_argument("first", nargs="?", type=int, default=0)
     parser.add_argument("--campaign", choices=(*CAMPAIGNS, "both"), default="both")
     parser.add_argument("--variant", choices=zab.VARIANTS, default="correct")
+    parser.add_argument("--discovery", choices=zab.DISCOVERIES, default="check")
     args = parser.parse_args()
     violations, stuck = main(args.count, args.first, args.variant,
-                             CAMPAIGNS if args.campaign == "both" else (args.campaign,))
+                             CAMPAIGNS if args.campaign == "both" else (args.campaign,),
+                             args.discovery)
     sys.exit(1 if violations or stuck else 0)
