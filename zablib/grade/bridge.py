@@ -41,7 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from zablib.grade.sandbox import ENV, Sandbox
+from zablib.grade.sandbox import ENV, PIDS_FILE, Sandbox
 from zablib.grade.worker import REPLY_LIMIT, ProtocolError, read_frame, write_frame
 
 __all__ = [
@@ -200,11 +200,15 @@ class Session:
         with ``source`` and, for solution cells, ``names``), ``solutions`` (the index in
         ``cells`` of each solution cell), ``helpers`` (files to show the worker) and
         ``number`` (the notebook's number in the run).
+    notes : Path, optional
+        Where to note the worker's process ids for the grader
+        (:data:`~zablib.grade.sandbox.PIDS_FILE`); default the working folder.
     """
 
-    def __init__(self, sandbox: Sandbox, plan: dict) -> None:
+    def __init__(self, sandbox: Sandbox, plan: dict, notes: Path | None = None) -> None:
         self.sandbox = sandbox
         self.plan = plan
+        self.notes = Path.cwd() if notes is None else notes
         self.codec = TrustedCodec()
         self.proc: subprocess.Popen | None = None
         self.child: int | None = None  # the worker's process id (bwrap's child)
@@ -244,6 +248,8 @@ class Session:
             self.status_fd = status[0]
             self.child = self._child_pid(status[0])
         atexit.register(self.close)
+        pids = [p for p in (self.proc.pid, self.child) if p is not None]
+        (self.notes / PIDS_FILE).write_text(json.dumps(pids), encoding="ascii")
 
     def _child_pid(self, fd: int) -> int | None:
         """bwrap's first status line names the worker's process id; None if it never comes."""
@@ -427,7 +433,7 @@ def start(plan_path: str) -> None:
         _session.close()
     plan = json.loads(Path(plan_path).read_text(encoding="ascii"))
     sandbox = Sandbox.from_json(os.environ[ENV])
-    _session = Session(sandbox, plan)
+    _session = Session(sandbox, plan, Path(plan_path).resolve().parent)
     _session.launch()
     first = plan["solutions"][0] if plan["solutions"] else len(plan["cells"])
     _session.send_cells(first - 1)  # the setup cells start while this kernel runs its own

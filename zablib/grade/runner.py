@@ -29,7 +29,7 @@ from typing import Protocol
 
 import pytest
 
-from zablib.grade.sandbox import ENV, Sandbox
+from zablib.grade.sandbox import ENV, Sandbox, kill_leftovers
 
 __all__ = ["PLUGIN", "STALL_GRACE", "NotebookRun", "Progress", "Runner", "cell_status", "valid_record"]
 
@@ -254,6 +254,8 @@ class Runner:
             os.close(reading)
             if writing >= 0:
                 os.close(writing)
+        for notebook in batch:  # the kernels' ends killed their workers; make sure of it
+            kill_leftovers((self.workdir / notebook.path).parent)
         rc = proc.returncode
         if rc == pytest.ExitCode.USAGE_ERROR:
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]

@@ -25,14 +25,26 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zablib.grade.worker import CONFIG_ENV
 
-__all__ = ["ENV", "Limits", "Sandbox", "SandboxUnavailable", "probe", "python_paths"]
+__all__ = [
+    "ENV",
+    "FIRST_UID",
+    "PIDS_FILE",
+    "Limits",
+    "Sandbox",
+    "SandboxUnavailable",
+    "kill_leftovers",
+    "probe",
+    "python_paths",
+]
 
 #: environment variable through which the trusted kernel receives its :class:`Sandbox`
 ENV = "ZABLIB_GRADE_SANDBOX"
@@ -45,6 +57,8 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group
                 "/etc/nsswitch.conf")  # fmt: skip
 #: first user id given to workers when the grader is root; each notebook gets its own
 FIRST_UID = 70000
+#: where the trusted kernel notes its worker's process ids, next to the trusted notebook
+PIDS_FILE = "sandbox-pids.json"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -73,7 +87,7 @@ class Limits:
 
     cpu: int | None = 600
     memory: int | None = 4 * 2**30
-    processes: int | None = 64
+    processes: int | None = 32
     file_size: int | None = 64 * 2**20
     open_files: int | None = 256
     tmp_size: int = 256 * 2**20
@@ -260,6 +274,56 @@ class Sandbox:
         if status_fd is not None:
             cmd += ["--json-status-fd", str(status_fd)]
         return cmd + ["--chdir", "/tmp", "--", *run]
+
+
+def kill_leftovers(folder: Path, wait: float = 5.0) -> list[int]:
+    """Kill the worker a trusted kernel started in `folder`, if it is still there.
+
+    The kernel's end kills its worker (bubblewrap's ``--die-with-parent``; the worker is its
+    sandbox's first process, so all in it go too). This is the grader making sure of it after
+    each pytest run, whatever happened to the kernel.
+
+    Parameters
+    ----------
+    folder : Path
+        A trusted notebook's folder (where :data:`PIDS_FILE` was written).
+    wait : float, optional
+        Seconds to wait for them to be gone.
+
+    Returns
+    -------
+    list of int
+        The process ids that were still running a worker and were killed.
+    """
+    try:
+        pids = json.loads((folder / PIDS_FILE).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return []
+    killed = []
+    for pid in pids if isinstance(pids, list) else []:
+        if type(pid) is not int or pid <= 1:
+            continue
+        try:  # a process id is only ours while it still runs our worker (ids are reused)
+            if WORKER.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (OSError, ProcessLookupError):
+            continue
+    deadline = time.monotonic() + wait
+    while killed and time.monotonic() < deadline:
+        alive = []
+        for pid in killed:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        if not alive:
+            break
+        time.sleep(0.05)
+    return killed
 
 
 def probe(sandbox: Sandbox, timeout: float = 60) -> None:

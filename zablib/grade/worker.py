@@ -301,8 +301,8 @@ class _Worker:
 
     A cell that is plain Python is compiled and run as it is; IPython, which takes a third of a
     second to start, is started only for a cell that needs it (a magic, ``!ls``, top-level
-    ``await``) or when the student's code calls ``get_ipython()``, and then runs in the same
-    namespace.
+    ``await``: it runs that cell in the same namespace) or when the student's code calls
+    ``get_ipython()``.
     """
 
     def __init__(self) -> None:
@@ -346,9 +346,12 @@ class _Worker:
             code = None  # IPython syntax, or a real syntax error: IPython tells which
         except (ValueError, OverflowError) as exc:  # null bytes, lone surrogates...
             return exc
-        if code is None or self.shell is not None:
-            result = self.ipython().run_cell(source, store_history=True)
-            return result.error_before_exec or result.error_in_exec
+        if code is None:
+            try:
+                result = self.ipython().run_cell(source, store_history=True)
+                return result.error_before_exec or result.error_in_exec
+            except BaseException as exc:  # a shell the student took apart
+                return exc
         try:
             exec(code, self.ns)
         except BaseException as exc:  # the student's exception (or exit) is the cell's result
@@ -403,16 +406,21 @@ def main() -> None:
     while True:
         try:
             request = json.loads(read_frame(requests, REQUEST_LIMIT))
-            handler = worker.cell if request.get("op") == "cell" else worker.call
-            reply = handler(request)
         except KeyboardInterrupt:  # an interrupt that came late, between two requests
             continue
         except (EOFError, ProtocolError):
             os._exit(0)
+        cell = request.get("op") == "cell"
+        try:
+            reply = worker.cell(request) if cell else worker.call(request)
+        except BaseException as exc:  # the worker itself, taken apart by the student's code
+            reply = [request["id"], _error(exc), []] if cell else [request["id"], False, _error(exc)]
         try:
             payload = json.dumps(reply).encode("ascii")
-        except (TypeError, ValueError) as exc:  # e.g. an integer too long to print
-            payload = json.dumps([reply[0], False, _error(exc)]).encode("ascii")
+        except BaseException:  # e.g. an integer too long to print, or a patched json module
+            failed = b'["Exception", "the answer could not be written"]'
+            shape = b"[%d, %s, []]" if cell else b"[%d, false, %s]"
+            payload = shape % (request["id"], failed)
         if len(payload) > REPLY_LIMIT:
             too_long = ValueError(f"an answer of {len(payload)} bytes (at most {REPLY_LIMIT})")
             payload = json.dumps([reply[0], False, _error(too_long)]).encode("ascii")
