@@ -1,5 +1,5 @@
-# Kills or stops the grader's processes, found through /proc: pytest, the kernels graded after it
-# (any process working in the grader's work folder), and its own sandbox's first process.
+# Kills or stops the grader's processes, found through /proc: pytest and the kernels graded after
+# it (any process working in the grader's work folder, or naming it).
 import os
 import signal
 
@@ -14,7 +14,7 @@ def _kill_all():
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
         except OSError:
             continue
-        if "__WORKDIR__" in where or "__WORKDIR__" in cmd or "pytest" in cmd or int(pid) == 1:
+        if "__WORKDIR__" in where or "__WORKDIR__" in cmd:
             for sig in (signal.SIGSTOP, signal.SIGKILL):
                 try:
                     os.kill(int(pid), sig)
