@@ -1,0 +1,679 @@
+"""Paxos (Lamport, "Paxos Made Simple", 2001): single-decree Paxos and Multi-Paxos.
+
+Every node plays the three roles of the paper (§2.1): proposer, acceptor and learner.
+
+Ballots (§2.2, "proposal numbers")
+    A :class:`Ballot` is ``(round, proposer)``, ordered by round, then proposer id: totally
+    ordered, and unique per proposer since no two proposers share an id and a proposer never
+    reuses a round (it persists the highest round it has used or seen before it sends a
+    Prepare, so a restart cannot reuse one either). ``Ballot(0, 0)`` is "no ballot".
+Acceptor (§2.2, phases 1b and 2b)
+    It answers ``Prepare(b)`` only if ``b`` is above every ballot it promised (as
+    ``Paxos.tla``'s Phase1b, ``m.bal > maxBal[a]``), with a :class:`Promise` carrying the
+    proposals it has accepted; it accepts ``Accept(b, slot, v)`` unless it promised a higher
+    ballot (``m.bal >= maxBal[a]``, Phase2b). Its promise and its accepted proposals are written
+    with ``Output.write`` before it answers (the simulator writes before it sends). A refusal is
+    a :class:`Nack` naming the higher promise, so that the proposer can abandon its ballot (§2.4).
+Proposer (phases 1a and 2a)
+    After promises from a majority it proposes, for every slot any of them reported, the value of
+    the highest-numbered accepted proposal it heard of (§2.2, P2c), and its own value or a no-op
+    where none was reported.
+Learner (§2.3)
+    A proposer that counts a majority of :class:`Accepted` for one ballot and slot knows the value
+    chosen and tells every node (:class:`Learn`); a node that falls behind is sent what it lacks
+    when it answers a heartbeat. Learned values are durable; a node applies them in slot order.
+
+Multi-Paxos (§3, the state machine)
+    ``cluster(n)`` (``multi=True``) elects a distinguished leader: a node that hears no heartbeat
+    for a randomised election timeout runs phase 1 once, for every slot from the first it does
+    not know chosen, and from then on only phase 2 per command (§3: "phase 1 for infinitely many
+    instances"). A new leader proposes the reported value for every slot not known chosen and a
+    no-op for the gaps (§3's "no-op" commands), then assigns new commands to the next slots. It
+    re-sends its unchosen proposals with each heartbeat, so lost messages only delay it. A leader
+    that hears of a higher ballot steps down.
+Single decree (``multi=False``)
+    No leader: ``sim.propose(i, value)`` makes node ``i`` a proposer of slot 1. A proposer whose
+    value is not chosen within its retry delay starts again with a higher ballot. With a fixed
+    delay shorter than a round two proposers can pre-empt each other for ever (§2.4's
+    "progress" paragraph; :func:`scenario_duel`); the default randomised exponential back-off
+    ends the duel.
+
+Broken variants (``cluster(n, variant=...)``), each caught by a checker in the tests:
+
+``"forgetful-acceptor"``
+    The promise is not persisted: a restarted acceptor has promised nothing and accepts a
+    proposal of a lower ballot than one it had promised not to.
+``"ignore-accepted"``
+    A proposer ignores the values reported in phase 1 and proposes its own (a no-op in
+    Multi-Paxos), which can choose a second value for a slot.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import zablib.quorum as quorum
+from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
+from zablib.invariants import InvariantViolation
+from zablib.network import LinkConfig, uniform
+from zablib.sim import Simulation
+
+VARIANTS = ("correct", "forgetful-acceptor", "ignore-accepted")
+LEADER, CANDIDATE, FOLLOWER, PROPOSER, IDLE = "leader", "candidate", "follower", "proposer", "idle"
+HEARTBEAT_MS = 20.0
+ELECTION_MS = (100.0, 200.0)
+RETRY_MS = (30.0, 60.0)
+MAX_BACKOFF = 6  # the back-off range doubles at most this many times
+MAX_BATCH = 64  # slots per Learn message
+
+
+@dataclass(frozen=True)
+class NoOp:
+    """The value a new leader proposes for a slot it found empty (§3)."""
+
+    def __repr__(self) -> str:
+        return "noop"
+
+
+NOOP = NoOp()
+
+
+@functools.total_ordering
+@dataclass(frozen=True, eq=True)
+class Ballot:
+    """A proposal number (§2.2): ``round`` first, then the ``proposer``'s id breaks ties.
+
+    Raises TypeError when compared with anything but a Ballot, and ValueError for a negative
+    round or proposer.
+    """
+
+    round: int
+    proposer: NodeId
+
+    def __post_init__(self) -> None:
+        for name in ("round", "proposer"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"a ballot's {name} must be an int >= 0, got {value!r}")
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Ballot):
+            raise TypeError(f"a ballot compares only with a ballot, not with {other!r}: "
+                            "ballots are (round, proposer) pairs")
+        return (self.round, self.proposer) < (other.round, other.proposer)
+
+    def __str__(self) -> str:
+        return f"{self.round}.{self.proposer}"
+
+
+ZERO = Ballot(0, 0)
+
+
+# -- messages ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prepare(Message):
+    """Phase 1a: promise ``ballot`` for every slot from ``first`` on."""
+
+    ballot: Ballot
+    first: int
+
+    def describe(self) -> str:
+        return f"Prepare({self.ballot}, slots>={self.first})"
+
+
+@dataclass(frozen=True)
+class Promise(Message):
+    """Phase 1b: the acceptor's accepted proposals ``(slot, ballot, value)`` from ``first`` on."""
+
+    ballot: Ballot
+    accepted: tuple[tuple[int, Ballot, Any], ...]
+
+    def describe(self) -> str:
+        acc = ", ".join(f"{s}:{b}={v!r}" for s, b, v in self.accepted)
+        return f"Promise({self.ballot}, accepted=[{acc}])"
+
+
+@dataclass(frozen=True)
+class Accept(Message):
+    """Phase 2a: accept ``value`` for ``slot`` in ``ballot``."""
+
+    ballot: Ballot
+    slot: int
+    value: Any
+
+    def describe(self) -> str:
+        return f"Accept({self.ballot}, slot={self.slot}, {self.value!r})"
+
+
+@dataclass(frozen=True)
+class Accepted(Message):
+    """Phase 2b, sent to the ballot's proposer."""
+
+    ballot: Ballot
+    slot: int
+
+    def describe(self) -> str:
+        return f"Accepted({self.ballot}, slot={self.slot})"
+
+
+@dataclass(frozen=True)
+class Nack(Message):
+    """A refusal of ``ballot``: the acceptor promised ``promised``, which is higher."""
+
+    ballot: Ballot
+    promised: Ballot
+
+    def describe(self) -> str:
+        return f"Nack({self.ballot}, promised={self.promised})"
+
+
+@dataclass(frozen=True)
+class Learn(Message):
+    """Chosen values ``(slot, value)``, from the proposer that counted the quorum."""
+
+    chosen: tuple[tuple[int, Any], ...]
+
+    def describe(self) -> str:
+        return "Learn(" + ", ".join(f"{s}={v!r}" for s, v in self.chosen) + ")"
+
+
+@dataclass(frozen=True)
+class Heartbeat(Message):
+    """The leader of ``ballot`` is alive and knows the first ``applied`` slots chosen."""
+
+    ballot: Ballot
+    applied: int
+
+    def describe(self) -> str:
+        return f"Heartbeat({self.ballot}, applied={self.applied})"
+
+
+@dataclass(frozen=True)
+class Behind(Message):
+    """A follower that has applied only ``applied`` slots asks the leader for the rest."""
+
+    applied: int
+
+
+@dataclass(frozen=True)
+class Propose:
+    """Client request (single decree): propose ``value`` for slot 1."""
+
+    value: Any
+
+
+# -- the node ---------------------------------------------------------------------------------
+class PaxosNode(Node):
+    """Proposer, acceptor and learner in one pure state machine.
+
+    Parameters
+    ----------
+    node_id, peers, storage
+        As for :class:`~zablib.core.Node`.
+    variant : str
+        ``"correct"`` or a broken variant (module docstring).
+    multi : bool
+        Multi-Paxos with a leader (True) or single-decree proposers (False).
+    election_ms, heartbeat_ms
+        Multi-Paxos: the randomised election timeout and the leader's heartbeat period.
+    retry_ms : float or (float, float)
+        Single decree: how long a proposer waits for its value to be chosen before it tries a
+        higher ballot.
+    backoff : bool
+        Single decree: double the retry range after every failed attempt (randomised exponential
+        back-off).
+    """
+
+    def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
+                 variant: str = "correct", multi: bool = True,
+                 election_ms: tuple[float, float] = ELECTION_MS,
+                 heartbeat_ms: float = HEARTBEAT_MS, retry_ms: float | tuple[float, float] = RETRY_MS,
+                 backoff: bool = True):
+        super().__init__(node_id, peers, storage)
+        self.variant, self.multi = variant, multi
+        self.election_ms, self.heartbeat_ms = election_ms, heartbeat_ms
+        self.retry_ms, self.backoff = retry_ms, backoff
+        # acceptor, durable (the promise is not, in the broken variant "forgetful-acceptor")
+        self.promised: Ballot = storage.get("promised", ZERO)
+        self.accepted: dict[int, tuple[Ballot, Any]] = {
+            s: (b, v) for s, b, v in storage.get("accepted", ())}
+        # proposer: the highest round used or seen, durable so that no ballot is reused
+        self.round: int = storage.get("round", 0)
+        # learner, durable
+        self.learned: dict[int, Any] = dict(storage.get("learned", ()))
+        self.applied = 0
+        while self.applied + 1 in self.learned:
+            self.applied += 1
+        # proposer, volatile
+        self.role = FOLLOWER if multi else IDLE
+        self.ballot = ZERO
+        self.leader_id: NodeId | None = None
+        self.promises: dict[NodeId, tuple[tuple[int, Ballot, Any], ...]] = {}
+        self.proposals: dict[int, Any] = {}  # slot -> value proposed in self.ballot, not chosen
+        self.acks: dict[int, set[NodeId]] = {}
+        self.next_slot = 1
+        self.in_phase2 = False
+        self.queue: list[Any] = []  # commands waiting for phase 1 (single decree: its value)
+        self.attempts = 0
+
+    # -- status ---------------------------------------------------------------------------
+    def status(self) -> str:
+        return (f"{self.role} ballot={self.ballot if self.ballot != ZERO else '-'} "
+                f"promised={self.promised} learned={len(self.learned)} applied={self.applied}")
+
+    def report(self) -> NodeStatus:
+        """Role, ``term`` = the round of the promised ballot, the leader it knows of, its log (one
+        row per slot up to the highest it knows of: the learned value, else the value it accepted,
+        ``kind`` ``"command"`` or ``"noop"``, ``term`` the round of its accepted ballot, None for a
+        learned slot it never accepted) and ``commit`` = the slots it has applied (durable).
+
+        ``extra``: ``promised`` and ``ballot`` (its own, as a proposer) as :class:`Ballot`,
+        ``learned`` (how many slots it knows chosen, maybe with gaps).
+        """
+        top = max([*self.learned, *self.accepted, 0])
+        rows = []
+        for slot in range(1, top + 1):
+            ballot, value = self.accepted.get(slot, (None, None))
+            value = self.learned.get(slot, value)
+            if slot not in self.learned and ballot is None:
+                rows.append(LogRow(slot, None, None, "empty"))
+                continue
+            rows.append(LogRow(slot, None if ballot is None else ballot.round, value,
+                               "noop" if value == NOOP else "command"))
+        return NodeStatus(self.id, True, self.role, term=self.promised.round, leader=self.leader_id,
+                          log=tuple(rows), commit=self.applied, text=self.status(),
+                          extra={"promised": self.promised, "ballot": self.ballot,
+                                 "learned": len(self.learned)})
+
+    # -- inputs ---------------------------------------------------------------------------
+    def on_start(self, now: float) -> Output:
+        out = Output()
+        if self.multi:
+            out.set_timer("election", self.election_ms)
+        return out
+
+    def on_timer(self, now: float, name: str) -> Output:
+        out = Output()
+        if name == "election" and self.role != LEADER:
+            self._start_phase1(out)
+            out.set_timer("election", self.election_ms)
+        elif name == "heartbeat" and self.role == LEADER:
+            self._broadcast(out, Heartbeat(self.ballot, self.applied))
+            for slot, value in sorted(self.proposals.items()):  # re-send what may be lost
+                self._broadcast(out, Accept(self.ballot, slot, value))
+            out.set_timer("heartbeat", self.heartbeat_ms)
+        elif name == "retry" and self.role == PROPOSER and 1 not in self.learned:
+            self.attempts += 1
+            self._start_phase1(out)
+        return out
+
+    def on_client(self, now: float, request: Any) -> Output:
+        out = Output()
+        if isinstance(request, Propose):
+            if self.multi:
+                raise ValueError("propose() is single-decree Paxos; use submit() on a "
+                                 "Multi-Paxos cluster, or cluster(n, multi=False)")
+            out.note(f"proposes {request.value!r}", tag="propose", value=request.value)
+            if 1 in self.learned:
+                out.reply = False
+                return out
+            self.queue = [request.value]
+            self.attempts = 0
+            self.role = PROPOSER
+            self._start_phase1(out)
+            out.reply = True
+            return out
+        if not self.multi:
+            raise ValueError("submit() is Multi-Paxos; use propose(i, value) on a single-decree "
+                             "cluster")
+        if self.role != LEADER:
+            out.reply = False
+            return out
+        out.note(f"proposes {request!r}", tag="propose", value=request)
+        self._propose(out, self.next_slot, request)
+        self.next_slot += 1
+        out.reply = True
+        return out
+
+    def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
+        out = Output()
+        self._receive(out, src, msg)
+        return out
+
+    def _receive(self, out: Output, src: NodeId, msg: Message) -> None:
+        if isinstance(msg, Prepare | Accept):
+            reply = self._step_acceptor(out, src, msg)
+            if src == self.id:
+                self._receive(out, src, reply)
+            else:
+                out.send(src, reply)
+        elif isinstance(msg, Promise | Accepted | Nack):
+            self._step_proposer(out, src, msg)
+        elif isinstance(msg, Learn):
+            self._learn(out, msg.chosen)
+        elif isinstance(msg, Heartbeat):
+            self._step_follower(out, src, msg)
+        elif isinstance(msg, Behind) and self.role == LEADER:
+            missing = [(s, self.learned[s]) for s in range(msg.applied + 1, self.applied + 1)]
+            if missing:
+                out.send(src, Learn(tuple(missing[:MAX_BATCH])))
+
+    def _broadcast(self, out: Output, msg: Message) -> None:
+        """Send ``msg`` to every node; this node's own part is handled here, not sent."""
+        out.broadcast(self.others, msg)
+        self._receive(out, self.id, msg)
+
+    # -- acceptor -------------------------------------------------------------------------
+    def _persist_acceptor(self, out: Output) -> None:
+        if self.variant == "forgetful-acceptor":
+            out.write(accepted=self._accepted_rows())
+        else:
+            out.write(promised=self.promised, accepted=self._accepted_rows())
+
+    def _accepted_rows(self) -> tuple[tuple[int, Ballot, Any], ...]:
+        return tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()))
+
+    def _step_acceptor(self, out: Output, src: NodeId, msg: Prepare | Accept) -> Message:
+        if isinstance(msg, Prepare):
+            if not msg.ballot > self.promised:  # Paxos.tla Phase1b: m.bal > maxBal[a]
+                return Nack(msg.ballot, self.promised)
+            self.promised = msg.ballot
+            self._persist_acceptor(out)
+            if self.multi and src != self.id:
+                out.set_timer("election", self.election_ms)  # let the candidate finish
+            acc = tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()) if s >= msg.first)
+            return Promise(msg.ballot, acc)
+        if msg.ballot < self.promised:  # Phase2b: m.bal >= maxBal[a]
+            return Nack(msg.ballot, self.promised)
+        self.promised = msg.ballot
+        if self.accepted.get(msg.slot) != (msg.ballot, msg.value):
+            self.accepted[msg.slot] = (msg.ballot, msg.value)
+            out.note(f"accepts slot {msg.slot} = {msg.value!r} in {msg.ballot}", tag="accept",
+                     value=(msg.slot, msg.ballot, msg.value))
+        self._persist_acceptor(out)
+        return Accepted(msg.ballot, msg.slot)
+
+    # -- proposer -------------------------------------------------------------------------
+    def _new_ballot(self, out: Output, above: Ballot) -> Ballot:
+        self.round = max(self.round, above.round) + 1
+        out.write(round=self.round)
+        return Ballot(self.round, self.id)
+
+    def _start_phase1(self, out: Output) -> None:
+        self.ballot = self._new_ballot(out, self.promised)
+        if self.multi:
+            self.role = CANDIDATE
+            self.leader_id = None
+            out.cancel_timer("heartbeat")
+        else:
+            spread = 2 ** min(self.attempts, MAX_BACKOFF) if self.backoff else 1
+            delay = self.retry_ms
+            if isinstance(delay, tuple):
+                delay = (delay[0] * spread, delay[1] * spread)
+            else:
+                delay = delay * spread
+            out.set_timer("retry", delay)
+        self.promises, self.proposals, self.acks = {}, {}, {}
+        self.in_phase2 = False
+        out.note(f"phase 1 with ballot {self.ballot}", tag="prepare", value=self.ballot)
+        self._broadcast(out, Prepare(self.ballot, self.applied + 1))
+
+    def _step_proposer(self, out: Output, src: NodeId, msg: Promise | Accepted | Nack) -> None:
+        if isinstance(msg, Nack):
+            if msg.promised.round > self.round:
+                self.round = msg.promised.round
+                out.write(round=self.round)
+            if msg.ballot == self.ballot and self.role in (LEADER, CANDIDATE):
+                out.note(f"pre-empted by {msg.promised}", tag="preempted", value=msg.promised)
+                self._step_down(out)
+            return
+        if msg.ballot != self.ballot:
+            return  # an answer to an abandoned ballot
+        if isinstance(msg, Promise) and self.role in (CANDIDATE, PROPOSER) and not self.in_phase2:
+            self.promises[src] = msg.accepted
+            if quorum.is_quorum(self.promises, self.peers):
+                self._phase2(out)
+        elif isinstance(msg, Accepted) and msg.slot in self.proposals:
+            self.acks.setdefault(msg.slot, set()).add(src)
+            if quorum.is_quorum(self.acks[msg.slot], self.peers):
+                value = self.proposals.pop(msg.slot)
+                del self.acks[msg.slot]
+                chosen = ((msg.slot, value),)
+                out.broadcast(self.others, Learn(chosen))
+                self._learn(out, chosen)
+
+    def _step_down(self, out: Output) -> None:
+        if self.multi:
+            self.role = FOLLOWER
+            out.cancel_timer("heartbeat")
+            out.set_timer("election", self.election_ms)
+        self.proposals, self.acks = {}, {}
+
+    def _phase2(self, out: Output) -> None:
+        """A majority promised: propose for every slot they reported (P2c) and fill the gaps."""
+        highest: dict[int, tuple[Ballot, Any]] = {}
+        for accepted in self.promises.values():
+            for slot, ballot, value in accepted:
+                if slot not in highest or ballot > highest[slot][0]:
+                    highest[slot] = (ballot, value)
+        first = self.applied + 1
+        top = max([*highest, first - 1])
+        if self.multi:
+            self.role, self.leader_id = LEADER, self.id
+            out.note(f"leader with ballot {self.ballot}", tag="leader", value=self.ballot)
+            out.cancel_timer("election")
+            out.set_timer("heartbeat", self.heartbeat_ms)
+        self.in_phase2 = True  # later promises come too late
+        for slot in range(first, top + 1):
+            if slot in self.learned:
+                continue
+            if slot in highest and self.variant != "ignore-accepted":
+                value = highest[slot][1]
+            elif not self.multi and self.queue:
+                value = self.queue[0]
+            else:
+                value = NOOP
+            self._propose(out, slot, value)
+        if not self.multi and top < 1 and self.queue:
+            self._propose(out, 1, self.queue[0])
+        self.next_slot = max([top, first - 1, *self.learned]) + 1
+
+    def _propose(self, out: Output, slot: int, value: Any) -> None:
+        self.proposals[slot] = value
+        self.acks[slot] = set()
+        self._broadcast(out, Accept(self.ballot, slot, value))
+
+    # -- learner --------------------------------------------------------------------------
+    def _step_follower(self, out: Output, src: NodeId, msg: Heartbeat) -> None:
+        if msg.ballot < self.promised:
+            out.send(src, Nack(msg.ballot, self.promised))
+            return
+        if self.role in (LEADER, CANDIDATE) and msg.ballot > self.ballot:
+            self._step_down(out)
+        if self.role == FOLLOWER:
+            self.leader_id = src
+            out.set_timer("election", self.election_ms)
+        if msg.applied > self.applied:
+            out.send(src, Behind(self.applied))
+
+    def _learn(self, out: Output, chosen: Iterable[tuple[int, Any]]) -> None:
+        new = [(s, v) for s, v in chosen if s not in self.learned]
+        if not new:
+            return
+        for slot, value in new:
+            self.learned[slot] = value
+            out.note(f"learns slot {slot} = {value!r}", tag="learn", value=(slot, value))
+        out.write(learned=tuple(sorted(self.learned.items())))
+        while self.applied + 1 in self.learned:
+            self.applied += 1
+            out.note(f"applies slot {self.applied}", tag="apply", value=self.applied)
+        if self.role == LEADER and self.next_slot <= self.applied:
+            self.next_slot = self.applied + 1
+        if not self.multi and 1 in self.learned:
+            out.cancel_timer("retry")
+            self.role = IDLE
+
+
+# -- checkers on plain records ---------------------------------------------------------------
+Vote = tuple[NodeId, int, Ballot, Any]  # (acceptor, slot, ballot, value): one accepted proposal
+
+
+def chosen_values(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> dict[int, set[Any]]:
+    """Every value chosen per slot: accepted in one ballot by a majority of ``acceptors`` (§2.2)."""
+    ids = tuple(acceptors)
+    voters: dict[tuple[int, Ballot, Any], set[NodeId]] = {}
+    for acceptor, slot, ballot, value in votes:
+        voters.setdefault((slot, ballot, value), set()).add(acceptor)
+    chosen: dict[int, set[Any]] = {}
+    for (slot, _, value), who in voters.items():
+        if quorum.is_quorum(who, ids):
+            chosen.setdefault(slot, set()).add(value)
+    return chosen
+
+
+def check_one_value(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> None:
+    """Safety (§2.1): at most one value is chosen per slot."""
+    for slot, values in sorted(chosen_values(votes, acceptors).items()):
+        if len(values) > 1:
+            raise InvariantViolation("one value per slot", f"slot {slot} has {len(values)} "
+                                     f"values chosen: {sorted(map(repr, values))}")
+
+
+def check_only_proposed(votes: Iterable[Vote], acceptors: Iterable[NodeId],
+                        proposed: Iterable[Any]) -> None:
+    """Safety (§2.1): only a value that was proposed (or a leader's no-op) is chosen."""
+    allowed = list(proposed) + [NOOP]
+    for slot, values in sorted(chosen_values(votes, acceptors).items()):
+        for value in values:
+            if value not in allowed:
+                raise InvariantViolation("only proposed values", f"slot {slot} chose {value!r}, "
+                                         "which no client proposed")
+
+
+def check_learners_agree(learned: Mapping[NodeId, Mapping[int, Any]],
+                         chosen: Mapping[int, set[Any]] | None = None) -> None:
+    """Safety (§2.1): no two learners learn different values for a slot, and (given ``chosen``)
+    a learner learns only a value that was chosen."""
+    first: dict[int, tuple[NodeId, Any]] = {}
+    for node in sorted(learned):
+        for slot, value in sorted(learned[node].items()):
+            seen = first.setdefault(slot, (node, value))
+            if seen[1] != value:
+                raise InvariantViolation("learners agree", f"node {seen[0]} learned {seen[1]!r} "
+                                         f"for slot {slot} but node {node} learned {value!r}")
+            if chosen is not None and value not in chosen.get(slot, ()):
+                raise InvariantViolation("learners agree", f"node {node} learned {value!r} for "
+                                         f"slot {slot}, which was not chosen")
+
+
+def _votes(sim: Simulation) -> list[Vote]:
+    return [(e.node, *e.value) for e in sim.trace if e.kind == "note" and e.tag == "accept"]
+
+
+def one_value(sim: PaxosSimulation) -> None:
+    """At most one value chosen per slot, from every proposal any acceptor accepted in the run."""
+    check_one_value(_votes(sim), sim.node_ids)
+
+
+def only_proposed(sim: PaxosSimulation) -> None:
+    """Only a proposed value (or a no-op) is chosen."""
+    check_only_proposed(_votes(sim), sim.node_ids, sim.trace.values("propose"))
+
+
+def learners_agree(sim: PaxosSimulation) -> None:
+    """Every node's learned values (live or as they were at its crash) agree and were chosen."""
+    learned: dict[NodeId, dict[int, Any]] = {i: {} for i in sim.node_ids}
+    for e in sim.trace:
+        if e.kind == "note" and e.tag == "learn":
+            learned[e.node][e.value[0]] = e.value[1]
+    check_learners_agree(learned, chosen_values(_votes(sim), sim.node_ids))
+
+
+# -- the simulation --------------------------------------------------------------------------
+class PaxosSimulation(Simulation):
+    """A :class:`~zablib.sim.Simulation` of Paxos nodes with client-level questions."""
+
+    variant: str = "correct"
+    multi: bool = True
+
+    def chosen(self) -> dict[int, Any]:
+        """The value chosen per slot so far (accepted by a majority in one ballot), whether or
+        not anyone has learned it yet. (A slot with two values, which only a broken variant
+        makes, shows one of them; ``check()`` reports it.)"""
+        chosen = chosen_values(_votes(self), self.node_ids)
+        return {slot: min(values, key=repr) for slot, values in sorted(chosen.items())}
+
+    def leader(self) -> NodeId | None:
+        """Multi-Paxos: the live leader (phase 1 done) of the highest ballot, or None."""
+        live = [n for i, n in sorted(self.nodes.items()) if self.is_up(i) and n.role == LEADER]
+        return max(live, key=lambda n: n.ballot).id if live else None
+
+    def submit(self, command: Any) -> bool:
+        """Multi-Paxos: hand ``command`` to the leader; True if a live leader proposed it."""
+        if not self.multi:
+            raise ValueError("submit() is Multi-Paxos; use propose(i, value) on a single-decree "
+                             "cluster")
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, command))
+
+    def propose(self, node: NodeId, value: Any) -> bool:
+        """Single decree: make ``node`` a proposer of ``value``; False if it already knows a
+        value chosen."""
+        return bool(self.request(node, Propose(value)))
+
+    def committed(self, node: NodeId) -> list[Any]:
+        """The client commands ``node`` has applied, in slot order, no-ops left out. Learned
+        values are durable, so a restarted node still knows what it applied (as ZAB's, unlike
+        Raft's volatile commit index)."""
+        return self.status(node).committed()
+
+
+def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool = True,
+            election_ms: tuple[float, float] = ELECTION_MS, heartbeat_ms: float = HEARTBEAT_MS,
+            retry_ms: float | tuple[float, float] = RETRY_MS, backoff: bool = True,
+            link: LinkConfig | None = None) -> PaxosSimulation:
+    """A Paxos cluster of ``n`` nodes (ids 1..n), each proposer, acceptor and learner.
+
+    Parameters
+    ----------
+    n : int
+        Nodes, at least 1; a majority of them is a quorum.
+    seed : int
+        Seed of the run.
+    variant : str
+        ``"correct"`` or a broken variant of the module docstring.
+    multi : bool
+        Multi-Paxos with an elected leader (default), or single-decree proposers
+        (``sim.propose(i, value)``).
+    election_ms, heartbeat_ms
+        Multi-Paxos: range of the randomised election timeout, and the heartbeat period.
+    retry_ms : float or (float, float)
+        Single decree: a proposer's wait before a higher ballot (a range draws it at random).
+    backoff : bool
+        Single decree: double the wait after every failed attempt.
+    link : LinkConfig, optional
+        Default: uniform 1-10 ms, reordering (``fifo=False``), no loss.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    lo, hi = election_ms
+    if not 0 < lo <= hi or heartbeat_ms <= 0:
+        raise ValueError("need 0 < election_ms[0] <= election_ms[1] and heartbeat_ms > 0")
+    retry = retry_ms if isinstance(retry_ms, tuple) else (retry_ms, retry_ms)
+    if not 0 < retry[0] <= retry[1]:
+        raise ValueError(f"retry_ms must be > 0 (or a range 0 < low <= high), got {retry_ms!r}")
+    sim = PaxosSimulation(
+        lambda i, peers, storage: PaxosNode(i, peers, storage, variant, bool(multi), election_ms,
+                                            heartbeat_ms, retry_ms, bool(backoff)),
+        range(1, n + 1),
+        seed=seed,
+        link=link or LinkConfig(delay=uniform(1.0, 10.0), fifo=False),
+        invariants=[one_value, only_proposed, learners_agree],
+    )
+    sim.variant, sim.multi = variant, bool(multi)
+    return sim
