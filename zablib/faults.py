@@ -1319,3 +1319,76 @@ def commit_liveness(sim: Simulation, settle_ms: float | None = None) -> CommitLi
                               "node was back", learn_ms, None)
     sim.check()
     return CommitLiveness(None, learn_ms, sim.now - since)
+
+
+# -- Paxos's campaign (appended; shaped as Raft's) ------------------------------------------------
+
+#: Multi-Paxos's schedules (:func:`paxos_faulty_run`): Raft's faults (crash, recover, partition,
+#: heal; a starting loss and duplication) with a client write ``("c", k)`` per round.
+PAXOS_FAULTS = RAFT_FAULTS
+
+
+def paxos_faulty_run(seed: int, *, steps: int = 12, vary_loss_midway: bool = False,
+                     **options: Any) -> Simulation:
+    """Multi-Paxos's schedule ``seed`` (:data:`PAXOS_FAULTS`, the tests' and the benchmark's);
+    no ``check()`` yet.
+
+    A 3- or 5-node :func:`zablib.protocols.paxos.cluster` with reordering links, 50-100 ms
+    election timeouts and 15 ms heartbeats (``options`` are passed on, e.g. ``variant``); a
+    random loss (0, 5 or 20 %) and duplication (0 or 10 %); then ``steps`` rounds of a fault
+    (crash, recover, partition, heal, or none), one client command ``("c", k)`` and 10-80 ms.
+    """
+    import zablib.protocols.paxos as paxos
+
+    faults = replace(PAXOS_FAULTS, rounds=steps, midway=vary_loss_midway)
+    options = {"election_ms": (50.0, 100.0), "heartbeat_ms": 15.0, **options}
+    sim, _ = random_run(paxos.cluster, seed, faults, **options)
+    return sim
+
+
+#: The liveness bound of :func:`paxos_stuck`, in the cluster's longest election timeout: a
+#: leader within this many of them once the faults stop ...
+PAXOS_LEADER_TIMEOUTS = 30
+#: ... and then a new command applied by every node within this many election timeouts more.
+PAXOS_COMMIT_TIMEOUTS = 10
+
+
+def paxos_stuck(sim: Simulation, *, leader_ms: float | None = None,
+                commit_ms: float | None = None, attempts: int = 3) -> str | None:
+    """Why a Multi-Paxos run is not live once its faults have stopped (:func:`quiesce`), or None.
+
+    Live: within ``leader_ms`` a leader has finished phase 1, and a new command ``("final", k)``
+    it proposes is applied by every node within ``commit_ms`` (by default
+    :data:`PAXOS_LEADER_TIMEOUTS` and :data:`PAXOS_COMMIT_TIMEOUTS` times the longest election
+    timeout). A client tries again with a fresh command (``attempts`` tries in all) when the
+    leader is pre-empted first. Runs ``sim.check()`` at the end.
+    """
+    timeout = max(node.election_ms[1] for node in sim.nodes.values())
+    leader_ms = PAXOS_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms
+    commit_ms = PAXOS_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms
+    for attempt in range(attempts):
+        start = sim.now
+        leader = sim.leader()
+        while leader is None and sim.now - start < leader_ms:
+            sim.run_for(10.0)
+            leader = sim.leader()
+        if leader is None:
+            sim.check()
+            return f"no leader within {leader_ms:.0f} ms: " + _statuses(sim)
+        command, ballot = ("final", attempt), sim.nodes[leader].ballot
+        if not sim.submit(command):
+            continue
+        start = sim.now
+        while sim.now - start < commit_ms:
+            if all(command in sim.committed(i) for i in sim.node_ids):
+                sim.check()
+                return None
+            if sim.leader() != leader or sim.nodes[leader].ballot != ballot:
+                break  # pre-empted: the command may be lost, so the client asks again
+            sim.run_for(10.0)
+        else:
+            sim.check()
+            return (f"{command!r} not applied on every node within {commit_ms:.0f} ms: "
+                    + _statuses(sim))
+    sim.check()
+    return f"the leader was pre-empted before each of {attempts} commands was applied: " + _statuses(sim)

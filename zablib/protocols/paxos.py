@@ -58,8 +58,8 @@ from typing import Any
 import zablib.quorum as quorum
 from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
 from zablib.invariants import InvariantViolation
-from zablib.network import LinkConfig, uniform
-from zablib.sim import Simulation
+from zablib.network import LinkConfig, constant, uniform
+from zablib.sim import Simulation, SimulationError
 
 VARIANTS = ("correct", "forgetful-acceptor", "ignore-accepted")
 LEADER, CANDIDATE, FOLLOWER, PROPOSER, IDLE = "leader", "candidate", "follower", "proposer", "idle"
@@ -306,7 +306,8 @@ class PaxosNode(Node):
                 self._broadcast(out, Accept(self.ballot, slot, value))
             out.set_timer("heartbeat", self.heartbeat_ms)
         elif name == "retry" and self.role == PROPOSER and 1 not in self.learned:
-            self.attempts += 1
+            if self.ballot != ZERO:  # not after a Nack: that attempt was counted then
+                self.attempts += 1
             self._start_phase1(out)
         return out
 
@@ -354,7 +355,7 @@ class PaxosNode(Node):
             self._step_proposer(out, src, msg)
         elif isinstance(msg, Learn):
             self._learn(out, msg.chosen)
-        elif isinstance(msg, Heartbeat):
+        elif isinstance(msg, Heartbeat) and src != self.id:
             self._step_follower(out, src, msg)
         elif isinstance(msg, Behind) and self.role == LEADER:
             missing = [(s, self.learned[s]) for s in range(msg.applied + 1, self.applied + 1)]
@@ -409,26 +410,37 @@ class PaxosNode(Node):
             self.leader_id = None
             out.cancel_timer("heartbeat")
         else:
-            spread = 2 ** min(self.attempts, MAX_BACKOFF) if self.backoff else 1
-            delay = self.retry_ms
-            if isinstance(delay, tuple):
-                delay = (delay[0] * spread, delay[1] * spread)
-            else:
-                delay = delay * spread
-            out.set_timer("retry", delay)
+            out.set_timer("retry", self._retry_delay())
         self.promises, self.proposals, self.acks = {}, {}, {}
         self.in_phase2 = False
         out.note(f"phase 1 with ballot {self.ballot}", tag="prepare", value=self.ballot)
         self._broadcast(out, Prepare(self.ballot, self.applied + 1))
+
+    def _retry_delay(self) -> float | tuple[float, float]:
+        """Single decree: the wait before the next ballot; with back-off the range doubles with
+        every failed attempt (drawn at random by the simulator)."""
+        spread = 2 ** min(self.attempts, MAX_BACKOFF) if self.backoff else 1
+        if isinstance(self.retry_ms, tuple):
+            return (self.retry_ms[0] * spread, self.retry_ms[1] * spread)
+        return self.retry_ms * spread
 
     def _step_proposer(self, out: Output, src: NodeId, msg: Promise | Accepted | Nack) -> None:
         if isinstance(msg, Nack):
             if msg.promised.round > self.round:
                 self.round = msg.promised.round
                 out.write(round=self.round)
-            if msg.ballot == self.ballot and self.role in (LEADER, CANDIDATE):
-                out.note(f"pre-empted by {msg.promised}", tag="preempted", value=msg.promised)
+            if msg.ballot != self.ballot or self.role not in (LEADER, CANDIDATE, PROPOSER):
+                return
+            out.note(f"pre-empted by {msg.promised}", tag="preempted", value=msg.promised)
+            if self.multi:
                 self._step_down(out)
+            elif self.backoff:  # §2.4: abandon the ballot; try again after a random wait
+                self.attempts += 1
+                self.ballot = ZERO
+                out.set_timer("retry", self._retry_delay())
+            else:  # the naive proposer: at once, with a higher ballot
+                self.attempts += 1
+                self._start_phase1(out)
             return
         if msg.ballot != self.ballot:
             return  # an answer to an abandoned ballot
@@ -676,4 +688,104 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool 
         invariants=[one_value, only_proposed, learners_agree],
     )
     sim.variant, sim.multi = variant, bool(multi)
+    return sim
+
+
+# -- scripted runs ---------------------------------------------------------------------------
+#: Links of the scripted runs: so slow that nothing arrives unless the script delivers it.
+SCRIPT_LINK = LinkConfig(delay=constant(1000.0), fifo=False)
+
+
+def _deliver(sim: PaxosSimulation, src: NodeId, dst: NodeId, kind: type) -> None:
+    """Deliver the first message of ``kind`` on its way from ``src`` to ``dst``, now."""
+    for m in sim.in_flight():
+        if (m.src, m.dst) == (src, dst) and isinstance(m.message, kind):
+            sim.deliver_now(m.msg_id)
+            return
+    raise SimulationError(f"no {kind.__name__} on its way from {src} to {dst}")
+
+
+def scenario_duel(prepares: int = 12) -> PaxosSimulation:
+    """Two single-decree proposers that pre-empt each other for ``prepares`` ballots (§2.4).
+
+    No message is lost and no node crashes: the network only chooses an order, as an
+    asynchronous network may. Proposer 1 finishes phase 1; before its Accepts arrive, proposer
+    2 finishes phase 1 with a higher ballot, so the acceptors refuse them; proposer 1, told so by
+    the Nacks, starts at once with a higher ballot, which then pre-empts proposer 2's Accepts;
+    and so on. Every ballot gets one vote, its proposer's own: nothing is chosen, nothing unsafe
+    happens, and the run could go on for ever (the shadow of FLP). The proposers are the naive
+    ones (``backoff=False``); the scheduler would defeat any proposer in the same way, which is
+    why Paxos needs a leader, or randomness, for progress.
+    """
+    if isinstance(prepares, bool) or not isinstance(prepares, int) or prepares < 2:
+        raise ValueError(f"prepares must be an int >= 2, got {prepares!r}")
+    sim = cluster(3, multi=False, backoff=False, retry_ms=10_000.0, link=SCRIPT_LINK)
+
+    def next_message() -> int:
+        """Phase 1 messages first; then Accepts, but never those of the newest ballot."""
+        newest = max(node.ballot for node in sim.nodes.values())
+        waiting = sim.in_flight()
+        phase1 = [m for m in waiting if not isinstance(m.message, Accept)]
+        stale = [m for m in waiting if isinstance(m.message, Accept) and m.message.ballot != newest]
+        if not phase1 + stale:
+            raise SimulationError("the duel stopped: nothing left to deliver")
+        return (phase1 or stale)[0].msg_id
+
+    sim.propose(1, "a")
+    while any(not isinstance(m.message, Accept) for m in sim.in_flight()):
+        sim.deliver_now(next_message())  # proposer 1 finishes phase 1
+    sim.propose(2, "b")
+    while len(sim.trace.values("prepare")) < prepares:
+        sim.deliver_now(next_message())
+    return sim
+
+
+def scenario_forgotten_promise(variant: str = "forgetful-acceptor") -> PaxosSimulation:
+    """The run that catches ``"forgetful-acceptor"`` (three single-decree proposers' nodes).
+
+    Acceptor 3 promises ballot 1.2 to proposer 2, and crashes and restarts before its Promise
+    reaches 2. Proposer 1 then runs ballot 1.1 with acceptor 3: a forgetful acceptor, which has
+    lost its promise, promises 1.1 and accepts ``"a"``: chosen by {1, 3}. Then 3's Promise
+    reaches proposer 2, which has heard of no accepted value from {2, 3} and proposes ``"b"``;
+    3 accepts it too (1.2 is above 1.1): ``"b"`` is chosen by {2, 3}. A correct acceptor remembers
+    its promise of 1.2 and refuses ballot 1.1, so ``"a"`` is never chosen. The rest of the run
+    is left to the network (``sim.run``).
+    """
+    sim = cluster(3, multi=False, variant=variant, backoff=True, retry_ms=3000.0,
+                  link=SCRIPT_LINK)
+    sim.propose(2, "b")
+    _deliver(sim, 2, 3, Prepare)  # 3 promises 1.2; its Promise stays on its way
+    sim.crash(3)
+    sim.recover(3)
+    sim.propose(1, "a")
+    _deliver(sim, 1, 3, Prepare)
+    if any(isinstance(m.message, Promise) and m.src == 3 and m.dst == 1 for m in sim.in_flight()):
+        _deliver(sim, 3, 1, Promise)  # only a forgetful acceptor promised 1.1
+        _deliver(sim, 1, 3, Accept)
+    _deliver(sim, 3, 2, Promise)
+    _deliver(sim, 2, 3, Accept)
+    sim.run(until=20_000)
+    return sim
+
+
+def scenario_ignored_value(variant: str = "ignore-accepted") -> PaxosSimulation:
+    """The run that catches ``"ignore-accepted"`` (single decree, three nodes).
+
+    Proposer 1 gets ``"a"`` chosen in ballot 1.1 by acceptors {1, 3}; nobody else has learned it
+    yet. Proposer 2 runs ballot 1.2 with acceptors {2, 3}; acceptor 3 reports its vote for
+    ``"a"``. A correct proposer must propose ``"a"`` (P2c); one that ignores accepted values
+    proposes its own ``"b"``, which {2, 3} accept: two values chosen.
+    """
+    sim = cluster(3, multi=False, variant=variant, backoff=True, retry_ms=3000.0,
+                  link=SCRIPT_LINK)
+    sim.propose(1, "a")
+    _deliver(sim, 1, 3, Prepare)
+    _deliver(sim, 3, 1, Promise)
+    _deliver(sim, 1, 3, Accept)
+    _deliver(sim, 3, 1, Accepted)  # chosen by {1, 3}; the Learn messages are on their way
+    sim.propose(2, "b")
+    _deliver(sim, 2, 3, Prepare)
+    _deliver(sim, 3, 2, Promise)
+    _deliver(sim, 2, 3, Accept)
+    sim.run(until=20_000)
     return sim
