@@ -199,6 +199,11 @@ class Behind(Message):
 
 
 @dataclass(frozen=True)
+class Campaign:
+    """Client request (Multi-Paxos, scripted runs): start phase 1 now."""
+
+
+@dataclass(frozen=True)
 class Propose:
     """Client request (single decree): propose ``value`` for slot 1."""
 
@@ -313,6 +318,12 @@ class PaxosNode(Node):
 
     def on_client(self, now: float, request: Any) -> Output:
         out = Output()
+        if isinstance(request, Campaign):
+            out.reply = self.multi and self.role != LEADER
+            if out.reply:
+                self._start_phase1(out)
+                out.set_timer("election", self.election_ms)
+            return out
         if isinstance(request, Propose):
             if self.multi:
                 raise ValueError("propose() is single-decree Paxos; use submit() on a "
@@ -530,11 +541,12 @@ class PaxosNode(Node):
 
 
 # -- checkers on plain records ---------------------------------------------------------------
-Vote = tuple[NodeId, int, Ballot, Any]  # (acceptor, slot, ballot, value): one accepted proposal
+def chosen_values(votes: Iterable[tuple[NodeId, int, Ballot, Any]],
+                  acceptors: Iterable[NodeId]) -> dict[int, set[Any]]:
+    """Every value chosen per slot: accepted in one ballot by a majority of ``acceptors`` (§2.2).
 
-
-def chosen_values(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> dict[int, set[Any]]:
-    """Every value chosen per slot: accepted in one ballot by a majority of ``acceptors`` (§2.2)."""
+    ``votes`` are ``(acceptor, slot, ballot, value)``: every proposal an acceptor accepted.
+    """
     ids = tuple(acceptors)
     voters: dict[tuple[int, Ballot, Any], set[NodeId]] = {}
     for acceptor, slot, ballot, value in votes:
@@ -546,7 +558,7 @@ def chosen_values(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> dict[in
     return chosen
 
 
-def check_one_value(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> None:
+def check_one_value(votes: Iterable[tuple[NodeId, int, Ballot, Any]], acceptors: Iterable[NodeId]) -> None:
     """Safety (§2.1): at most one value is chosen per slot."""
     for slot, values in sorted(chosen_values(votes, acceptors).items()):
         if len(values) > 1:
@@ -554,7 +566,7 @@ def check_one_value(votes: Iterable[Vote], acceptors: Iterable[NodeId]) -> None:
                                      f"values chosen: {sorted(map(repr, values))}")
 
 
-def check_only_proposed(votes: Iterable[Vote], acceptors: Iterable[NodeId],
+def check_only_proposed(votes: Iterable[tuple[NodeId, int, Ballot, Any]], acceptors: Iterable[NodeId],
                         proposed: Iterable[Any]) -> None:
     """Safety (§2.1): only a value that was proposed (or a leader's no-op) is chosen."""
     allowed = list(proposed) + [NOOP]
@@ -581,7 +593,7 @@ def check_learners_agree(learned: Mapping[NodeId, Mapping[int, Any]],
                                          f"slot {slot}, which was not chosen")
 
 
-def _votes(sim: Simulation) -> list[Vote]:
+def _votes(sim: Simulation) -> list[tuple[NodeId, int, Ballot, Any]]:
     return [(e.node, *e.value) for e in sim.trace if e.kind == "note" and e.tag == "accept"]
 
 
@@ -630,6 +642,10 @@ class PaxosSimulation(Simulation):
                              "cluster")
         leader = self.leader()
         return False if leader is None else bool(self.request(leader, command))
+
+    def campaign(self, node: NodeId) -> bool:
+        """Multi-Paxos: make ``node`` start phase 1 now (as if its election timer fired)."""
+        return bool(self.request(node, Campaign()))
 
     def propose(self, node: NodeId, value: Any) -> bool:
         """Single decree: make ``node`` a proposer of ``value``; False if it already knows a
@@ -692,7 +708,7 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool 
 
 
 # -- scripted runs ---------------------------------------------------------------------------
-#: Links of the scripted runs: so slow that nothing arrives unless the script delivers it.
+#: The links of the scripted runs, so slow that nothing arrives unless the script delivers it.
 SCRIPT_LINK = LinkConfig(delay=constant(1000.0), fifo=False)
 
 
@@ -788,4 +804,32 @@ def scenario_ignored_value(variant: str = "ignore-accepted") -> PaxosSimulation:
     _deliver(sim, 3, 2, Promise)
     _deliver(sim, 2, 3, Accept)
     sim.run(until=20_000)
+    return sim
+
+
+def scenario_gap(variant: str = "correct") -> PaxosSimulation:
+    """Multi-Paxos: the leader crashes leaving a gap, and the next leader fills it with a no-op.
+
+    Leader 1 proposes ``"x"`` for slot 1 while its links to the others are cut (no acceptor but
+    itself hears of it), then ``"y"`` for slot 2, which a majority accepts: slot 2 is chosen and
+    learned, but nobody can apply it, since slot 1 is not chosen. Leader 1 crashes before its
+    next heartbeat would re-send ``"x"``. The next leader's phase 1 hears of no value for slot 1
+    (a quorum of {2, 3} reports none) and of ``"y"`` for slot 2: it proposes a no-op for slot 1
+    and ``"y"`` again for slot 2 (§3), and every live node applies ``["y"]``.
+    """
+    sim = cluster(3, seed=0, variant=variant, election_ms=(150.0, 300.0), heartbeat_ms=60.0)
+    sim.campaign(1)
+    sim.run_until(lambda s: s.leader() == 1, what="node 1 leading")
+    sim.run_for(70.0)
+    sim.cut_link(1, 2)
+    sim.cut_link(1, 3)
+    sim.submit("x")
+    sim.restore_link(1, 2)
+    sim.restore_link(1, 3)
+    sim.submit("y")
+    sim.run_until(lambda s: 2 in s.nodes[2].learned and 2 in s.nodes[3].learned,
+                  what="slot 2 learned")
+    sim.crash(1)
+    sim.run_until(lambda s: s.leader() in (2, 3) and all(
+        s.nodes[i].applied >= 2 for i in (2, 3)), what="a new leader filling the gap")
     return sim
