@@ -358,6 +358,8 @@ class PaxosNode(Node):
     def _receive(self, out: Output, src: NodeId, msg: Message) -> None:
         if isinstance(msg, Prepare | Accept):
             reply = self._step_acceptor(out, src, msg)
+            if reply is None:
+                return
             if src == self.id:
                 self._receive(out, src, reply)
             else:
@@ -388,8 +390,10 @@ class PaxosNode(Node):
     def _accepted_rows(self) -> tuple[tuple[int, Ballot, Any], ...]:
         return tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()))
 
-    def _step_acceptor(self, out: Output, src: NodeId, msg: Prepare | Accept) -> Message:
+    def _step_acceptor(self, out: Output, src: NodeId, msg: Prepare | Accept) -> Message | None:
         if isinstance(msg, Prepare):
+            if msg.ballot == self.promised:
+                return None  # a duplicate, or late after its ballot's Accept: answered already
             if not msg.ballot > self.promised:  # Paxos.tla Phase1b: m.bal > maxBal[a]
                 return Nack(msg.ballot, self.promised)
             self.promised = msg.ballot
@@ -440,7 +444,8 @@ class PaxosNode(Node):
             if msg.promised.round > self.round:
                 self.round = msg.promised.round
                 out.write(round=self.round)
-            if msg.ballot != self.ballot or self.role not in (LEADER, CANDIDATE, PROPOSER):
+            if (msg.ballot != self.ballot or not msg.promised > msg.ballot
+                    or self.role not in (LEADER, CANDIDATE, PROPOSER)):
                 return
             out.note(f"pre-empted by {msg.promised}", tag="preempted", value=msg.promised)
             if self.multi:
