@@ -19,6 +19,11 @@ that elects no leader or does not apply the command as *stuck*. Both should be 0
 ends with the longest time, over the campaign, from the end of the faults to the command
 applied everywhere.
 
+Measured (seeds 0..19,999, about 340 schedules per CPU second): 0 violations, 0 stuck, a command
+applied everywhere at worst 160 ms after the faults stopped (median 50 ms). The broken variants:
+``forgetful-acceptor`` broke "one value per slot" in 44 schedules of 10,000 (first seed 153),
+``ignore-accepted`` in 1,214 of 2,000.
+
 The default is 10,000 schedules; ``python benchmarks/bench_paxos_campaign.py 500`` runs a
 quick one, a second number sets the first seed, and ``--variant NAME`` runs a broken variant
 of ``paxos.VARIANTS`` (which should be caught).

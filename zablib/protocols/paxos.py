@@ -273,7 +273,9 @@ class PaxosNode(Node):
         """Role, ``term`` = the round of the promised ballot, the leader it knows of, its log (one
         row per slot up to the highest it knows of: the learned value, else the value it accepted,
         ``kind`` ``"command"`` or ``"noop"``, ``term`` the round of its accepted ballot, None for a
-        learned slot it never accepted) and ``commit`` = the slots it has applied (durable).
+        learned slot it never accepted; a slot it knows nothing of, below one it knows, is a row of
+        kind ``"empty"``, a kind only Paxos has) and ``commit`` = the slots it has applied
+        (durable), all of them learned.
 
         ``extra``: ``promised`` and ``ballot`` (its own, as a proposer) as :class:`Ballot`,
         ``learned`` (how many slots it knows chosen, maybe with gaps).
