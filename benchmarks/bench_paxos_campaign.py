@@ -24,6 +24,11 @@ applied everywhere at worst 160 ms after the faults stopped (median 50 ms). The 
 ``forgetful-acceptor`` broke "one value per slot" in 44 schedules of 10,000 (first seed 153),
 ``ignore-accepted`` in 1,214 of 2,000.
 
+``--decree`` runs the same schedules on single-decree Paxos (``faults.paxos_decree_run``: each
+round hands a value to a live node that has learned none; afterwards
+``faults.paxos_decree_stuck`` wants a value learned by every node). Measured on 10,000: 0
+violations, 0 stuck, at worst 130 ms.
+
 The default is 10,000 schedules; ``python benchmarks/bench_paxos_campaign.py 500`` runs a
 quick one, a second number sets the first seed, and ``--variant NAME`` runs a broken variant
 of ``paxos.VARIANTS`` (which should be caught).
@@ -42,15 +47,20 @@ from zablib.protocols import paxos
 SCHEDULES = 10_000
 
 
-def schedule(seed: int, variant: str = "correct", waits: list[float] | None = None) -> str:
+def schedule(seed: int, variant: str = "correct", waits: list[float] | None = None,
+             decree: bool = False) -> str:
     """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name.
-    The time from the end of the faults to the end of the liveness check goes to ``waits``."""
+    The time from the end of the faults to the end of the liveness check goes to ``waits``.
+    With ``decree``, single-decree Paxos (``faults.paxos_decree_run``)."""
     try:
-        sim = faults.paxos_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
+        if decree:
+            sim = faults.paxos_decree_run(seed, variant=variant)
+        else:
+            sim = faults.paxos_faulty_run(seed, variant=variant, vary_loss_midway=seed % 5 == 0)
         sim.check()
         faults.quiesce(sim)
         start = sim.now
-        live = faults.paxos_stuck(sim) is None
+        live = (faults.paxos_decree_stuck(sim) if decree else faults.paxos_stuck(sim)) is None
         if waits is not None and live:
             waits.append(sim.now - start)
         return "ok" if live else "stuck"
@@ -58,12 +68,16 @@ def schedule(seed: int, variant: str = "correct", waits: list[float] | None = No
         return violation.invariant
 
 
-def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct") -> tuple[int, int]:
+def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
+         decree: bool = False) -> tuple[int, int]:
     """Run the campaign; return its violations and stuck schedules."""
     waits: list[float] = []
-    result = campaign(f"paxos fault campaign ({variant})", "paxos",
-                      lambda seed: schedule(seed, variant, waits), count, first)
-    if waits:
+    name = "paxos single-decree" if decree else "paxos"
+    result = campaign(f"{name} fault campaign ({variant})", name,
+                      lambda seed: schedule(seed, variant, waits, decree), count, first)
+    if waits and decree:
+        print(f"after the faults: a value learned everywhere within {max(waits):.0f} ms at worst")
+    elif waits:
         bound = faults.PAXOS_LEADER_TIMEOUTS + faults.PAXOS_COMMIT_TIMEOUTS
         print(f"after the faults: a command applied everywhere within {max(waits):.0f} ms at "
               f"worst (median {sorted(waits)[len(waits) // 2]:.0f} ms); the bound is {bound} "
@@ -76,6 +90,7 @@ if __name__ == "__main__":
     parser.add_argument("count", nargs="?", type=int, default=SCHEDULES)
     parser.add_argument("first", nargs="?", type=int, default=0)
     parser.add_argument("--variant", default="correct", choices=paxos.VARIANTS)
+    parser.add_argument("--decree", action="store_true", help="single-decree Paxos")
     args = parser.parse_args()
-    violations, stuck = main(args.count, args.first, args.variant)
+    violations, stuck = main(args.count, args.first, args.variant, args.decree)
     sys.exit(1 if violations or stuck else 0)

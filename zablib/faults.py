@@ -1394,3 +1394,40 @@ def paxos_stuck(sim: Simulation, *, leader_ms: float | None = None,
                     + _statuses(sim))
     sim.check()
     return f"the leader was pre-empted before each of {attempts} commands was applied: " + _statuses(sim)
+
+
+def paxos_decree_run(seed: int, *, steps: int = 12, **options: Any) -> Simulation:
+    """Single-decree Paxos under schedule ``seed`` of :data:`PAXOS_FAULTS`; no ``check()`` yet.
+
+    A 3- or 5-node ``paxos.cluster(multi=False)`` with reordering links, 20-40 ms retries with
+    back-off, the faults and rates of :func:`paxos_faulty_run`, and per round one value
+    ``("c", k)`` handed to a live node that has not learned a value (``sim.submit``).
+    """
+    import zablib.protocols.paxos as paxos
+
+    faults = replace(PAXOS_FAULTS, rounds=steps)
+    options = {"multi": False, "retry_ms": (20.0, 40.0), **options}
+    sim, _ = random_run(paxos.cluster, seed, faults, **options)
+    return sim
+
+
+def paxos_decree_stuck(sim: Simulation, *, within_ms: float = 2000.0,
+                       attempts: int = 3) -> str | None:
+    """Why a single-decree run has not chosen a value that every node learned once its faults
+    have stopped (:func:`quiesce`), or None.
+
+    A client hands a fresh value ``("final", k)`` to a node that has not learned a value (which
+    finds and re-proposes one already chosen, if any) and waits ``within_ms`` for every node to
+    learn one; ``attempts`` tries in all. Runs ``sim.check()`` at the end.
+    """
+    for attempt in range(attempts):
+        if not sim.submit(("final", attempt)):
+            break  # every node has learned a value
+        start = sim.now
+        while sim.now - start < within_ms and not all(sim.committed(i) for i in sim.node_ids):
+            sim.run_for(10.0)
+    sim.check()
+    if all(sim.committed(i) for i in sim.node_ids):
+        return None
+    return (f"not every node learned a value within {attempts} tries of {within_ms:.0f} ms: "
+            + _statuses(sim))

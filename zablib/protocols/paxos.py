@@ -341,8 +341,7 @@ class PaxosNode(Node):
             out.reply = True
             return out
         if not self.multi:
-            raise ValueError("submit() is Multi-Paxos; use propose(i, value) on a single-decree "
-                             "cluster")
+            raise ValueError("a single-decree node takes Propose(value), not a bare command")
         if self.role != LEADER:
             out.reply = False
             return out
@@ -369,7 +368,7 @@ class PaxosNode(Node):
         elif isinstance(msg, Promise | Accepted | Nack):
             self._step_proposer(out, src, msg)
         elif isinstance(msg, Learn):
-            self._learn(out, msg.chosen)
+            self._learn(out, msg.chosen, relay=True)
         elif isinstance(msg, Heartbeat) and src != self.id:
             self._step_follower(out, src, msg)
         elif isinstance(msg, Behind) and self.role == LEADER:
@@ -529,7 +528,7 @@ class PaxosNode(Node):
         if msg.applied > self.applied:
             out.send(src, Behind(self.applied))
 
-    def _learn(self, out: Output, chosen: Iterable[tuple[int, Any]]) -> None:
+    def _learn(self, out: Output, chosen: Iterable[tuple[int, Any]], relay: bool = False) -> None:
         new = [(s, v) for s, v in chosen if s not in self.learned]
         if not new:
             return
@@ -543,6 +542,10 @@ class PaxosNode(Node):
         if self.role == LEADER and self.next_slot <= self.applied:
             self.next_slot = self.applied + 1
         if not self.multi and 1 in self.learned:
+            if self.role == PROPOSER and relay:
+                # Told by another proposer while still proposing: pass the value on, since a
+                # client asked this node because some node had not learned it (§2.3).
+                out.broadcast(self.others, Learn(((1, self.learned[1]),)))
             out.cancel_timer("retry")
             self.role = IDLE
 
@@ -643,10 +646,14 @@ class PaxosSimulation(Simulation):
         return max(live, key=lambda n: n.ballot).id if live else None
 
     def submit(self, command: Any) -> bool:
-        """Multi-Paxos: hand ``command`` to the leader; True if a live leader proposed it."""
+        """Multi-Paxos: hand ``command`` to the leader; True if a live leader proposed it.
+
+        Single decree: hand it to the first live node that has not learned a chosen value, which
+        proposes it (:meth:`propose`); False if every live node has learned one.
+        """
         if not self.multi:
-            raise ValueError("submit() is Multi-Paxos; use propose(i, value) on a single-decree "
-                             "cluster")
+            live = [i for i in self.node_ids if self.is_up(i) and 1 not in self.nodes[i].learned]
+            return bool(live) and self.propose(live[0], command)
         leader = self.leader()
         return False if leader is None else bool(self.request(leader, command))
 
