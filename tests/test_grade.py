@@ -510,8 +510,9 @@ def test_hiding_errors_with_a_custom_exception_handler_is_caught(graded):
     assert outcome(graded, "hides-errors") == (["failed", "failed", "passed"], 1)
 
 
-def test_emptying_later_cells_with_an_input_transformer_is_caught(graded):
-    assert outcome(graded, "empties-cells") == (["failed"] * 3, 0)
+def test_emptying_later_cells_with_an_input_transformer_changes_no_check(graded):
+    # the transformer lives in the student's sandbox: the checks run elsewhere, unchanged
+    assert outcome(graded, "empties-cells") == (["failed", "failed", "passed"], 1)
 
 
 def test_rebinding_assertion_error_or_builtins_does_not_silence_assert(graded):

@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 from zablib.grade.sandbox import ENV, PIDS_FILE, Sandbox
-from zablib.grade.worker import REPLY_LIMIT, ProtocolError, read_frame, write_frame
+from zablib.grade.worker import REPLY_LIMIT, FrameReader, ProtocolError, write_frame
 
 __all__ = [
     "INTERRUPT_GRACE",
@@ -75,6 +75,9 @@ class WorkerGone(SolutionError):
     """The worker is gone (it exited, crashed, hit a limit, or was killed after a timeout)."""
 
 
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
 class TrustedCodec:
     """The trusted half of the value format (see :mod:`zablib.grade.worker`).
 
@@ -95,11 +98,15 @@ class TrustedCodec:
         if value is None or kind is bool or kind is int or kind is float or kind is str:
             return value
         if kind is list:
+            if _SCALARS.issuperset(map(type, value)):
+                return value
             return [self.encode(v) for v in value]
         ref = self.refs.get(id(value))
         if ref is not None:
             return {"ref": ref}
         if kind is tuple:
+            if _SCALARS.issuperset(map(type, value)):  # Raft's terms, members: no walk needed
+                return self._intern(value, {"t": list(value)})
             return self._intern(value, {"t": [self.encode(v) for v in value]})
         if kind is dict:
             return {"d": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
@@ -211,6 +218,7 @@ class Session:
         self.notes = Path.cwd() if notes is None else notes
         self.codec = TrustedCodec()
         self.proc: subprocess.Popen | None = None
+        self.reader: FrameReader | None = None  # the worker's answers
         self.child: int | None = None  # the worker's process id (bwrap's child)
         self.status_fd: int | None = None  # bwrap's status pipe, kept open until the end
         self.folder: str | None = None
@@ -242,6 +250,8 @@ class Session:
         finally:
             if status is not None:
                 os.close(status[1])
+        assert self.proc.stdout is not None
+        self.reader = FrameReader(self.proc.stdout.fileno())
         if status is None:
             self.child = self.proc.pid
         else:
@@ -305,26 +315,27 @@ class Session:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _send(self, request: dict) -> int:
+    def _send(self, header: str, body: bytes) -> int:
+        """Send a request (``cell`` or ``call <name>``); its id."""
         if self.gone is not None:
             raise WorkerGone(f"the sandboxed solution is gone: {self.gone}")
         assert self.proc is not None and self.proc.stdin is not None
         self.next_id += 1
-        request["id"] = self.next_id
+        op, _, rest = header.partition(" ")
+        line = f"{op} {self.next_id} {rest}".strip().encode("ascii")
         try:
-            write_frame(self.proc.stdin.fileno(), json.dumps(request).encode("ascii"))
+            write_frame(self.proc.stdin.fileno(), line + b"\n" + body)
         except OSError as exc:
             raise self._lost(f"it stopped reading ({exc.strerror})") from None
         return self.next_id
 
     def _reply(self, request_id: int) -> Any:
         """Read the reply to `request_id` (interrupting the worker if this kernel is)."""
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
+        assert self.reader is not None
         try:
-            payload = read_frame(fd, REPLY_LIMIT)
+            payload = self.reader.read(REPLY_LIMIT)
         except KeyboardInterrupt:
-            self._interrupt(fd, request_id)
+            self._interrupt(request_id)
             raise
         except EOFError:
             raise self._lost(self._exit_reason()) from None
@@ -338,7 +349,7 @@ class Session:
             raise self._lost("it broke the protocol: an answer to a question not asked")
         return reply
 
-    def _interrupt(self, fd: int, request_id: int) -> None:
+    def _interrupt(self, request_id: int) -> None:
         """Interrupt the worker's current request; kill it unless it answers in time."""
         if self.child is not None:
             try:
@@ -346,7 +357,8 @@ class Session:
             except (ProcessLookupError, PermissionError):
                 pass
         try:
-            reply = self.codec.decode(read_frame(fd, REPLY_LIMIT, time.monotonic() + INTERRUPT_GRACE))
+            assert self.reader is not None
+            reply = self.codec.decode(self.reader.read(REPLY_LIMIT, time.monotonic() + INTERRUPT_GRACE))
             if type(reply) is list and reply and reply[0] == request_id:
                 return
         except (TimeoutError, EOFError, ProtocolError, ValueError, KeyboardInterrupt):
@@ -370,8 +382,8 @@ class Session:
         cells = self.plan["cells"]
         while self.sent <= upto and self.sent < len(cells):
             cell = cells[self.sent]
-            request = {"op": "cell", "source": cell["source"], "names": cell.get("names")}
-            self.pending.append(self._send(request))
+            body = json.dumps({"source": cell["source"], "names": cell.get("names")}).encode("ascii")
+            self.pending.append(self._send("cell", body))
             self.sent += 1
 
     def run_solution(self, k: int) -> tuple[list, list | None]:
@@ -400,7 +412,7 @@ class Session:
             :class:`WorkerGone` if the worker is (or goes) away.
         """
         encoded = json.dumps([self.codec.encode(list(args)), self.codec.encode(kwargs)])
-        reply = self._reply(self._send({"op": "call", "name": name, "args": encoded}))
+        reply = self._reply(self._send(f"call {name}", encoded.encode("ascii")))
         if len(reply) != 3 or type(reply[1]) is not bool:
             raise self._lost("it broke the protocol: a call's answer is malformed")
         if reply[1]:

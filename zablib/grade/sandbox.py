@@ -52,9 +52,9 @@ ENV = "ZABLIB_GRADE_SANDBOX"
 WORKER = str(Path(__file__).resolve().with_name("worker.py"))
 #: top-level folders of the host bound read-only (or re-created as the host's symlinks)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-#: host files a Python program may need (dynamic linker cache, time zone, user names)
+#: host files a Python program may need (dynamic linker cache, time zone, user names, fonts)
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group",
-                "/etc/nsswitch.conf")  # fmt: skip
+                "/etc/nsswitch.conf", "/etc/fonts")  # fmt: skip
 #: first user id given to workers when the grader is root; each notebook gets its own
 FIRST_UID = 70000
 #: where the trusted kernel notes its worker's process ids, next to the trusted notebook

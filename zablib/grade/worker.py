@@ -20,11 +20,10 @@ wrong answer.
 
 Protocol
 --------
-Frames are a 4-byte big-endian length and that many bytes of ASCII JSON. Requests are JSON
-objects ``{"id": n, "op": "cell", "source": str, "names": [str] | null}`` or ``{"id": n, "op":
-"call", "name": str, "args": str}`` (``args``: :class:`encoded <Codec>` ``[args,
-kwargs]``). Replies are JSON arrays, never objects, so that the only objects in a reply
-are the tags of encoded values:
+Frames are a 4-byte big-endian length and that many bytes. A request is a header line, then
+JSON: ``cell <id>\n{"source": str, "names": [str] | null}`` or ``call <id> <name>\n[args,
+kwargs]`` (:class:`encoded <Codec>`). Replies are ASCII JSON arrays, never objects, so that the
+only objects in a reply are the tags of encoded values:
 
 * a cell: ``[id, error, exports]``: ``error`` null or ``[type, message]``; ``exports`` a list
   of ``[name, kind, value]`` for the names asked for, ``kind`` one of ``fn`` (callable),
@@ -61,7 +60,7 @@ __all__ = [
     "Codec",
     "ProtocolError",
     "main",
-    "read_frame",
+    "FrameReader",
     "write_frame",
 ]
 
@@ -83,51 +82,63 @@ class ProtocolError(RuntimeError):
     """A frame that breaks the protocol: too long, cut short, or not what was expected."""
 
 
-def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, left = [], n
-    while left:
-        if deadline is not None:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
-                raise TimeoutError("no answer in time")
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("the other side closed the pipe")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+class FrameReader:
+    """Frames from a pipe, read in large chunks (one system call per frame, usually).
 
-
-def read_frame(fd: int, limit: int, deadline: float | None = None) -> bytes:
-    """Read one frame from a pipe.
+    A frame cut short by an interrupt stays in the buffer and is finished by the next read.
 
     Parameters
     ----------
     fd : int
         The pipe's file descriptor (blocking).
-    limit : int
-        Longest frame accepted, in bytes.
-    deadline : float, optional
-        ``time.monotonic()`` by which the whole frame must have come; default: wait.
-
-    Returns
-    -------
-    bytes
-        The frame's payload.
-
-    Raises
-    ------
-    EOFError
-        If the pipe was closed before or inside the frame.
-    ProtocolError
-        If the frame announces more than `limit` bytes.
-    TimeoutError
-        If the deadline passed first.
     """
-    size = int.from_bytes(_read_exactly(fd, FRAME_HEADER, deadline), "big")
-    if size > limit:
-        raise ProtocolError(f"a frame of {size} bytes (at most {limit} accepted)")
-    return _read_exactly(fd, size, deadline)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def _fill(self, n: int, deadline: float | None) -> None:
+        while len(self.buffer) < n:
+            if deadline is not None:
+                wait = deadline - time.monotonic()
+                if wait <= 0 or not select.select([self.fd], [], [], wait)[0]:
+                    raise TimeoutError("no answer in time")
+            chunk = os.read(self.fd, max(n - len(self.buffer), 1 << 16))
+            if not chunk:
+                raise EOFError("the other side closed the pipe")
+            self.buffer += chunk
+
+    def read(self, limit: int, deadline: float | None = None) -> bytes:
+        """The next frame's payload.
+
+        Parameters
+        ----------
+        limit : int
+            Longest frame accepted, in bytes.
+        deadline : float, optional
+            ``time.monotonic()`` by which the whole frame must have come; default: wait.
+
+        Returns
+        -------
+        bytes
+
+        Raises
+        ------
+        EOFError
+            If the pipe was closed before or inside the frame.
+        ProtocolError
+            If the frame announces more than `limit` bytes.
+        TimeoutError
+            If the deadline passed first.
+        """
+        self._fill(FRAME_HEADER, deadline)
+        size = int.from_bytes(self.buffer[:FRAME_HEADER], "big")
+        if size > limit:
+            raise ProtocolError(f"a frame of {size} bytes (at most {limit} accepted)")
+        self._fill(FRAME_HEADER + size, deadline)
+        payload = bytes(self.buffer[FRAME_HEADER : FRAME_HEADER + size])
+        del self.buffer[: FRAME_HEADER + size]
+        return payload
 
 
 def write_frame(fd: int, payload: bytes) -> None:
@@ -205,12 +216,12 @@ class Codec:
             self.numbers[id(value)] = obj["r"]
         return value
 
-    def decode(self, text: str) -> Any:
+    def decode(self, text: str | bytes) -> Any:
         """Rebuild the tests' arguments from their encoding.
 
         Parameters
         ----------
-        text : str
+        text : str or bytes
             JSON with the module docstring's tags.
 
         Returns
@@ -359,6 +370,7 @@ class _Worker:
         return None
 
     def cell(self, request: dict) -> list:
+        request.update(json.loads(request["body"]))
         failure = self.run(request["source"])
         exports = []
         for name in request.get("names") or ():
@@ -380,7 +392,7 @@ class _Worker:
         except KeyError:
             return [request["id"], False, ["NameError", f"name {request['name']!r} is not defined"]]
         try:
-            args, kwargs = self.codec.decode(request["args"])
+            args, kwargs = self.codec.decode(request["body"])
             value = self.codec.encode(function(*args, **dict(kwargs)))
         except BaseException as exc:  # the student's exception (or exit) is the answer
             return [request["id"], False, _error(exc)]
@@ -397,7 +409,7 @@ _MISSING = object()
 def main() -> None:
     """Run the worker: limit this process, then answer requests until the pipe closes."""
     config = json.loads(os.environ.pop(CONFIG_ENV, "{}"))
-    requests, replies = os.dup(0), os.dup(1)
+    requests, replies = FrameReader(os.dup(0)), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -405,12 +417,14 @@ def main() -> None:
     worker = _Worker()
     while True:
         try:
-            request = json.loads(read_frame(requests, REQUEST_LIMIT))
+            header, _, body = requests.read(REQUEST_LIMIT).partition(b"\n")
+            op, number, *name = header.decode("ascii").split()
+            request = {"op": op, "id": int(number), "name": name[0] if name else "", "body": body}
         except KeyboardInterrupt:  # an interrupt that came late, between two requests
             continue
-        except (EOFError, ProtocolError):
+        except (EOFError, ProtocolError, ValueError):
             os._exit(0)
-        cell = request.get("op") == "cell"
+        cell = op == "cell"
         try:
             reply = worker.cell(request) if cell else worker.call(request)
         except BaseException as exc:  # the worker itself, taken apart by the student's code
