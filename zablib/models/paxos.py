@@ -27,7 +27,10 @@ val>>`` of ``a``'s 2b messages): ``VotesSafe`` and ``OneValuePerBallot``; and ``
 at most one value chosen (``chosen`` of ``Voting.tla``).
 
 The published model ``MCPaxos.cfg`` (one acceptor, one value, ballots 0..1) has 25 distinct
-states and depth 9 in the repository's ``manifest.json``; ``Paxos(1, 1, 1)`` reaches the same.
+states and depth 9 in the repository's ``manifest.json`` (and 82 states generated);
+``Paxos(1, 1, 1)`` reaches the same (25 states, depth 9, 81 transitions from the initial state).
+With three acceptors: ``Paxos(3, 1, 1)`` 1,681 states (depth 17), ``Paxos(3, 2, 1)`` 3,921 (17),
+``Paxos(3, 1, 2)`` 68,921 (25), ``Paxos(3, 2, 2)`` 185,369 (25); Inv and Consistency hold in all.
 
 The broken variant ``"any-value"`` drops the condition on the 1b messages' votes in
 ``Phase2a`` (a leader that ignores previously accepted values, as

@@ -261,7 +261,7 @@ class PaxosNode(Node):
         self.acks: dict[int, set[NodeId]] = {}
         self.next_slot = 1
         self.in_phase2 = False
-        self.queue: list[Any] = []  # commands waiting for phase 1 (single decree: its value)
+        self.queue: list[Any] = []  # single decree: the value this proposer proposes
         self.attempts = 0
 
     # -- status ---------------------------------------------------------------------------
