@@ -353,6 +353,7 @@ def test_without_the_grade_extra_the_import_error_says_what_to_install():
 def test_the_grader_and_its_pytest_plugin_load_no_protocol_plot_or_widget():
     done = _python(
         "import sys, zablib.grade, zablib.grade.plugin\n"
+        "zablib.grade.grade, zablib.grade.main\n"
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('zablib', 'matplotlib', 'ipywidgets'))))"
     )
@@ -360,6 +361,14 @@ def test_the_grader_and_its_pytest_plugin_load_no_protocol_plot_or_widget():
     assert "zablib.grade.plugin" in loaded and "zablib.grade.runner" in loaded
     banned = ("zablib.protocols", "zablib.viz", "zablib.widgets", "matplotlib", "ipywidgets")
     assert [m for m in loaded if m.startswith(banned)] == []
+
+
+def test_the_trusted_kernels_door_loads_no_pytest_or_nbformat():
+    # every graded notebook's kernel imports it: it must stay light (standard library only)
+    done = _python("import sys, zablib.grade.bridge\nprint(' '.join(sorted(sys.modules)))")
+    loaded = done.stdout.split()
+    assert "zablib.grade.bridge" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("pytest", "nbformat", "nbval", "IPython")] == []
 
 
 # --------------------------------------------------------------------------- one class, one run

@@ -15,7 +15,7 @@ from zablib.grade.check import check_exercises
 from zablib.grade.gradebook import summarize, write_csv
 from zablib.grade.grader import grade
 from zablib.grade.notebook import GradeInputError
-from zablib.grade.release import release
+from zablib.grade.release import release_exercises
 
 __all__ = ["main"]
 
@@ -60,7 +60,7 @@ def _release(argv: Sequence[str]) -> int:
     parser = _release_parser()
     args = parser.parse_args(argv)
     try:
-        written = release(args.source, args.out)
+        written = release_exercises(args.source, args.out)
     except GradeInputError as exc:
         parser.error(str(exc))
     for path in written:

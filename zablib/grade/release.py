@@ -30,7 +30,14 @@ import nbformat
 
 from zablib.grade.notebook import SOLUTION_TAG, GradeInputError, cell_source, cell_tags
 
-__all__ = ["HIDDEN_TAG", "STUB", "defined_names", "release", "release_notebook", "stub_source"]
+__all__ = [
+    "HIDDEN_TAG",
+    "STUB",
+    "defined_names",
+    "release_exercises",
+    "release_notebook",
+    "stub_source",
+]
 
 #: tag of cells that students never see (hidden tests); they run only at grading
 HIDDEN_TAG = "hidden"
@@ -223,7 +230,7 @@ def release_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return out
 
 
-def release(source_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+def release_exercises(source_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """Write the student version of every exercise of a source folder.
 
     Parameters
