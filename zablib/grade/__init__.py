@@ -87,8 +87,11 @@ Limits
   mappings of them (what the exercises pass).
 * The worker runs the pristine setup cells up to the last solution cell, so a solution may use
   what those define; cells after it are not run there.
-* Each call is a round trip between two processes (about 0.1-0.2 ms; the exercises' cluster
-  trials make up to ~11 000 calls, a second or two).
+* Each call is a round trip between two processes (about 0.04 ms on a quiet machine, a few times
+  that on a busy one; the exercises' cluster trials make up to ~11 000 calls).
+* Sandboxes share the CPU: with several workers, a submission that keeps many processes busy
+  (at most 32 when the grader runs as root) slows the notebook graded beside it until its own
+  notebook ends. Keep timeouts generous, or grade with one worker.
 * With ``--no-sandbox`` the worker is a plain process with your rights: the checks are still out
   of its reach, but your files and processes are not.
 * A test cell that starts with a cell magic gets the token line inside its body; do not use

@@ -20,8 +20,8 @@ or trace function of the student's ever runs here.
 Timeouts are nbval's: when it interrupts the trusted kernel during a call, the worker is
 interrupted too; if it does not answer within :data:`INTERRUPT_GRACE` seconds it is killed, and
 every later call fails (as a kernel killed after a timeout failed every later cell). Each call is
-one round trip through a pipe (about 0.1 ms, plus the arguments' size); the exercises' cluster
-trials make up to ~11 000 of them.
+one round trip through a pipe (about 0.04 ms on a quiet machine, plus the arguments' size); the
+exercises' cluster trials make up to ~11 000 of them.
 """
 
 from __future__ import annotations

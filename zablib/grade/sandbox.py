@@ -76,7 +76,8 @@ class Limits:
     memory : int
         Bytes of address space.
     processes : int
-        Processes and threads of the worker's user (when it has one of its own).
+        Processes and threads of the worker's user; applied only when the grader is root and
+        each worker gets a user id of its own (otherwise it would count the grader's).
     file_size : int
         Bytes of the largest file it may write.
     open_files : int

@@ -298,8 +298,14 @@ def _limit(config: dict) -> None:
              "file_size": "RLIMIT_FSIZE", "open_files": "RLIMIT_NOFILE", "core": "RLIMIT_CORE"}  # fmt: skip
     for key, name in names.items():
         value = config.get("limits", {}).get(key)
-        if value is not None and hasattr(resource, name):
-            resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+        if value is None or not hasattr(resource, name):
+            continue
+        if key == "processes" and os.getuid() != 0:
+            continue  # it would count all of the grader's own processes: only with a uid of our own
+        limit = getattr(resource, name)
+        hard = resource.getrlimit(limit)[1]
+        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        resource.setrlimit(limit, (value, value))
     uid = config.get("uid")
     if uid is not None and os.getuid() == 0:
         os.setgroups([])
