@@ -33,9 +33,10 @@ def test_book_builds_without_warnings(built_book: BookBuild) -> None:
 def test_pages_load_their_scripts_from_the_book_itself(built_book: BookBuild) -> None:
     """Offline reading: require.js, the widget renderer and MathJax come from _static/vendor,
     and no inline script is written twice (sphinx-thebe's `const THEBE_JS_URL` was, a
-    SyntaxError on every page)."""
-    assert built_book.returncode == 0, built_book.output
+    SyntaxError on every page). (Checked on the pages written even if a warning failed the
+    build: the test above reports warnings.)"""
     html = built_book.html
+    assert (html / "intro.html").is_file(), built_book.output
     intro = (html / "intro.html").read_text(encoding="utf-8")
     for script in ("_static/vendor/requirejs-2.3.4/require.js",
                    "_static/vendor/html-manager-1.0.15/embed-amd.js",
