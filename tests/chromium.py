@@ -17,12 +17,15 @@ skips with it, or fails under ``CI=true``, as tests/zookeeper.py does for ZooKee
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import fcntl
 import itertools
 import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,6 +37,9 @@ INSTALL_HINT = "apt-get install chromium fonts-wqy-zenhei"
 glossary's Chinese terms."""
 
 BROWSER_NAMES = ("chromium", "chromium-browser")
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a child gets when its parent dies."""
 
 
 def executable() -> str | None:
@@ -84,6 +90,9 @@ class Browser:
         def wire_pipe() -> None:  # runs in the child: DevTools reads fd 3 and writes fd 4
             os.dup2(child_r, 3)
             os.dup2(child_w, 4)
+            # A backstop: if pytest dies without close(), the kernel ends the browser too.
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
         self.process = subprocess.Popen(
             [executable() or "chromium", "--headless=new", "--remote-debugging-pipe",
