@@ -870,6 +870,8 @@ def zab_links_run(seed: int, **options: Any) -> Simulation:
 #: on slow ones and 33 on heavy-tailed ones (1.1 and 2 s); for the delivery everywhere 15.5, 14
 #: and 23 ticks.
 ZAB_LEADER_TICKS = 50
+#: The second half of :func:`zab_stuck`'s bound: ticks for a new transaction to be delivered by
+#: every server once a leader is established (see :data:`ZAB_LEADER_TICKS`).
 ZAB_COMMIT_TICKS = 30
 
 
@@ -1242,7 +1244,7 @@ def _holds_within(sim: Simulation, holds: Callable[[Simulation], bool], ms: floa
 
 
 def commit_settle_ms(sim: Simulation) -> float:
-    """The liveness bound of :func:`commit_stuck` for a 2PC or 3PC run on bounded links.
+    """The liveness bound of :func:`commit_liveness` for a 2PC or 3PC run on bounded links.
 
     A hop takes at most ``d``, the links' longest delay (10 ms by default). **2PC**: once some
     live, reachable node knows the outcome, an undecided participant asks everyone within one
