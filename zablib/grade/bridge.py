@@ -68,7 +68,7 @@ PASSED_ON = frozenset({
 
 
 class SolutionError(Exception):
-    """The student's code failed in a way that is not one of :data:`PASSED_ON`."""
+    """The student's code failed in a way that is not one of the exceptions in ``PASSED_ON``."""
 
 
 class WorkerGone(SolutionError):
@@ -203,7 +203,7 @@ class Session:
     sandbox : ~zablib.grade.sandbox.Sandbox
         How to start the worker.
     plan : dict
-        What :func:`zablib.grade.notebook.trusted_notebook` planned: ``cells`` (each a dict
+        What :func:`zablib.grade.plan.trusted_notebook` planned: ``cells`` (each a dict
         with ``source`` and, for solution cells, ``names``), ``solutions`` (the index in
         ``cells`` of each solution cell), ``helpers`` (files to show the worker) and
         ``number`` (the notebook's number in the run).
