@@ -218,7 +218,9 @@ class LogRow:
         What the client asked for (None for an entry that is not a client command).
     kind : str
         ``"command"`` (a client command), ``"noop"`` (the empty entry a new Raft leader writes
-        first) or ``"config"`` (a change of the members: ``command`` is the new member ids).
+        first, or a Paxos gap filled with a no-op), ``"config"`` (a change of the members:
+        ``command`` is the new member ids) or ``"empty"`` (a Paxos slot this node knows nothing
+        of yet, below one it knows).
     zxid : tuple of int or None
         ZAB only: the transaction id ``(epoch, counter)`` that names the entry; None elsewhere.
     """
