@@ -887,35 +887,14 @@ def zab_stuck(sim: zab.ZabSimulation, *, leader_ms: float | None = None,
     ``attempts * (leader_ms + commit_ms)``. Runs ``sim.check()`` at the end.
     """
     tick = max(node.timers.tick_ms for node in sim.nodes.values())
-    leader_ms = ZAB_LEADER_TICKS * tick if leader_ms is None else leader_ms
-    commit_ms = ZAB_COMMIT_TICKS * tick if commit_ms is None else commit_ms
-    for attempt in range(attempts):
-        start = sim.now
-        leader = sim.leader()
-        while leader is None and sim.now - start < leader_ms:
-            sim.run_for(tick / 2)
-            leader = sim.leader()
-        if leader is None:
-            sim.check()
-            return f"no leader established within {leader_ms:.0f} ms: " + _statuses(sim)
-        txn, epoch = ("final", attempt), sim.nodes[leader].epoch
-        if not sim.submit(txn):
-            continue
-        start = sim.now
-        while sim.now - start < commit_ms:
-            if all(txn in sim.committed(i) for i in sim.node_ids):
-                sim.check()
-                return None
-            if sim.leader() != leader or sim.nodes[leader].epoch != epoch:
-                break  # the leader lost its quorum: the transaction may be lost, ask again
-            sim.run_for(tick / 2)
-        else:
-            sim.check()
-            return (f"{txn!r} not delivered by every server within {commit_ms:.0f} ms: "
-                    + _statuses(sim))
-    sim.check()
-    return (f"the leader lost its leadership before each of {attempts} transactions was "
-            "delivered: " + _statuses(sim))
+    return _stuck_after_faults(
+        sim, find_leader=lambda s: s.leader(), reign=lambda s, leader: s.nodes[leader].epoch,
+        members=lambda s, leader: s.node_ids, step_ms=tick / 2,
+        leader_ms=ZAB_LEADER_TICKS * tick if leader_ms is None else leader_ms,
+        commit_ms=ZAB_COMMIT_TICKS * tick if commit_ms is None else commit_ms, attempts=attempts,
+        words=_Wording("no leader established", "not delivered by every server",
+                       "the leader lost its leadership before each of {attempts} transactions "
+                       "was delivered"))
 
 
 def raft_faulty_run(
@@ -986,35 +965,64 @@ def raft_stuck(sim: raft.RaftSimulation, *, leader_ms: float | None = None,
     ``sim.check()`` at the end.
     """
     timeout = max(node.election_ms[1] for node in sim.nodes.values())
-    leader_ms = RAFT_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms
-    commit_ms = RAFT_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms
+    return _stuck_after_faults(
+        sim, find_leader=_established_leader, reign=lambda s, leader: s.nodes[leader].term,
+        members=lambda s, leader: s.nodes[leader].config, step_ms=10.0,
+        leader_ms=RAFT_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms,
+        commit_ms=RAFT_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms,
+        attempts=attempts,
+        words=_Wording("no leader", "not applied on every member {members}",
+                       "the leader was deposed before each of {attempts} commands was applied"))
+
+
+class _Wording(NamedTuple):
+    """How :func:`_stuck_after_faults` words its three answers for one protocol."""
+
+    no_leader: str  # "<no_leader> within X ms"
+    not_done: str  # "<command> <not_done> within X ms"; may name {members}
+    lost: str  # every attempt's leader lost its reign first; may name {attempts}
+
+
+def _stuck_after_faults(sim: Simulation, *, find_leader: Callable[[Any], NodeId | None],
+                        reign: Callable[[Any, NodeId], Any],
+                        members: Callable[[Any, NodeId], Iterable[NodeId]], step_ms: float,
+                        leader_ms: float, commit_ms: float, attempts: int,
+                        words: _Wording) -> str | None:
+    """The liveness check :func:`zab_stuck`, :func:`raft_stuck` and :func:`paxos_stuck` share.
+
+    Up to ``attempts`` times: wait ``leader_ms`` for ``find_leader(sim)``; submit a fresh
+    command ``("final", k)``; wait ``commit_ms`` for every node of ``members(sim, leader)`` to
+    have applied it, starting over when the leader steps down or its ``reign`` (epoch, term,
+    ballot) changes first. Simulated time advances in steps of ``step_ms``. Returns None when
+    the command was applied everywhere, else why not; runs ``sim.check()`` at the end.
+    """
     for attempt in range(attempts):
         start = sim.now
-        leader = _established_leader(sim)
+        leader = find_leader(sim)
         while leader is None and sim.now - start < leader_ms:
-            sim.run_for(10.0)
-            leader = _established_leader(sim)
+            sim.run_for(step_ms)
+            leader = find_leader(sim)
         if leader is None:
             sim.check()
-            return f"no leader within {leader_ms:.0f} ms: " + _statuses(sim)
-        command, term = ("final", attempt), sim.nodes[leader].term
+            return f"{words.no_leader} within {leader_ms:.0f} ms: " + _statuses(sim)
+        command, held = ("final", attempt), reign(sim, leader)
         if not sim.submit(command):
             continue
-        members = sim.nodes[leader].config
+        targets = members(sim, leader)
         start = sim.now
         while sim.now - start < commit_ms:
-            if all(command in sim.committed(i) for i in members):
+            if all(command in sim.committed(i) for i in targets):
                 sim.check()
                 return None
-            if sim.leader() != leader or sim.nodes[leader].term != term:
-                break  # deposed: the command may be lost, so the client asks again
-            sim.run_for(10.0)
+            if sim.leader() != leader or reign(sim, leader) != held:
+                break  # the leader lost its reign: the command may be lost, so the client asks again
+            sim.run_for(step_ms)
         else:
             sim.check()
-            return (f"{command!r} not applied on every member {list(members)} within "
-                    f"{commit_ms:.0f} ms: " + _statuses(sim))
+            not_done = words.not_done.format(members=list(targets))
+            return f"{command!r} {not_done} within {commit_ms:.0f} ms: " + _statuses(sim)
     sim.check()
-    return f"the leader was deposed before each of {attempts} commands was applied: " + _statuses(sim)
+    return words.lost.format(attempts=attempts) + ": " + _statuses(sim)
 
 
 def _statuses(sim: raft.RaftSimulation) -> str:
@@ -1368,34 +1376,14 @@ def paxos_stuck(sim: Simulation, *, leader_ms: float | None = None,
     leader is pre-empted first. Runs ``sim.check()`` at the end.
     """
     timeout = max(node.election_ms[1] for node in sim.nodes.values())
-    leader_ms = PAXOS_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms
-    commit_ms = PAXOS_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms
-    for attempt in range(attempts):
-        start = sim.now
-        leader = sim.leader()
-        while leader is None and sim.now - start < leader_ms:
-            sim.run_for(10.0)
-            leader = sim.leader()
-        if leader is None:
-            sim.check()
-            return f"no leader within {leader_ms:.0f} ms: " + _statuses(sim)
-        command, ballot = ("final", attempt), sim.nodes[leader].ballot
-        if not sim.submit(command):
-            continue
-        start = sim.now
-        while sim.now - start < commit_ms:
-            if all(command in sim.committed(i) for i in sim.node_ids):
-                sim.check()
-                return None
-            if sim.leader() != leader or sim.nodes[leader].ballot != ballot:
-                break  # pre-empted: the command may be lost, so the client asks again
-            sim.run_for(10.0)
-        else:
-            sim.check()
-            return (f"{command!r} not applied on every node within {commit_ms:.0f} ms: "
-                    + _statuses(sim))
-    sim.check()
-    return f"the leader was pre-empted before each of {attempts} commands was applied: " + _statuses(sim)
+    return _stuck_after_faults(
+        sim, find_leader=lambda s: s.leader(), reign=lambda s, leader: s.nodes[leader].ballot,
+        members=lambda s, leader: s.node_ids, step_ms=10.0,
+        leader_ms=PAXOS_LEADER_TIMEOUTS * timeout if leader_ms is None else leader_ms,
+        commit_ms=PAXOS_COMMIT_TIMEOUTS * timeout if commit_ms is None else commit_ms,
+        attempts=attempts,
+        words=_Wording("no leader", "not applied on every node",
+                       "the leader was pre-empted before each of {attempts} commands was applied"))
 
 
 def paxos_decree_run(seed: int, *, steps: int = 12, **options: Any) -> Simulation:
