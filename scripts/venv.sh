@@ -48,3 +48,8 @@ install_zookeeper() {
   echo "note: the real-ZooKeeper tests need ${missing[*]}: run \`apt-get install ${missing[*]}\`" \
     "as root (Debian/Ubuntu); without it they are skipped (and fail under CI=true)" >&2
 }
+
+# Run directly (`bash scripts/venv.sh`, the README's local route) rather than sourced: say what next.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo ".venv is ready. Open the first exercise with: .venv/bin/jupyter lab exercises/01_replication.ipynb"
+fi
