@@ -31,6 +31,7 @@ from zablib.invariants import (
     check_prefix_order,
     check_single_leader,
 )
+from zablib.network import Costs
 from zablib.protocols import pingpong, primary_backup
 from zablib.trace import Event, Trace
 
@@ -684,3 +685,170 @@ def test_iterating_a_trace_also_yields_what_is_recorded_meanwhile():
         if event.kind == "send":
             sim.step()  # the delivery and its note are recorded while the loop runs
     assert kinds[-3:] == ["send", "deliver", "note"]
+
+
+# -- costs: when handling and sending a message take time ----------------------------------------
+
+
+class Echo(Diary):
+    """A diarist that answers every message it hears with ``re: <text>`` (and answers no answer)."""
+
+    def on_message(self, now: float, src: int, msg: Message) -> Output:
+        out = super().on_message(now, src, msg)
+        if not msg.text.startswith("re: "):
+            out.send(src, Text("re: " + msg.text))
+        return out
+
+
+def echo_cluster(costs: Costs | None, *, delay: float = 5.0, seed: int = 0) -> Simulation:
+    return Simulation(Echo, (1, 2, 3), seed=seed, link=LinkConfig(delay=constant(delay)), costs=costs)
+
+
+def times(sim: Simulation, kind: str, node: int) -> list[float]:
+    return [e.time for e in sim.trace if e.kind == kind and e.node == node]
+
+
+def test_a_busy_node_queues_what_arrives_and_acts_when_it_has_finished():
+    # Two messages reach node 2 together at t=5; handling each takes 2 ms, one at a time.
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    sim.request(1, ("send", 2, "a"))
+    sim.request(1, ("send", 2, "b"))
+    sim.run()
+    assert times(sim, "deliver", 2) == [7.0, 9.0]  # t + p and t + 2p
+    # Its answers leave when each handling ends, and node 1 pays for hearing them too.
+    assert times(sim, "send", 2) == [7.0, 9.0]
+    assert times(sim, "deliver", 1) == [14.0, 16.0]
+    assert [e.message.text for e in sim.trace if e.kind == "deliver" and e.node == 2] == ["a", "b"]
+
+
+def test_without_costs_the_same_messages_are_handled_the_instant_they_arrive():
+    sim = echo_cluster(None)
+    sim.request(1, ("send", 2, "a"))
+    sim.request(1, ("send", 2, "b"))
+    sim.run()
+    assert times(sim, "deliver", 2) == [5.0, 5.0]
+    assert sim.costs is None
+
+
+def test_handling_time_grows_with_the_bytes_of_the_message():
+    costs = Costs(per_message_ms=1.0, per_byte_ms=0.01)
+    sim = echo_cluster(costs)
+    big, small = Text("x" * 1000), Text("y")
+    assert big.size - small.size == 999
+    sim.request(1, ("send", 2, "x" * 1000))
+    sim.run()
+    assert times(sim, "deliver", 2) == [pytest.approx(5.0 + 1.0 + 0.01 * big.size)]
+    assert costs.handling_ms(2, big) > costs.handling_ms(2, small) + 9
+
+
+def test_a_link_transmits_one_message_at_a_time_at_its_bandwidth():
+    # 100 bytes per ms: each message takes size/100 ms to leave, then 5 ms in flight.
+    sim = Simulation(Diary, (1, 2, 3), link=LinkConfig(delay=constant(5.0)), costs=Costs(bandwidth=100))
+    tx = Text("z" * 480).size / 100
+    sim.request(1, ("send", 2, "z" * 480))
+    sim.request(1, ("send", 2, "z" * 480))
+    sim.request(1, ("send", 3, "z" * 480))  # another link: not behind the two others
+    sim.run()
+    assert times(sim, "deliver", 2) == [pytest.approx(tx + 5.0), pytest.approx(2 * tx + 5.0)]
+    assert times(sim, "deliver", 3) == [pytest.approx(tx + 5.0)]
+
+
+def test_only_the_nodes_named_in_costs_pay_for_handling():
+    sim = echo_cluster(Costs(per_message_ms=2.0, nodes={2}))
+    sim.request(1, ("send", 2, "a"))
+    sim.run()
+    assert times(sim, "deliver", 2) == [7.0]
+    assert times(sim, "deliver", 1) == [12.0]  # node 1 hears the answer as it arrives
+
+
+def test_a_run_until_stops_at_until_while_messages_wait_in_a_queue():
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    for text in "abc":
+        sim.request(1, ("send", 2, text))
+    sim.run(until=8.0)
+    assert sim.now == 8.0 and times(sim, "deliver", 2) == [7.0]
+    assert [m.message.text for m in sim.in_flight()] == ["b", "c", "re: a"]  # b and c wait
+    sim.run(until=11.0)
+    assert times(sim, "deliver", 2) == [7.0, 9.0, 11.0]
+
+
+def test_a_crash_loses_the_queue_and_the_recovered_node_starts_idle():
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    for text in "abc":
+        sim.request(1, ("send", 2, text))
+    sim.run(until=8.0)  # a handled at 7; b due at 9, c at 11
+    sim.crash(2)
+    sim.recover(2)
+    sim.request(1, ("send", 2, "d"))  # arrives at 13 to an idle node
+    sim.run()
+    drops = [(e.time, e.message.text, e.text) for e in sim.trace if e.kind == "drop"]
+    assert drops == [(9.0, "b", "node 2 restarted"), (11.0, "c", "node 2 restarted")]
+    assert times(sim, "deliver", 2) == [7.0, 15.0]
+
+
+def test_a_message_in_the_queue_is_past_the_network_a_partition_no_longer_stops_it():
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    sim.request(1, ("send", 2, "a"))
+    sim.request(1, ("send", 2, "b"))
+    sim.run(until=6.0)  # both arrived at 5 and wait for node 2
+    sim.partition({1}, {2, 3})
+    sim.run()
+    assert times(sim, "deliver", 2) == [7.0, 9.0]
+    assert [e.text for e in sim.trace if e.kind == "drop"] == ["partition", "partition"]  # the answers
+
+
+def test_costs_set_after_the_boot_apply_to_messages_still_on_their_way():
+    sim = pingpong.cluster(3, seed=1, rounds=2, link=LinkConfig(delay=constant(4.0)))
+    sim.set_costs(Costs(per_message_ms=1.0))
+    sim.run()
+    first = [e for e in sim.trace if e.kind == "deliver"][:3]
+    assert [e.time for e in first] == [5.0, 5.0, 5.0]
+    assert [e.text for e in sim.trace if e.kind == "network"] == [
+        "costs: 1 ms per message, 0 ms per byte, infinite bandwidth"]
+
+
+def test_costs_keep_a_run_deterministic_for_its_seed():
+    from zablib.protocols import zab
+
+    def story(seed: int) -> str:
+        sim = zab.cluster(5, seed=seed)
+        sim.set_costs(Costs(per_message_ms=0.3, per_byte_ms=0.001, bandwidth=50))
+        sim.run(until=300)
+        for k in range(20):
+            sim.submit(f"w{k}")
+            sim.run_for(3)
+        sim.run_for(200)
+        return "\n".join(e.describe() for e in sim.trace)
+
+    assert story(4) == story(4)
+    assert story(4) != story(5)
+
+
+def test_the_default_run_is_unchanged_and_switching_costs_off_is_silent():
+    plain = pingpong_story(3)
+    sim = pingpong.cluster(6, seed=3, rounds=30)
+    sim.set_costs(None)  # already off: no event, no change
+    sim.run(until=40)
+    sim.crash(3)
+    sim.run_for(5)
+    sim.recover(3)
+    sim.run()
+    assert [e.describe() for e in sim.trace] == [e.describe() for e in plain.trace]
+
+
+def test_switching_costs_off_again_handles_what_waits_in_the_queues():
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    sim.request(1, ("send", 2, "a"))
+    sim.request(1, ("send", 2, "b"))
+    sim.run(until=6.0)
+    sim.set_costs(None)
+    sim.run()
+    assert times(sim, "deliver", 2) == [7.0, 9.0]  # already queued: handled as planned
+    assert times(sim, "deliver", 1) == [12.0, 14.0]  # the answers arrive at a free node
+    assert [e.text for e in sim.trace if e.kind == "network"][-1] == "costs: none"
+
+
+@pytest.mark.parametrize("costs", ["fast", 0.5, {"per_message_ms": 1}])
+def test_costs_must_be_a_costs_object(costs):
+    with pytest.raises(TypeError, match="costs must be a zablib.network.Costs or None"):
+        echo_cluster(costs)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from zablib import LinkConfig, Message, Node, Output, Simulation, constant, exponential, uniform
-from zablib.network import DelayDistribution, Network, lognormal
+from zablib.network import Costs, DelayDistribution, Network, lognormal
 
 
 @dataclass(frozen=True)
@@ -421,3 +421,96 @@ def test_a_cut_link_loses_what_is_sent_on_it_and_only_in_that_direction() -> Non
         sim.cut_link(1, 9)
     with pytest.raises(ValueError, match="itself"):
         sim.cut_link(1, 1)
+
+
+# -- costs: message sizes and the resource model's settings ---------------------------------------
+
+
+def sizes_of_messages_carrying(factory, value, kinds: tuple[str, ...]) -> list[int]:
+    """Run ``factory()`` until it elects a leader, submit ``value``, and return the sizes of the
+    messages of the named types that carried it."""
+    sim = factory()
+    sim.run_until(lambda s: s.leader() is not None, what="a leader")
+    sim.run_for(50)
+    start = len(sim.trace)
+    assert sim.submit(value)
+    sim.run_for(100)
+    return [e.message.size for e in list(sim.trace)[start:]
+            if e.kind == "send" and type(e.message).__name__ in kinds]
+
+
+@pytest.mark.parametrize("protocol, kinds", [("zab", ("Proposal",)), ("raft", ("AppendEntries",)),
+                                             ("paxos", ("Accept",))])
+def test_a_megabyte_value_makes_the_messages_that_carry_it_a_megabyte_longer(protocol, kinds):
+    import importlib
+
+    module = importlib.import_module(f"zablib.protocols.{protocol}")
+    big = sizes_of_messages_carrying(lambda: module.cluster(3, seed=2), b"v" * 1_000_000, kinds)
+    small = sizes_of_messages_carrying(lambda: module.cluster(3, seed=2), b"v" * 10, kinds)
+    assert max(small) < 100  # heartbeats and the like carry no value at all
+    assert max(big) - max(small) == 1_000_000 - 10  # the value's bytes, counted once
+
+
+def test_a_coordination_write_counts_its_data_in_every_message_that_carries_it():
+    from zablib.coord import Ensemble
+
+    sizes = {}
+    for label, data in (("big", b"d" * 200_000), ("small", b"d" * 10)):
+        ens = Ensemble(3, seed=1)
+        zk = ens.client(hosts=2)  # a follower: the write is forwarded to the leader
+        zk.start()
+        zk.create("/k", b"")
+        start = len(ens.sim.trace)
+        zk.set("/k", data)
+        sizes[label] = {type(e.message).__name__: e.message.size for e in list(ens.sim.trace)[start:]
+                        if e.kind == "send"}
+    for kind in ("Request", "Proposal"):
+        assert sizes["big"][kind] - sizes["small"][kind] == 200_000 - 10, kind
+    assert sizes["big"]["Ack"] == sizes["small"]["Ack"]  # an acknowledgement carries no data
+
+
+def test_a_message_size_is_a_header_plus_its_encoded_fields():
+    from zablib.core import HEADER_BYTES, encoded_size
+
+    assert Num(7).size == HEADER_BYTES + 8
+    assert encoded_size("héllo") == 4 + 6 and encoded_size(b"abc") == 4 + 3
+    assert encoded_size((1, "a", None)) == 4 + 8 + 5 + 1
+    assert encoded_size({"k": 1.5}) == 4 + 5 + 8
+
+
+@dataclass(frozen=True)
+class Sized(Message):
+    """A message type that says its own length."""
+
+    payload: str
+
+    @property
+    def size(self) -> int:
+        return 1_000
+
+
+def test_a_message_type_may_say_its_own_size():
+    assert Sized("x").size == 1_000
+    assert Costs(per_byte_ms=0.01).handling_ms(1, Sized("x")) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"per_message_ms": -1}, "per_message_ms must be a finite number of milliseconds >= 0"),
+    ({"per_byte_ms": -0.001}, "per_byte_ms must be a finite number"),
+    ({"per_message_ms": float("inf")}, "per_message_ms must be a finite"),
+    ({"per_message_ms": float("nan")}, "per_message_ms must be a finite"),
+    ({"per_message_ms": "1"}, "per_message_ms must be a finite"),
+    ({"per_message_ms": True}, "per_message_ms must be a finite"),
+    ({"bandwidth": 0}, "bandwidth must be a positive finite number of bytes per ms"),
+    ({"bandwidth": -5}, "bandwidth must be a positive"),
+    ({"bandwidth": float("inf")}, "bandwidth must be a positive"),
+])
+def test_bad_costs_are_refused_with_the_setting_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Costs(**kwargs)
+
+
+def test_costs_nodes_must_be_an_iterable_of_ids():
+    with pytest.raises(TypeError, match="nodes must be an iterable of node ids"):
+        Costs(per_message_ms=1, nodes=3)
+    assert Costs(per_message_ms=1, nodes=[2, 1]).nodes == frozenset({1, 2})

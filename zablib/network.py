@@ -1,7 +1,41 @@
-"""The network between simulated nodes: per-link delay, loss, duplication, ordering, partitions.
+"""The network between simulated nodes: per-link delay, loss, duplication, ordering, partitions,
+and the optional resource model (:class:`Costs`).
 
 All randomness comes from the simulator's seeded :class:`random.Random`, passed in by the caller,
 so the network holds configuration and connectivity only and never a generator of its own.
+
+Costs: when time is not free
+----------------------------
+By default a message costs only its link's delay: a node handles any number of messages at the
+same instant, and a link carries any number at once. Nothing ever saturates, so a simulated
+cluster's throughput cannot fall as servers are added. :class:`Costs` switches on a simple,
+deterministic resource model, the same for every protocol::
+
+    from zablib.network import Costs
+    sim = zab.cluster(5, seed=1)
+    sim.set_costs(Costs(per_message_ms=0.05, per_byte_ms=0.00001, bandwidth=10_000))
+
+or ``Simulation(..., costs=Costs(...))`` for a simulation built directly (every ``cluster``
+factory returns a :class:`~zablib.sim.Simulation`, and ``set_costs`` works on any of them; set
+it before running, since it applies to what happens from then on).
+
+* **Processing.** A node handles one message at a time, and handling one takes
+  ``per_message_ms + per_byte_ms * message.size`` (``Message.size`` estimates the bytes on the
+  wire; a 1 MB value costs more than a 10-byte one). A message that arrives while its node is
+  busy waits in a queue, first come first served. The node acts when it *finishes*: the
+  ``deliver`` event in the trace, the node's new state and the messages it sends all happen at
+  the end of the handling time, so two messages arriving at once at time ``t`` are delivered at
+  ``t + p`` and ``t + 2p``. Timers and client requests handed to a node are not charged (they
+  stand for local events, not network input). ``Costs(nodes=...)`` names the nodes that pay
+  (for example the servers of an ensemble and not its clients); by default every node does.
+* **Bandwidth.** Every directed link transmits one message at a time at ``bandwidth`` bytes per
+  simulated millisecond: a message waits for the messages sent on its link before it, takes
+  ``size / bandwidth`` ms to go out, and then spends the link's delay in flight. ``None`` (the
+  default) is infinite bandwidth.
+
+A crash empties the node's queue (the messages in it are dropped when their turn comes, as
+"node restarted" or "node down") and a recovered node starts idle. With ``costs`` unset (the
+default) nothing of this runs and every trace is what it always was.
 """
 
 from __future__ import annotations
@@ -11,7 +45,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from zablib.core import NodeId
+from zablib.core import Message, NodeId
 
 
 @dataclass(frozen=True)
@@ -116,6 +150,82 @@ class LinkConfig:
             raise TypeError(f"delay must be a DelayDistribution, got {type(self.delay).__name__}")
         if not isinstance(self.fifo, bool):
             raise TypeError(f"fifo must be True or False, got {self.fifo!r}")
+
+
+def _check_cost(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number of milliseconds >= 0, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The resource model: what handling and transmitting a message costs (see the module
+    docstring). Off unless given to a simulation (``sim.set_costs(costs)``).
+
+    Parameters
+    ----------
+    per_message_ms : float
+        Time a node spends handling one message, in simulated ms (``>= 0``).
+    per_byte_ms : float
+        Additional handling time per byte of the message (``Message.size``), in ms (``>= 0``).
+    bandwidth : float or None
+        Bytes per simulated millisecond each directed link transmits (``> 0``); None for
+        infinite bandwidth (no transmission time). 1 Gbit/s is 125,000 bytes per ms.
+    nodes : iterable of int, optional
+        The nodes that pay processing time; None (the default) for every node. Bandwidth
+        applies to every link.
+
+    Raises
+    ------
+    ValueError
+        For a negative or infinite time, or a bandwidth that is not a positive finite number.
+    """
+
+    per_message_ms: float = 0.0
+    per_byte_ms: float = 0.0
+    bandwidth: float | None = None
+    nodes: frozenset[NodeId] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_message_ms", _check_cost("per_message_ms", self.per_message_ms))
+        object.__setattr__(self, "per_byte_ms", _check_cost("per_byte_ms", self.per_byte_ms))
+        bandwidth = self.bandwidth
+        if bandwidth is not None and (isinstance(bandwidth, bool) or not isinstance(bandwidth, int | float)
+                                      or not 0 < bandwidth < math.inf):
+            raise ValueError(f"bandwidth must be a positive finite number of bytes per ms, or None "
+                             f"for infinite bandwidth; got {bandwidth!r}")
+        if bandwidth is not None:
+            object.__setattr__(self, "bandwidth", float(bandwidth))
+        if self.nodes is not None:
+            if isinstance(self.nodes, int | str):
+                raise TypeError(f"nodes must be an iterable of node ids, got {self.nodes!r}")
+            object.__setattr__(self, "nodes", frozenset(self.nodes))
+
+    @property
+    def processing(self) -> bool:
+        """Whether handling a message takes any time at all."""
+        return self.per_message_ms > 0 or self.per_byte_ms > 0
+
+    def handling_ms(self, node: NodeId, msg: Message) -> float:
+        """How long ``node`` takes to handle ``msg`` (0 for a node that does not pay)."""
+        if self.nodes is not None and node not in self.nodes:
+            return 0.0
+        if self.per_byte_ms:
+            return self.per_message_ms + self.per_byte_ms * msg.size
+        return self.per_message_ms
+
+    def transmission_ms(self, msg: Message) -> float:
+        """How long a link takes to put ``msg`` on the wire (0 with infinite bandwidth)."""
+        return 0.0 if self.bandwidth is None else msg.size / self.bandwidth
+
+    def describe(self) -> str:
+        """The settings in words, for the trace."""
+        parts = [f"{self.per_message_ms:g} ms per message", f"{self.per_byte_ms:g} ms per byte",
+                 "infinite bandwidth" if self.bandwidth is None else f"{self.bandwidth:g} bytes/ms per link"]
+        if self.nodes is not None:
+            parts.append(f"processing on nodes {describe_ids(tuple(sorted(self.nodes)))}")
+        return "costs: " + ", ".join(parts)
 
 
 class Network:

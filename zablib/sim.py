@@ -8,6 +8,10 @@ calls, two simulations produce the same trace byte for byte.
 Protocol modules build on it with a ``cluster(n, *, seed=0, **options)`` factory that returns a
 subclass adding protocol-level questions (``leader()``, ``submit()``, ``committed(i)`` ...).
 Every node can be read through :meth:`Simulation.status`, the same way for every protocol.
+
+Messages cost only their link's delay unless a resource model is switched on with
+:meth:`Simulation.set_costs` (or ``costs=``): then nodes take time to handle messages, queue
+what arrives while they are busy, and links have a bandwidth (:class:`zablib.network.Costs`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from zablib.core import Delay, Message, Node, NodeId, NodeStatus, Output
-from zablib.network import LinkConfig, Network, describe_groups, describe_ids
+from zablib.network import Costs, LinkConfig, Network, describe_groups, describe_ids
 from zablib.trace import Event, Trace
 
 NodeFactory = Callable[[NodeId, tuple[NodeId, ...], Mapping[str, Any]], Node]
@@ -36,7 +40,10 @@ RUN_UNTIL_LIMIT = 10_000
 # Heap entries are flat tuples ordered by (time, seq); seq is unique, so nothing after it is ever
 # compared. A delivery is (time, seq, _DELIVERY, src, dst, message, msg_id, incarnation, dup) and
 # a timer (time, seq, _TIMER, node, name, incarnation), whose seq is also its generation.
-_DELIVERY, _TIMER = 0, 1
+# With costs (set_costs) a message arrives as an _ARRIVAL, which is no event: it joins its
+# node's queue and comes back as a _QUEUED delivery when the node has handled it (it is past
+# the network then, so a partition no longer stops it). Without costs neither kind exists.
+_DELIVERY, _TIMER, _ARRIVAL, _QUEUED = 0, 1, 2, 3
 heappush, heappop = heapq.heappush, heapq.heappop
 _MUTABLE = (list, dict, set, bytearray)
 
@@ -73,6 +80,9 @@ class Simulation:
     invariants : iterable of callables, optional
         Checks run by :meth:`check`; each takes the simulation and raises
         :class:`~zablib.invariants.InvariantViolation` when broken.
+    costs : Costs, optional
+        The resource model (handling time per message and per byte, link bandwidth); off by
+        default. See :meth:`set_costs`.
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class Simulation:
         seed: int = 0,
         link: LinkConfig | None = None,
         invariants: Iterable[Invariant] = (),
+        costs: Costs | None = None,
     ):
         ids = tuple(sorted(node_ids))
         if not ids:
@@ -110,6 +121,13 @@ class Simulation:
         self._frozen: str | None = None
         self.crash_intervals: list[tuple[NodeId, float, float | None]] = []
         self.partition_intervals: list[tuple[tuple[frozenset[NodeId], ...], float, float | None]] = []
+        self._costs: Costs | None = None
+        self._arrival = _DELIVERY  # the kind a sent message is scheduled as (see set_costs)
+        self._bandwidth: float | None = None
+        self._busy: dict[NodeId, float] = {}  # node -> when it finishes what it has queued
+        self._link_free: dict[tuple[NodeId, NodeId], float] = {}  # link -> end of its transmissions
+        if costs is not None:
+            self.set_costs(costs)
         for i in ids:
             self.nodes[i] = factory(i, ids, MappingProxyType({}))
             self._log("start", i, self.nodes[i].status())
@@ -171,7 +189,8 @@ class Simulation:
         heap = self._heap
         while heap:
             entry = heappop(heap)
-            if entry[2] == _TIMER:
+            kind = entry[2]
+            if kind == _TIMER:
                 time, gen, _, node, name, inc = entry
                 key = (node, name)
                 if self._timer_gen.get(key) != gen or self._incarnation[node] != inc:
@@ -181,13 +200,15 @@ class Simulation:
                 self._record((time, "timer", node, None, None, name, None, None))
                 self._apply(node, self.nodes[node].on_timer(time, name))
                 return True
+            if kind == _ARRIVAL and self._queue(entry):
+                continue  # it waits in its node's queue: not an event yet
             time, _, _, src, dst, msg, msg_id, inc, dup = entry
             self.now = time
             if not self._up[dst]:
                 self._drop(dst, src, msg_id, msg, f"node {dst} is down")
             elif self._incarnation[dst] != inc:
                 self._drop(dst, src, msg_id, msg, f"node {dst} restarted")
-            elif not self.network.intact and (
+            elif not self.network.intact and kind != _QUEUED and (
                     why := self.network.disconnection(src, dst, sending=False)) is not None:
                 self._drop(dst, src, msg_id, msg, why)
             else:
@@ -196,6 +217,66 @@ class Simulation:
                 self._apply(dst, self.nodes[dst].on_message(time, src, msg))
             return True
         return False
+
+    def _queue(self, entry: tuple) -> bool:
+        """Put an arriving message in its node's queue (costs on); False if it is handled now
+        instead: dropped because it cannot arrive, or free and its node idle."""
+        time, _, _, src, dst, msg, msg_id, inc, dup = entry
+        if not self._up[dst] or self._incarnation[dst] != inc or (
+                not self.network.intact and self.network.disconnection(src, dst, sending=False)):
+            return False
+        busy = self._busy.get(dst, 0.0)
+        cost = self._costs.handling_ms(dst, msg)
+        if not cost and busy <= time:
+            return False
+        self._busy[dst] = done = (busy if busy > time else time) + cost
+        self._seq = seq = self._seq + 1
+        heappush(self._heap, (done, seq, _QUEUED, src, dst, msg, msg_id, inc, dup))
+        return True
+
+    @property
+    def costs(self) -> Costs | None:
+        """The resource model in force (:meth:`set_costs`), or None: messages cost only their
+        link's delay."""
+        return self._costs
+
+    def set_costs(self, costs: Costs | None) -> None:
+        """Switch the resource model on (a :class:`~zablib.network.Costs`) or off (None).
+
+        With costs, a node handles one message at a time, each taking ``costs.per_message_ms +
+        costs.per_byte_ms * message.size``; messages that arrive while it is busy wait their
+        turn, and the delivery (the node's new state, what it sends) happens when the handling
+        ends. Each directed link transmits one message at a time at ``costs.bandwidth`` bytes
+        per ms before the link's delay applies. See :mod:`zablib.network` for the model.
+
+        It applies from now on, to every protocol alike: set it right after building a cluster
+        (``sim = zab.cluster(5); sim.set_costs(Costs(per_message_ms=0.1))``). Messages on their
+        way are handled under the new model when they arrive (their transmission is over: the
+        bandwidth applies to messages sent from now on). The trace records the change as a
+        ``network`` event.
+        """
+        if costs is not None and not isinstance(costs, Costs):
+            raise TypeError(f"costs must be a zablib.network.Costs or None, got {type(costs).__name__}")
+        if costs is None and self._costs is None:
+            return  # nothing changes, and the trace says nothing
+        self._costs = costs
+        self._arrival = arrival = _ARRIVAL if costs is not None and costs.processing else _DELIVERY
+        # Messages on their way have not arrived yet: they arrive under the new model. Their
+        # (time, seq) stays, so the heap keeps its order.
+        heap = self._heap
+        for k, entry in enumerate(heap):
+            if entry[2] == _DELIVERY or entry[2] == _ARRIVAL:
+                heap[k] = entry[:2] + (arrival,) + entry[3:]
+        self._bandwidth = None if costs is None else costs.bandwidth
+        self._log("network", None, "costs: none" if costs is None else costs.describe())
+
+    def _transmit(self, src: NodeId, dst: NodeId, msg: Message, now: float) -> float:
+        """When ``msg``, sent now, has left its link (costs with a bandwidth): after what the
+        link is still transmitting, and its own transmission time."""
+        link = (src, dst)
+        free = self._link_free.get(link, 0.0)
+        self._link_free[link] = done = (free if free > now else now) + msg.size / self._bandwidth
+        return done
 
     def run(self, until: float | None = None, max_events: int | None = None) -> int:
         """Process events until nothing is pending, simulated time ``until``, or ``max_events``.
@@ -222,7 +303,7 @@ class Simulation:
                 if not step():
                     return done
                 done += 1
-            self._discard_stale_timers()
+            self._settle()
             if max_events is None and heap:
                 raise SimulationError(
                     f"still busy after {DEFAULT_EVENT_LIMIT} events at t={self.now:.3f} ms; "
@@ -230,14 +311,14 @@ class Simulation:
                 )
             return done
         while max_events is None or done < max_events:
-            if heap and heap[0][2] == _TIMER:
-                self._discard_stale_timers()
+            if heap and heap[0][2] != _DELIVERY:
+                self._settle()
             if not heap or heap[0][0] > until:
                 break
             step()
             done += 1
         else:
-            self._discard_stale_timers()
+            self._settle()
         if not heap or heap[0][0] > until:
             self.now = max(self.now, until)
         return done
@@ -336,7 +417,7 @@ class Simulation:
         """
         if time < self.now:
             raise ValueError(f"cannot go back in time from {self.now} to {time}")
-        self._discard_stale_timers()
+        self._settle()
         if not self._frozen and self._heap and self._heap[0][0] < time:
             raise SimulationError(
                 f"an event is due at t={self._heap[0][0]:.3f} ms, before {time}: "
@@ -351,7 +432,7 @@ class Simulation:
         A message sent to a node that is down, or across a partition that came later, is still
         on its way: the kernel drops it when it arrives.
         """
-        entries = sorted((e for e in self._heap if e[2] == _DELIVERY), key=lambda e: (e[6], e[0], e[1]))
+        entries = sorted((e for e in self._heap if e[2] != _TIMER), key=lambda e: (e[6], e[0], e[1]))
         return [InFlight(e[3], e[4], e[5], e[6], e[0]) for e in entries]
 
     def pending_timers(self, node: NodeId) -> tuple[str, ...]:
@@ -416,7 +497,7 @@ class Simulation:
 
     def _unschedule(self, msg_id: int) -> tuple:
         heap = self._heap
-        copies = [k for k, e in enumerate(heap) if e[2] == _DELIVERY and e[6] == msg_id]
+        copies = [k for k, e in enumerate(heap) if e[2] != _TIMER and e[6] == msg_id]
         if not copies:
             raise ValueError(f"message #{msg_id} is not on its way")
         k = min(copies, key=lambda k: heap[k][:2])
@@ -479,20 +560,31 @@ class Simulation:
             check(dst)
             self._msg_ids = msg_id = self._msg_ids + 1
             self._seq = seq = self._seq + 1
-            heappush(self._heap, (self.now, seq, _DELIVERY, src, dst, msg, msg_id,
+            heappush(self._heap, (self.now, seq, self._arrival, src, dst, msg, msg_id,
                                   self._incarnation[dst], False))
             ids.append(msg_id)
         self.trace = Trace()
         self._record = self.trace.record
         return tuple(ids)
 
-    def _discard_stale_timers(self) -> None:
+    def _settle(self) -> None:
+        """Make the heap's first entry the next event: discard stale timers, and (costs on)
+        put arriving messages in their nodes' queues, which happens at no time of its own."""
         heap = self._heap
-        while heap and heap[0][2] == _TIMER:
-            _, gen, _, node, name, inc = heap[0]
-            if self._timer_gen.get((node, name)) == gen and self._incarnation[node] == inc:
+        while heap:
+            kind = heap[0][2]
+            if kind == _TIMER:
+                _, gen, _, node, name, inc = heap[0]
+                if self._timer_gen.get((node, name)) == gen and self._incarnation[node] == inc:
+                    return
+                heappop(heap)
+            elif kind == _ARRIVAL:
+                entry = heappop(heap)
+                if not self._queue(entry):
+                    heappush(heap, entry)  # it is an event of its own: a drop or a delivery
+                    return
+            else:
                 return
-            heappop(heap)
 
     # -- clients --------------------------------------------------------------------------
     def request(self, node: NodeId, request: Any) -> Any:
@@ -519,6 +611,7 @@ class Simulation:
         for key in [k for k in self._timer_gen if k[0] == node]:
             del self._timer_gen[key]
         self.network.reset_link_order(node)
+        self._busy.pop(node, None)  # its queue is lost with it (dropped as each turn comes)
         self.crash_intervals.append((node, self.now, None))
         self._log("crash", node)
 
@@ -647,6 +740,8 @@ class Simulation:
         record = self._record
         heap = self._heap
         now = self.now
+        kind = self._arrival
+        bandwidth = self._bandwidth
         for dst, msg in sends:
             if dst not in up or dst == node or not isinstance(msg, Message):
                 self._refuse_send(node, dst, msg)
@@ -655,7 +750,8 @@ class Simulation:
             if not network.intact and not network.connected(node, dst):
                 self._drop(dst, node, msg_id, msg, network.disconnection(node, dst))
                 continue
-            arrivals = network.transit(rng, node, dst, now)
+            arrivals = network.transit(rng, node, dst, now if bandwidth is None else
+                                       self._transmit(node, dst, msg, now))
             if not arrivals:
                 self._drop(dst, node, msg_id, msg, "lost")
                 continue
@@ -663,7 +759,7 @@ class Simulation:
             dup = False
             for due in arrivals:
                 self._seq = seq = self._seq + 1
-                heappush(heap, (due, seq, _DELIVERY, node, dst, msg, msg_id, inc, dup))
+                heappush(heap, (due, seq, kind, node, dst, msg, msg_id, inc, dup))
                 dup = True
 
     def _set_timer(self, node: NodeId, name: str, delay: Delay) -> None:
