@@ -43,6 +43,21 @@ Disruptive servers (thesis §4.2.3)
     leaders. An election started on purpose (:class:`Campaign`, like the leadership transfer of
     §3.10) carries a flag that overrides the rule.
 
+Linearizable reads without the log (thesis §6.4, as etcd-io/raft's ``read_only.go``)
+    :meth:`RaftSimulation.read` asks a server for a read; nothing is appended. ReadIndex: the
+    leader records its commit index as the read index, but only once it has committed an entry
+    of its term (its no-op; until then the read waits), then confirms that it still leads: the
+    AppendEntries it sends from then on carry the round number ``read``, followers echo it in
+    their replies, and once a majority of the configuration (the leader included) has echoed
+    the round in the leader's term, the read is served: by the leader at once (it has applied
+    its commit index), or, for a read a follower forwarded (:class:`ReadIndexRequest`), by
+    that follower once it has applied the index the leader answers (:class:`ReadIndexReply`).
+    A leader that steps down drops its unconfirmed reads (note ``read-dropped``); a server
+    that knows no leader refuses the read. ``read(..., linearizable=False)`` is etcd's
+    serializable read: served at once from what the server has applied, possibly stale.
+    Notes: ``read-wait`` (waiting for the no-op), ``read-index`` (``(read_id, index)``),
+    ``read-forward`` and ``read`` (served: ``(read_id, index, applied, log)``).
+
 Options beyond Figure 2, off by default: ``check_quorum`` (a leader that has not heard from a
 majority within an election timeout steps down, thesis §6.2) and ``pre_vote`` (a server first asks
 whether it could win, without touching anyone's term; thesis §9.6), which also keeps a server
@@ -74,6 +89,9 @@ two are broken rules, :data:`VARIANT_RULES`):
     RequestVote grants a vote whatever the candidate's log.
 ``"volatile-vote"``
     ``voted_for`` is not persisted, so a restarted server can vote twice in one term.
+``"unconfirmed-read"``
+    A leader serves a ReadIndex read without the heartbeat round (a local read on the leader
+    with no lease): a deposed leader cut off with a minority serves stale values.
 """
 
 from __future__ import annotations
@@ -89,7 +107,8 @@ from zablib.invariants import InvariantViolation, check_prefix_order, check_sing
 from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation, SimulationError
 
-VARIANTS = ("correct", "commit-previous-term", "no-up-to-date-check", "volatile-vote")
+VARIANTS = ("correct", "commit-previous-term", "no-up-to-date-check", "volatile-vote",
+            "unconfirmed-read")
 LEADER, CANDIDATE, FOLLOWER = "leader", "candidate", "follower"
 
 HEARTBEAT_MS = 20.0
@@ -182,27 +201,57 @@ class PreVoteReply(Message):
 
 @dataclass(frozen=True)
 class AppendEntries(Message):
+    """``read`` is the leader's latest ReadIndex round (thesis §6.4; 0 before any read): the
+    follower echoes it, and an echo from a majority confirms the reads of that round."""
+
     term: int
     prev_index: int
     prev_term: int
     entries: tuple[Entry, ...]
     commit: int
+    read: int = 0
 
     def describe(self) -> str:
+        read = f", read={self.read}" if self.read else ""
         return (f"AppendEntries(term={self.term}, prev=({self.prev_index}, {self.prev_term}), "
-                f"entries={describe_entries(self.entries)}, commit={self.commit})")
+                f"entries={describe_entries(self.entries)}, commit={self.commit}{read})")
 
 
 @dataclass(frozen=True)
 class AppendReply(Message):
     """``match`` is the index up to which the follower now matches (on success); on failure
-    ``conflict_term``/``conflict_index`` is the back-off hint (``conflict_term`` 0 = none)."""
+    ``conflict_term``/``conflict_index`` is the back-off hint (``conflict_term`` 0 = none).
+    ``read`` echoes the request's ReadIndex round."""
 
     term: int
     success: bool
     match: int
     conflict_term: int = 0
     conflict_index: int = 0
+    read: int = 0
+
+    def describe(self) -> str:
+        # The text of the dataclass's repr, which traces printed before reads existed.
+        read = f", read={self.read}" if self.read else ""
+        return (f"AppendReply(term={self.term}, success={self.success}, match={self.match}, "
+                f"conflict_term={self.conflict_term}, conflict_index={self.conflict_index}{read})")
+
+
+@dataclass(frozen=True)
+class ReadIndexRequest(Message):
+    """Follower -> leader (thesis §6.4): give me a read index for read ``read_id``."""
+
+    term: int
+    read_id: int
+
+
+@dataclass(frozen=True)
+class ReadIndexReply(Message):
+    """Leader -> follower: read ``read_id`` may be served once ``index`` is applied."""
+
+    term: int
+    read_id: int
+    index: int
 
 
 @dataclass(frozen=True)
@@ -213,6 +262,25 @@ class Campaign:
     RequestVote carries ``transfer=True``, so voters that heard from a leader within the minimum
     election timeout answer it all the same (§4.2.3): a script need not wait for that to pass.
     """
+
+
+@dataclass(frozen=True)
+class ReadIndex:
+    """Client request: the linearizable read ``read_id`` (thesis §6.4), served without a log
+    entry. A leader takes its commit index as the read index once it has committed an entry of
+    its term, confirms by a heartbeat round that a majority still follows it, and serves the
+    read; a follower forwards the request to its leader and serves the read once it has applied
+    the index the leader answers. The server notes ``read`` when it serves it."""
+
+    read_id: int
+
+
+@dataclass(frozen=True)
+class LocalRead:
+    """Client request: the serializable read ``read_id``, served at once from what this server
+    has applied (etcd's ``serializable`` read): no round trip, and possibly stale."""
+
+    read_id: int
 
 
 @dataclass(frozen=True)
@@ -518,6 +586,15 @@ class RaftServer(Node):
         self.round_goal = 0
         self.term_start = 0  # index of this leader's no-op
         self.heard: dict[NodeId, float] = {}  # leader: when each peer last answered (CheckQuorum)
+        # ReadIndex (thesis §6.4). Leader: reads not yet served, each [read_id, origin, read
+        # index (None until the no-op commits), round]; the latest round and, per peer, the
+        # latest round it echoed. Any server: reads forwarded to the leader, and reads that
+        # wait for their index to be applied (read_id -> index).
+        self.reads: list[list[Any]] = []
+        self.read_round = 0
+        self.read_acks: dict[NodeId, int] = {}
+        self.forwarded: set[int] = set()
+        self.awaiting: dict[int, int] = {}
         self._terms: tuple[tuple[Entry, ...], tuple[int, ...]] = ((), ())
         self._refresh_config()
 
@@ -552,6 +629,10 @@ class RaftServer(Node):
 
     def _quorum(self, ids) -> bool:
         return quorum.is_quorum(ids, self.config)
+
+    def _quorum_index(self, match: Mapping[NodeId, int]) -> int:
+        """The largest value that a quorum of the configuration holds in ``match``."""
+        return quorum.committed_index(match, self.config)
 
     def _won(self) -> bool:
         return quorum.vote_result(self.votes, self.config) == quorum.WON
@@ -648,6 +729,12 @@ class RaftServer(Node):
         if isinstance(request, Campaign):
             out.reply = self.role != LEADER and self._may_campaign()
             return self._start_election(out, transfer=True) if out.reply else out
+        if isinstance(request, LocalRead):
+            out.reply = True
+            self._serve(out, request.read_id, self.last_applied)
+            return out
+        if isinstance(request, ReadIndex):
+            return self._read(out, request.read_id)
         if self.role != LEADER:
             out.reply = False
             return out
@@ -670,12 +757,25 @@ class RaftServer(Node):
         self._adopt_term(out, msg.term)
         if isinstance(msg, AppendEntries):
             return self._step_follower(out, src, msg)
+        if isinstance(msg, ReadIndexReply):
+            # Confirmed by its leader whatever our term now: serve once the index is applied.
+            if msg.read_id in self.forwarded:
+                self.forwarded.discard(msg.read_id)
+                self._serve(out, msg.read_id, msg.index)
+            return out
         if msg.term < self.term:
             return out  # a stale reply
+        if isinstance(msg, ReadIndexRequest):
+            if self.role == LEADER:
+                self._read_at_leader(out, msg.read_id, src)
+            return out
         if isinstance(msg, VoteReply) and self.role == CANDIDATE:
             return self._step_candidate(out, src, msg)
         if isinstance(msg, AppendReply) and self.role == LEADER:
             self.heard[src] = now
+            if msg.read > self.read_acks.get(src, 0):
+                self.read_acks[src] = msg.read
+                self._confirm_reads(out)
             return self._step_leader(out, src, msg)
         return out
 
@@ -763,6 +863,7 @@ class RaftServer(Node):
         self.learner = None
         self.elected_at = self.now
         self.heard = {}
+        self.reads, self.read_round, self.read_acks = [], 0, {}
         self.next_index = {p: self.last_index + 1 for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
         out.note(f"leader of term {self.term}", tag="leader", value=(self.term, self.id, self.log))
@@ -777,13 +878,18 @@ class RaftServer(Node):
         self.prevoting = False
         self.leader_id = leader
         self.learner = None
+        if self.reads:
+            # A leader no more cannot confirm its reads: they are dropped (the client retries).
+            out.note(f"drops reads {[r[0] for r in self.reads]}: no longer leader",
+                     tag="read-dropped", value=tuple(r[0] for r in self.reads))
+            self.reads = []
         out.cancel_timer("heartbeat")
         out.set_timer("election", self.election_ms)
 
     # -- followers ----------------------------------------------------------------------------
     def _step_follower(self, out: Output, src: NodeId, msg: AppendEntries) -> Output:
         if msg.term < self.term:
-            return out.send(src, AppendReply(self.term, False, 0))
+            return out.send(src, AppendReply(self.term, False, 0, read=msg.read))
         if self.role != FOLLOWER or self.leader_id != src:
             self._become_follower(out, src)
         else:
@@ -794,7 +900,8 @@ class RaftServer(Node):
                                                msg.entries))
         if log is None:
             conflict_term, conflict_index = self.rules.backoff_hint(self.log, msg.prev_index)
-            return out.send(src, AppendReply(self.term, False, 0, conflict_term, conflict_index))
+            return out.send(src, AppendReply(self.term, False, 0, conflict_term, conflict_index,
+                                             msg.read))
         if log is not self.log and log != self.log:
             kept = _common_prefix(self.log, log)
             if kept < self.last_index:
@@ -804,7 +911,7 @@ class RaftServer(Node):
         if msg.commit > self.commit_index:
             self.commit_index = max(self.commit_index, min(msg.commit, match))
             self._apply_committed(out)
-        return out.send(src, AppendReply(self.term, True, match))
+        return out.send(src, AppendReply(self.term, True, match, read=msg.read))
 
     def _apply_committed(self, out: Output) -> None:
         """Apply the entries up to ``commit_index`` not yet applied (Figure 2, all servers)."""
@@ -813,6 +920,11 @@ class RaftServer(Node):
             entry = self.log[self.last_applied - 1]
             out.note(f"applies {self.last_applied} {entry.describe()}", tag="apply",
                      value=(self.last_applied, entry))
+        if self.awaiting:
+            for read_id, index in list(self.awaiting.items()):
+                if index <= self.last_applied:
+                    del self.awaiting[read_id]
+                    self._serve(out, read_id, index)
 
     # -- leaders ------------------------------------------------------------------------------
     def _append(self, out: Output, entry: Entry) -> None:
@@ -828,7 +940,7 @@ class RaftServer(Node):
         prev = min(self.next_index.get(peer, self.last_index + 1), self.last_index + 1) - 1
         entries = self.log[prev: prev + self.max_batch]
         out.send(peer, AppendEntries(self.term, prev, self.term_at(prev), entries,
-                                     self.commit_index))
+                                     self.commit_index, self.read_round))
         if entries:
             # Optimistic pipelining (as etcd's replicate state): the next message carries what
             # follows; a loss shows up as a rejection with a hint, which moves next_index back.
@@ -877,6 +989,8 @@ class RaftServer(Node):
             self.commit_index = n
             out.note(f"commits up to {n}", tag="commit", value=(self.term, n, self.log[n - 1].term))
             self._apply_committed(out)
+            if self.reads and n >= self.term_start:
+                self._start_read_round(out)
         if (self.id not in self.config and self.commit_index >= self.config_index):
             # Thesis §4.2.2: a leader removed from the configuration steps down once the entry
             # that removes it is committed.
@@ -884,6 +998,74 @@ class RaftServer(Node):
                      tag="removed", value=self.term)
             self._broadcast_append(out)  # tell the others the new commit index before leaving
             self._become_follower(out, None)
+
+    # -- reads (thesis §6.4) ---------------------------------------------------------------------
+    def _read(self, out: Output, read_id: int) -> Output:
+        """A client's ReadIndex request: taken by a leader, forwarded by a follower that knows
+        its leader; refused (reply False) by a server that knows no leader."""
+        if self.role == LEADER:
+            self._read_at_leader(out, read_id, self.id)
+        elif self.leader_id is not None:
+            self.forwarded.add(read_id)
+            out.note(f"forwards read {read_id} to leader {self.leader_id}", tag="read-forward",
+                     value=(read_id, self.leader_id))
+            out.send(self.leader_id, ReadIndexRequest(self.term, read_id))
+        else:
+            out.reply = False
+            return out
+        out.reply = True
+        return out
+
+    def _read_at_leader(self, out: Output, read_id: int, origin: NodeId) -> None:
+        self.reads.append([read_id, origin, None, 0])
+        if self.commit_index >= self.term_start:
+            self._start_read_round(out)
+        else:
+            # Thesis §6.4 step 1: until the no-op of this term commits, the leader does not know
+            # that its commit index is the cluster's; the read waits for it.
+            out.note(f"read {read_id} waits for the no-op of term {self.term} to commit",
+                     tag="read-wait", value=read_id)
+
+    def _start_read_round(self, out: Output) -> None:
+        """Give the reads that have none the commit index as their read index, and start a
+        heartbeat round that confirms them once a majority echoes it."""
+        fresh = [r for r in self.reads if r[2] is None]
+        if not fresh:
+            return
+        self.read_round += 1
+        for read in fresh:
+            read[2], read[3] = self.commit_index, self.read_round
+            out.note(f"read {read[0]}: read index {self.commit_index}, round {self.read_round}",
+                     tag="read-index", value=(read[0], self.commit_index))
+        if self.variant == "unconfirmed-read":
+            self._confirm_reads(out, self.read_round)  # the broken shortcut: no heartbeat round
+            return
+        self._confirm_reads(out)
+        if self.reads:
+            self._broadcast_append(out)
+
+    def _confirm_reads(self, out: Output, confirmed: int | None = None) -> None:
+        """Serve (or answer the follower that forwarded) every read whose round a quorum of the
+        configuration has echoed in this term, the leader included."""
+        if confirmed is None:
+            confirmed = self._quorum_index({**self.read_acks, self.id: self.read_round})
+        ready = [r for r in self.reads if r[2] is not None and r[3] <= confirmed]
+        if not ready:
+            return
+        self.reads = [r for r in self.reads if r[2] is None or r[3] > confirmed]
+        for read_id, origin, index, _ in ready:
+            if origin == self.id:
+                self._serve(out, read_id, index)
+            else:
+                out.send(origin, ReadIndexReply(self.term, read_id, index))
+
+    def _serve(self, out: Output, read_id: int, index: int) -> None:
+        """Serve read ``read_id`` now if ``index`` is applied, else once it is."""
+        if self.last_applied < index:
+            self.awaiting[read_id] = index
+            return
+        out.note(f"serves read {read_id} at index {index} (applied {self.last_applied})",
+                 tag="read", value=(read_id, index, self.last_applied, self.log))
 
     def _end_round(self, out: Output, learner: NodeId) -> bool:
         """The learner holds the goal of its catch-up round (thesis §4.2.1). A round that took
@@ -994,12 +1176,145 @@ def leader_append_only(sim: RaftSimulation) -> None:
 
 
 # -- the simulation --------------------------------------------------------------------------
+@dataclass(eq=False, repr=False)
+class Read:
+    """A read asked of a Raft simulation (:meth:`RaftSimulation.read`); it fills in as the run
+    goes on.
+
+    Attributes
+    ----------
+    sim : RaftSimulation
+        The simulation it was asked of.
+    id : int
+        The read's id, unique in the simulation (the ``read_id`` of the server's notes).
+    via : int
+        The server it was asked of.
+    asked_at : float
+        Simulated time of the request.
+    linearizable : bool
+        True for a ReadIndex read (thesis §6.4), False for a serializable local read.
+    accepted : bool
+        Whether the server took the request: False if it knew no leader to ask (a linearizable
+        read through a server without a leader), and then the read never completes.
+    query : callable or None
+        ``query(commands)`` computes :attr:`value` from the client commands applied.
+    """
+
+    sim: RaftSimulation
+    id: int
+    via: NodeId
+    asked_at: float
+    linearizable: bool
+    accepted: bool
+    query: Callable[[list[Any]], Any] | None = None
+
+    def _served(self) -> tuple[float, tuple] | None:
+        return self.sim.read_served(self.id)
+
+    @property
+    def done(self) -> bool:
+        """Whether the server has served the read."""
+        return self._served() is not None
+
+    @property
+    def ready_at(self) -> float | None:
+        """When the server served it (simulated ms), or None while it has not."""
+        served = self._served()
+        return None if served is None else served[0]
+
+    @property
+    def index(self) -> int | None:
+        """The read index (for a local read: what the server had applied), or None."""
+        served = self._served()
+        return None if served is None else served[1][1]
+
+    @property
+    def applied(self) -> int | None:
+        """The index the server had applied when it served the read (>= :attr:`index`)."""
+        served = self._served()
+        return None if served is None else served[1][2]
+
+    def commands(self) -> list[Any]:
+        """The client commands applied, in order, up to :attr:`applied`: the state the read
+        saw (no-ops and configurations left out). Raises SimulationError while not served."""
+        served = self._served()
+        if served is None:
+            raise SimulationError(f"read {self.id} through node {self.via} has not been served")
+        _, (_, _, applied, log) = served
+        return [e.command for e in log[:applied] if e.kind == "command"]
+
+    @property
+    def value(self) -> Any:
+        """``query(commands())``, or ``commands()`` without a query."""
+        commands = self.commands()
+        return commands if self.query is None else self.query(commands)
+
+    def __repr__(self) -> str:
+        kind = "linearizable" if self.linearizable else "local"
+        state = (f"served at {self.ready_at:g} ms, index {self.index}" if self.done
+                 else "pending" if self.accepted else "refused")
+        return f"Read({self.id}, {kind}, via={self.via}, asked at {self.asked_at:g} ms, {state})"
+
+
 class RaftSimulation(Simulation):
     """A :class:`~zablib.sim.Simulation` of Raft servers with client-level questions."""
 
     variant: str = "correct"
     rules: Rules = FIGURE2
     members0: tuple[NodeId, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads_asked = 0
+        self._served: dict[int, tuple[float, tuple]] = {}
+        self._scanned = 0  # how much of the trace read_served has looked at
+
+    def read(self, query: Callable[[list[Any]], Any] | None = None, *, via: NodeId,
+             linearizable: bool = True) -> Read:
+        """Ask server ``via`` for a read; return a :class:`Read` that fills in as the run goes.
+
+        Linearizable (the default) is Raft's ReadIndex (thesis §6.4): no log entry; the leader
+        takes its commit index as the read index (once it has committed its term's no-op),
+        confirms with a heartbeat round that a majority of its configuration still follows it
+        in its term, and the read is served once the serving server has applied the read index.
+        Through a follower, the follower asks its leader for the read index and serves the
+        read itself. A read through a deposed leader cut off with a minority, or through a
+        server that knows no leader (``accepted`` False), is never served: the client times
+        out and asks elsewhere. ``linearizable=False`` is a serializable read, served at once
+        from what ``via`` has applied: no message, but possibly stale.
+
+        Parameters
+        ----------
+        query : callable, optional
+            ``query(commands)`` of the client commands applied, in order; it gives
+            :attr:`Read.value` (e.g. the last value set for a key).
+        via : int
+            The server asked (it must be up).
+        linearizable : bool
+            ReadIndex (True) or a local serializable read (False).
+        """
+        if query is not None and not callable(query):
+            raise ValueError(f"query must be a function of the applied commands, got {query!r}")
+        self.reads_asked += 1
+        read_id = self.reads_asked
+        request = ReadIndex(read_id) if linearizable else LocalRead(read_id)
+        accepted = bool(self.request(via, request))
+        return Read(self, read_id, via, self.now, bool(linearizable), accepted, query)
+
+    def read_index(self, *, via: NodeId) -> Read:
+        """A linearizable ReadIndex read through ``via`` (:meth:`read` without a query): its
+        :attr:`Read.index` and :attr:`Read.ready_at` say which state it may see, and when."""
+        return self.read(via=via)
+
+    def read_served(self, read_id: int) -> tuple[float, tuple] | None:
+        """``(time, value)`` of the ``read`` note that served read ``read_id``, or None; the
+        value is ``(read_id, read index, applied index, log)``."""
+        if self._scanned < len(self.trace):
+            for e in self.trace[self._scanned:]:
+                if e.kind == "note" and e.tag == "read":
+                    self._served.setdefault(e.value[0], (e.time, e.value))
+            self._scanned = len(self.trace)
+        return self._served.get(read_id)
 
     def _live(self) -> list[RaftServer]:
         return [n for i, n in sorted(self.nodes.items()) if self.is_up(i)]
