@@ -66,13 +66,16 @@ class CoordSimulation(Simulation):
     Attributes
     ----------
     servers : tuple of int
-        The server ids.
+        The server ids (observers included).
+    observers : tuple of int
+        The observers among them.
     clients : tuple of int
         The client slots' node ids.
     """
 
     servers: tuple[NodeId, ...] = ()
     clients: tuple[NodeId, ...] = ()
+    observers: tuple[NodeId, ...] = ()
 
     def leader(self) -> NodeId | None:
         """The live, established ZAB leader of the highest epoch, or None."""
@@ -88,11 +91,11 @@ class CoordSimulation(Simulation):
 
 
 def _server_factory(servers: tuple[NodeId, ...], timers: zab.Timers, variant: str,
-                    zab_variant: str) -> Callable:
+                    zab_variant: str, observers: tuple[NodeId, ...] = ()) -> Callable:
     def factory(node: NodeId, peers: tuple[NodeId, ...], storage: Any) -> Any:
         if node in servers:
             return CoordServer(node, servers, storage, timers.tick_ms, variant, zab_variant,
-                               timers.init_limit, timers.sync_limit)
+                               timers.init_limit, timers.sync_limit, observers)
         return ClientNode(node, peers, storage)
     return factory
 
@@ -103,7 +106,12 @@ class Ensemble:
     Parameters
     ----------
     n : int
-        Number of servers (ids 1..n).
+        Number of voting servers (ids 1..n).
+    observers : int
+        Number of observer servers (ids n+1..n+observers): they take client sessions, answer
+        reads from their own tree (possibly stale, as followers do) and forward writes, syncs
+        and session requests to the leader, but never vote (``zablib.protocols.zab``): read
+        capacity without the write cost of more voters.
     seed : int
         Seed of the run: the same seed and the same calls give the same trace.
     max_clients : int
@@ -127,15 +135,23 @@ class Ensemble:
     driver : ~zablib.coord.driver.Driver
         Runs the programs (``spawn``, ``run``).
     servers : tuple of int
-        The server ids.
+        The server ids, observers included.
+    observers : tuple of int
+        The observers' ids (the last ``observers`` servers).
     """
 
-    def __init__(self, n: int = 3, *, seed: int = 0, max_clients: int = 16, tick_ms: float = TICK_MS,
+    def __init__(self, n: int = 3, *, observers: int = 0, seed: int = 0, max_clients: int = 16,
+                 tick_ms: float = TICK_MS,
                  link: LinkConfig | None = None, variant: str = "correct",
                  zab_variant: str = "correct", init_limit: int = zab.INIT_LIMIT,
                  sync_limit: int = zab.SYNC_LIMIT):
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n < FIRST_CLIENT:
             raise ValueError(f"an ensemble needs 1..{FIRST_CLIENT - 1} servers, got {n!r}")
+        if (not isinstance(observers, int) or isinstance(observers, bool)
+                or not 0 <= observers < FIRST_CLIENT - n):
+            raise ValueError(f"observers must be an int with 0 <= observers <= "
+                             f"{FIRST_CLIENT - 1 - n} (server ids stop at {FIRST_CLIENT - 1}), "
+                             f"got {observers!r}")
         if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 0:
             raise ValueError(f"max_clients must be a non-negative int, got {max_clients!r}")
         timers = zab.Timers(tick_ms, init_limit, sync_limit)  # checks all three
@@ -143,12 +159,15 @@ class Ensemble:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         if zab_variant not in zab.VARIANTS:
             raise ValueError(f"unknown zab_variant {zab_variant!r}; use one of {', '.join(zab.VARIANTS)}")
-        self.servers = tuple(range(1, n + 1))
+        self.servers = tuple(range(1, n + observers + 1))
+        self.observers = self.servers[n:]
         clients = tuple(range(FIRST_CLIENT, FIRST_CLIENT + max_clients))
         self.sim = CoordSimulation(
-            _server_factory(self.servers, timers, variant, zab_variant), self.servers + clients, seed=seed,
+            _server_factory(self.servers, timers, variant, zab_variant, self.observers),
+            self.servers + clients, seed=seed,
             link=link or LinkConfig(delay=uniform(1.0, 10.0)), invariants=checks.INVARIANTS)
         self.sim.servers, self.sim.clients = self.servers, clients
+        self.sim.observers = self.observers
         self.driver = Driver(self.sim)
         self.tick_ms = tick_ms
         self.clients: dict[NodeId, KazooClient] = {}
@@ -156,7 +175,8 @@ class Ensemble:
         self._isolated: set[NodeId] = set()
 
     def __repr__(self) -> str:
-        return (f"<Ensemble of {len(self.servers)} servers, {len(self.clients)} clients, "
+        watching = f" ({len(self.observers)} observers)" if self.observers else ""
+        return (f"<Ensemble of {len(self.servers)} servers{watching}, {len(self.clients)} clients, "
                 f"t={self.sim.now:.1f} ms>")
 
     # -- reading ----------------------------------------------------------------------------------
@@ -170,9 +190,10 @@ class Ensemble:
         return self.sim.leader()
 
     def followers(self) -> list[NodeId]:
-        """Every server but the current leader, ascending (all of them while none leads)."""
+        """Every voting server but the current leader, ascending (all voters while none leads);
+        observers are in ``observers``."""
         leader = self.leader()
-        return [i for i in self.servers if i != leader]
+        return [i for i in self.servers if i != leader and i not in self.observers]
 
     def tree(self, server: NodeId) -> DataTree:
         """Server ``server``'s data tree as it has applied it (it may lag behind)."""

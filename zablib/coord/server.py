@@ -10,8 +10,8 @@ transcripts and invariants stay as they are.
 
 Who does what (ZooKeeper 3.8's request processors, named in brackets):
 
-* **Every server** holds client connections while it is *serving*: a follower from ZAB's
-  ``UpToDate`` until it leaves its leader, the leader from the moment it is established until it
+* **Every server** holds client connections while it is *serving*: a follower (or an observer)
+  from ZAB's ``UpToDate`` until it leaves its leader, the leader from the moment it is established until it
   steps down (a ZooKeeper server runs its ``ZooKeeperServer`` only in ZAB's broadcast phase). On
   leaving, it closes every connection: its clients see the connection drop and go elsewhere.
 * A client's requests queue per connection, in the order sent [``CommitProcessor``]. A read at the
@@ -203,18 +203,25 @@ class CoordServer(Node):
     init_limit, sync_limit : int
         ZooKeeper's ``initLimit`` and ``syncLimit`` in ticks, for the ZAB server underneath
         (its timers are ``zab.Timers(tick_ms, init_limit, sync_limit)``).
+    observers : tuple of int
+        The servers among ``servers`` that are ZAB observers (``zablib.protocols.zab``): they
+        serve clients like followers (local reads, writes forwarded to the leader) but never
+        vote. Empty by default.
     """
 
     def __init__(self, node_id: NodeId, servers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  tick_ms: float = TICK_MS, variant: str = "correct", zab_variant: str = "correct",
-                 init_limit: int = zab.INIT_LIMIT, sync_limit: int = zab.SYNC_LIMIT):
+                 init_limit: int = zab.INIT_LIMIT, sync_limit: int = zab.SYNC_LIMIT,
+                 observers: tuple[NodeId, ...] = ()):
         super().__init__(node_id, servers, storage)
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
         self.variant = variant
         self.tick_ms = tick_ms
+        config = {"voters": [i for i in servers if i not in observers],
+                  "observers": observers} if observers else {}
         self.zab = zab.ZabServer(node_id, servers, storage, variant=zab_variant,
-                                 timers=zab.Timers(tick_ms, init_limit, sync_limit))
+                                 timers=zab.Timers(tick_ms, init_limit, sync_limit), **config)
         self.tree = DataTree()
         self.applied: zab.Zxid = zab.ZERO
         for zxid, entry in self.zab.history:  # a restart: replay what was delivered
@@ -241,7 +248,7 @@ class CoordServer(Node):
     # -- what pictures and checks read -------------------------------------------------------
     @property
     def role(self) -> str:  # type: ignore[override]
-        """ZAB's role: ``"looking"``, ``"following"`` or ``"leading"``."""
+        """ZAB's role: ``"looking"``, ``"following"``, ``"leading"`` or ``"observer"``."""
         return self.zab.role
 
     @property
@@ -285,7 +292,7 @@ class CoordServer(Node):
             handler(self, now, out, src, msg)
             return out
         out = self.zab.on_message(now, src, msg)
-        if (isinstance(msg, zab.UpToDate) and self.zab.role == zab.FOLLOWING
+        if (isinstance(msg, zab.UpToDate) and self.zab.role in (zab.FOLLOWING, zab.OBSERVING)
                 and self.zab.phase == "synced" and src == self.zab.leader_id
                 and msg.session == self.zab.session):
             self.up_to_date = self._standing()
@@ -306,8 +313,8 @@ class CoordServer(Node):
         z = self.zab
         if z.role == zab.LEADING and z.established:
             return (zab.LEADING, z.id, z.epoch)
-        if z.role == zab.FOLLOWING and z.phase == "synced":
-            return (zab.FOLLOWING, z.leader_id, z.session)
+        if z.role in (zab.FOLLOWING, zab.OBSERVING) and z.phase == "synced":
+            return (z.role, z.leader_id, z.session)
         return None
 
     def _after_zab(self, now: float, out: Output, notes: list | None = None) -> None:

@@ -68,6 +68,29 @@ connection to its leader is a *session*: its messages carry a session id, duplic
 recognised by zxid or phase, and a gap (a lost proposal) makes the follower drop the session and
 start over with an election, as a broken TCP connection does in ZooKeeper.
 
+Observers (``cluster(n, observers=k)``, ZooKeeper's ``peerType=observer``, since 3.3) are
+servers that learn what is committed but never vote. An observer looks for the leader the way
+a voter does, tallying the voters' notifications (voters answer an observer's notification but
+never count it, and an observer never backs itself); it registers with ``ObserverInfo`` and is
+synchronised with ``Diff``/``Trunc``/``Snap`` and ``NewLeader`` like a follower; then it gets one
+``Inform`` per committed transaction (the transaction itself: it never sees a ``Proposal`` and
+never sends an ``Ack``). No quorum counts it: not an election, not discovery or synchronisation,
+not a commit, not the leader's contact with its quorum. Its accepted epoch does not raise the
+leader's new epoch either, and its ``NewEpoch`` is always ``late``. An observer is ``"looking"``
+while it looks for a leader and ``"observer"`` while it observes one (ZooKeeper's ``srvr`` says
+``Mode: observer``). A lost ``Inform`` shows as a ``Ping`` whose commit point is beyond the
+observer's history: it drops the leader and looks again, as a follower does on a lost proposal.
+
+Static membership. Each server's ensemble is its own: ``voters`` (and ``observers``) come from
+its configuration file, as in ZooKeeper before 3.5, and a server counts only the voters *it*
+knows. Another server's notification, ``FollowerInfo`` or ``Ack`` is counted only if that server
+is a voter in this server's configuration (a notification from one that is not is answered, as
+ZooKeeper answers a non-voting server, and otherwise ignored). ``sim.restart(i, members=...)``
+restarts a server with a new configuration file; a server not in its own configuration stays
+idle, as ZooKeeper refuses to start ("My id is not in the peer list"). With every server
+configured alike (the default) nothing of this shows; configurations that differ can have two
+leaders at once (:func:`scenario_static_grow`).
+
 Two simplifications, said plainly. ``AckEpoch`` carries, besides the last zxid, how many
 proposals of each epoch the follower's history holds (``epochs``); ZooKeeper's leader finds the
 same boundaries in its transaction log. And the history is never compacted: ``Snap`` sends the
@@ -85,13 +108,17 @@ Broken variants, for the checkers to catch (``cluster(n, variant=...)``):
     The leader commits a proposal as soon as it has logged it itself.
 ``"volatile-commit-point"``
     The delivered zxid is not persisted: a recovered server delivers its history again.
+``"observer-acks-count"``
+    Observers are sent proposals and acknowledge them as followers do, and the leader counts
+    their acknowledgements towards its quorum's size: a proposal commits once as many servers
+    as a quorum of voters, observers included, have logged it.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,11 +143,17 @@ DIFF_LIMIT = 10  # a follower missing more proposals than this gets a Snap
 
 ZERO: Zxid = (0, 0)
 VARIANTS = ("correct", "election-ignores-zxid", "skip-trunc", "commit-without-quorum",
-            "volatile-commit-point")
+            "volatile-commit-point", "observer-acks-count")
 #: What a prospective leader does in discovery with a follower's more recent history (see the
 #: module docstring): Zab 1.0's ``"check"`` (ZooKeeper's rule) or the Zab paper's ``"adopt"``.
 DISCOVERIES = ("check", "adopt")
 LOOKING, FOLLOWING, LEADING = "looking", "following", "leading"
+#: The role of an observer that has found its leader (ZooKeeper's ``Mode: observer``).
+OBSERVING = "observer"
+#: The role of a server that is not in its own configuration: it does nothing.
+IDLE = "idle"
+#: An observer's own vote: worse than any voter's, so that an observer never backs itself.
+NO_VOTE: Vote = (-1, (-1, -1), -1)
 
 
 
@@ -206,6 +239,12 @@ class FollowerInfo(Message):
 
     session: int
     accepted_epoch: int
+
+
+@dataclass(frozen=True)
+class ObserverInfo(FollowerInfo):
+    """Observer -> leader: I observe you in ``session``; my accepted epoch (ZooKeeper's
+    ``OBSERVERINFO``): send me what is committed, never count me."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +364,16 @@ class Commit(Message):
 
 
 @dataclass(frozen=True)
+class Inform(Message):
+    """Leader -> observer: ``txn`` is committed as ``zxid``; log it and deliver it (ZooKeeper's
+    ``INFORM``: a proposal and its commit in one message, for a server that does not vote)."""
+
+    session: int
+    zxid: Zxid
+    txn: Any
+
+
+@dataclass(frozen=True)
 class Ping(Message):
     """Leader -> follower heartbeat: my last proposal and my commit point."""
 
@@ -405,6 +454,8 @@ class FollowerSession:
     history: tuple | None = None
     acked: Zxid = ZERO
     heard: float = 0.0
+    observer: bool = False  # it registered with ObserverInfo: it gets Informs, never Proposals
+    voting: bool = True  # a voter of this leader's configuration: it counts in its quorums
 
 
 class ZabServer(Node):
@@ -413,19 +464,31 @@ class ZabServer(Node):
     ``sync_rule`` is how a leader decides to synchronise a follower, :func:`choose_sync` unless
     ``cluster(choose_sync=...)`` replaces it; ``timers`` are its timers (:class:`Timers`, from
     ZooKeeper's tick and limits); ``discovery`` is ``"check"`` or ``"adopt"`` (:data:`DISCOVERIES`).
+
+    ``voters`` and ``observers`` are this server's configuration (its ``zoo.cfg`` server list):
+    by default every peer votes. It is an observer if it is among ``observers``, and idle if it
+    is in neither (see the module docstring).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  variant: str = "correct", diff_limit: int = DIFF_LIMIT,
                  sync_rule: Callable[..., tuple[str, Zxid, tuple]] | None = None,
-                 timers: Timers | None = None, discovery: str = "check"):
+                 timers: Timers | None = None, discovery: str = "check",
+                 voters: Collection[NodeId] | None = None, observers: Collection[NodeId] = ()):
         super().__init__(node_id, peers, storage)
         self.variant = variant
         self.discovery = discovery
         self.timers = Timers() if timers is None else timers
         self.diff_limit = diff_limit
         self.sync_rule = choose_sync if sync_rule is None else sync_rule
-        self.voters = frozenset(peers)  # the ensemble: every server votes and acknowledges
+        # The ensemble as this server's configuration names it: who votes and acknowledges.
+        self.voters = frozenset(peers) if voters is None else frozenset(voters)
+        self.observer_ids = frozenset(observers) - self.voters
+        self.observer = node_id in self.observer_ids
+        self.idle = node_id not in self.voters and not self.observer
+        if voters is not None or observers:
+            # Notifications go to the servers of this server's configuration.
+            self.others = tuple(sorted((self.voters | self.observer_ids) - {node_id}))
         self.accepted_epoch: int = storage.get("accepted_epoch", 0)
         self.accepted_from: NodeId | None = storage.get("accepted_from")
         self.epoch: int = storage.get("current_epoch", 0)
@@ -439,6 +502,7 @@ class ZabServer(Node):
         self.received: dict[NodeId, Vote] = {}
         self.out_of_election: dict[NodeId, tuple[NodeId, str]] = {}
         self.finalizing = False
+        self.answered: dict[NodeId, float] = {}  # when a non-voter's notification was answered
         # following
         self.leader_id: NodeId | None = None
         self.session = 0
@@ -465,6 +529,10 @@ class ZabServer(Node):
             role += "" if self.established else " (not established)"
         elif role == FOLLOWING:
             role += f" {self.leader_id}" + ("" if self.phase == "synced" else f" ({self.phase})")
+        elif role == OBSERVING:
+            role += f" of {self.leader_id}" + ("" if self.phase == "synced" else f" ({self.phase})")
+        elif role == LOOKING and self.observer:
+            role = "observer looking"
         return f"{role} e{self.epoch} last={self.last_zxid} committed={self.committed_zxid}"
 
     def report(self) -> NodeStatus:
@@ -489,7 +557,7 @@ class ZabServer(Node):
                    "established": self.established})
 
     def _own_vote(self) -> Vote:
-        return (self.epoch, self.last_zxid, self.id)
+        return NO_VOTE if self.observer else (self.epoch, self.last_zxid, self.id)
 
     def _better(self, a: Vote, b: Vote) -> bool:
         if self.variant == "election-ignores-zxid":
@@ -498,6 +566,9 @@ class ZabServer(Node):
 
     # -- inputs ----------------------------------------------------------------------------
     def on_start(self, now: float) -> Output:
+        if self.idle:  # ZooKeeper refuses to start: "My id is not in the peer list"
+            self.role = IDLE
+            return Output().note(f"idle: {self.id} is not in its own configuration", tag="idle")
         return self._look(now, Output(), "")
 
     def on_client(self, now: float, request: Any) -> Output:
@@ -513,7 +584,7 @@ class ZabServer(Node):
         ZooKeeper sends client requests over the same learner connection) and has noticed a
         message lost on it, which Zab alone could not see. A no-op unless following.
         """
-        if self.role != FOLLOWING:
+        if self.role not in (FOLLOWING, OBSERVING):
             return Output()
         return self._look(now, Output(), f"lost leader {self.leader_id}: {why}")
 
@@ -526,9 +597,9 @@ class ZabServer(Node):
             if name == "finalize":
                 self.finalizing = False
                 return self._maybe_decide(now, out, final=True)
-        elif self.role == FOLLOWING:
+        elif self.role in (FOLLOWING, OBSERVING):
             if name == "connect" and self.phase == "connect":
-                out.send(self.leader_id, FollowerInfo(self.session, self.accepted_epoch))
+                out.send(self.leader_id, self._learner_info())
                 return out.set_timer("connect", self.timers.connect_ms)
             if name == "init" and self.phase != "synced":
                 return self._look(now, out, f"leader {self.leader_id} did not sync me in time")
@@ -540,9 +611,11 @@ class ZabServer(Node):
 
     def on_message(self, now: float, src: NodeId, msg: Message) -> Output:
         out = Output()
+        if self.idle:
+            return out
         if isinstance(msg, Notification):
             return self._step_notification(now, out, src, msg)
-        if self.role == FOLLOWING:
+        if self.role in (FOLLOWING, OBSERVING):
             return self._step_follower(now, out, src, msg)
         if self.role == LEADING:
             return self._step_leader(now, out, src, msg)
@@ -574,22 +647,36 @@ class ZabServer(Node):
         return self._maybe_decide(now, out)
 
     def _step_notification(self, now: float, out: Output, src: NodeId, n: Notification) -> Output:
-        if self.role != LOOKING:
-            if n.state == LOOKING:  # tell a looking server whom we follow / that we lead
+        if src not in self.voters:
+            # An observer, or a server this configuration does not list: answered (by a voter,
+            # at most once a tick per server, so that two servers that each take the other for a
+            # non-voter do not answer each other forever), never counted.
+            if not self.observer and n.state == LOOKING and (
+                    now - self.answered.get(src, -math.inf) >= self.timers.tick_ms):
+                self.answered[src] = now
                 out.send(src, self._notification())
             return out
+        if self.role != LOOKING:
+            if n.state == LOOKING and not self.observer:  # tell it whom we follow / that we lead
+                out.send(src, self._notification())
+            return out
+        # An observer only listens: voters never count what it says, so it never answers and
+        # never broadcasts a changed vote (it asks again on its election timer).
+        talk = not self.observer
         if n.state == LOOKING:
             if n.round > self.round:
                 self.round = n.round
                 self.received = {}
                 own = self._own_vote()
                 self.vote = n.vote if self._better(n.vote, own) else own
-                out.broadcast(self.others, self._notification())
+                if talk:
+                    out.broadcast(self.others, self._notification())
             elif n.round < self.round:
-                return out.send(src, self._notification())
+                return out.send(src, self._notification()) if talk else out
             elif self._better(n.vote, self.vote):
                 self.vote = n.vote
-                out.broadcast(self.others, self._notification())
+                if talk:
+                    out.broadcast(self.others, self._notification())
             self.received[src] = n.vote
             return self._maybe_decide(now, out)
         # src already follows or leads: can we join the leader it names?
@@ -603,7 +690,8 @@ class ZabServer(Node):
         return out
 
     def _maybe_decide(self, now: float, out: Output, final: bool = False) -> Output:
-        backers = [self.id] + [s for s, v in self.received.items() if v == self.vote]
+        backers = [] if self.observer else [self.id]
+        backers += [s for s, v in self.received.items() if v == self.vote]
         if not quorum.is_quorum(backers, self.voters):
             return out
         if final or len(self.voters) == 1:
@@ -622,14 +710,18 @@ class ZabServer(Node):
         return self._become_follower(now, out, leader)
 
     # -- phase 1 and 2, follower side --------------------------------------------------------
+    def _learner_info(self) -> FollowerInfo:
+        kind = ObserverInfo if self.observer else FollowerInfo
+        return kind(self.session, self.accepted_epoch)
+
     def _become_follower(self, now: float, out: Output, leader: NodeId) -> Output:
-        self.role = FOLLOWING
+        self.role = OBSERVING if self.observer else FOLLOWING
         self.leader_id = leader
         self.sessions += 1
         self.session = self.sessions
         out.write(sessions=self.sessions)
         self.phase = "connect"
-        out.send(leader, FollowerInfo(self.session, self.accepted_epoch))
+        out.send(leader, self._learner_info())
         out.set_timer("connect", self.timers.connect_ms)
         return out.set_timer("init", self.timers.init_ms)
 
@@ -655,18 +747,25 @@ class ZabServer(Node):
             self.epoch = msg.epoch
             self.phase = "synced"
             out.write(current_epoch=msg.epoch)
-            out.note(f"following {src} in epoch {msg.epoch}", tag="following", value=msg.epoch)
+            if self.observer:
+                out.note(f"observing {src} in epoch {msg.epoch}", tag="observing", value=msg.epoch)
+            else:
+                out.note(f"following {src} in epoch {msg.epoch}", tag="following", value=msg.epoch)
             out.cancel_timer("init").set_timer("leader-silent", self.timers.sync_ms)
             return out.send(src, AckNewLeader(self.session, msg.epoch))
         if phase != "synced":
             return out
         if isinstance(msg, Proposal):
             return self._step_follower_proposal(now, out, msg)
+        if isinstance(msg, Inform):
+            return self._step_observer_inform(now, out, msg)
         if isinstance(msg, Commit | UpToDate):
             return self._deliver_to(out, msg.zxid if isinstance(msg, Commit) else msg.committed)
         if isinstance(msg, Ping):
-            if msg.last_zxid > self.last_zxid:  # a proposal was lost: this session is broken
-                return self._look(now, out, f"missed proposals up to {msg.last_zxid}")
+            # A follower logs every proposal; an observer hears only of committed ones.
+            sent = msg.committed if self._hears_commits_only() else msg.last_zxid
+            if sent > self.last_zxid:  # a proposal or an Inform was lost: this session is broken
+                return self._look(now, out, f"missed proposals up to {sent}")
             out.set_timer("leader-silent", self.timers.sync_ms)
             out.send(src, Pong(self.session, self.last_zxid))
             return self._deliver_to(out, msg.committed)
@@ -705,6 +804,24 @@ class ZabServer(Node):
         out.write(history=self.history)
         return out.send(self.leader_id, Ack(self.session, msg.zxid))
 
+    def _hears_commits_only(self) -> bool:
+        """An observer that hears of committed transactions only (not in the broken variant
+        whose observers take proposals)."""
+        return self.observer and self.variant != "observer-acks-count"
+
+    def _step_observer_inform(self, now: float, out: Output, msg: Inform) -> Output:
+        """Observer: ``msg.txn`` is committed as ``msg.zxid``; log it unless synchronisation
+        already brought it, then deliver up to it."""
+        last = self.last_zxid
+        if msg.zxid > last:
+            epoch, _ = msg.zxid
+            expected = (epoch, last[1] + 1) if last[0] == epoch else (epoch, 1)
+            if msg.zxid != expected:
+                return self._look(now, out, f"gap before committed {msg.zxid}")
+            self.history = self.history + ((msg.zxid, msg.txn),)
+            out.write(history=self.history)
+        return self._deliver_to(out, msg.zxid)
+
     def _deliver_to(self, out: Output, zxid: Zxid) -> Output:
         """Deliver, in zxid order, every logged proposal up to ``zxid``."""
         target = min(zxid, self.last_zxid)
@@ -734,12 +851,15 @@ class ZabServer(Node):
         """This leader and the followers at ``stage`` of discovery or synchronisation are a
         quorum."""
         return quorum.is_quorum(
-            [self.id] + [p for p, fs in self.followers.items() if fs.stage == stage], self.voters)
+            [self.id] + [p for p, fs in self.followers.items() if fs.stage == stage and fs.voting],
+            self.voters)
 
     def _maybe_new_epoch(self, now: float, out: Output) -> Output:
         if self.new_epoch is not None:
             return out
-        infos = [fs for fs in self.followers.values() if fs.stage == "info"]
+        # Only voters' accepted epochs: a later leader's quorum meets this one's voters, so its
+        # epoch is at least this one, and an observer that accepted this epoch can join it.
+        infos = [fs for fs in self.followers.values() if fs.stage == "info" and fs.voting]
         if not self._quorum_in("info"):
             return out
         epoch = max([self.accepted_epoch] + [fs.accepted_epoch for fs in infos]) + 1
@@ -749,7 +869,7 @@ class ZabServer(Node):
         out.note(f"proposes epoch {epoch}", tag="new-epoch", value=epoch)
         for peer, follower in sorted(self.followers.items()):
             follower.stage = "epoch"
-            out.send(peer, NewEpoch(follower.session, epoch))
+            out.send(peer, NewEpoch(follower.session, epoch, not follower.voting))
         return self._maybe_sync(now, out)
 
     def _maybe_sync(self, now: float, out: Output) -> Output:
@@ -760,7 +880,7 @@ class ZabServer(Node):
             return out
         self.syncing = True
         if self.discovery == "adopt":
-            self._adopt_newest(out, acked)
+            self._adopt_newest(out, [p for p in acked if self.followers[p].voting])
         self.epoch = self.new_epoch
         out.write(current_epoch=self.epoch)
         out.note(f"leads epoch {self.epoch}", tag="leader", value=(self.epoch, self.id))
@@ -822,21 +942,27 @@ class ZabServer(Node):
             follower = self.followers.get(src)
             if follower is not None and follower.session == msg.session:
                 if follower.stage == "epoch":  # our NewEpoch may have been lost: say it again
-                    out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
+                    out.send(src, NewEpoch(msg.session, self.new_epoch,
+                                           self.syncing or not follower.voting))
                 return out
-            self.followers[src] = FollowerSession(msg.session, msg.accepted_epoch, heard=now)
+            observer = isinstance(msg, ObserverInfo)
+            voting = not observer and src in self.voters
+            self.followers[src] = FollowerSession(msg.session, msg.accepted_epoch, heard=now,
+                                                  observer=observer, voting=voting)
             if self.new_epoch is None:
                 return self._maybe_new_epoch(now, out)
             self.followers[src].stage = "epoch"
-            return out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing))
+            return out.send(src, NewEpoch(msg.session, self.new_epoch, self.syncing or not voting))
         follower = self.followers.get(src)
         if follower is None or getattr(msg, "session", None) != follower.session:
             return out
         follower.heard = now
         if isinstance(msg, AckEpoch) and follower.stage == "epoch" and msg.epoch == self.new_epoch:
             theirs, mine = (msg.current_epoch, msg.last_zxid), (self.epoch, self.last_zxid)
+            # A learner that does not vote cannot hold a committed transaction the leader lacks
+            # (what it holds beyond what is committed, Trunc drops): it never sends us back.
             if (theirs > mine and self.discovery == "check" and not self.syncing
-                    and self.variant != "election-ignores-zxid"):
+                    and follower.voting and self.variant != "election-ignores-zxid"):
                 return self._look(now, out, f"{src} has a more recent history {theirs}")
             follower.stage = "acked"
             follower.current_epoch, follower.last_zxid = msg.current_epoch, msg.last_zxid
@@ -858,7 +984,19 @@ class ZabServer(Node):
 
     # -- phase 3, leader side ----------------------------------------------------------------
     def _forwarded(self) -> list[tuple[NodeId, FollowerSession]]:
-        return [(p, fs) for p, fs in sorted(self.followers.items()) if fs.stage in ("sync", "synced")]
+        """The followers that get proposals and commits (observers, too, in the broken variant
+        ``"observer-acks-count"``): synchronised, or being synchronised (the messages queue
+        behind ``NewLeader`` on the FIFO link)."""
+        return [(p, fs) for p, fs in sorted(self.followers.items())
+                if fs.stage in ("sync", "synced")
+                and (not fs.observer or self.variant == "observer-acks-count")]
+
+    def _informed(self) -> list[tuple[NodeId, FollowerSession]]:
+        """The observers that get an ``Inform`` per committed transaction."""
+        if self.variant == "observer-acks-count":
+            return []
+        return [(p, fs) for p, fs in sorted(self.followers.items())
+                if fs.stage in ("sync", "synced") and fs.observer]
 
     def _step_leader_propose(self, txn: Any) -> Output:
         last = self.last_zxid
@@ -873,17 +1011,31 @@ class ZabServer(Node):
     def _maybe_commit(self, out: Output) -> Output:
         if not self.established:
             return out
-        acked = {p: fs.acked for p, fs in self.followers.items() if fs.stage == "synced"}
+        acked = {p: fs.acked for p, fs in self.followers.items()
+                 if fs.stage == "synced" and fs.voting}
         acked[self.id] = self.last_zxid
         if self.variant == "commit-without-quorum":
             target = max(acked.values())  # whatever one server has logged
+        elif self.variant == "observer-acks-count":  # observers' acks fill the quorum's size
+            learners = {p: fs.acked for p, fs in self.followers.items() if fs.stage == "synced"}
+            held = sorted([self.last_zxid, *learners.values()], reverse=True)
+            size = quorum.majority(len(self.voters))
+            target = held[size - 1] if len(held) >= size else ZERO
         else:  # the highest zxid that a quorum has logged
             target = quorum.committed_index(acked, self.voters, missing=ZERO)
-        if target <= self.committed_zxid:
+        before = self.committed_zxid
+        if target <= before:
             return out
         self._deliver_to(out, target)
         for peer, follower in self._forwarded():
             out.send(peer, Commit(follower.session, self.committed_zxid))
+        informed = self._informed()
+        if informed:
+            start = bisect.bisect_right(self.history, before, key=lambda e: e[0])
+            done = [e for e in self.history[start:] if e[0] <= self.committed_zxid]
+            for peer, follower in informed:
+                for zxid, txn in done:
+                    out.send(peer, Inform(follower.session, zxid, txn))
         return out
 
     def _step_leader_tick(self, now: float, out: Output) -> Output:
@@ -892,7 +1044,8 @@ class ZabServer(Node):
                 return self._look(now, out, f"no quorum synced within {self.timers.init_ms:g} ms")
         else:
             alive = [self.id] + [p for p, fs in self.followers.items()
-                                 if fs.stage == "synced" and now - fs.heard <= self.timers.sync_ms]
+                                 if fs.stage == "synced" and fs.voting
+                                 and now - fs.heard <= self.timers.sync_ms]
             if not quorum.is_quorum(alive, self.voters):
                 return self._look(now, out, "lost contact with a quorum")
         for peer, follower in sorted(self.followers.items()):
@@ -992,6 +1145,44 @@ class ZabSimulation(Simulation):
     """A :class:`~zablib.sim.Simulation` of Zab servers with client-level questions."""
 
     variant: str = "correct"
+    #: The observers' ids (after the voters'); empty without ``cluster(observers=...)``.
+    observers: tuple[NodeId, ...] = ()
+    #: Each server's configuration as ``(voters, observers)``, read when it (re)starts; see
+    #: :meth:`restart`.
+    configs: dict[NodeId, tuple[frozenset, frozenset]]
+
+    def restart(self, node: NodeId, *, members: Collection[NodeId] | None = None,
+                observers: Collection[NodeId] = ()) -> None:
+        """Restart ``node`` (crash it if it is up, then recover it from its disk), with a new
+        static configuration if ``members`` is given.
+
+        Parameters
+        ----------
+        node : int
+            The server.
+        members : collection of int, optional
+            The voters its new configuration file lists (it should list ``node`` itself, or
+            ``observers`` should; otherwise it restarts idle). Without it, its configuration
+            stays what it was.
+        observers : collection of int
+            The observers its new configuration lists.
+
+        This is how an ensemble's membership changed before ZooKeeper 3.5: a new ``zoo.cfg``
+        and a rolling restart, each server counting the quorums of its own file.
+        """
+        if members is not None:
+            voters, seen = frozenset(members), frozenset(observers)
+            unknown = sorted((voters | seen) - set(self.node_ids))
+            if not voters or unknown:
+                raise ValueError(f"members must be a non-empty set of this simulation's servers "
+                                 f"{list(self.node_ids)}, got {sorted(voters)} and observers "
+                                 f"{sorted(seen)}")
+            self.configs[node] = (voters, seen - voters)
+        elif observers:
+            raise ValueError("observers= needs members= (the whole new configuration)")
+        if self.is_up(node):
+            self.crash(node)
+        self.recover(node)
 
     def leader(self) -> NodeId | None:
         """The live, established leader of the highest epoch, or None."""
@@ -1024,13 +1215,23 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
             link: LinkConfig | None = None, disks: Mapping[NodeId, Mapping[str, Any]] | None = None,
             choose_sync: Callable[..., tuple[str, Zxid, tuple]] | None = None,
             tick_ms: float = TICK_MS, init_limit: int = INIT_LIMIT,
-            sync_limit: int = SYNC_LIMIT, discovery: str = "check") -> ZabSimulation:
-    """A Zab ensemble of ``n`` servers (ids 1..n); all start looking.
+            sync_limit: int = SYNC_LIMIT, discovery: str = "check", observers: int = 0,
+            members: Mapping[NodeId, Collection[NodeId]] | None = None) -> ZabSimulation:
+    """A Zab ensemble of ``n`` voting servers (ids 1..n) and ``observers`` observers (ids
+    n+1..n+observers); all start looking.
 
     Parameters
     ----------
     n : int
-        Number of servers, at least 1; every one votes and acknowledges.
+        Number of voting servers, at least 1; every one votes and acknowledges.
+    observers : int
+        Number of observers (see the module docstring): they learn every committed transaction
+        and count in no quorum. ``sim.observers`` lists them.
+    members : mapping of node id -> collection of int, optional
+        Static configurations that differ (see the module docstring): server ``i`` counts the
+        voters ``members[i]`` (and knows the observers as the others do). A server not named
+        has the ensemble's configuration; a server not in its own configuration stays idle
+        until :meth:`ZabSimulation.restart` gives it one that names it.
     seed : int
         Seed of the run.
     variant : str
@@ -1070,10 +1271,13 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"a Zab ensemble needs at least 1 server, got {n!r}")
+    if not isinstance(observers, int) or isinstance(observers, bool) or observers < 0:
+        raise ValueError(f"observers must be a non-negative int, got {observers!r}")
+    ids = range(1, n + observers + 1)
     disks = {i: dict(disk) for i, disk in (disks or {}).items()}
-    if not set(disks) <= set(range(1, n + 1)):
-        raise ValueError(f"disks of unknown servers {sorted(set(disks) - set(range(1, n + 1)))}; "
-                         f"servers are 1..{n}")
+    if not set(disks) <= set(ids):
+        raise ValueError(f"disks of unknown servers {sorted(set(disks) - set(ids))}; "
+                         f"servers are 1..{len(ids)}")
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
     if not isinstance(diff_limit, int) or isinstance(diff_limit, bool) or diff_limit < 0:
@@ -1082,19 +1286,36 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", diff_limit: 
     if discovery not in DISCOVERIES:
         raise ValueError(f"unknown discovery {discovery!r}; use 'check' (Zab 1.0, ZooKeeper's) "
                          "or 'adopt' (the Zab paper's)")
-    sim = ZabSimulation(
+    voters, watchers = frozenset(range(1, n + 1)), frozenset(range(n + 1, n + observers + 1))
+    configs = {i: (voters, watchers) for i in ids}
+    for i, config in (members or {}).items():
+        if i not in configs or not set(config) or not set(config) <= set(ids):
+            raise ValueError(f"members[{i!r}] must name a non-empty set of servers 1..{len(ids)}, "
+                             f"got {config!r}")
+        configs[i] = (frozenset(config), watchers - frozenset(config))
+    uniform_config = not observers and not members
+
+    def server(i: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any]) -> ZabServer:
         # At first boot ``storage`` is empty and the disk is what the server finds; afterwards
         # the disk is part of what the simulation keeps for it.
-        lambda i, peers, storage: ZabServer(i, peers, storage or disks.get(i, {}), variant,
-                                            diff_limit, choose_sync, timers, discovery),
-        range(1, n + 1),
+        # (``sim.restart`` changes ``configs``, the same dict as ``sim.configs``.)
+        config = {} if uniform_config and configs[i] == (voters, watchers) else dict(
+            zip(("voters", "observers"), configs[i], strict=True))
+        return ZabServer(i, peers, storage or disks.get(i, {}), variant, diff_limit,
+                         choose_sync, timers, discovery, **config)
+
+    sim = ZabSimulation(
+        server,
+        ids,
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0)),
         invariants=[zab_properties, one_leader_per_epoch, durable_prefix_order],
     )
+    sim.configs = configs
     for i, disk in disks.items():
         sim.storage[i].update(disk)
     sim.variant = variant
+    sim.observers = tuple(sorted(watchers))
     return sim
 
 
