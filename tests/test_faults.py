@@ -226,3 +226,74 @@ def test_the_partition_in_phase_two_slows_and_restores_the_far_links():
     assert [t.split(" on ")[1] for t in texts] == ["links 0 -> 2", "links 0 -> 3", "links 0 -> 4"] * 2
     assert sim.network.link(0, 2).delay == sim.network.default.delay  # restored
     assert sim.trace.of_kind("partition")[0].text == "{0, 1} | {2, 3, 4}"
+
+
+# -- nodes named by role, and schedules played alongside a client ---------------------------------
+
+def test_picks_name_nodes_by_role_once_per_run():
+    """The leader is found when the first event names it; the partition's near side is that
+    leader and the lowest follower, the far side the rest; healing ends it."""
+    sim = raft.cluster(5, seed=4)
+    sim.run_until(lambda s: s.leader() is not None)
+    leader = sim.leader()
+    near = faults.followers(1, with_leader=True)
+    schedule = (FaultEvent(faults.NOW, "partition", (near, faults.THE_REST)),
+                FaultEvent(sim.now + 50, "heal"))
+    assert schedule[0].describe() == "when now:  partition the leader and 1 follower | the rest"
+    run = faults.ScheduleRun(sim, schedule)
+    run.finish()
+    low = min(i for i in sim.node_ids if i != leader)
+    assert run.picked[near] == (leader, low)
+    assert run.picked[faults.THE_REST] == tuple(i for i in sim.node_ids if i not in (leader, low))
+    assert [e.text for e in sim.trace.of_kind("partition")] == [
+        f"{{{min(leader, low)}, {max(leader, low)}}} | "
+        + "{" + ", ".join(map(str, run.picked[faults.THE_REST])) + "}"]
+
+
+def test_a_pick_with_nobody_to_pick_is_a_clear_error():
+    sim = raft.cluster(3, seed=0)  # nobody leads at time 0
+    with pytest.raises(SimulationError, match="no leader to pick"):
+        faults.play(sim, [(faults.NOW, "crash", (faults.LEADER,))])
+    sim = raft.cluster(3, seed=0)
+    sim.run_until(lambda s: s.leader() is not None)
+    with pytest.raises(SimulationError, match="cannot pick 3 live followers"):
+        faults.play(sim, [(faults.NOW, "crash", (faults.followers(3),))])
+    with pytest.raises(ValueError, match="at least 1 node"):
+        faults.followers(0)
+
+
+def test_run_to_stops_at_the_time_and_applies_moments_as_they_come():
+    """Stepping a schedule to growing times, with a client acting in between, applies the
+    moment's event at the very event that makes it hold, as finish() does."""
+    def first_run(step_ms):
+        sim = zab.cluster(3, seed=2)
+        at = Moment("a leader", lambda s: s.leader() is not None)
+        run = faults.ScheduleRun(sim, [FaultEvent(at, "crash", (faults.LEADER,))])
+        t = 0.0
+        while t < 400:
+            t += step_ms
+            run.run_to(t)
+            assert sim.now == t
+        return sim
+    by_small, by_large = first_run(8.0), first_run(100.0)
+    assert by_small.trace.describe() == by_large.trace.describe()
+    assert len(by_small.crashed) == 1
+    with pytest.raises(ValueError, match="run_to needs a time"):
+        faults.ScheduleRun(by_small, []).run_to(10.0)
+
+
+def test_service_faults_wait_until_the_operation_is_decidable():
+    """The moment comes when a majority holds the operation (every participant's vote, for
+    2PC) and the leader does not know it decided; the same four schedules for every protocol."""
+    schedules = faults.service_faults(("op", 1), until=900.0)
+    assert list(schedules) == ["the leader crashes", "a minority crashes", "a majority crashes",
+                               "the leader is cut off with a minority"]
+    moment = schedules["the leader crashes"][0].at
+    sim = raft.cluster(5, seed=0)
+    sim.run_until(lambda s: s.leader() is not None)
+    sim.submit(("op", 1))
+    sim.run_until(moment.holds)
+    holding = [i for i in sim.node_ids if any(r.command == ("op", 1) for r in sim.status(i).log)]
+    assert len(holding) >= 3 and ("op", 1) not in sim.committed(sim.leader())
+    with pytest.raises(ValueError, match="until must be a time"):
+        faults.service_faults(("op", 1), until=-1)

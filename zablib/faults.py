@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 import zablib.protocols.commit as commit
 import zablib.protocols.raft as raft
+import zablib.protocols.transactions as transactions
 import zablib.protocols.twopc as twopc
 import zablib.protocols.zab as zab
 from zablib.core import NodeId
@@ -78,6 +79,78 @@ class Moment:
 #: A moment that has always come: an event at ``NOW`` happens at once, before anything more runs.
 NOW = Moment("now", lambda sim: True)
 
+
+@dataclass(frozen=True)
+class Pick:
+    """Nodes named by their role rather than by id ("the leader", "two followers").
+
+    A pick stands for node ids in the ``args`` of a ``crash``, ``recover`` or ``partition``
+    event. It is resolved when the first event that names it happens, and a schedule run keeps
+    that answer: a later event that names the same pick means the same nodes (the leader that
+    crashed is the one that recovers, although another node leads by then).
+
+    Parameters
+    ----------
+    what : str
+        The nodes in words, for :meth:`FaultEvent.describe` (``"the leader"``).
+    choose : callable
+        ``choose(sim, picked) -> tuple of node ids``; ``picked`` maps the picks already resolved
+        in this run to their nodes (so that "two followers" can leave out the leader picked).
+    """
+
+    what: str
+    choose: Callable[[Simulation, Mapping[Pick, tuple[NodeId, ...]]], tuple[NodeId, ...]] = \
+        field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.what
+
+
+def _the_leader(sim: Simulation, picked: Mapping[Pick, tuple[NodeId, ...]]) -> tuple[NodeId, ...]:
+    leader = sim.leader()  # type: ignore[attr-defined]  # every leader-based simulation has it
+    if leader is None:
+        raise SimulationError(f"no leader to pick at t={sim.now:.3f} ms")
+    return (leader,)
+
+
+#: The live leader when first named (``sim.leader()``: a coordinator, a ZAB/Raft/Paxos leader).
+LEADER = Pick("the leader", _the_leader)
+
+
+def followers(count: int, *, with_leader: bool = False, what: str | None = None) -> Pick:
+    """``count`` live nodes that are neither the leader nor picked yet in the run, lowest ids
+    first (a coordinator's participants, a leader's followers); with ``with_leader``, the leader
+    and those nodes."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"followers() picks at least 1 node, got {count!r}")
+
+    def choose(sim: Simulation, picked: Mapping[Pick, tuple[NodeId, ...]]) -> tuple[NodeId, ...]:
+        leader = _the_leader(sim, picked)
+        taken = {i for nodes in picked.values() for i in nodes} | set(leader)
+        free = [i for i in sim.node_ids if sim.is_up(i) and i not in taken]
+        if len(free) < count:
+            raise SimulationError(f"cannot pick {count} live followers outside {sorted(taken)} "
+                                  f"at t={sim.now:.3f} ms")
+        return (leader if with_leader else ()) + tuple(free[:count])
+    plural = "s" if count > 1 else ""
+    return Pick(what or ("the leader and " if with_leader else "") + f"{count} follower{plural}",
+                choose)
+
+
+#: Every node not picked yet in the run (up or down): the far side of a partition.
+THE_REST = Pick("the rest", lambda sim, picked: tuple(
+    i for i in sim.node_ids if all(i not in nodes for nodes in picked.values())))
+
+
+def resolve(sim: Simulation, item: Any, picked: dict[Pick, tuple[NodeId, ...]]) -> Any:
+    """``item`` with a :class:`Pick` replaced by its nodes (resolved now, the first time, and
+    remembered in ``picked``); anything else as it is."""
+    if not isinstance(item, Pick):
+        return item
+    if item not in picked:
+        picked[item] = tuple(item.choose(sim, picked))
+    return picked[item]
+
 #: What a :class:`FaultEvent` may do, with its ``args``.
 KINDS: dict[str, str] = {
     "crash": "(node,)",
@@ -106,7 +179,10 @@ class FaultEvent(NamedTuple):
         """One line of text: ``"   250.000  crash 2"``, ``"when every vote cast:  crash 0"``."""
         when = f"when {self.at.what}:" if isinstance(self.at, Moment) else f"{self.at:10.3f}"
         args = self.args
-        if self.kind == "partition":
+        if self.kind == "partition" and any(isinstance(g, Pick) for g in args):
+            what = "partition " + " | ".join(
+                str(g) if isinstance(g, Pick) else describe_groups((g,)) for g in args)
+        elif self.kind == "partition":
             what = "partition " + describe_groups(args)
         elif self.kind == "delay":
             what = f"delay {args[0]} -> {args[1]} " + ("default" if args[2] is None else repr(args[2]))
@@ -119,9 +195,23 @@ class FaultEvent(NamedTuple):
         return f"{when}  {what}"
 
 
-def apply_fault(sim: Simulation, event: FaultEvent) -> None:
-    """Do ``event`` to ``sim`` now (whatever its ``at``): the one interpreter of :data:`KINDS`."""
+def apply_fault(sim: Simulation, event: FaultEvent,
+                picked: dict[Pick, tuple[NodeId, ...]] | None = None) -> None:
+    """Do ``event`` to ``sim`` now (whatever its ``at``): the one interpreter of :data:`KINDS`.
+
+    A :class:`Pick` among the nodes of a ``crash``, ``recover`` or ``partition`` is resolved
+    through ``picked`` (the run's answers so far, updated here); a crash or recovery of a pick
+    applies to each of its nodes.
+    """
     kind, args = event.kind, event.args
+    if kind in ("crash", "recover", "partition") and any(isinstance(a, Pick) for a in args):
+        picked = {} if picked is None else picked
+        args = tuple(resolve(sim, a, picked) for a in args)
+        if kind != "partition":
+            args = tuple(i for a in args for i in (a if isinstance(a, tuple) else (a,)))
+            for node in args:
+                getattr(sim, kind)(node)
+            return
     if kind == "crash":
         sim.crash(*args)
     elif kind == "recover":
@@ -185,6 +275,8 @@ class ScheduleRun:
         self.events: tuple[FaultEvent, ...] = tuple(_check_event(e) for e in events)
         self.until = until
         self._next = 0
+        #: The nodes each :class:`Pick` of the schedule stood for, once resolved.
+        self.picked: dict[Pick, tuple[NodeId, ...]] = {}
 
     @property
     def done(self) -> bool:
@@ -209,11 +301,39 @@ class ScheduleRun:
             elif sim.run(until=max(event.at, sim.now), max_events=1):
                 return True  # a simulation event due at or before this one came first
             self._next += 1
-            apply_fault(sim, event)
+            apply_fault(sim, event, self.picked)
             applied = True
         if self.until is None:
             return applied
         return sim.run(until=max(self.until, sim.now), max_events=1) == 1 or applied
+
+    def run_to(self, time: float) -> Simulation:
+        """Play the schedule up to simulated time ``time`` and stop there (``sim.now == time``).
+
+        Applies the events due by then in order, as :meth:`finish` does (one at a time ``t``
+        after every simulation event due at or before ``t``, one at a :class:`Moment` as soon as
+        it holds), and processes every simulation event due at or before ``time``. Calling it
+        for a growing ``time`` lets something else act at fixed times between the calls (a
+        client, say) while the schedule waits for its moments.
+        """
+        sim = self.sim
+        if not _is_number(time) or time < sim.now:
+            raise ValueError(f"run_to needs a time >= now ({sim.now}), got {time!r}")
+        while self._next < len(self.events):
+            event = self.events[self._next]
+            if isinstance(event.at, Moment):
+                if not event.at.holds(sim):
+                    if sim.run(until=time, max_events=1) == 0:
+                        return sim  # the moment has not come by ``time``
+                    continue
+            elif event.at <= time:
+                sim.run(until=max(event.at, sim.now))
+            else:
+                break
+            self._next += 1
+            apply_fault(sim, event, self.picked)
+        sim.run(until=time)
+        return sim
 
     def finish(self) -> Simulation:
         """Apply every remaining event in order and run on until ``until``."""
@@ -225,7 +345,7 @@ class ScheduleRun:
             else:
                 sim.run(until=max(event.at, sim.now))
             self._next += 1
-            apply_fault(sim, event)
+            apply_fault(sim, event, self.picked)
         if self.until is not None:
             sim.run(until=max(self.until, sim.now))
         return sim
@@ -1129,6 +1249,72 @@ def commit_faults(participants: int) -> dict[str, tuple[FaultEvent, ...]]:
             FaultEvent(phase_two, "partition", (left, right)),
             *(FaultEvent(phase_two, "delay", (0, q, None)) for q in sorted(right)),
         ),
+    }
+
+
+# -- named: chapter 6's faults on a replicated service, for every protocol ------------------------
+
+def _durable_on(sim: Simulation, node: NodeId, op: Any) -> bool:
+    if isinstance(sim, transactions.TransactionSimulation):
+        return sim.prepared(node, op)
+    return any(row.command == op for row in sim.status(node).log)
+
+
+def _needed(sim: Simulation) -> int:
+    """How many nodes must hold an operation before it can be decided: every node for an
+    atomic commit (each participant's yes vote and the coordinator's record), a majority for
+    consensus."""
+    n = len(sim.node_ids)
+    return n if isinstance(sim, transactions.TransactionSimulation) else n // 2 + 1
+
+
+def _leader_knows(sim: Simulation, op: Any) -> bool:
+    leader = sim.leader()  # type: ignore[attr-defined]
+    if leader is None:
+        return False
+    if isinstance(sim, transactions.TransactionSimulation):
+        return sim.outcomes(leader).get(op) is not None
+    return op in sim.committed(leader)  # type: ignore[attr-defined]
+
+
+def decidable(op: Any, what: str | None = None) -> Moment:
+    """``op`` is on stable storage at as many nodes as the protocol needs to decide it (every
+    participant's yes vote for 2PC and 3PC, a majority's log or acceptance for Paxos, ZAB and
+    Raft), and the leader does not know yet that it is decided: from here on the operation can
+    be decided without the leader, if the protocol allows it."""
+    def holds(sim: Simulation) -> bool:
+        held = sum(1 for i in sim.node_ids if _durable_on(sim, i, op))
+        return held >= _needed(sim) and not _leader_knows(sim, op)
+    return Moment(what or f"{op!r} decidable, the leader not knowing it yet", holds)
+
+
+def service_faults(op: Any, until: float) -> dict[str, tuple[FaultEvent, ...]]:
+    """Chapter 6's faults on a leader-based service of five nodes, by name; the same schedule
+    for every protocol.
+
+    Each waits for the moment :func:`decidable` names for ``op`` (it is held by enough nodes to
+    be decided, the leader not knowing it yet), then does its fault to nodes named by role
+    (:class:`Pick`: the leader, found at run time; followers other than the leader), and ends it
+    at simulated time ``until`` (recovers the nodes, heals the network):
+
+    * the leader crashes;
+    * a minority (two followers) crashes;
+    * a majority (three followers) crashes; the leader stays up;
+    * the leader is cut off with one follower (a minority) from the other three.
+    """
+    if not _is_number(until) or until < 0:
+        raise ValueError(f"until must be a time in ms >= 0, got {until!r}")
+    at = decidable(op)
+    two, three = followers(2), followers(3)
+    near = followers(1, with_leader=True)
+    return {
+        "the leader crashes": (FaultEvent(at, "crash", (LEADER,)),
+                               FaultEvent(until, "recover", (LEADER,))),
+        "a minority crashes": (FaultEvent(at, "crash", (two,)), FaultEvent(until, "recover", (two,))),
+        "a majority crashes": (FaultEvent(at, "crash", (three,)),
+                               FaultEvent(until, "recover", (three,))),
+        "the leader is cut off with a minority": (FaultEvent(at, "partition", (near, THE_REST)),
+                                                  FaultEvent(until, "heal")),
     }
 
 
