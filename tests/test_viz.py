@@ -389,3 +389,266 @@ def test_tree_timeline_draws_one_bar_per_life_of_a_znode():
     assert [t.get_text() for t in artists(fig, "moment-label")] == ["A's session expires"]
     with pytest.raises(ValueError, match="before start"):
         viz.tree_timeline(lives, start=50, end=10)
+
+
+# -- figures for screens: sharp, readable, labels whole and apart, colours distinct -----------------
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+from zablib.protocols import paxos, raft, twopc, zab  # noqa: E402
+
+
+def drawn(fig):
+    """Lay ``fig`` out and draw it (it is closed: give it a canvas), for measuring its texts."""
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def texts_of(fig):
+    """Every visible, non-empty text of ``fig`` with its box in pixels: labels, tick labels,
+    titles and the legend (as one box)."""
+    renderer = drawn(fig).canvas.get_renderer()
+    found = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.axes is not None
+             and not any(t in (leg.get_texts() + [leg.get_title()]) for leg in legends(fig))]
+    found += [("legend", leg.get_window_extent(renderer)) for leg in legends(fig)]
+    return found
+
+
+def legends(fig):
+    return [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+
+
+def legend_colors(fig):
+    """(label, RGB) of every legend entry: a patch's fill, a line's colour (its marker's when it
+    has no line)."""
+    found = []
+    for leg in legends(fig):
+        for handle, text in zip(leg.legend_handles, leg.get_texts(), strict=True):
+            if hasattr(handle, "get_facecolor") and not isinstance(handle, plt.Line2D):
+                color = handle.get_facecolor()
+            elif handle.get_linestyle() in ("None", "none", "", " "):
+                color = handle.get_markerfacecolor()
+            else:
+                color = handle.get_color()
+            found.append((text.get_text(), mcolors.to_rgb(color)))
+    return found
+
+
+def assert_distinct(colors, at_least=0.12):
+    """No two entries share a colour, nor have colours closer than ``at_least`` (RGB distance)."""
+    for k, (a, ca) in enumerate(colors):
+        for b, cb in colors[k + 1:]:
+            distance = sum((x - y) ** 2 for x, y in zip(ca, cb, strict=True)) ** 0.5
+            assert distance >= at_least, f"legend entries {a!r} and {b!r} look alike: {ca} {cb}"
+
+
+def crashed_leader_run(protocol, n):
+    """An n-node run of ZAB, Raft, Paxos (Multi-Paxos) or 2PC (n - 1 participants): a command
+    committed, then the leader crashed and a new one elected (2PC: a committed transaction)."""
+    if protocol == "2pc":
+        sim = twopc.cluster(n - 1, seed=1)
+        sim.run(until=400)
+        return sim
+    sim = {"zab": zab, "raft": raft, "paxos": paxos}[protocol].cluster(n, seed=1)
+    sim.run(until=300)
+    sim.submit("a")
+    sim.run(until=600)
+    sim.crash(sim.leader())
+    sim.run(until=1500)
+    return sim
+
+
+@pytest.mark.parametrize("protocol", ["zab", "raft", "paxos", "2pc"])
+def test_cluster_graph_labels_are_whole_apart_and_inside_the_figure_for_three_to_seven_nodes(protocol):
+    for n in range(3, 8):
+        sim = crashed_leader_run(protocol, n)
+        fig = viz.cluster_graph(sim)
+        status = {t.get_text().replace("\n", " ") for t in artists(fig, "status")}
+        assert status == {sim.status(i).text if sim.is_up(i) else "crashed" for i in sim.node_ids}
+        found = texts_of(fig)
+        box = fig.bbox
+        for k, (a, ba) in enumerate(found):
+            assert box.x0 <= ba.x0 and ba.x1 <= box.x1 and box.y0 <= ba.y0 and ba.y1 <= box.y1, \
+                f"{protocol}, {n} nodes: {a!r} sticks out of the figure"
+            for b, bb in found[k + 1:]:
+                assert not ba.overlaps(bb), f"{protocol}, {n} nodes: {a!r} overlaps {b!r}"
+
+
+def test_a_long_status_line_is_wrapped_between_words_never_cut():
+    text = "following 2 e2 last=(1, 1) committed=(1, 1)"
+    wrapped = viz.wrap_label(text, 18)
+    assert wrapped == "following 2 e2\nlast=(1, 1)\ncommitted=(1, 1)"
+    assert wrapped.replace("\n", " ") == text
+    assert viz.wrap_label("a-word-longer-than-the-width x", 10) == "a-word-longer-than-the-width\nx"
+
+
+def every_figure():
+    """One of each kind of figure, drawn from runs the book draws."""
+    from types import SimpleNamespace as Life
+
+    sim = crashed_leader_run("zab", 5)
+    lives = [Life(path="/lock", created=10.0, deleted=None, ephemeral=False, owner=None),
+             Life(path="/lock/n-0000000000", created=20.0, deleted=60.0, ephemeral=True, owner="A")]
+    from zablib.explore import explore
+    from zablib.models import TwoPhase
+    return {
+        "spacetime": viz.spacetime(sim, focus=(250, 400)),
+        "spacetime, whole run": viz.spacetime(sim),
+        "cluster_graph": viz.cluster_graph(sim),
+        "log_grid": viz.log_grid(sim),
+        "zxid_grid": viz.zxid_grid(sim),
+        "raft_scope": viz.raft_scope(raft.scenario_figure8("correct", "b"), title="(b)"),
+        "tree_timeline": viz.tree_timeline(lives, end=100.0, moments=[(60.0, "A's session expires")]),
+        "state_graph": viz.state_graph(explore(TwoPhase(rms=2), keep_graph=True)),
+    }
+
+
+def test_no_text_is_smaller_than_eight_points_at_the_size_the_page_shows():
+    for name, fig in every_figure().items():
+        data, size = viz.png_for_screen(fig)
+        # the page shows the figure at most FIG_WIDTH inches wide (its CSS width), not shrunk
+        assert size["width"] <= viz.FIG_WIDTH * viz.SCREEN_DPI + 15, name
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+                 if t.get_visible() and t.get_text().strip() and t.get_fontsize() < viz.MIN_FONT_PT]
+        assert not small, f"{name}: text below {viz.MIN_FONT_PT} pt: {small[:5]}"
+
+
+def test_pictures_are_sharp_on_high_density_screens_and_laid_out_at_their_css_width():
+    sim = crashed_leader_run("raft", 3)
+    fig = viz.spacetime(sim)
+    data, size = viz.png_for_screen(fig)
+    assert data.startswith(b"\x89PNG")
+    pixels = int.from_bytes(data[16:20], "big")
+    assert pixels == pytest.approx(viz.PIXEL_RATIO * size["width"], abs=1)
+    assert viz.PIXEL_RATIO >= 2 and set(size) == {"width"}  # height follows: never stretched
+    assert viz.png_for_screen(viz.spacetime(crashed_leader_run("raft", 3)))[0] == data  # same run, same bytes
+    output = viz.display_data(fig)
+    assert output["metadata"] == {"image/png": size}
+    assert set(output["data"]) == {"image/png", "text/plain"}
+
+
+def test_the_zab_recovery_diagram_gives_every_legend_entry_its_own_colour():
+    from test_zab import crash_leader_with_an_unsent_proposal
+
+    # the ZAB recovery page's run: the old leader, holding a 'b' no one else has, rejoins and is
+    # truncated
+    sim = zab.cluster(3, seed=5)
+    old = crash_leader_with_an_unsent_proposal(sim)
+    sim.run_for(230)
+    back = sim.now
+    sim.recover(old)
+    sim.run_for(200)
+    fig = viz.spacetime(sim, start=back - 2, end=back + 60)
+    colors = legend_colors(fig)
+    assert {"Trunc", "NewLeader", "UpToDate", "crashed", "note"} <= {label for label, _ in colors}
+    assert_distinct(colors)
+    assert_distinct(legend_colors(viz.spacetime(sim)))  # the whole run: more classes still
+
+
+def test_message_colours_stay_distinct_beyond_the_palette():
+    names = [f"Message{k}" for k in range(40)]
+    colors = viz.message_colors(names)
+    assert len(set(colors.values())) == 40
+    assert [colors[n] for n in sorted(names)[:len(viz.MESSAGE_PALETTE)]] == list(viz.MESSAGE_PALETTE)
+    other = {mcolors.to_hex(c) for c in (viz.CLIENT_COLOR, viz.DROP_COLOR, viz.NOTE_COLOR,
+                                         viz.TIMER_COLOR, viz.LOST_COLOR)}
+    assert not other & {mcolors.to_hex(c) for c in colors.values()}
+
+
+def test_roles_without_a_colour_of_their_own_get_distinct_ones_and_crashed_stays_apart():
+    sim = pingpong.cluster(4, seed=0)
+    sim.nodes[2].role = "referee"  # two roles the book's palette does not know, and a crash
+    sim.run()
+    sim.crash(4)
+    colors = legend_colors(viz.cluster_graph(sim))
+    assert [label for label, _ in colors] == ["player", "referee", "crashed"]
+    assert colors[0][1] == mcolors.to_rgb(viz.OTHER_COLOR)
+    assert_distinct(colors)
+    assert_distinct(legend_colors(viz.cluster_graph(crashed_leader_run("2pc", 4))))
+
+
+@pytest.mark.parametrize("protocol", ["zab", "raft"])
+def test_a_crashed_leader_is_drawn_and_named_crashed_not_leader(protocol):
+    module = {"zab": zab, "raft": raft}[protocol]
+    sim = module.cluster(3, seed=1)
+    sim.run(until=600)
+    leader = sim.leader()
+    sim.crash(leader)
+    assert sim.status(leader).role in ("leader", "leading")  # the report it had when it crashed
+    assert viz.role_of(sim, leader) == "crashed"
+    fig = viz.cluster_graph(sim)
+    rows = {n: k for k, n in enumerate(sim.node_ids)}
+    status = [t.get_text() for t in artists(fig, "status")]
+    assert status[rows[leader]] == "crashed"
+    assert not any(s.startswith(("leader", "leading")) for s in status)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "crashed" in legend and not {"leader", "leading"} & set(legend)
+    assert len(artist(fig, "crashed-nodes").get_offsets()) == 1
+    assert f"{leader} (down)" in [t.get_text() for t in viz.log_grid(sim).axes[0].get_yticklabels()]
+
+
+def paxos_gap_run():
+    """A 5-node Multi-Paxos run: leader 1 proposes x for slot 1 over cut links (only it hears
+    of it), then y for slot 2, which the others accept and learn: they hold an empty slot 1.
+    Returns the run at that moment (the caller crashes 1 to have the gap filled with a no-op)."""
+    sim = paxos.cluster(5, seed=0, election_ms=(150.0, 300.0), heartbeat_ms=60.0)
+    sim.campaign(1)
+    sim.run_until(lambda s: s.leader() == 1, what="node 1 leading")
+    sim.run_for(70.0)
+    for i in (2, 3, 4, 5):
+        sim.cut_link(1, i)
+    sim.submit("x")
+    for i in (2, 3, 4, 5):
+        sim.restore_link(1, i)
+    sim.submit("y")
+    sim.run_until(lambda s: all(any(r.index == 2 and r.kind == "command" for r in s.status(i).log)
+                                for i in (2, 3, 4, 5)), what="slot 2 learned")
+    return sim
+
+
+def test_a_multi_paxos_run_is_drawn_like_zab_and_raft_runs():
+    sim = paxos_gap_run()
+    kinds = {i: [row.kind for row in sim.status(i).log] for i in sim.node_ids}
+    assert kinds[1] == ["command", "command"] and kinds[2] == ["empty", "command"]
+    grid = viz.log_grid(sim, title="slot 1 is empty on 2..5")
+    assert [t.get_text() for t in grid.axes[0].texts] == ["x", "y"] + ["", "y"] * 4
+    cells = artists(grid, "cell")
+    assert [c.get_hatch() for c in cells[2:4]] == ["///", None]
+    assert "empty slot" in [t.get_text() for t in grid.axes[0].get_legend().get_texts()]
+
+    sim.crash(1)
+    sim.run_until(lambda s: s.leader() not in (None, 1) and all(
+        [r.kind for r in s.status(i).log] == ["noop", "command"] for i in (2, 3, 4, 5)),
+        what="the gap filled with a no-op")
+    texts = [t.get_text() for t in viz.log_grid(sim).axes[0].texts]
+    assert texts == ["x", "y"] + ["nop", "y"] * 4
+    graph = viz.cluster_graph(sim)
+    status = [t.get_text().replace("\n", " ") for t in artists(graph, "status")]
+    assert status[0] == "crashed" and status[sim.leader() - 1].startswith("leader ballot=")
+    st = viz.spacetime(sim)
+    assert {"Prepare", "Promise", "Accept", "Accepted"} <= {label for label, _ in legend_colors(st)}
+    assert len(artist(st, "messages").U) == len(sim.trace.of_kind("deliver"))
+
+
+def test_a_focus_window_zooms_to_the_moment_with_a_margin(sim):
+    fig = viz.spacetime(sim, focus=(300, 400))
+    assert fig.axes[0].get_xlim() == (290, 410)
+    assert viz.focus_window((10, 20)) == (9, 21)
+    assert viz.focus_window((0, 50)) == (0, 55)  # never before the run began
+    assert viz.focus_window(None, 5, 6) == (5, 6)
+    with pytest.raises(ValueError, match="not both"):
+        viz.spacetime(sim, focus=(300, 400), start=100)
+    with pytest.raises(ValueError, match="ends before"):
+        viz.spacetime(sim, focus=(400, 300))
+    with pytest.raises(ValueError, match="pair of times"):
+        viz.spacetime(sim, focus=300)
+
+
+def test_a_zoomed_tree_keeps_only_the_moments_in_its_window():
+    from types import SimpleNamespace as Life
+
+    lives = [Life(path="/a", created=10.0, deleted=None, ephemeral=False, owner=None)]
+    fig = viz.tree_timeline(lives, focus=(50, 100), moments=[(20.0, "before"), (70.0, "inside")])
+    assert [t.get_text() for t in artists(fig, "moment-label")] == ["inside"]
+    assert fig.axes[0].get_xlim() == (45, 105)

@@ -3,24 +3,32 @@
 Every function here is pure plotting: it reads a :class:`~zablib.sim.Simulation` (its trace, its
 nodes' status reports, ``sim.status(i)``, and its network) and returns a
 :class:`matplotlib.figure.Figure`. Nothing here changes a
-simulation, and no protocol module imports this one. Figures have fixed sizes (about 700 pixels
-wide at 100 dpi, the width of the book's text column) and no randomness, so the same simulation
-always gives the same picture, which keeps notebook outputs stable.
+simulation, and no protocol module imports this one. Figures have fixed sizes (at most
+:data:`FIG_WIDTH` inches, 700 CSS pixels at :data:`SCREEN_DPI`, the width of the book's text
+column), no text smaller than :data:`MIN_FONT_PT` points at that size, and no randomness, so the
+same simulation always gives the same picture, which keeps notebook outputs stable.
 
-The figures are created through :mod:`matplotlib.pyplot` (so that Jupyter's inline backend knows
-how to show them) and closed before they are returned (so that Jupyter does not show them a second
-time, and a long-running notebook does not accumulate open figures). Return one as the last
-expression of a cell, or pass it to ``display``, to show it.
+The figures are created through :mod:`matplotlib.pyplot` and closed before they are returned (so
+that Jupyter does not show them a second time, and a long-running notebook does not accumulate
+open figures). Return one as the last expression of a cell, or pass it to ``display``, to show
+it. In IPython, importing this module makes every matplotlib figure display as a PNG drawn at
+:data:`PIXEL_RATIO` times the screen's resolution with its width, in CSS pixels, in the output's
+metadata (:func:`png_for_screen`): a high-density screen gets a sharp picture, and the page lays
+it out at its normal size. Strict nbval skips ``image/png`` and output metadata, so the stored
+text outputs of the notebooks do not change.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from math import cos, pi, sin
 from typing import Any
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import networkx as nx
 from matplotlib.axes import Axes
@@ -51,19 +59,35 @@ ROLE_COLORS: dict[str, str] = {
     "observing": "plum",
 }
 OTHER_COLOR = "lightgrey"
-CRASHED_COLOR = "0.82"
+#: Colours of further roles no entry of ``ROLE_COLORS`` names, in sorted order of their names
+#: (the first unknown role of a cluster is ``OTHER_COLOR``), so that no two roles share a colour.
+EXTRA_ROLE_COLORS = ("#c9daf8", "#d9ead3", "#fce5cd", "#ead1dc", "#fff2cc", "#d0e0e3")
+CRASHED_COLOR = "0.62"
 CUT_COLOR = "tab:red"
 DROP_COLOR = "tab:red"
 NOTE_COLOR = "darkmagenta"
 CLIENT_COLOR = "tab:green"
 TIMER_COLOR = "0.45"
+LOST_COLOR = "0.3"
 PARTITION_FILL = "#f4c7c3"
-#: Colours of message arrows, given to message classes in sorted order of their names.
-MESSAGE_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
-                   "tab:pink", "tab:olive", "tab:cyan", "0.35")
+#: Colours of message arrows, given to message classes in sorted order of their names. None is
+#: another legend entry's colour (green: client requests, red: losses, magenta: notes, greys),
+#: and a run with more message classes than colours here gets further hues
+#: (:func:`message_colors`), so that no two classes share a colour.
+MESSAGE_PALETTE = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+                   "tab:cyan", "navy", "darkgoldenrod", "teal", "mediumvioletred", "black",
+                   "yellowgreen", "chocolate", "slateblue", "lightcoral")
 
 _LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
-FIG_WIDTH = 7.0  # inches; 700 px at 100 dpi
+FIG_WIDTH = 7.0  # inches; 700 CSS pixels at SCREEN_DPI
+#: CSS pixels per inch of a figure on the page: a figure FIG_WIDTH inches wide fills the column.
+SCREEN_DPI = 100
+#: Device pixels per CSS pixel in the PNGs shown in notebooks and pages (2: sharp on a
+#: high-density, "retina" screen; the page still lays the picture out SCREEN_DPI per inch).
+PIXEL_RATIO = 2
+#: The smallest font, in points at the displayed size, of any text a figure here writes.
+MIN_FONT_PT = 8.0
+LABEL_PT = MIN_FONT_PT  # labels on the drawing: as small as readable, to leave room for data
 #: Event kinds :func:`spacetime` can draw (``send`` events are drawn as part of their arrows).
 DRAWN_KINDS = ("deliver", "drop", "timer", "note", "client", "crash", "partition")
 #: :func:`spacetime` labels arrows with message names automatically up to this many arrows.
@@ -77,6 +101,36 @@ def role_color(role: str) -> str:
     return ROLE_COLORS.get(str(role).lower(), OTHER_COLOR)
 
 
+def role_of(sim: Simulation, node: NodeId) -> str:
+    """What the figures call ``node``'s role now: ``"crashed"`` while it is down, else its status
+    role (``sim.status(node).role``).
+
+    A crashed node's status report is the one it had when it crashed (``up`` is False), so a
+    leader that crashed still reports ``"leader"``; a picture must not say so.
+    """
+    return str(sim.status(node).role) if sim.is_up(node) else "crashed"
+
+
+def message_colors(names: Iterable[str]) -> dict[str, str]:
+    """One colour per message class, distinct for every class: :data:`MESSAGE_PALETTE` in sorted
+    order of the names, then further evenly spaced hues."""
+    names = sorted(set(names))
+    colors = dict(zip(names, MESSAGE_PALETTE, strict=False))
+    extra = names[len(MESSAGE_PALETTE):]
+    for k, name in enumerate(extra):
+        hue = (k + 0.5) / len(extra)
+        colors[name] = mcolors.to_hex(mcolors.hsv_to_rgb((hue, 0.9, 0.55 + 0.3 * (k % 2))))
+    return colors
+
+
+def _role_colors(roles: Iterable[str]) -> dict[str, str]:
+    known = {r: role_color(r) for r in roles if r.lower() in ROLE_COLORS}
+    unknown = sorted({r for r in roles if r.lower() not in ROLE_COLORS and r != "crashed"})
+    palette = (OTHER_COLOR, *EXTRA_ROLE_COLORS)
+    known.update({r: palette[k % len(palette)] for k, r in enumerate(unknown)})
+    return known
+
+
 def to_png(fig: Figure, dpi: int = 100) -> bytes:
     """Render ``fig`` to PNG bytes (for ``IPython.display.Image`` or a file)."""
     buffer = io.BytesIO()
@@ -84,11 +138,44 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def _show_figures_as_png_in_ipython() -> None:
-    """Make a Figure returned from a notebook cell display as a PNG, whatever the backend.
+def png_for_screen(fig: Figure) -> tuple[bytes, dict[str, int]]:
+    """``fig`` as a sharp PNG for a page, and the size the page should show it at.
 
-    Jupyter's inline backend does this already; with another backend (``MPLBACKEND=Agg`` in
-    the environment, say) a returned figure would otherwise print only as ``<Figure ...>``.
+    The PNG is drawn at ``SCREEN_DPI * PIXEL_RATIO`` dots per inch and cropped to what the
+    figure draws (``bbox_inches="tight"``); the metadata, ``{"width": w}``, is its width in CSS
+    pixels (``SCREEN_DPI`` per inch), the form Jupyter and MyST-NB read from an output's
+    ``metadata["image/png"]``. Only the width is given, so a narrower column scales the picture
+    down with its proportions kept. The bytes are the same for the same figure.
+
+    Returns
+    -------
+    (bytes, dict)
+        The PNG and ``{"width": css_pixels}``.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=SCREEN_DPI * PIXEL_RATIO, bbox_inches="tight")
+    data = buffer.getvalue()
+    width = int.from_bytes(data[16:20], "big")  # the IHDR chunk: width, then height
+    return data, {"width": round(width / PIXEL_RATIO)}
+
+
+def display_data(fig: Figure) -> dict[str, Any]:
+    """A Jupyter ``display_data`` output (a dict in nbformat's shape) showing ``fig`` sharply.
+
+    For code that writes outputs itself, e.g. an ``ipywidgets.Output``'s ``outputs``: the PNG of
+    :func:`png_for_screen`, base64-encoded, with its width in the output's metadata.
+    """
+    data, size = png_for_screen(fig)
+    return {"output_type": "display_data", "metadata": {"image/png": size},
+            "data": {"image/png": base64.b64encode(data).decode("ascii"), "text/plain": "<figure>"}}
+
+
+def _show_figures_sharply_in_ipython() -> None:
+    """Make every Figure shown in IPython a high-density PNG with its CSS width in its metadata.
+
+    This replaces the inline backend's PNG (drawn at the figure's own 100 dpi, blurred on a
+    high-density screen), and it also serves other backends (``MPLBACKEND=Agg``, say), where a
+    returned figure would otherwise print only as ``<Figure ...>``. The text repr is unchanged.
     """
     try:
         from IPython import get_ipython
@@ -97,20 +184,10 @@ def _show_figures_as_png_in_ipython() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    formatter = shell.display_formatter.formatters["image/png"]
-    try:
-        formatter.lookup_by_type(Figure)
-    except KeyError:
-        formatter.for_type(Figure, lambda fig: _png_tight(fig))
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png_for_screen)
 
 
-def _png_tight(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    return buffer.getvalue()
-
-
-_show_figures_as_png_in_ipython()
+_show_figures_sharply_in_ipython()
 
 
 def _finish(fig: Figure, owned: bool) -> Figure:
@@ -189,9 +266,37 @@ class SpacetimeLayout:
 
 
 def _note_label(event) -> str:
-    if event.tag:
-        return event.tag if event.value is None else f"{event.tag} {_short(event.value, 12)}"
-    return _short(event.text, 18)
+    if event.tag:  # a tag and its value: short, written whole (a value's str, e.g. a ballot "2.1")
+        return event.tag if event.value is None else f"{event.tag} {event.value}"
+    return _short(event.text, 24)
+
+
+#: A ``focus=(a, b)`` window shows this fraction of ``b - a`` before ``a`` and after ``b``.
+FOCUS_MARGIN = 0.1
+
+
+def focus_window(focus: tuple[float, float] | None, start: float | None = None,
+                 end: float | None = None) -> tuple[float | None, float | None]:
+    """The ``(start, end)`` a figure draws, given either a window or a moment to focus on.
+
+    ``focus=(a, b)`` names the moment a figure is about, e.g. from a crash to the new leader's
+    first commit: the window is ``[a, b]`` widened by :data:`FOCUS_MARGIN` of its length on each
+    side (never before 0), so what leads to the moment and what follows it stay in view and the
+    moment fills the width instead of a few pixels of the whole run. Without ``focus``,
+    ``start`` and ``end`` are returned unchanged.
+    """
+    if focus is None:
+        return start, end
+    if start is not None or end is not None:
+        raise ValueError("give either focus=(a, b) or start=/end=, not both")
+    try:
+        a, b = (float(t) for t in focus)
+    except (TypeError, ValueError):
+        raise ValueError(f"focus must be a pair of times (a, b) in ms, got {focus!r}") from None
+    if b < a:
+        raise ValueError(f"focus=({a}, {b}) ends before it starts")
+    margin = FOCUS_MARGIN * max(b - a, 1.0)
+    return max(0.0, a - margin), b + margin
 
 
 def lanes(sim: Simulation) -> tuple[NodeId, ...]:
@@ -292,9 +397,36 @@ def spacetime_layout(
                            tuple(note_marks), tuple(timers), tuple(clients), crashes, parts)
 
 
+class _LabelRoom:
+    """Where labels already sit on a space-time diagram, to write new ones only where they
+    overprint none of them and stay inside the time window (never cut at its edge)."""
+
+    def __init__(self, lo: float, hi: float, char_ms: float, line_rows: float) -> None:
+        self.lo, self.hi, self.char_ms, self.line_rows = lo, hi, char_ms, line_rows
+        self.boxes: list[tuple[float, float, float, float]] = []  # x0, x1, y0, y1 (data units)
+
+    def place(self, right_of: float, left_of: float, y: float, chars: int,
+              va: str) -> tuple[float, str] | None:
+        """A free spot for ``chars`` characters: ``(x, ha)`` starting at ``right_of`` (leftward,
+        ending at ``left_of``, when the right has no room), or None."""
+        width = (chars + 0.5) * self.char_ms
+        gap = self.char_ms  # between two labels on one line: they must not read as one
+        y0 = y - self.line_rows / 2 if va == "center" else y
+        y1 = y0 + self.line_rows
+        for x0, x, ha in ((right_of, right_of, "left"), (left_of - width, left_of, "right")):
+            x1 = x0 + width
+            if x0 < self.lo or x1 > self.hi:
+                continue
+            if any(x0 < b1 + gap and b0 < x1 + gap and y0 < c1 and c0 < y1
+                   for b0, b1, c0, c1 in self.boxes):
+                continue
+            self.boxes.append((x0, x1, y0, y1))
+            return x, ha
+        return None
+
+
 def _message_colors(layout: SpacetimeLayout) -> dict[str, str]:
-    names = sorted({a.label for a in layout.arrows} | {d.label for d in layout.drops})
-    return {name: MESSAGE_PALETTE[k % len(MESSAGE_PALETTE)] for k, name in enumerate(names)}
+    return message_colors({a.label for a in layout.arrows} | {d.label for d in layout.drops})
 
 
 def spacetime(
@@ -312,6 +444,7 @@ def spacetime(
     names: Mapping[NodeId, str] | None = None,
     spans: Iterable[tuple[NodeId, float, float | None, str]] = (),
     marks: Iterable[tuple[NodeId, float, str]] = (),
+    focus: tuple[float, float] | None = None,
 ) -> Figure:
     """Draw a space-time (Lamport) diagram of ``sim.trace``.
 
@@ -329,7 +462,8 @@ def spacetime(
     sim : Simulation
         The run to draw (it is not changed).
     start, end : float, optional
-        The time window in milliseconds (default: from 0 to the simulation's current time).
+        The time window in milliseconds (default: from 0 to the simulation's current time). A
+        whole run squeezes a moment of a few milliseconds into a few pixels: zoom to it.
     kinds : iterable of str
         Which of :data:`DRAWN_KINDS` to draw, e.g. ``("deliver", "crash")`` for arrows and crashes.
     labels : bool, optional
@@ -359,11 +493,15 @@ def spacetime(
     marks : iterable of (node, time, label)
         Moments to mark with a star and a label on a lifeline, e.g. a write the protected
         resource refused.
+    focus : (float, float), optional
+        The moment the figure is about, instead of ``start`` and ``end``: the window is
+        ``focus`` with a margin on each side (:func:`focus_window`).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    start, end = focus_window(focus, start, end)
     layout = spacetime_layout(sim, start=start, end=end, kinds=kinds, notes=notes, nodes=nodes,
                               hide=hide)
     nodes = layout.nodes
@@ -371,18 +509,24 @@ def spacetime(
     fig, ax, owned = _axes(ax, (FIG_WIDTH, 1.7 + 0.5 * len(nodes)))
     lo, hi = layout.start, layout.end
     span = hi - lo
-    # Width of one character of 6.5 pt text, in milliseconds, for spacing labels.
-    axes_inches = max(ax.get_position().width * fig.get_figwidth(), 1.0)
-    char_ms = span * (6.5 * 0.55 / 72) / axes_inches
+    # Width of one character of the labels' text, in milliseconds, for spacing labels. A figure
+    # of our own is laid out later: its axes will span the width but for the lifelines' names.
+    axes_inches = max(fig.get_figwidth() - 0.6 if owned else ax.get_position().width * fig.get_figwidth(),
+                      1.0)
+    char_ms = span * (LABEL_PT * 0.56 / 72) / axes_inches
 
     ax.hlines(range(len(nodes)), lo, hi, colors="0.25", linewidth=0.9, zorder=1)
+    # Height of a line of label text in rows (lifelines are 1 apart), from the axes' height.
+    rows_shown = len(nodes) + (0.5 if layout.partitions else 0.0)
+    axes_height = max(ax.get_position().height * fig.get_figheight(), 0.5)
+    room = _LabelRoom(lo, hi, char_ms, 1.3 * LABEL_PT / 72 * rows_shown / axes_height)
     handles: list[Any] = []
 
     for groups, a, b in layout.partitions:
         b = hi if b is None else b
         ax.axvspan(max(a, lo), min(b, hi), color=PARTITION_FILL, alpha=0.55, linewidth=0, zorder=0,
                    gid="partition")
-        ax.text(max(a, lo) + 0.5 * char_ms, -0.62, "partition " + describe_groups(groups), fontsize=7,
+        ax.text(max(a, lo) + 0.5 * char_ms, -0.62, "partition " + describe_groups(groups), fontsize=LABEL_PT,
                 color="darkred", va="bottom", ha="left", zorder=6, clip_on=True)
     if layout.partitions:
         handles.append(Patch(facecolor=PARTITION_FILL, alpha=0.55, label="partition"))
@@ -407,16 +551,18 @@ def spacetime(
                   headwidth=5, headlength=6, headaxislength=5.5, alpha=0.55 if many else 0.85,
                   zorder=3, gid="messages")
         if labels if labels is not None else len(layout.arrows) <= AUTO_LABEL_ARROWS:
-            placed: list[tuple[float, float, float]] = []  # (x0, x1, y) of labels drawn so far
             for a in layout.arrows:
-                x0 = (a.sent + a.arrived) / 2 + 0.4 * char_ms
-                x1 = x0 + len(a.label) * char_ms
-                y = (row[a.src] + row[a.dst]) / 2
-                if any(abs(y - py) < 0.22 and x0 < px1 and px0 < x1 for px0, px1, py in placed):
+                for f in (0.5, 0.3, 0.7):  # at the middle of the arrow, or nearer one of its ends
+                    at = a.sent + f * (a.arrived - a.sent)
+                    y = row[a.src] + f * (row[a.dst] - row[a.src])
+                    spot = room.place(at + 0.4 * char_ms, at - 0.4 * char_ms, y, len(a.label), "center")
+                    if spot is not None:
+                        break
+                else:
                     continue  # it would overprint another label: the colour still tells
-                placed.append((x0, x1, y))
-                ax.text(x0, y, a.label, fontsize=6, color=colors[a.label], va="center", ha="left",
-                        zorder=5, clip_on=True, gid="message-label")
+                x, ha = spot
+                ax.text(x, y, a.label, fontsize=LABEL_PT, color=colors[a.label], va="center", ha=ha,
+                        zorder=5, clip_on=True, gid="message-label", bbox=_LABEL_BOX)
 
     if layout.drops:
         stub_ms = max(0.012 * span, 1.0)
@@ -434,7 +580,7 @@ def spacetime(
                                          linestyles=(0, (3, 2)), linewidths=0.9, alpha=0.8,
                                          zorder=3, gid="drop-stubs"))
         ax.scatter(xs, ys, marker="x", s=22, linewidths=1.3, color=DROP_COLOR, zorder=4, gid="drops")
-        handles.append(Line2D([], [], color="0.3", linestyle=(0, (3, 2)), marker="x",
+        handles.append(Line2D([], [], color=LOST_COLOR, linestyle=(0, (3, 2)), marker="x",
                               markeredgecolor=DROP_COLOR, markersize=5, label="lost message"))
 
     if layout.timers:
@@ -455,14 +601,15 @@ def spacetime(
         handles.append(Line2D([], [], color=NOTE_COLOR, marker="D", linestyle="none",
                               markersize=4, label="note"))
         if len(layout.notes) <= AUTO_LABEL_NOTES:
-            free_from: dict[NodeId, float] = {}  # per lifeline: where the last label ended
             for m in layout.notes:
-                if m.time < free_from.get(m.node, -float("inf")):
+                spot = room.place(m.time, m.time - 0.4 * char_ms, row[m.node] + 0.2, len(m.label),
+                                  "top")
+                if spot is None:
                     continue  # no room: keep the marker, skip the text
-                ax.text(m.time, row[m.node] + 0.2, m.label, fontsize=6.5, color=NOTE_COLOR,
-                        va="top", ha="left", zorder=6, clip_on=True, gid="note-label",
+                x, ha = spot
+                ax.text(x, row[m.node] + 0.2, m.label, fontsize=LABEL_PT, color=NOTE_COLOR,
+                        va="top", ha=ha, zorder=6, clip_on=True, gid="note-label",
                         bbox=_LABEL_BOX)
-                free_from[m.node] = m.time + (len(m.label) + 2) * char_ms
 
     handles += _draw_lane_extras(ax, sim, row, lo, hi, char_ms, spans, marks)
 
@@ -481,7 +628,7 @@ def spacetime(
     if title:
         ax.set_title(title, fontsize=10)
     if handles:
-        style = dict(handles=handles, ncol=min(6, len(handles)), fontsize=7, frameon=False,
+        style = dict(handles=handles, ncol=min(5, len(handles)), fontsize=LABEL_PT, frameon=False,
                      handlelength=1.8, columnspacing=1.2)
         if owned:  # below the axes, where it cannot hide data; constrained layout makes room
             fig.legend(loc="outside lower center", **style)
@@ -491,7 +638,7 @@ def spacetime(
 
 
 #: Colours of :func:`spacetime`'s spans, by label in order of first appearance.
-SPAN_PALETTE = ("#f6b26b", "#93c47d", "#6fa8dc", "#c27ba0", "#ffd966", "#8e7cc3")
+SPAN_PALETTE = ("#f6b26b", "#93c47d", "#6fa8dc", "#c27ba0", "#ffd966", "#76a5af")
 MARK_COLOR = "crimson"
 
 
@@ -519,7 +666,7 @@ def _draw_lane_extras(ax: Axes, sim: Simulation, row: Mapping[NodeId, int], lo: 
         top = row[n] - 0.3 + bands[n].index(label) * height
         ax.broken_barh([(a, max(b - a, 0.0))], (top, height), facecolors=color, alpha=0.45,
                        linewidth=0, zorder=1, gid="span")
-        ax.text(a + 0.5 * char_ms, top + height / 2, label, fontsize=6.5, color="0.2", va="center",
+        ax.text(a + 0.5 * char_ms, top + height / 2, label, fontsize=LABEL_PT, color="0.2", va="center",
                 ha="left", zorder=6, clip_on=True, gid="span-label")
     handles += [Patch(facecolor=c, alpha=0.45, label=label) for label, c in palette.items()]
     marks = [(n, t, label) for n, t, label in marks if n in row and lo <= t <= hi]
@@ -530,7 +677,7 @@ def _draw_lane_extras(ax: Axes, sim: Simulation, row: Mapping[NodeId, int], lo: 
             right = t + (len(label) + 2) * char_ms > hi  # no room on the right: write it leftwards
             # above the lane's spans, where the text cannot cover a span's label
             ax.text(t - 0.8 * char_ms if right else t + 0.8 * char_ms, row[n] - 0.31, label,
-                    fontsize=6.5, color=MARK_COLOR, va="bottom", ha="right" if right else "left",
+                    fontsize=LABEL_PT, color=MARK_COLOR, va="bottom", ha="right" if right else "left",
                     zorder=7, clip_on=True, gid="mark-label", bbox=_LABEL_BOX)
     return handles
 
@@ -548,7 +695,8 @@ SERVER_MESSAGES = (
 
 
 def client_lanes(run: Any, *, start: float | None = None, end: float | None = None,
-                 servers_talk: bool = False, title: str | None = None, ax: Axes | None = None) -> Figure:
+                 servers_talk: bool = False, title: str | None = None, ax: Axes | None = None,
+                 focus: tuple[float, float] | None = None) -> Figure:
     """The space-time diagram of a coordination-service run, its clients as lanes below the servers.
 
     Parameters
@@ -566,17 +714,25 @@ def client_lanes(run: Any, *, start: float | None = None, end: float | None = No
         Axes title.
     ax : matplotlib Axes, optional
         Draw into this axes instead of a new figure.
+    focus : (float, float), optional
+        The moment to zoom to, instead of ``start`` and ``end`` (:func:`focus_window`).
     """
+    start, end = focus_window(focus, start, end)
     return spacetime(run.ens.sim, start=run.start if start is None else start, end=end,
                      kinds=("deliver", "drop", "crash", "partition"), notes="none",
                      nodes=run.lanes(), hide=() if servers_talk else SERVER_MESSAGES, names=run.names,
                      spans=run.spans, marks=run.marks, title=title, ax=ax)
 
 
-def znode_tree(run: Any, *, under: str = "/", title: str | None = None, ax: Axes | None = None) -> Figure:
+def znode_tree(run: Any, *, under: str = "/", title: str | None = None, ax: Axes | None = None,
+               start: float | None = None, end: float | None = None,
+               focus: tuple[float, float] | None = None) -> Figure:
     """The tree of a coordination-service run over time (:func:`tree_timeline` of ``run.lives()``),
-    from when the scenario began to its end, with the run's moments marked."""
-    return tree_timeline(run.lives(under), start=run.start, end=run.ens.now, moments=run.moments,
+    from when the scenario began to its end (or in the window ``start``/``end`` or ``focus``,
+    as for :func:`client_lanes`), with the run's moments marked."""
+    start, end = focus_window(focus, start, end)
+    return tree_timeline(run.lives(under), start=run.start if start is None else start,
+                         end=run.ens.now if end is None else end, moments=run.moments,
                          title=title, ax=ax)
 
 
@@ -593,6 +749,7 @@ def tree_timeline(
     moments: Iterable[tuple[float, str]] = (),
     title: str | None = None,
     ax: Axes | None = None,
+    focus: tuple[float, float] | None = None,
 ) -> Figure:
     """Draw a ZooKeeper tree over time: one row per path, one bar per life of a znode.
 
@@ -612,13 +769,14 @@ def tree_timeline(
         The time window in ms (default: from the first creation to the last event of a life).
     moments : iterable of (time, label)
         Vertical dotted lines with a label at the top, e.g. ``(812.0, "provider crashes")``.
-    title, ax
+    title, ax, focus
         As for :func:`spacetime`.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    start, end = focus_window(focus, start, end)
     lives = list(lives)
     moments = list(moments)
     paths = sorted({life.path for life in lives})
@@ -632,7 +790,7 @@ def tree_timeline(
     row = {path: k for k, path in enumerate(paths)}
     fig, ax, owned = _axes(ax, (FIG_WIDTH, 1.3 + 0.24 * max(len(paths), 1)))
     axes_inches = max(ax.get_position().width * fig.get_figwidth(), 1.0)
-    char_ms = (hi - lo) * (6.0 * 0.55 / 72) / axes_inches
+    char_ms = (hi - lo) * (LABEL_PT * 0.56 / 72) / axes_inches
     for kind, color in (("persistent", PERSISTENT_COLOR), ("ephemeral", EPHEMERAL_COLOR)):
         bars = [(life, max(life.created, lo), min(hi if life.deleted is None else life.deleted, hi))
                 for life in lives if life.ephemeral == (kind == "ephemeral")
@@ -644,15 +802,17 @@ def tree_timeline(
                 ax.plot([life.deleted], [row[life.path]], marker="|", markersize=7, color="0.15",
                         zorder=3, gid="deleted")
             if kind == "ephemeral" and life.owner and (b - a) > (len(life.owner) + 1) * char_ms:
-                ax.text(a + 0.5 * char_ms, row[life.path], life.owner, fontsize=6, color="white",
+                ax.text(a + 0.5 * char_ms, row[life.path], life.owner, fontsize=LABEL_PT, color="white",
                         va="center", ha="left", zorder=4, clip_on=True, gid="owner")
     for t, label in moments:
+        if not lo <= t <= hi:  # outside the window: its label would hang outside the axes
+            continue
         ax.axvline(t, color="0.35", linewidth=0.8, linestyle=":", zorder=1, gid="moment")
-        ax.text(t, -0.7, label, fontsize=7, color="0.2", ha="center", va="bottom", clip_on=False,
+        ax.text(t, -0.7, label, fontsize=LABEL_PT, color="0.2", ha="center", va="bottom", clip_on=False,
                 gid="moment-label")
     ax.set_xlim(lo, hi)
     ax.set_ylim(max(len(paths), 1) - 0.5, -0.5)
-    ax.set_yticks(range(len(paths)), paths, fontsize=7)
+    ax.set_yticks(range(len(paths)), paths, fontsize=LABEL_PT)
     ax.set_xlabel("time (ms)")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
@@ -660,7 +820,7 @@ def tree_timeline(
     style = dict(handles=[Patch(facecolor=PERSISTENT_COLOR, alpha=0.8, label="persistent znode"),
                           Patch(facecolor=EPHEMERAL_COLOR, alpha=0.8, label="ephemeral znode (owner)"),
                           Line2D([], [], color="0.15", marker="|", linestyle="none", label="deleted")],
-                 ncol=3, fontsize=7, frameon=False)
+                 ncol=3, fontsize=LABEL_PT, frameon=False)
     if owned:  # below the axes, as spacetime's legend
         fig.legend(loc="outside lower center", **style)
     else:
@@ -679,13 +839,41 @@ def _circle(nodes: tuple[NodeId, ...]) -> dict[NodeId, tuple[float, float]]:
     return {n: (sin(2 * pi * k / len(nodes)), cos(2 * pi * k / len(nodes))) for k, n in enumerate(nodes)}
 
 
+#: Status lines in :func:`cluster_graph` are wrapped to lines of about this many characters.
+STATUS_WIDTH = 20
+CLUSTER_HEIGHT = 4.6  # inches, of a cluster graph's figure
+LEGEND_WIDTH = 1.4  # inches on the right of a cluster graph for its legend
+TITLE_HEIGHT = 0.35  # inches above a cluster graph for its title
+MAX_RADIUS = 1.6  # inches: a cluster graph's circle of nodes is at most this large
+CHAR_EM = 0.6  # the width of a character of the labels' font, in ems (a generous average)
+# A word of a status line: brackets keep what they hold together ("last=(0, 0)" is one word).
+_WORD = re.compile(r"(?:[^\s(\[{]|\([^)]*\)|\[[^\]]*\]|\{[^}]*\})+")
+
+
+def wrap_label(text: str, width: int = STATUS_WIDTH) -> str:
+    """``text`` on lines of at most ``width`` characters, broken between words, never cut.
+
+    A word longer than ``width`` gets a line of its own, whole; a bracketed group such as
+    ``(0, 0)`` counts as part of its word, so ``last=(0, 0)`` is never split.
+    """
+    lines: list[str] = []
+    for word in _WORD.findall(str(text)):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
 def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the cluster now: nodes coloured by role, crashed nodes greyed, cut links in red.
 
     Nodes sit on a circle in ascending id order (the first at the top). Each node shows its id,
-    and under it its status line, ``sim.status(i).text`` (or "crashed"); its colour is its
-    role's, ``sim.status(i).role``. Links the current partition cuts are red and dashed; links
-    to a crashed node are faint.
+    and beside it, on the side away from the circle's centre, its status line,
+    ``sim.status(i).text``, wrapped on a few lines (:func:`wrap_label`), or "crashed"; its colour
+    is its role's, ``sim.status(i).role`` (:func:`role_of`: a crashed node's role is
+    "crashed", whatever it was when it crashed). Links the current partition cuts are red and
+    dashed; links to a crashed node are faint.
 
     Parameters
     ----------
@@ -706,7 +894,12 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     pairs = [(a, b) for k, a in enumerate(nodes) for b in nodes[k + 1:]]
     graph.add_edges_from(pairs)
     pos = _circle(nodes)
-    fig, ax, owned = _axes(ax, (6.0, 3.6))
+    if ax is None:  # laid out by hand: the circle is sized so that every label fits (see below)
+        fig = plt.figure(figsize=(FIG_WIDTH, CLUSTER_HEIGHT))
+        ax = fig.add_axes((0.0, 0.0, 1 - LEGEND_WIDTH / FIG_WIDTH, 1 - TITLE_HEIGHT / CLUSTER_HEIGHT))
+        owned = True
+    else:
+        fig, owned = ax.figure, False
 
     up = {n: sim.is_up(n) for n in nodes}
     cut = [(a, b) for a, b in pairs if not (sim.network.connected(a, b) and sim.network.connected(b, a))]
@@ -721,13 +914,14 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
         cut_edges.set_gid("cut-links")
 
     reports = {n: sim.status(n) for n in nodes}
-    roles = {n: str(reports[n].role) for n in nodes}
+    roles = {n: role_of(sim, n) for n in nodes}
     alive = [n for n in nodes if up[n]]
     down = [n for n in nodes if not up[n]]
-    size = 1500 if len(nodes) <= 5 else 1000
+    colors = _role_colors([roles[n] for n in alive])
+    size = 1200 if len(nodes) <= 5 else 900
     if alive:
         coll = nx.draw_networkx_nodes(graph, pos, nodelist=alive, ax=ax, node_size=size,
-                                      node_color=[role_color(roles[n]) for n in alive],
+                                      node_color=[colors[roles[n]] for n in alive],
                                       edgecolors="0.2", linewidths=1.2)
         coll.set_gid("live-nodes")
     if down:
@@ -736,42 +930,71 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
         coll.set_linestyle("--")
         coll.set_gid("crashed-nodes")
         ax.scatter([pos[n][0] for n in down], [pos[n][1] for n in down], marker="x",
-                   s=size * 0.45, color="0.55", linewidths=1.5, zorder=3, gid="crash-marks")
+                   s=size * 0.45, color="0.35", linewidths=1.5, zorder=3, gid="crash-marks")
     nx.draw_networkx_labels(graph, pos, labels={n: str(n) for n in nodes}, ax=ax, font_size=12,
                             font_weight="bold")
+    gap = size ** 0.5 / 2 + 3  # points from a node's centre to its label: its radius and a bit
+    boxes = []  # per node: its label's extent around the node's centre, in inches
     for n in nodes:
         x, y = pos[n]
-        status = _short(reports[n].text, 26) if up[n] else "crashed"
-        ax.text(x, y - 0.25, status, ha="center", va="top", fontsize=8,
-                color="0.1" if up[n] else "0.45", gid="status", bbox=_LABEL_BOX)
-
-    handles: list[Any] = []
-    seen: list[str] = []
-    for n in alive:
-        if roles[n] not in seen:
-            seen.append(roles[n])
-    for role in sorted(seen):
-        handles.append(Patch(facecolor=role_color(role), edgecolor="0.2", label=role))
+        status = wrap_label(reports[n].text) if up[n] else "crashed"
+        # The label sits on the side of the node away from the centre: left of the nodes on the
+        # left, right of those on the right, above the top one, below the bottom ones.
+        ha = "left" if x > 0.3 else "right" if x < -0.3 else "center"
+        va = "bottom" if y > 0.5 else "top" if y < -0.5 else "center"
+        dx = gap * (1 if ha == "left" else -1 if ha == "right" else 0)
+        dy = gap * (1 if va == "bottom" else -1 if va == "top" else 0)
+        ax.annotate(status, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                    fontsize=LABEL_PT, linespacing=1.15, color="0.1" if up[n] else "0.35",
+                    gid="status", bbox=_LABEL_BOX, annotation_clip=False)
+        lines = status.split("\n")
+        w = max(len(line) for line in lines) * CHAR_EM * LABEL_PT / 72 + 0.04
+        h = len(lines) * 1.15 * 1.2 * LABEL_PT / 72 + 0.04
+        x0 = {"left": dx / 72, "right": dx / 72 - w, "center": -w / 2}[ha]
+        y0 = {"bottom": dy / 72, "top": dy / 72 - h, "center": -h / 2}[va]
+        boxes.append((x, y, min(x0, -gap / 72), max(x0 + w, gap / 72), min(y0, -gap / 72),
+                      max(y0 + h, gap / 72)))
+    _fit_circle(ax, boxes)
+    handles: list[Any] = [Patch(facecolor=colors[role], edgecolor="0.2", label=role)
+                          for role in sorted(colors)]
     if down:
         handles.append(Patch(facecolor=CRASHED_COLOR, edgecolor="0.3", linestyle="--", label="crashed"))
     if cut:
         handles.append(Line2D([], [], color=CUT_COLOR, linestyle="--", label="link cut"))
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=LABEL_PT,
                   frameon=False)
-    ax.set_xlim(-1.75, 1.75)
-    ax.set_ylim(-1.5, 1.3)
-    ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"t = {sim.now:.1f} ms", fontsize=10)
     return _finish(fig, owned)
+
+
+def _fit_circle(ax: Axes, boxes: list[tuple[float, float, float, float, float, float]]) -> None:
+    """Set ``ax``'s limits so that the unit circle of nodes, with each node's label box around it
+    (``(x, y, left, right, bottom, top)``: the node's place on the circle and its label's extent
+    in inches from it), fits the axes, as large as it can be up to ``MAX_RADIUS`` inches, and
+    equally scaled in x and y (the circle stays round)."""
+    position = ax.get_position()
+    width = position.width * ax.figure.get_figwidth()
+    height = position.height * ax.figure.get_figheight()
+    radius = MAX_RADIUS
+    for x, y, left, right, bottom, top in boxes:
+        # the box, at radius r, spans r*x + left .. r*x + right: keep it in +-width/2
+        for coord, low, high, half in ((x, left, right, width / 2), (y, bottom, top, height / 2)):
+            if coord > 1e-9:
+                radius = min(radius, (half - high) / coord)
+            elif coord < -1e-9:
+                radius = min(radius, (half + low) / -coord)
+    radius = max(radius, 0.3)  # a tiny axes: crowded rather than inverted
+    ax.set_xlim(-width / 2 / radius, width / 2 / radius)
+    ax.set_ylim(-height / 2 / radius, height / 2 / radius)
 
 
 # -- log grid ----------------------------------------------------------------------------------
 
 def log_grid(
     sim: Simulation | None,
-    logs: Mapping[NodeId, Iterable[Any]],
+    logs: Mapping[NodeId, Iterable[Any]] | None = None,
     *,
     colors: Mapping[Any, str] | Callable[[Any], str] | None = None,
     title: str | None = None,
@@ -782,9 +1005,14 @@ def log_grid(
     Parameters
     ----------
     sim : Simulation or None
-        Used only to mark crashed nodes (their row label says "down"); may be None.
-    logs : mapping of node id -> sequence
+        Used to mark crashed nodes (their row label says "down"), and, without ``logs``, to read
+        the logs; may be None when ``logs`` is given.
+    logs : mapping of node id -> sequence, optional
         Each node's log, first entry first, e.g. ``{i: sim.committed(i) for i in sim.node_ids}``.
+        Default: every node's log rows (``sim.status(i).log``, :class:`zablib.core.LogRow`),
+        crashed nodes included, drawn as :func:`status_logs` says: the command, "nop" for a
+        no-op, "cfg" for a change of members and an empty, hatched cell for a Paxos slot the node
+        knows nothing of, coloured by term (:func:`epoch_color`) with a legend of the terms.
     colors : mapping or callable, optional
         Cell colour of an entry: ``colors[entry]`` (entries missing from the mapping stay white)
         or ``colors(entry)``. Later chapters colour Raft entries by term this way.
@@ -797,6 +1025,10 @@ def log_grid(
     -------
     matplotlib.figure.Figure
     """
+    if logs is None:
+        if sim is None:
+            raise ValueError("log_grid needs a simulation or the logs to draw")
+        return _log_rows_grid(sim, ax=ax, title=title)
     rows = sorted(logs)
     entries = {n: list(logs[n]) for n in rows}
     width = max([len(v) for v in entries.values()] + [1])
@@ -812,15 +1044,15 @@ def log_grid(
         except TypeError:  # an unhashable entry
             return "white"
 
-    chars = max(2, int(60 / width))
-    fontsize = 8 if width <= 20 else 6
+    columns = max(width, MIN_LOG_COLUMNS)
+    chars = _cell_chars(ax, columns)
     for r, n in enumerate(rows):
         for k, entry in enumerate(entries[n]):
             ax.add_patch(plt.Rectangle((k, r), 1, 1, facecolor=color_of(entry), edgecolor="0.3",
                                        linewidth=0.8, gid="cell"))
-            ax.text(k + 0.5, r + 0.5, _short(entry, chars), ha="center", va="center",
-                    fontsize=fontsize, clip_on=True)
-    ax.set_xlim(0, max(width, 16))  # short logs keep roughly square cells
+            ax.text(k + 0.5, r + 0.5, _cell_text(entry, chars), ha="center", va="center",
+                    fontsize=LABEL_PT, linespacing=1.0, clip_on=True, gid="cell-text")
+    ax.set_xlim(0, columns)  # short logs keep roughly square cells
     ax.set_ylim(max(len(rows), 1), 0)
     ax.set_yticks([r + 0.5 for r in range(len(rows))])
     labels = []
@@ -838,6 +1070,73 @@ def log_grid(
     if title:
         ax.set_title(title, fontsize=10, loc="left")
     return _finish(fig, owned)
+
+
+#: A log grid has at least this many columns, so that a short log's cells stay about square.
+MIN_LOG_COLUMNS = 12
+
+
+def _cell_chars(ax: Axes, cells: int) -> int:
+    """How many characters of LABEL_PT text fit in one of ``cells`` cells across ``ax``."""
+    inches = ax.get_position().width * ax.figure.get_figwidth() * 0.9  # less the tick labels
+    return max(2, int(inches / cells * 72 / (CHAR_EM * LABEL_PT)))
+
+
+def _cell_text(value: Any, chars: int) -> str:
+    """A log cell's text: on one line when it fits, else on two lines broken between words
+    (``"1.1 a"`` as ``"1.1"`` over ``"a"``), shortened with "…" only when two lines are not
+    enough."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= chars:
+        return text
+    lines = wrap_label(text, chars).split("\n")
+    if len(lines) <= 2 and all(len(line) <= chars for line in lines):
+        return "\n".join(lines)
+    return _short(text, chars)
+
+
+def status_logs(sim: Simulation) -> dict[NodeId, list[tuple[int | None, str, str]]]:
+    """Every node's log rows (``sim.status(i).log``) as ``(term, label, kind)`` cells.
+
+    The label is the command (``str``), "nop" for a no-op (a new Raft leader's first entry, a
+    Paxos gap filled by a new leader), "cfg" for a change of members, and "" for a Paxos slot
+    the node knows nothing of yet (kind ``"empty"``). Crashed nodes' logs are included: what
+    they persisted.
+    """
+    names = {"noop": "nop", "config": "cfg", "empty": ""}
+    return {i: [(row.term, names.get(row.kind, str(row.command)), row.kind)
+                for row in sim.status(i).log]
+            for i in sim.node_ids}
+
+
+def _log_rows_grid(sim: Simulation, *, title: str | None, ax: Axes | None) -> Figure:
+    logs = status_logs(sim)
+    keyed = {i: [(k, cell) for k, cell in enumerate(log)] for i, log in logs.items()}
+
+    def color(entry: tuple[int, tuple[int | None, str, str]]) -> str:
+        term, _, kind = entry[1]
+        return "white" if kind == "empty" or term is None else epoch_color(term)
+
+    fig = log_grid(sim, keyed, colors=color, title=title, ax=ax)
+    grid = ax if ax is not None else fig.axes[0]
+    chars = _cell_chars(grid, max(MIN_LOG_COLUMNS, max((len(v) for v in logs.values()), default=1)))
+    cells = [cell for i in sorted(logs) for cell in logs[i]]
+    for text, patch, (_, label, kind) in zip(grid.texts, [p for p in grid.patches
+                                                             if p.get_gid() == "cell"],
+                                                cells, strict=True):
+        text.set_text(_cell_text(label, chars))
+        if kind == "empty":
+            patch.set_hatch("///")
+            patch.set_edgecolor("0.6")
+    terms = sorted({term for log in logs.values() for term, _, kind in log
+                    if term is not None and kind != "empty"})
+    handles = [Patch(facecolor=epoch_color(t), edgecolor="0.3", label=f"term {t}") for t in terms]
+    if any(kind == "empty" for log in logs.values() for _, _, kind in log):
+        handles.append(Patch(facecolor="white", edgecolor="0.6", hatch="///", label="empty slot"))
+    if handles:
+        grid.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                    fontsize=LABEL_PT, frameon=False)
+    return fig
 
 
 #: Cell colours of log entries by epoch or term (1, 2, 3, ...), cycling after the last.
@@ -872,28 +1171,12 @@ def raft_scope(sim: Simulation, *, title: str = "") -> Figure:
     and is coloured by the entry's term (:func:`epoch_color`), with a legend of the terms. Reads
     the log rows of every node's status report (``sim.status(i).log``), crashed ones included.
     """
-    logs = {
-        i: [(row.term, "nop" if row.kind == "noop" else "cfg" if row.kind == "config"
-             else str(row.command))
-            for row in sim.status(i).log]
-        for i in sim.node_ids
-    }
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), height_ratios=(1.7, 1))
+    height = 7.2
+    fig = plt.figure(figsize=(FIG_WIDTH, height))
+    top = fig.add_axes((0.0, 0.4, 1 - LEGEND_WIDTH / FIG_WIDTH, 0.6 - TITLE_HEIGHT / height))
+    bottom = fig.add_axes((0.1, 0.07, 0.72, 0.27))
     cluster_graph(sim, ax=top, title=f"t = {sim.now:.1f} ms   {title}".rstrip())
-    for text in top.texts:
-        if text.get_gid() == "status":
-            text.set_fontsize(7)
-    keyed = {i: [f"{term}|{k}|{label}" for k, (term, label) in enumerate(log)]
-             for i, log in logs.items()}
-    log_grid(sim, keyed, colors=lambda cell: epoch_color(int(cell.split("|")[0])), ax=bottom)
-    labels = [label for i in sorted(logs) for _, label in logs[i]]
-    for text, label in zip(bottom.texts, labels, strict=True):
-        text.set_text(label if len(label) <= 5 else label[:4] + "…")
-    terms = sorted({term for log in logs.values() for term, _ in log})
-    if terms:
-        bottom.legend(handles=[Patch(facecolor=epoch_color(t), edgecolor="0.3", label=f"term {t}")
-                               for t in terms], loc="upper right", fontsize=8, frameon=False)
-    fig.tight_layout()
+    _log_rows_grid(sim, ax=bottom, title=None)
     return _finish(fig, True)
 
 
@@ -962,7 +1245,7 @@ def state_graph(
                                edgecolors=["black" if k in terminal else "none" for k in marked])
     if label is not None:
         nx.draw_networkx_labels(g, pos, {k: label(s) for k, s in enumerate(order)}, ax=ax,
-                                font_size=5)
+                                font_size=LABEL_PT)
     handles = [Line2D([], [], marker="o", linestyle="none", color="lightsteelblue",
                       label=f"state ({len(order)} in all)"),
                Line2D([], [], marker="o", linestyle="none", color="lightsteelblue",
@@ -971,7 +1254,7 @@ def state_graph(
         handles.append(Line2D([], [], marker="o", linestyle="none", color="tab:red",
                               label=f"{highlight_label} ({len(marked)})"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3,
-              fontsize=7, frameon=False)
+              fontsize=LABEL_PT, frameon=False)
     ax.set_axis_off()
     ax.set_title(title or "state graph, by breadth-first depth", fontsize=10)
     return _finish(fig, owned)
