@@ -772,6 +772,17 @@ def test_a_run_until_stops_at_until_while_messages_wait_in_a_queue():
     assert times(sim, "deliver", 2) == [7.0, 9.0, 11.0]
 
 
+def test_a_node_counts_the_time_it_spent_handling_messages():
+    sim = echo_cluster(Costs(per_message_ms=2.0))
+    sim.request(1, ("send", 2, "a"))
+    sim.request(1, ("send", 2, "b"))
+    sim.run(until=8.0)  # a handled from 5 to 7, b from 7 to 9
+    assert sim.work_ms(2) == 3.0 and sim.work_ms(1) == 0.0
+    sim.run()
+    assert sim.work_ms(2) == 4.0 and sim.work_ms(1) == 4.0  # node 1 heard two answers
+    assert echo_cluster(None).work_ms(2) == 0.0
+
+
 def test_a_crash_loses_the_queue_and_the_recovered_node_starts_idle():
     sim = echo_cluster(Costs(per_message_ms=2.0))
     for text in "abc":
@@ -784,6 +795,7 @@ def test_a_crash_loses_the_queue_and_the_recovered_node_starts_idle():
     drops = [(e.time, e.message.text, e.text) for e in sim.trace if e.kind == "drop"]
     assert drops == [(9.0, "b", "node 2 restarted"), (11.0, "c", "node 2 restarted")]
     assert times(sim, "deliver", 2) == [7.0, 15.0]
+    assert sim.work_ms(2) == 2.0 + 1.0 + 2.0  # a, the half of b done before the crash, d
 
 
 def test_a_message_in_the_queue_is_past_the_network_a_partition_no_longer_stops_it():

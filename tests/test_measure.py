@@ -45,6 +45,16 @@ def test_so_the_curves_cross(figure):
     assert figure[3, 1.0].ops_per_second < figure[7, 1.0].ops_per_second
 
 
+def test_under_writes_the_leader_is_the_one_server_always_busy(figure):
+    for n in (3, 7):
+        run = figure[n, 0.0]
+        leader = run.busy[run.leader - 1]
+        followers = [b for i, b in enumerate(run.busy, start=1) if i != run.leader]
+        assert leader > 0.97
+        assert max(followers) < (0.85 if n == 3 else 0.4)
+    assert min(figure[3, 1.0].busy) > 0.97  # all reads: every server busy
+
+
 def test_a_write_waits_for_a_quorum_and_a_read_does_not(figure):
     reads, writes = figure[3, 1.0], figure[3, 0.0]
     assert reads.p99_ms < writes.p50_ms

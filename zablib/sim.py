@@ -125,6 +125,7 @@ class Simulation:
         self._arrival = _DELIVERY  # the kind a sent message is scheduled as (see set_costs)
         self._bandwidth: float | None = None
         self._busy: dict[NodeId, float] = {}  # node -> when it finishes what it has queued
+        self._work: dict[NodeId, float] = {}  # node -> handling time of all it has queued
         self._link_free: dict[tuple[NodeId, NodeId], float] = {}  # link -> end of its transmissions
         if costs is not None:
             self.set_costs(costs)
@@ -230,6 +231,7 @@ class Simulation:
         if not cost and busy <= time:
             return False
         self._busy[dst] = done = (busy if busy > time else time) + cost
+        self._work[dst] = self._work.get(dst, 0.0) + cost
         self._seq = seq = self._seq + 1
         heappush(self._heap, (done, seq, _QUEUED, src, dst, msg, msg_id, inc, dup))
         return True
@@ -239,6 +241,16 @@ class Simulation:
         """The resource model in force (:meth:`set_costs`), or None: messages cost only their
         link's delay."""
         return self._costs
+
+    def work_ms(self, node: NodeId) -> float:
+        """How long ``node`` has spent handling messages so far, in ms (0 without costs).
+
+        Its growth over a stretch of time, divided by the stretch, is the share of it the node
+        was busy. (A node with a queue is busy without a break until its queue is empty, so
+        what it has done is what it took in minus what is left.)
+        """
+        self.network.check_node(node)
+        return self._work.get(node, 0.0) - max(0.0, self._busy.get(node, 0.0) - self.now)
 
     def set_costs(self, costs: Costs | None) -> None:
         """Switch the resource model on (a :class:`~zablib.network.Costs`) or off (None).
@@ -430,7 +442,8 @@ class Simulation:
         message in the order they arrive).
 
         A message sent to a node that is down, or across a partition that came later, is still
-        on its way: the kernel drops it when it arrives.
+        on its way: the kernel drops it when it arrives. With costs (:meth:`set_costs`), a
+        message waiting in its node's queue is on its way too, due when its handling ends.
         """
         entries = sorted((e for e in self._heap if e[2] != _TIMER), key=lambda e: (e[6], e[0], e[1]))
         return [InFlight(e[3], e[4], e[5], e[6], e[0]) for e in entries]
@@ -611,7 +624,9 @@ class Simulation:
         for key in [k for k in self._timer_gen if k[0] == node]:
             del self._timer_gen[key]
         self.network.reset_link_order(node)
-        self._busy.pop(node, None)  # its queue is lost with it (dropped as each turn comes)
+        # Its queue is lost with it (each message is dropped when its turn comes), undone.
+        self._work[node] = self.work_ms(node)
+        self._busy.pop(node, None)
         self.crash_intervals.append((node, self.now, None))
         self._log("crash", node)
 

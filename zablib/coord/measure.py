@@ -82,6 +82,10 @@ class Throughput:
         completed.
     leader : int
         The leader during the run.
+    busy : tuple of float
+        For each server, in id order (observers last), the share of the window it spent
+        handling messages (``Simulation.work_ms``): the leader's is near 1 when writes
+        saturate it.
     """
 
     servers: int
@@ -97,6 +101,7 @@ class Throughput:
     p90_ms: float
     p99_ms: float
     leader: int
+    busy: tuple[float, ...]
 
     @property
     def operations(self) -> int:
@@ -221,6 +226,10 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
     closes = opens + duration
     latencies: list[float] = []
     done = {"reads": 0, "writes": 0}
+    work: dict[str, list[float]] = {}
+
+    def read_work(when: str) -> None:
+        work[when] = [ens.sim.work_ms(s) for s in ens.servers]
 
     def client(zk: Any, k: int) -> None:
         choose = random.Random(seed * 1_000_003 + k).random
@@ -238,7 +247,11 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
 
     for k, zk in enumerate(zks):
         ens.spawn(client, zk, k, name=f"client {k}")
-    ens.run(limit=warmup + duration + SETUP_LIMIT_MS)
+    ens.run(until=opens)
+    read_work("opens")
+    ens.run(until=closes)
+    read_work("closes")
+    ens.run(limit=SETUP_LIMIT_MS)
     if ens.leader() != leader:
         raise RuntimeError(f"the leader changed during the measurement ({leader} -> {ens.leader()}): "
                            "the load is too heavy for the ensemble's timeouts; use fewer clients or "
@@ -249,7 +262,8 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         value_size=value_size, duration_ms=duration, reads=done["reads"], writes=done["writes"],
         ops_per_second=(done["reads"] + done["writes"]) * 1000.0 / duration,
         p50_ms=percentile(latencies, 50), p90_ms=percentile(latencies, 90),
-        p99_ms=percentile(latencies, 99), leader=leader)
+        p99_ms=percentile(latencies, 99), leader=leader,
+        busy=tuple((b - a) / duration for a, b in zip(work["opens"], work["closes"], strict=True)))
 
 
 def leader_messages_per_write(servers: int, observers: int = 0, *, writes: int = 20,
