@@ -1356,3 +1356,125 @@ def scenario_crash_after_logged(k: int, *, n: int = 5,
     sim.heal()
     sim.run_for(600)
     return sim, logged
+
+
+# -- static membership: growing an ensemble by rolling restarts ---------------------------------
+def established_leaders(sim: ZabSimulation) -> list[tuple[NodeId, tuple[NodeId, ...]]]:
+    """The live leaders that are established *now* with a quorum of their own configuration.
+
+    Each is ``(leader, followers)``: ``followers`` are the live servers that follow it, in sync,
+    in the session it knows them by; with the leader they are a quorum of the leader's voters.
+    With every server configured alike there is at most one (two quorums of one configuration
+    share a server, and a server follows one leader at a time); servers configured differently
+    can have two (:func:`scenario_static_grow`).
+    """
+    found = []
+    for i in sim.node_ids:
+        node = sim.nodes[i]
+        if not sim.is_up(i) or node.role != LEADING or not node.established:
+            continue
+        followers = tuple(
+            p for p, fs in sorted(node.followers.items())
+            if fs.stage == "synced" and sim.is_up(p) and sim.nodes[p].role == FOLLOWING
+            and sim.nodes[p].leader_id == i and sim.nodes[p].phase == "synced"
+            and sim.nodes[p].session == fs.session)
+        if quorum.is_quorum((i, *followers), node.voters):
+            found.append((i, followers))
+    return found
+
+
+@dataclass
+class StaticGrow:
+    """The outcome of :func:`static_grow_run`: the simulation, the restarts made as ``(time,
+    server)``, and the first moment two leaders were established at once, as ``(time,
+    [(leader, followers), ...])`` (None if it never happened)."""
+
+    sim: ZabSimulation
+    restarts: list[tuple[float, NodeId]]
+    two_leaders: tuple[float, list[tuple[NodeId, tuple[NodeId, ...]]]] | None
+
+
+def static_grow_run(order: tuple[NodeId, ...] = (1, 2, 3), *, seed: int = 0,
+                    gaps_ms: tuple[float, ...] = (300.0,) * 5, down_ms: float = 200.0,
+                    start_ms: float = 300.0, until_two: bool = False,
+                    **options: Any) -> StaticGrow:
+    """Grow a 3-server ensemble to 5 the way it was done before ZooKeeper 3.5: new configuration
+    files listing servers 1..5, and a rolling restart.
+
+    Servers 1, 2, 3 run with a configuration of 1..3 (4 and 5 are installed but idle: their
+    file does not list them). From ``start_ms`` on, servers 4 and 5 are started, then the
+    servers of ``order`` restarted, each with the configuration 1..5, one after the other: a
+    restart stops the server for ``down_ms`` (a JVM takes a while to stop and start again),
+    and ``gaps_ms[k]`` after restart ``k`` is done comes the next. The run watches, after every
+    event, for
+    two leaders established at once (:func:`established_leaders`), and ends ``gaps_ms[-1]``
+    after the last restart, or, with ``until_two``, as soon as there are two. ``options`` go
+    to :func:`cluster`.
+
+    With the defaults (restarts 300 ms apart, each server down for 200 ms), restarting the
+    leader first (it is 3, the highest id, in a fresh ensemble) gives two leaders in every one
+    of seeds 0..29: while it is down, 1 and 2 elect one of themselves, a quorum of their file's
+    1..3; it comes back with 4 and 5 looking, and the three of them are a quorum of 1..5.
+    Restarting 1 or 2 first never did (0 of 30 seeds each): when the leader's turn comes, the
+    others all count 1..5.
+    """
+    steps = (4, 5, *order)
+    if sorted(order) != [1, 2, 3] or len(gaps_ms) != len(steps):
+        raise ValueError(f"order must be 1, 2, 3 in some order and gaps_ms give {len(steps)} "
+                         f"gaps, got {order!r} and {gaps_ms!r}")
+    old = (1, 2, 3)
+    sim = cluster(5, seed=seed, members={i: old for i in range(1, 6)}, **options)
+    sim.run(until=start_ms)
+    restarts: list[tuple[float, NodeId]] = []
+    two = None
+
+    def run_for(ms: float) -> None:
+        nonlocal two
+        end = sim.now + ms
+        while sim.run(until=end, max_events=1):  # one event at a time, up to ``end``
+            if two is None:
+                leaders = established_leaders(sim)
+                if len(leaders) > 1:
+                    two = (sim.now, leaders)
+                    if until_two:
+                        return
+
+    for node, gap in zip(steps, gaps_ms, strict=True):
+        if node in old:  # 4 and 5 were idle: they just start
+            sim.crash(node)
+            run_for(down_ms)
+        if two is not None and until_two:
+            break
+        sim.restart(node, members=range(1, 6))
+        restarts.append((sim.now, node))
+        run_for(gap)
+        if two is not None and until_two:
+            break
+    return StaticGrow(sim, restarts, two)
+
+
+def scenario_static_grow(*, seed: int = 0, order: tuple[NodeId, ...] = (3, 1, 2),
+                         **options: Any) -> StaticGrow:
+    """Two leaders at once, from growing an ensemble of 3 to 5 by a rolling restart with new
+    static configuration files (:func:`static_grow_run`, found by searching its restart orders,
+    gaps and seeds), and what they do: each is handed a write as soon as both are established.
+
+    The schedule, with the defaults: servers 1..3 run with the file 1..3 and elect 3; at 300 ms
+    server 4 starts with the file 1..5, at 600 ms server 5; at 900 ms leader 3 is stopped and
+    restarted 200 ms later with the file 1..5. Meanwhile 1 and 2, a quorum of 1..3, elect 2;
+    3, 4 and 5, a quorum of 1..5 that 1 and 2 do not count, elect one of themselves. Both
+    leaders commit their write as the first transaction of the same epoch: ``sim.check()``
+    reports two leaders of one epoch and two transactions delivered at the same place.
+
+    Returns
+    -------
+    StaticGrow
+        The run (``two_leaders`` says who led with whom, and when), after the writes.
+    """
+    run = static_grow_run(order, seed=seed, until_two=True, **options)
+    if run.two_leaders is None:
+        raise SimulationError(f"no two leaders with seed {seed} and order {order}")
+    for leader, _ in run.two_leaders[1]:
+        run.sim.request(leader, f"written through {leader}")
+    run.sim.run_for(100)
+    return run
