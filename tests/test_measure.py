@@ -7,18 +7,12 @@ Each run is small (about 0.1-0.4 s of CPU); ``benchmarks/bench_measure.py`` runs
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import pytest
 
-from zablib.coord import Ensemble
 from zablib.coord.measure import DEFAULT_COSTS, Throughput, leader_messages_per_write, percentile, throughput
 from zablib.network import Costs
-
-ACCEPTS_OBSERVERS = "observers" in inspect.signature(Ensemble).parameters
-needs_observers = pytest.mark.xfail(not ACCEPTS_OBSERVERS, strict=True,
-                                    reason="coord.Ensemble does not take observers= yet (issue 15 item 2)")
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +94,11 @@ def test_the_leader_sends_a_proposal_and_a_commit_to_each_follower(n):
     assert leader_messages_per_write(n) == 2 * (n - 1)
 
 
-@needs_observers
 @pytest.mark.parametrize("n, k", [(3, 2), (5, 1), (1, 2)])
 def test_an_observer_costs_the_leader_one_inform_per_write(n, k):
     assert leader_messages_per_write(n, observers=k) == 2 * (n - 1) + k
 
 
-@needs_observers
 def test_observers_add_read_capacity_without_the_write_cost_of_more_voters():
     three = {r: throughput(3, r) for r in (0.0, 1.0)}
     observed = {r: throughput(3, r, observers=4) for r in (0.0, 1.0)}
