@@ -1,6 +1,7 @@
 """Raft (Ongaro and Ousterhout, "In Search of an Understandable Consensus Algorithm", extended
 version, 2014), exactly as its Figure 2 states it, with single-server membership changes from
-Ongaro's thesis (§4.1).
+Ongaro's thesis (§4.1), joint consensus as an option (paper §6, thesis §4.3) and ReadIndex
+reads (thesis §6.4).
 
 State (Figure 2)
     Persistent, written with ``Output.write`` before the node answers (the simulator applies
@@ -35,6 +36,22 @@ Membership (thesis §4.1)
     §4.2.2): the entry that removes it may be on it alone, and then only it can win (it refuses
     its vote to shorter logs); it commits the entry and steps down. Servers never in a
     configuration (spares, learners) never start elections.
+
+Joint consensus (paper §6, thesis §4.3), with ``cluster(n, membership="joint")``
+    :meth:`RaftSimulation.change_membership` changes C_old to any C_new in one go, e.g.
+    ``{1, 2, 3}`` to ``{3, 4, 5}``. The leader catches the new servers up as non-voting learners
+    (until they hold what its log held when the change began; it gives up on one silent for an
+    election timeout), then appends C_old,new, a ``"config"`` entry whose command is a
+    :class:`JointConfig`. While that is the latest configuration in a server's log, committed
+    or not, elections (votes and PreVotes), commitment, CheckQuorum and ReadIndex need a
+    majority of C_old and, separately, a majority of C_new; RequestVote and AppendEntries go to
+    the servers of both. Once C_old,new is committed the leader appends C_new (a new leader
+    that finds C_old,new in its log does so once its no-op commits it); a leader that is not in
+    C_new manages the cluster without counting itself and steps down once C_new is committed,
+    as after a single-server removal. One change at a time, and only once the leader has
+    committed an entry of its term. ``add_server``/``remove_server`` go through C_old,new too.
+    The default, ``membership="single"``, is the thesis's single-server changes above, and a
+    run without a change is the same in both.
 
 Disruptive servers (thesis §4.2.3)
     A server that leads, or has heard from a current leader within the minimum election
@@ -92,6 +109,10 @@ two are broken rules, :data:`VARIANT_RULES`):
 ``"unconfirmed-read"``
     A leader serves a ReadIndex read without the heartbeat round (a local read on the leader
     with no lease): a deposed leader cut off with a minority serves stale values.
+``"direct-switch"`` (with ``membership="joint"``)
+    A change appends C_new at once, without C_old,new: for a change of more than one server, a
+    majority of C_old and a majority of C_new can elect two leaders of one term
+    (:func:`scenario_direct_switch`, against :func:`scenario_joint`; paper Figure 10).
 """
 
 from __future__ import annotations
@@ -108,7 +129,10 @@ from zablib.network import LinkConfig, uniform
 from zablib.sim import Simulation, SimulationError
 
 VARIANTS = ("correct", "commit-previous-term", "no-up-to-date-check", "volatile-vote",
-            "unconfirmed-read")
+            "unconfirmed-read", "direct-switch")
+#: How membership changes: one server at a time (thesis §4.1), or any change through a joint
+#: configuration (paper §6, thesis §4.3).
+MEMBERSHIPS = ("single", "joint")
 LEADER, CANDIDATE, FOLLOWER = "leader", "candidate", "follower"
 
 HEARTBEAT_MS = 20.0
@@ -119,11 +143,32 @@ CATCH_UP_ROUNDS = 10  # catch-up rounds a learner gets before the leader gives u
 
 # -- log entries, messages and client requests ----------------------------------------------
 @dataclass(frozen=True)
+class JointConfig:
+    """The joint configuration C_old,new of a change from ``old`` to ``new`` (paper §6, thesis
+    §4.3): elections and commitment need a majority of ``old`` and, separately, a majority of
+    ``new``. Iterating it gives :attr:`members`, every server of either."""
+
+    old: tuple[NodeId, ...]
+    new: tuple[NodeId, ...]
+
+    @property
+    def members(self) -> tuple[NodeId, ...]:
+        """The servers of either configuration, sorted."""
+        return tuple(sorted(set(self.old) | set(self.new)))
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def describe(self) -> str:
+        return f"{list(self.old)},{list(self.new)}"
+
+
+@dataclass(frozen=True)
 class Entry:
     """A log entry: the leader's term when it was created and its command.
 
     ``kind`` is ``"command"`` (a client command), ``"noop"`` (a new leader's first entry) or
-    ``"config"`` (``command`` is the sorted tuple of member ids).
+    ``"config"`` (``command`` is the sorted tuple of member ids, or a :class:`JointConfig`).
     """
 
     term: int
@@ -135,6 +180,8 @@ class Entry:
             return f"{self.term}:{self.command!r}"
         if self.kind == "noop":
             return f"{self.term}:noop"
+        if isinstance(self.command, JointConfig):
+            return f"{self.term}:config{self.command.describe()}"
         return f"{self.term}:config{list(self.command)}"
 
 
@@ -295,6 +342,14 @@ class RemoveServer:
     """Client request to the leader: remove ``node`` from the configuration."""
 
     node: NodeId
+
+
+@dataclass(frozen=True)
+class ChangeMembership:
+    """Client request to the leader (``membership="joint"``): change the configuration to
+    ``members``, any change, through C_old,new (paper §6)."""
+
+    members: tuple[NodeId, ...]
 
 
 # -- Figure 2's decisions, as pure functions ----------------------------------------------------
@@ -548,6 +603,9 @@ class RaftServer(Node):
     rules : Rules, optional
         The decisions taken through pure functions; default Figure 2's (with the broken rule of
         ``variant``, if it is one), see :func:`rules_for`.
+    membership : str
+        ``"single"`` (single-server changes, thesis §4.1) or ``"joint"`` (any change, through
+        a joint configuration, paper §6).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
@@ -555,8 +613,9 @@ class RaftServer(Node):
                  election_ms: tuple[float, float] = ELECTION_MS,
                  heartbeat_ms: float = HEARTBEAT_MS, max_batch: int = MAX_BATCH,
                  check_quorum: bool = False, pre_vote: bool = False,
-                 rules: Rules | None = None):
+                 rules: Rules | None = None, membership: str = "single"):
         super().__init__(node_id, peers, storage)
+        self.membership = membership
         self.rules = rules_for(variant, rules)
         self.pre_vote = pre_vote
         self.prevoting = False
@@ -595,6 +654,12 @@ class RaftServer(Node):
         self.read_acks: dict[NodeId, int] = {}
         self.forwarded: set[int] = set()
         self.awaiting: dict[int, int] = {}
+        # Joint consensus: the new servers a change waits for, the index they must reach, since
+        # when, and the configuration asked for.
+        self.catching: tuple[NodeId, ...] = ()
+        self.catch_goal = 0
+        self.catch_since = 0.0
+        self.change_to: tuple[NodeId, ...] = ()
         self._terms: tuple[tuple[Entry, ...], tuple[int, ...]] = ((), ())
         self._refresh_config()
 
@@ -623,19 +688,29 @@ class RaftServer(Node):
         """Use the latest configuration entry in the log (thesis §4.1: committed or not)."""
         configs = [(k + 1, e) for k, e in enumerate(self.log) if e.kind == "config"]
         self.config_index = configs[-1][0] if configs else 0
-        self.config: tuple[NodeId, ...] = configs[-1][1].command if configs else self.initial
+        latest = configs[-1][1].command if configs else self.initial
+        # Joint consensus: while C_old,new is the latest, quorums are majorities of both.
+        self.voters: tuple[tuple[NodeId, ...], ...] = (
+            (latest.old, latest.new) if isinstance(latest, JointConfig) else (latest,))
+        self.config: tuple[NodeId, ...] = tuple(latest)
         self.old_config: tuple[NodeId, ...] = (
-            configs[-2][1].command if len(configs) > 1 else self.initial)
+            tuple(configs[-2][1].command) if len(configs) > 1 else self.initial)
+
+    @property
+    def joint(self) -> JointConfig | None:
+        """The latest configuration if it is a joint one, else None."""
+        return JointConfig(*self.voters) if len(self.voters) == 2 else None
 
     def _quorum(self, ids) -> bool:
-        return quorum.is_quorum(ids, self.config)
+        ids = list(ids)
+        return all(quorum.is_quorum(ids, c) for c in self.voters)
 
     def _quorum_index(self, match: Mapping[NodeId, int]) -> int:
         """The largest value that a quorum of the configuration holds in ``match``."""
-        return quorum.committed_index(match, self.config)
+        return min(quorum.committed_index(match, c) for c in self.voters)
 
     def _won(self) -> bool:
-        return quorum.vote_result(self.votes, self.config) == quorum.WON
+        return all(quorum.vote_result(self.votes, c) == quorum.WON for c in self.voters)
 
     def _in_lease(self) -> bool:
         """Thesis §4.2.3: this server leads, or heard from a current leader within the minimum
@@ -652,7 +727,7 @@ class RaftServer(Node):
     def _targets(self) -> list[NodeId]:
         """Whom a leader replicates to: both configurations around the last change (so a removed
         server learns it was removed) and the learner being caught up."""
-        ids = set(self.config) | set(self.old_config)
+        ids = set(self.config) | set(self.old_config) | set(self.catching)
         if self.learner is not None:
             ids.add(self.learner)
         ids.discard(self.id)
@@ -671,14 +746,18 @@ class RaftServer(Node):
         ``extra``: ``voted_for`` (votedFor, None if it has not voted in this term),
         ``last_applied`` (lastApplied: always ``commit``, since a server applies an entry as soon
         as it learns it is committed), ``config`` (the member ids it uses, the latest
-        configuration in its log) and ``member`` (whether it is one of them).
+        configuration in its log; while that is C_old,new, every server of either) and
+        ``member`` (whether it is one of them); and ``joint``, the :class:`JointConfig`, while
+        the latest configuration is one.
         """
         log = tuple(LogRow(k, e.term, e.command, e.kind) for k, e in enumerate(self.log, 1))
+        extra = {"voted_for": self.voted_for, "last_applied": self.last_applied,
+                 "config": self.config, "member": self.id in self.config}
+        if self.joint is not None:
+            extra["joint"] = self.joint
         return NodeStatus(
             self.id, True, self.role, term=self.term, leader=self.leader_id, log=log,
-            commit=self.commit_index, text=self.status(),
-            extra={"voted_for": self.voted_for, "last_applied": self.last_applied,
-                   "config": self.config, "member": self.id in self.config})
+            commit=self.commit_index, text=self.status(), extra=extra)
 
     def _persist_state(self, out: Output) -> None:
         if self.variant == "volatile-vote":
@@ -713,6 +792,12 @@ class RaftServer(Node):
                 if now - heard >= self.election_ms[1]:
                     # Thesis §4.2.1: an unavailable new server must not stall changes for ever.
                     self._give_up_learner(out, f"no answer for {now - heard:.0f} ms")
+            if self.catching:
+                silent = [p for p in self.catching if now - max(
+                    self.heard.get(p, self.catch_since), self.catch_since) >= self.election_ms[1]]
+                if silent:
+                    self._give_up_catching(out, f"no answer from {silent} for "
+                                                f"{self.election_ms[1]:.0f} ms")
             self._broadcast_append(out)
             return out.set_timer("heartbeat", self.heartbeat_ms)
         if name == "election" and self.role != LEADER:
@@ -737,6 +822,13 @@ class RaftServer(Node):
             return self._read(out, request.read_id)
         if self.role != LEADER:
             out.reply = False
+            return out
+        if self.membership == "joint" and isinstance(request, AddServer | RemoveServer):
+            request = ChangeMembership(tuple(sorted(set(self.config) | {request.node}))
+                                       if isinstance(request, AddServer) else
+                                       tuple(p for p in self.config if p != request.node))
+        if isinstance(request, ChangeMembership):
+            out.reply = self._change_joint(out, request.members)
             return out
         if isinstance(request, AddServer | RemoveServer):
             out.reply = self._change(out, request)
@@ -864,6 +956,7 @@ class RaftServer(Node):
         self.elected_at = self.now
         self.heard = {}
         self.reads, self.read_round, self.read_acks = [], 0, {}
+        self.catching = ()
         self.next_index = {p: self.last_index + 1 for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
         out.note(f"leader of term {self.term}", tag="leader", value=(self.term, self.id, self.log))
@@ -878,6 +971,7 @@ class RaftServer(Node):
         self.prevoting = False
         self.leader_id = leader
         self.learner = None
+        self.catching = ()
         if self.reads:
             # A leader no more cannot confirm its reads: they are dropped (the client retries).
             out.note(f"drops reads {[r[0] for r in self.reads]}: no longer leader",
@@ -961,6 +1055,9 @@ class RaftServer(Node):
             if src == self.learner and self.match_index[src] >= self.round_goal:
                 if self._end_round(out, src):
                     return out
+            if src in self.catching and all(self.match_index.get(p, 0) >= self.catch_goal
+                                            for p in self.catching):
+                self._caught_up(out)
             if self.next_index[src] <= self.last_index and src in self._targets():
                 self._send_append(out, src)
             return out
@@ -979,9 +1076,10 @@ class RaftServer(Node):
     def _maybe_commit(self, out: Output) -> None:
         if self.role != LEADER:
             return
-        n = self.rules.advance_commit(self.term, self.log_terms,
-                                      MappingProxyType(self.match_index), self.commit_index,
-                                      self.config)
+        match = MappingProxyType(self.match_index)
+        # Joint consensus: an entry commits only with a majority of each configuration.
+        n = min(self.rules.advance_commit(self.term, self.log_terms, match, self.commit_index,
+                                          voters) for voters in self.voters)
         if n > self.commit_index:
             if n > self.last_index:
                 raise ValueError(f"advance_commit answered {n!r}, beyond the leader's last "
@@ -991,6 +1089,12 @@ class RaftServer(Node):
             self._apply_committed(out)
             if self.reads and n >= self.term_start:
                 self._start_read_round(out)
+            joint = self.joint
+            if joint is not None and n >= self.config_index:
+                # Paper §6: C_old,new is committed, so C_new alone may now decide.
+                out.note(f"joint configuration {joint.describe()} committed: appends "
+                         f"{list(joint.new)}", tag="joint-committed", value=joint)
+                self._append(out, Entry(self.term, joint.new, "config"))
         if (self.id not in self.config and self.commit_index >= self.config_index):
             # Thesis §4.2.2: a leader removed from the configuration steps down once the entry
             # that removes it is committed.
@@ -1116,6 +1220,52 @@ class RaftServer(Node):
         members = tuple(p for p in self.config if p != request.node)
         self._append(out, Entry(self.term, members, "config"))
         return True
+
+    # -- joint consensus (paper §6, thesis §4.3) ------------------------------------------------
+    def _change_joint(self, out: Output, members: tuple[NodeId, ...]) -> bool:
+        """Start a change to ``members``: catch the new servers up as non-voting learners, then
+        append C_old,new (``_caught_up``). False while another change is in progress."""
+        new = tuple(sorted(set(members)))
+        unknown = [p for p in new if p not in self.peers]
+        if not new or unknown:
+            raise ValueError(f"a configuration is a non-empty set of this cluster's servers "
+                             f"{list(self.peers)}, got {list(members)}")
+        if (self.config_index > self.commit_index or self.commit_index < self.term_start
+                or self.joint is not None or self.catching or self.learner is not None):
+            return False
+        if new == self.config:
+            raise ValueError(f"the configuration is already {list(new)}")
+        self.change_to = new
+        self.catching = tuple(p for p in new if p not in self.config)
+        if not self.catching:
+            self._caught_up(out)
+            return True
+        self.catch_goal, self.catch_since = self.last_index, self.now
+        for p in self.catching:
+            self.next_index[p] = self.last_index + 1
+            self.match_index[p] = 0
+        out.note(f"catching up learners {list(self.catching)} for {list(new)}", tag="learner",
+                 value=self.catching)
+        for p in self.catching:
+            self._send_append(out, p)
+        return True
+
+    def _caught_up(self, out: Output) -> None:
+        """Append the change's first entry: C_old,new, or (variant ``"direct-switch"``, the
+        broken shortcut) C_new at once, whatever the change."""
+        if self.catching:
+            out.note(f"learners {list(self.catching)} caught up", tag="caught-up",
+                     value=self.catching)
+            self.catching = ()
+        if self.variant == "direct-switch":
+            self._append(out, Entry(self.term, self.change_to, "config"))
+        else:
+            self._append(out, Entry(self.term, JointConfig(self.config, self.change_to), "config"))
+
+    def _give_up_catching(self, out: Output, why: str) -> None:
+        out.note(f"gives up the change to {list(self.change_to)}: {why}", tag="learner-abort",
+                 value=self.catching)
+        self.catching = ()
 
 
 # -- invariants ------------------------------------------------------------------------------
@@ -1262,6 +1412,7 @@ class RaftSimulation(Simulation):
     variant: str = "correct"
     rules: Rules = FIGURE2
     members0: tuple[NodeId, ...] = ()
+    membership: str = "single"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -1360,7 +1511,51 @@ class RaftSimulation(Simulation):
         if leader is None:
             return False
         node = self.nodes[leader]
-        return node.learner is not None or node.commit_index < node.config_index
+        return (node.learner is not None or node.commit_index < node.config_index
+                or bool(node.catching) or node.joint is not None)
+
+    def joint_configuration(self) -> JointConfig | None:
+        """The C_old,new that :meth:`configuration` is the union of, while it is a joint one
+        (``membership="joint"``), else None."""
+        leader = self.leader()
+        if leader is not None:
+            return self.nodes[leader].joint
+        live = self._live() or list(self.nodes.values())
+        return max(live, key=lambda n: (n.last_term, n.last_index, -n.id)).joint
+
+    def change_membership(self, members: Sequence[NodeId]) -> bool:
+        """Ask the leader to change the configuration to ``members``.
+
+        With ``membership="joint"`` any change, e.g. ``{1, 2, 3}`` to ``{3, 4, 5}`` in one go
+        (paper §6): the leader catches the new servers up as non-voting learners, appends
+        C_old,new (from then on elections and commitment need a majority of the old
+        configuration and, separately, one of the new), and once that entry is committed appends
+        C_new; a leader that is not in C_new steps down once C_new is committed. With
+        ``membership="single"`` only a change of one server, as :meth:`add_server` or
+        :meth:`remove_server`.
+
+        Returns False if there is no leader or a change is in progress; run the simulation for
+        the change to happen (:meth:`change_pending` tells when it is over). Raises ValueError
+        for an empty configuration, unknown ids, the current configuration, or a change of more
+        than one server without ``membership="joint"``.
+        """
+        new = tuple(sorted(set(members)))
+        unknown = [p for p in new if p not in self.nodes]
+        if not new or unknown:
+            raise ValueError(f"a configuration is a non-empty set of the nodes "
+                             f"{list(self.node_ids)}, got {list(members)} (build the cluster "
+                             "with spares=k to have servers to add)")
+        old = self.configuration()
+        if new == old:
+            raise ValueError(f"the configuration is already {list(new)}")
+        if self.membership != "joint":
+            added, removed = set(new) - set(old), set(old) - set(new)
+            if len(added) + len(removed) != 1:
+                raise ValueError(f"{list(old)} -> {list(new)} changes more than one server; "
+                                 "build the cluster with membership='joint' for that")
+            return self.add_server(*added) if added else self.remove_server(*removed)
+        leader = self.leader()
+        return False if leader is None else bool(self.request(leader, ChangeMembership(new)))
 
     def add_server(self, node: NodeId) -> bool:
         """Ask the leader to catch ``node`` up as a learner and then add it (thesis §4.1).
@@ -1388,7 +1583,8 @@ class RaftSimulation(Simulation):
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int = 0,
             election_ms: tuple[float, float] = ELECTION_MS, heartbeat_ms: float = HEARTBEAT_MS,
             max_batch: int = MAX_BATCH, check_quorum: bool = False, pre_vote: bool = False,
-            link: LinkConfig | None = None, rules: Rules | None = None) -> RaftSimulation:
+            link: LinkConfig | None = None, rules: Rules | None = None,
+            membership: str = "single") -> RaftSimulation:
     """A Raft cluster of ``n`` servers (ids 1..n) plus ``spares`` idle non-members.
 
     Parameters
@@ -1419,6 +1615,11 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
         Replacements for Figure 2's decisions, e.g. ``Rules(grant_vote=my_grant_vote)``; every
         server follows them. A variant that is a broken rule (``"no-up-to-date-check"``,
         ``"commit-previous-term"``) cannot be combined with ``rules`` replacing the same rule.
+    membership : str
+        ``"single"`` (the default): single-server changes (thesis §4.1). ``"joint"``: any change
+        through a joint configuration (paper §6, thesis §4.3), with
+        :meth:`RaftSimulation.change_membership`; ``add_server``/``remove_server`` then go
+        through C_old,new too. Variant ``"direct-switch"`` needs ``"joint"``.
     """
     for name, value, low in (("n", n, 1), ("spares", spares, 0), ("max_batch", max_batch, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -1430,12 +1631,16 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
         raise ValueError("need 0 < election_ms[0] <= election_ms[1] and heartbeat_ms > 0")
     if rules is not None and not isinstance(rules, Rules):
         raise ValueError(f"rules must be a raft.Rules, got {rules!r}")
+    if membership not in MEMBERSHIPS:
+        raise ValueError(f"unknown membership {membership!r}; use one of {', '.join(MEMBERSHIPS)}")
+    if variant == "direct-switch" and membership != "joint":
+        raise ValueError("variant 'direct-switch' breaks joint consensus: use membership='joint'")
     chosen = rules_for(variant, rules)
     initial = tuple(range(1, n + 1))
     sim = RaftSimulation(
         lambda i, peers, storage: RaftServer(i, peers, storage, initial, variant, election_ms,
                                              heartbeat_ms, max_batch, bool(check_quorum),
-                                             bool(pre_vote), chosen),
+                                             bool(pre_vote), chosen, membership),
         range(1, n + spares + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0), fifo=False),
@@ -1445,6 +1650,7 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", spares: int 
     sim.variant = variant
     sim.rules = chosen
     sim.members0 = initial
+    sim.membership = membership
     return sim
 
 
@@ -1514,3 +1720,47 @@ def scenario_figure8(variant: str = "correct", phase: str = "d") -> RaftSimulati
     _win(sim, 5)
     sim.run_for(200)
     return sim
+
+
+# -- joint consensus against a direct switch, replayable -----------------------------------------
+def _scenario_change(variant: str) -> RaftSimulation:
+    sim = cluster(3, seed=0, spares=2, membership="joint", variant=variant,
+                  election_ms=QUIET_MS)
+    _win(sim, 3)
+    sim.submit("x")
+    sim.run_for(30)  # every server has x
+    sim.partition({1, 2}, {3, 4, 5})
+    if not sim.change_membership((3, 4, 5)):
+        raise SimulationError("the change to [3, 4, 5] was refused")
+    sim.run_until(lambda s: all(s.nodes[i].config_index == 3 for i in (4, 5)),
+                  what="the change's first entry on servers 4 and 5")
+    sim.run_for(30)  # S3 commits it if a majority of its configuration suffices
+    sim.campaign(1)  # at the same instant, on both sides of the partition
+    sim.campaign(4)
+    sim.run_for(60)
+    return sim
+
+
+def scenario_direct_switch() -> RaftSimulation:
+    """Why a multi-server change cannot switch straight from C_old to C_new (paper §6,
+    Figure 10): two leaders in one term. Variant ``"direct-switch"`` with
+    ``membership="joint"``.
+
+    S3 leads {S1, S2, S3} and is asked for {S3, S4, S5}; a partition separates {S1, S2} from
+    {S3, S4, S5}. S3 catches S4 and S5 up and appends C_new, which S3, S4 and S5 use at once
+    (a server uses the latest configuration in its log) and commit. S1 and S2 never heard of
+    it: for them the configuration is still C_old. S1 and S4 campaign for the same term: S2's
+    vote makes S1 leader with a majority of C_old, S5's (and S3's) make S4 leader with a
+    majority of C_new. ``sim.check()`` raises: two leaders in term 2. Compare
+    :func:`scenario_joint`.
+    """
+    return _scenario_change("direct-switch")
+
+
+def scenario_joint() -> RaftSimulation:
+    """The schedule of :func:`scenario_direct_switch` with joint consensus (paper §6): S3
+    appends C_old,new instead, which S3, S4 and S5 use at once. It cannot commit (only S3 of
+    C_old holds it), and S4's election needs a majority of C_old as well as of C_new: S4 stays
+    a candidate, and S1, elected by S1 and S2 with C_old, is the only leader of term 2.
+    """
+    return _scenario_change("correct")
