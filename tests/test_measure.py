@@ -134,3 +134,13 @@ def test_bad_parameters_are_refused_with_their_name(kwargs, match):
 def test_costs_must_be_a_costs_object():
     with pytest.raises(TypeError, match="costs must be a zablib.network.Costs"):
         throughput(3, 0.5, costs={"per_message_ms": 1})
+
+
+def test_a_lone_client_sees_write_latency_grow_with_the_value():
+    latency = {v: throughput(3, 0.0, clients=1, value_size=v).p50_ms for v in (10, 100_000, 1_000_000)}
+    assert latency[10] < 2.0 < 5 * latency[10] < latency[100_000] < latency[1_000_000] / 5
+
+
+def test_a_load_the_ensemble_cannot_carry_is_refused_with_the_reason():
+    with pytest.raises(RuntimeError, match="too heavy for the ensemble's timeouts"):
+        throughput(3, 0.0, value_size=1_000_000)  # 24 clients writing a megabyte each
