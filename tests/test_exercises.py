@@ -454,6 +454,78 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Paxos acceptor: accepts whatever ballot comes, so a lower ballot's value can be chosen
+    # behind the back of the proposer it promised.
+    "paxos-accepts-a-lower-ballot": {
+        "11_paxos_acceptor.ipynb": {
+            "solution-on-accept": (
+                "def on_accept(state, accept):\n"
+                "    rows = {row[0]: row for row in state.accepted}\n"
+                "    rows[accept.slot] = (accept.slot, accept.ballot, accept.value)\n"
+                "    accepted = tuple(rows[slot] for slot in sorted(rows))\n"
+                "    return (AcceptorState(max(accept.ballot, state.promised), accepted), True,\n"
+                "            ('accepted', accept.ballot, accept.slot))\n"
+            ),
+        },
+    },
+    # Paxos acceptor: accepts only a ballot above its promise, so a proposer's own phase 2 is
+    # refused by the acceptors that promised it: nothing is ever chosen.
+    "paxos-accepts-only-a-higher-ballot": {
+        "11_paxos_acceptor.ipynb": {
+            "solution-on-accept": (
+                "def on_accept(state, accept):\n"
+                "    if accept.ballot <= state.promised:\n"
+                "        return state, False, ('nack', accept.ballot, state.promised)\n"
+                "    rows = {row[0]: row for row in state.accepted}\n"
+                "    rows[accept.slot] = (accept.slot, accept.ballot, accept.value)\n"
+                "    accepted = tuple(rows[slot] for slot in sorted(rows))\n"
+                "    return AcceptorState(accept.ballot, accepted), True, ('accepted', accept.ballot, accept.slot)\n"
+            ),
+        },
+    },
+    # Paxos acceptor: promises without reporting what it accepted, so the next proposer cannot
+    # see a chosen value and proposes its own (P2c broken from the acceptor's side).
+    "paxos-promise-reports-nothing": {
+        "11_paxos_acceptor.ipynb": {
+            "solution-on-prepare": (
+                "def on_prepare(state, prepare):\n"
+                "    if prepare.ballot == state.promised:\n"
+                "        return state, False, None\n"
+                "    if prepare.ballot < state.promised:\n"
+                "        return state, False, ('nack', prepare.ballot, state.promised)\n"
+                "    return AcceptorState(prepare.ballot, state.accepted), True, ('promise', prepare.ballot, ())\n"
+            ),
+        },
+    },
+    # Paxos acceptor: promises in memory only (the "forgetful-acceptor" variant): after a
+    # restart it accepts a ballot it had promised to refuse.
+    "paxos-promise-not-written": {
+        "11_paxos_acceptor.ipynb": {
+            "solution-on-prepare": (
+                "def on_prepare(state, prepare):\n"
+                "    if prepare.ballot == state.promised:\n"
+                "        return state, False, None\n"
+                "    if prepare.ballot < state.promised:\n"
+                "        return state, False, ('nack', prepare.ballot, state.promised)\n"
+                "    report = tuple(row for row in state.accepted if row[0] >= prepare.first)\n"
+                "    return AcceptorState(prepare.ballot, state.accepted), False, ('promise', prepare.ballot, report)\n"
+            ),
+        },
+    },
+    # Paxos acceptor: reports every slot, ignoring the Prepare's first slot: safe, but a
+    # Multi-Paxos leader is sent the whole log at every election.
+    "paxos-promise-reports-every-slot": {
+        "11_paxos_acceptor.ipynb": {
+            "solution-on-prepare": (
+                "def on_prepare(state, prepare):\n"
+                "    if prepare.ballot == state.promised:\n"
+                "        return state, False, None\n"
+                "    if prepare.ballot < state.promised:\n"
+                "        return state, False, ('nack', prepare.ballot, state.promised)\n"
+                "    return AcceptorState(prepare.ballot, state.accepted), True, ('promise', prepare.ballot, state.accepted)\n"
+            ),
+        },
+    },
 }
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from zablib import harness
-from zablib.protocols import raft, zab
+from zablib.protocols import paxos, raft, zab
 from zablib.protocols.raft import Entry
 from zablib.recipes.fencing import accept_token
 from zablib.recipes.lock import watch_predecessor
@@ -312,3 +312,32 @@ def test_a_check_that_raises_fails_every_run_and_says_why():
             check()
     with pytest.raises(AssertionError, match=r"check\(0, None\) should be True, your check raised TypeError"):
         trial.assert_agrees()
+
+
+# -- Paxos's acceptor rules through the fault campaign ----------------------------------------
+def test_the_reference_acceptor_agrees_with_itself_in_multi_paxos_and_single_decree_runs():
+    copies = paxos.Rules(on_prepare=lambda s, m: paxos.on_prepare(s, m),
+                         on_accept=lambda s, m: paxos.on_accept(s, m))
+    trial = harness.paxos_rule_trial(copies, seeds=range(10))
+    assert trial.count("on_prepare") > 50 and trial.count("on_accept") > 150
+    assert {seed for seed, _ in trial.decisions} == set(range(10))
+    assert trial.violations == []
+    trial.assert_agrees("on_prepare")
+    trial.assert_agrees("on_accept")
+
+
+def test_a_promise_that_reports_nothing_is_caught_and_explained():
+    def forgetful_report(state, prepare):
+        step = paxos.on_prepare(state, prepare)
+        if isinstance(step.reply, paxos.Promise) and step.reply.accepted:
+            return step._replace(reply=("promise", prepare.ballot, ()))
+        return step
+
+    trial = harness.paxos_rule_trial(paxos.Rules(on_prepare=forgetful_report))
+    with pytest.raises(AssertionError, match="differ from Paxos Made Simple's; the first, in "
+                                             "schedule \\d+: an acceptor with promised"):
+        trial.assert_agrees("on_prepare")
+    seed, first = trial.disagreements("on_prepare")[0]
+    text = harness.explain(first)
+    assert "by the reference rule it changes its state to" in text and "accepted=[1:" in text
+    assert "by your rule it" in text and "answers Promise(" in text

@@ -342,3 +342,67 @@ def test_single_decree_under_faults_chooses_one_value_that_every_node_learns_aft
     with pytest.raises(InvariantViolation, match="values chosen"):
         for seed in range(20):
             faults.paxos_decree_run(seed, variant="ignore-accepted").check()
+
+
+# -- the acceptor's rules: a door for other rules (exercise 11) ---------------------------------
+S = paxos.AcceptorState
+
+
+def test_the_reference_rules_are_the_acceptor_of_section_2_2():
+    promise = paxos.on_prepare(S(B(1, 1), ((1, B(1, 1), "a"), (2, B(1, 1), "b"))), Prepare(B(2, 2), 2))
+    assert promise == (S(B(2, 2), ((1, B(1, 1), "a"), (2, B(1, 1), "b"))), True,
+                       Promise(B(2, 2), ((2, B(1, 1), "b"),))), "reports slots >= first only"
+    assert paxos.on_prepare(S(B(2, 2)), Prepare(B(2, 2), 1)) == (S(B(2, 2)), False, None)
+    assert paxos.on_prepare(S(B(2, 2)), Prepare(B(2, 1), 1)).reply == Nack(B(2, 1), B(2, 2))
+    accepted = paxos.on_accept(S(B(1, 1), ((3, B(1, 1), "c"),)), Accept(B(2, 1), 2, "x"))
+    assert accepted.state == S(B(2, 1), ((2, B(2, 1), "x"), (3, B(1, 1), "c"))) and accepted.write
+    assert paxos.on_accept(S(B(2, 2)), Accept(B(2, 1), 1, "x")) == (S(B(2, 2)), False,
+                                                                  Nack(B(2, 1), B(2, 2)))
+
+
+def test_a_rule_may_answer_in_plain_data_and_a_malformed_answer_is_named():
+    step = paxos.as_step((S(B(1, 1)), True, ("promise", B(1, 1), [[1, B(0, 1), "a"]])), "mine")
+    assert step.reply == Promise(B(1, 1), ((1, B(0, 1), "a"),))
+    assert paxos.as_reply(("nack", B(1, 1), B(2, 2))) == Nack(B(1, 1), B(2, 2))
+    with pytest.raises(TypeError, match="mine must return \\(state, write, reply\\)"):
+        paxos.as_step(None, "mine")
+    with pytest.raises(TypeError, match="must return an AcceptorState"):
+        paxos.as_step(((B(1, 1), ()), True, None), "mine")
+    with pytest.raises(TypeError, match="True or False as write"):
+        paxos.as_step((S(), "yes", None), "mine")
+    with pytest.raises(TypeError, match="mine's reply must be None or one of"):
+        paxos.as_step((S(), False, ("promised", B(1, 1), ())), "mine")
+    with pytest.raises(TypeError, match="must be \\('accepted', ballot, slot\\)"):
+        paxos.as_step((S(), False, ("accepted", B(1, 1))), "mine")
+    with pytest.raises(ValueError, match="rules must be a paxos.Rules"):
+        paxos.cluster(3, rules=paxos.on_prepare)
+
+
+def test_the_reference_rules_plugged_in_change_nothing_and_agree_with_themselves():
+    """The door costs nothing: the same seed gives the same trace through a recorder, and every
+    decision of a faulty run agrees with the reference."""
+    recorder = paxos.RuleRecorder(paxos.Rules(on_prepare=lambda s, m: paxos.on_prepare(s, m),
+                                              on_accept=lambda s, m: paxos.on_accept(s, m)))
+    plain = faults.paxos_faulty_run(11)
+    plugged = faults.paxos_faulty_run(11, rules=recorder.rules)
+    assert plain.trace.describe() == plugged.trace.describe()
+    assert {d.rule for d in recorder.decisions} == {"on_prepare", "on_accept"}
+    assert recorder.disagreements() == []
+
+
+def test_an_acceptor_that_does_not_write_its_promise_is_the_forgetful_acceptor():
+    """Plugged in through the door, a promise kept in memory only breaks safety exactly as the
+    variant "forgetful-acceptor" does, on the scripted crash and in the decisions."""
+    def promise_in_memory(state, prepare):
+        step = paxos.on_prepare(state, prepare)
+        return step._replace(write=False) if isinstance(step.reply, Promise) else step
+
+    recorder = paxos.RuleRecorder(paxos.Rules(on_prepare=promise_in_memory))
+    sim = paxos.cluster(3, multi=False, retry_ms=3000.0, link=paxos.SCRIPT_LINK, rules=recorder.rules)
+    sim.propose(2, "b")
+    sim.deliver_now(next(m.msg_id for m in sim.in_flight() if m.dst == 3))
+    sim.crash(3)
+    sim.recover(3)
+    assert sim.nodes[3].promised == paxos.ZERO, "the promise of 1.2 was lost in the crash"
+    wrong = recorder.disagreements("on_prepare")
+    assert wrong and not wrong[0].answer.write and wrong[0].answer.state == wrong[0].expected.state

@@ -6,6 +6,11 @@ Raft (exercises 6-8)
     :class:`~zablib.protocols.raft.RuleRecorder`, runs Raft's seeded fault schedules with them,
     and returns a :class:`RuleTrial`: every decision the runs asked, with Figure 2's answer
     beside the plugged-in one, and what ``sim.check()`` said of each run.
+Paxos (exercise 11)
+    :func:`paxos_rule_trial` plugs an acceptor's rules into ``paxos.cluster(rules=...)``
+    through a :class:`~zablib.protocols.paxos.RuleRecorder`, runs Paxos's seeded fault
+    schedules (Multi-Paxos and single decree) with them, and returns a :class:`RuleTrial` of
+    every Prepare and Accept decision beside the reference rules' (Paxos Made Simple §2.2).
 Zab (exercises 4-5)
     :func:`random_disks` and :func:`restart` restart a whole ensemble from chosen disks (its
     election must pick the best vote); :func:`sync_decisions` records, through
@@ -30,11 +35,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import zablib.protocols.paxos as paxos
 import zablib.protocols.raft as raft
 import zablib.protocols.zab as zab
 from zablib.coord import Ensemble
 from zablib.core import NodeId
-from zablib.faults import RandomFaults, quiesce, raft_faulty_run, random_run, recovers
+from zablib.faults import (
+    RandomFaults,
+    paxos_decree_run,
+    paxos_decree_stuck,
+    paxos_faulty_run,
+    paxos_stuck,
+    quiesce,
+    raft_faulty_run,
+    random_run,
+    recovers,
+)
 from zablib.invariants import InvariantViolation
 from zablib.recipes.base import errors_of
 from zablib.recipes.fencing import FencedResource, StaleTokenError, accept_token
@@ -58,28 +74,31 @@ class RuleTrial:
         ``(seed, decision)`` for every decision a server asked of a rule, in order.
     violations : list of (int, InvariantViolation)
         ``(seed, violation)`` for each run that ``sim.check()`` failed.
+    reference : str
+        Whose rules the answers are compared with, in words ("Figure 2").
     """
 
     seeds: list[int] = field(default_factory=list)
-    decisions: list[tuple[int, raft.RuleDecision]] = field(default_factory=list)
+    decisions: list[tuple[int, raft.RuleDecision | paxos.RuleDecision]] = field(default_factory=list)
     violations: list[tuple[int, InvariantViolation]] = field(default_factory=list)
+    reference: str = "Figure 2"
 
     def count(self, rule: str) -> int:
         """How many decisions of ``rule`` the runs asked."""
         return sum(1 for _, d in self.decisions if d.rule == rule)
 
-    def disagreements(self, rule: str) -> list[tuple[int, raft.RuleDecision]]:
-        """``(seed, decision)`` where the plugged-in ``rule`` did not answer as Figure 2's."""
+    def disagreements(self, rule: str) -> list[tuple[int, raft.RuleDecision | paxos.RuleDecision]]:
+        """``(seed, decision)`` where the plugged-in ``rule`` did not answer as the reference."""
         return [(s, d) for s, d in self.decisions if d.rule == rule and not d.agrees]
 
     def assert_agrees(self, rule: str) -> None:
         """Raise AssertionError describing the first decision of ``rule`` that differs from
-        Figure 2's (and how many did), if any."""
+        the reference's (and how many did), if any."""
         wrong = self.disagreements(rule)
         if wrong:
             seed, first = wrong[0]
             raise AssertionError(f"{len(wrong)} of {self.count(rule)} decisions in "
-                                 f"{len(self.seeds)} schedule(s) differ from Figure 2's; the "
+                                 f"{len(self.seeds)} schedule(s) differ from {self.reference}'s; the "
                                  f"first, in schedule {seed}: " + explain(first))
 
     def assert_safe(self) -> None:
@@ -90,9 +109,11 @@ class RuleTrial:
                                  f"{seed}: {violation}")
 
 
-def explain(decision: raft.RuleDecision) -> str:
+def explain(decision: raft.RuleDecision | paxos.RuleDecision) -> str:
     """One decision in words, with both answers."""
     args, answer, expected = decision.args, decision.answer, decision.expected
+    if isinstance(decision, paxos.RuleDecision):
+        return explain_acceptor(decision)
     if decision.rule == "grant_vote":
         voter, request = args
         said = {True: "grants the vote", False: "refuses the vote"}
@@ -117,6 +138,71 @@ def explain(decision: raft.RuleDecision) -> str:
     return f"{decision.rule}{args}: Figure 2 answers {expected!r}, your rule {answer!r}"
 
 
+def explain_acceptor(decision: paxos.RuleDecision) -> str:
+    """A Paxos acceptor's decision in words: the reference's answer and the rule's."""
+    state, message = decision.args
+
+    def outcome(step: paxos.AcceptorStep) -> str:
+        kept = "keeps its state" if step.state == state else f"changes its state to {step.state}"
+        wrote = "writes it to disk" if step.write else "writes nothing"
+        return f"{kept}, {wrote}, answers {paxos.describe_reply(step.reply)}"
+
+    problem = ""
+    if decision.answer.state != state and not decision.answer.write and \
+            (decision.answer.state, decision.answer.reply) == (decision.expected.state,
+                                                               decision.expected.reply):
+        problem = " (its new state must be on disk before it answers)"
+    return (f"an acceptor with {state} receives {message.describe()}: by the "
+            f"reference rule it {outcome(decision.expected)}; by your rule it "
+            f"{outcome(decision.answer)}{problem}")
+
+
+def paxos_rule_trial(rules: paxos.Rules, seeds: Iterable[int] = range(30)) -> RuleTrial:
+    """Run Paxos's fault schedules with ``rules`` in every acceptor, recording each decision.
+
+    Even seeds are :func:`zablib.faults.paxos_faulty_run` (Multi-Paxos), odd seeds
+    :func:`zablib.faults.paxos_decree_run` (single decree): crashes, restarts, partitions, loss,
+    duplication and reordering while clients propose. Then the faults stop
+    (:func:`~zablib.faults.quiesce`), a client asks for one more value
+    (:func:`~zablib.faults.paxos_stuck`, :func:`~zablib.faults.paxos_decree_stuck`; liveness is
+    not judged) and ``sim.check()`` runs Paxos's invariants over the whole run (one value per
+    slot, only proposed values, learners agree). The acceptors act on the answers of ``rules``;
+    the reference rules' answer to each question (:data:`zablib.protocols.paxos.LAMPORT`) is
+    recorded beside them. The trial stops after the first schedule with a decision that
+    differs.
+    """
+    def run(seed: int, recorded: paxos.Rules) -> None:
+        if seed % 2 == 0:
+            sim = paxos_faulty_run(seed, rules=recorded)
+            quiesce(sim)
+            paxos_stuck(sim)
+        else:
+            sim = paxos_decree_run(seed, rules=recorded)
+            quiesce(sim)
+            paxos_decree_stuck(sim)
+        sim.check()
+
+    return _rule_trial(RuleTrial(reference="Paxos Made Simple"), seeds,
+                       lambda: paxos.RuleRecorder(rules), run)
+
+
+def _rule_trial(trial: RuleTrial, seeds: Iterable[int], recorder: Callable[[], Any],
+                run: Callable[[int, Any], None]) -> RuleTrial:
+    """Fill ``trial``: ``run(seed, recorder().rules)`` per seed, keeping each run's decisions
+    and its invariant violation; stop after the first schedule with a wrong decision."""
+    for seed in seeds:
+        trial.seeds.append(seed)
+        recording = recorder()
+        try:
+            run(seed, recording.rules)
+        except InvariantViolation as violation:
+            trial.violations.append((seed, violation))
+        trial.decisions.extend((seed, d) for d in recording.decisions)
+        if recording.disagreements():
+            break
+    return trial
+
+
 def raft_rule_trial(rules: raft.Rules, seeds: Iterable[int] = range(40)) -> RuleTrial:
     """Run Raft's fault schedules with ``rules`` in every server, recording each decision.
 
@@ -132,23 +218,15 @@ def raft_rule_trial(rules: raft.Rules, seeds: Iterable[int] = range(40)) -> Rule
     rule is wrong, and the runs that follow a wrong answer can take many times longer (a follower
     that drops entries it should keep is sent them again and again).
     """
-    trial = RuleTrial()
-    for seed in seeds:
-        trial.seeds.append(seed)
-        recorder = raft.RuleRecorder(rules)
-        try:
-            sim = raft_faulty_run(seed, rules=recorder.rules, membership=seed % 3 == 0,
-                                  max_batch=1 if seed % 2 else raft.MAX_BATCH)
-            quiesce(sim)
-            # Liveness is not judged: a wrong rule shows in its decisions, and safety below.
-            recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS, command=("final", seed))
-            sim.check()
-        except InvariantViolation as violation:
-            trial.violations.append((seed, violation))
-        trial.decisions.extend((seed, d) for d in recorder.decisions)
-        if recorder.disagreements():
-            break
-    return trial
+    def run(seed: int, recorded: raft.Rules) -> None:
+        sim = raft_faulty_run(seed, rules=recorded, membership=seed % 3 == 0,
+                              max_batch=1 if seed % 2 else raft.MAX_BATCH)
+        quiesce(sim)
+        # Liveness is not judged: a wrong rule shows in its decisions, and safety below.
+        recovers(sim, after_ms=AFTER_FAULTS_MS, commit_ms=COMMIT_MS, command=("final", seed))
+        sim.check()
+
+    return _rule_trial(RuleTrial(), seeds, lambda: raft.RuleRecorder(rules), run)
 
 
 # -- Zab: an ensemble restarted from chosen disks -----------------------------------------------

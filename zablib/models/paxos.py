@@ -32,6 +32,14 @@ states and depth 9 in the repository's ``manifest.json`` (and 82 states generate
 With three acceptors: ``Paxos(3, 1, 1)`` 1,681 states (depth 17), ``Paxos(3, 2, 1)`` 3,921 (17),
 ``Paxos(3, 1, 2)`` 68,921 (25), ``Paxos(3, 2, 2)`` 185,369 (25); Inv and Consistency hold in all.
 
+``Paxos(..., rules=paxos.Rules(...))`` takes ``Phase1b`` and ``Phase2b`` from the acceptor rules
+of :mod:`zablib.protocols.paxos` instead (the door exercise 11 uses): acceptor ``a`` receives a
+1a or 2a message as a ``Prepare`` or ``Accept`` of slot 1, ballot ``b`` as ``Ballot(b, 1)``, no
+ballot as ``ZERO``; the step's state becomes ``maxBal``/``maxVBal``/``maxVal``, and a ``Promise``
+or ``Accepted`` reply is the 1b or 2b message sent (a Promise reports the vote it carries for slot
+1). Every 1a and 2a message is offered to every acceptor; the guard is the rule's. With
+``paxos.LAMPORT`` the model reaches exactly the spec's states.
+
 The broken variant ``"any-value"`` drops the condition on the 1b messages' votes in
 ``Phase2a`` (a leader that ignores previously accepted values, as
 :mod:`zablib.protocols.paxos`'s ``"ignore-accepted"``).
@@ -44,8 +52,11 @@ acceptors-1`` (printed ``a1 ..``), values ``"v1" ..``, ``None`` is the string ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from itertools import combinations
+
+import zablib.protocols.paxos as paxos
 
 #: The spec's ``None``: the value of an acceptor that has not voted.
 NONE = "None"
@@ -68,6 +79,17 @@ def _send(msgs: tuple, m: tuple) -> tuple:
     return msgs if m in msgs else tuple(sorted(msgs + (m,)))
 
 
+@functools.cache
+def _ballot(number: int) -> paxos.Ballot:
+    """The spec's ballot ``number`` (-1: none) as a protocol ballot."""
+    return paxos.ZERO if number < 0 else paxos.Ballot(number, 1)
+
+
+def _number(ballot: paxos.Ballot) -> int:
+    """A protocol ballot as the spec's ballot number (its round; -1 for ``ZERO``)."""
+    return -1 if ballot == paxos.ZERO else ballot.round
+
+
 class Paxos:
     """``Paxos.tla`` with ``acceptors`` acceptors, ``values`` values and ballots
     ``0..max_ballot``; majority quorums.
@@ -82,10 +104,16 @@ class Paxos:
         ``"correct"`` or ``"any-value"`` (module docstring).
     invariants : tuple of str
         Which of :data:`INVARIANTS` to check (both by default).
+    rules : paxos.Rules, optional
+        Take the acceptors' actions from these rules (module docstring).
     """
 
     def __init__(self, acceptors: int = 3, values: int = 2, max_ballot: int = 1, *,
-                 variant: str = "correct", invariants: tuple[str, ...] = INVARIANTS):
+                 variant: str = "correct", invariants: tuple[str, ...] = INVARIANTS,
+                 rules: paxos.Rules | None = None):
+        if rules is not None and not isinstance(rules, paxos.Rules):
+            raise ValueError(f"rules must be a paxos.Rules, got {rules!r}")
+        self.rules = rules
         self.acceptors = _positive("acceptors", acceptors, 1)
         self.values = tuple(f"v{k}" for k in range(1, _positive("values", values, 1) + 1))
         self.ballots = tuple(range(_positive("max_ballot", max_ballot, 0) + 1))
@@ -113,6 +141,9 @@ class Paxos:
                 if self._phase2a_enabled(msgs, b, v):
                     yield f"Phase2a({b}, {v})", (max_bal, max_vbal, max_val,
                                                  _send(msgs, ("2a", b, v)))
+        if self.rules is not None:
+            yield from self._rule_actions(state)
+            return
         for a in range(self.acceptors):
             for m in msgs:
                 if m[0] == "1a" and m[1] > max_bal[a]:
@@ -124,6 +155,39 @@ class Paxos:
                     yield f"Phase2b(a{a + 1}, {m[1]}, {m[2]})", (
                         _set(max_bal, a, m[1]), _set(max_vbal, a, m[1]), _set(max_val, a, m[2]),
                         _send(msgs, ("2b", a, m[1], m[2])))
+
+    def _rule_actions(self, state: tuple) -> Iterator[tuple[str, tuple]]:
+        """Phase1b and Phase2b as the rules decide them."""
+        max_bal, max_vbal, max_val, msgs = state
+        for a in range(self.acceptors):
+            accepted = () if max_vbal[a] < 0 else ((1, _ballot(max_vbal[a]), max_val[a]),)
+            mine = paxos.AcceptorState(_ballot(max_bal[a]), accepted)
+            for m in msgs:
+                if m[0] == "1a":
+                    name = "on_prepare"
+                    step = paxos.as_step(self.rules.on_prepare(mine, paxos.Prepare(_ballot(m[1]), 1)),
+                                         name)
+                elif m[0] == "2a":
+                    name = "on_accept"
+                    step = paxos.as_step(self.rules.on_accept(
+                        mine, paxos.Accept(_ballot(m[1]), 1, m[2])), name)
+                else:
+                    continue
+                vote = [(b, v) for slot, b, v in step.state.accepted if slot == 1]
+                vbal, val = (_number(vote[0][0]), vote[0][1]) if vote else (-1, NONE)
+                after = (_set(max_bal, a, _number(step.state.promised)), _set(max_vbal, a, vbal),
+                         _set(max_val, a, val))
+                reply, sent = step.reply, msgs
+                if isinstance(reply, paxos.Promise):
+                    report = [(b, v) for slot, b, v in reply.accepted if slot == 1]
+                    mbal, mval = (_number(report[0][0]), report[0][1]) if report else (-1, NONE)
+                    sent = _send(msgs, ("1b", a, _number(reply.ballot), mbal, mval))
+                elif isinstance(reply, paxos.Accepted):
+                    sent = _send(msgs, ("2b", a, _number(reply.ballot), m[2]))
+                if after != (max_bal, max_vbal, max_val) or sent != msgs:
+                    label = "Phase1b" if name == "on_prepare" else "Phase2b"
+                    args = f"a{a + 1}, {m[1]}" + (f", {m[2]}" if m[0] == "2a" else "")
+                    yield f"{label}({args})", (*after, sent)
 
     def _phase2a_enabled(self, msgs: tuple, b: int, v: str) -> bool:
         if any(m[0] == "2a" and m[1] == b for m in msgs):

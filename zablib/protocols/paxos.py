@@ -38,6 +38,14 @@ Single decree (``multi=False``)
     "progress" paragraph; :func:`scenario_duel`); the default randomised exponential back-off
     ends the duel.
 
+The acceptor's rules (``cluster(n, rules=Rules(...))``)
+    The acceptor's two decisions are pure functions of its durable state and the message,
+    :func:`on_prepare` and :func:`on_accept`, which return an :class:`AcceptorStep` (the new
+    :class:`AcceptorState`, whether to write it before answering, the reply). A cluster built with
+    ``rules=Rules(on_prepare=mine)`` runs ``mine`` in every acceptor (exercise 11 plugs a student's
+    function in here), and :class:`RuleRecorder` records every decision beside the reference
+    answer; ``zablib.models.Paxos(rules=...)`` runs the same functions in ``Paxos.tla``'s actions.
+
 Broken variants (``cluster(n, variant=...)``), each caught by a checker in the tests:
 
 ``"forgetful-acceptor"``
@@ -51,9 +59,9 @@ Broken variants (``cluster(n, variant=...)``), each caught by a checker in the t
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import zablib.quorum as quorum
 from zablib.core import LogRow, Message, Node, NodeId, NodeStatus, Output
@@ -210,6 +218,190 @@ class Propose:
     value: Any
 
 
+# -- the acceptor's rules --------------------------------------------------------------------
+@dataclass(frozen=True)
+class AcceptorState:
+    """What an acceptor keeps on stable storage.
+
+    Attributes
+    ----------
+    promised : Ballot
+        The highest ballot it has promised (or accepted in); :data:`ZERO` before any.
+    accepted : tuple of (int, Ballot, Any)
+        The proposals it has accepted, ``(slot, ballot, value)``, one per slot (the latest), in
+        slot order.
+    """
+
+    promised: Ballot = ZERO
+    accepted: tuple[tuple[int, Ballot, Any], ...] = ()
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{slot}:{ballot}={value!r}" for slot, ballot, value in self.accepted)
+        return f"promised {self.promised}, accepted [{rows}]"
+
+
+def describe_reply(reply: Message | None) -> str:
+    """A reply in words: its message's ``describe()``, or "no answer"."""
+    return "no answer" if reply is None else reply.describe()
+
+
+class AcceptorStep(NamedTuple):
+    """An acceptor's decision on one message: its ``state`` afterwards, whether to ``write``
+    that state to stable storage before the ``reply`` leaves, and the ``reply`` (a message for
+    the sender, or None for no answer)."""
+
+    state: AcceptorState
+    write: bool
+    reply: Message | None
+
+
+def on_prepare(state: AcceptorState, prepare: Prepare) -> AcceptorStep:
+    """Phase 1b (Paxos Made Simple §2.2; ``Paxos.tla``'s Phase1b): promise a ballot above every
+    earlier promise, written before the :class:`Promise` that reports every proposal accepted
+    from slot ``prepare.first`` on; refuse a lower one with a :class:`Nack` naming the promise;
+    say nothing to the ballot already promised (a duplicate, or a Prepare overtaken by its own
+    ballot's Accept)."""
+    if prepare.ballot == state.promised:
+        return AcceptorStep(state, False, None)
+    if not prepare.ballot > state.promised:
+        return AcceptorStep(state, False, Nack(prepare.ballot, state.promised))
+    report = tuple(row for row in state.accepted if row[0] >= prepare.first)
+    return AcceptorStep(AcceptorState(prepare.ballot, state.accepted), True,
+                        Promise(prepare.ballot, report))
+
+
+def on_accept(state: AcceptorState, accept: Accept) -> AcceptorStep:
+    """Phase 2b (§2.2; ``Paxos.tla``'s Phase2b): accept unless a higher ballot was promised,
+    remembering the proposal (it replaces the slot's older one) and the ballot as promised,
+    written before the :class:`Accepted`; refuse with a :class:`Nack` otherwise."""
+    if accept.ballot < state.promised:
+        return AcceptorStep(state, False, Nack(accept.ballot, state.promised))
+    rows = {slot: (slot, ballot, value) for slot, ballot, value in state.accepted}
+    rows[accept.slot] = (accept.slot, accept.ballot, accept.value)
+    return AcceptorStep(AcceptorState(accept.ballot, tuple(rows[s] for s in sorted(rows))), True,
+                        Accepted(accept.ballot, accept.slot))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The acceptor's decisions, which ``cluster(rules=...)`` and ``models.Paxos(rules=...)`` can
+    replace; each field defaults to the reference rule: ``Rules(on_prepare=mine)``."""
+
+    on_prepare: Callable[[AcceptorState, Prepare], AcceptorStep] = on_prepare
+    on_accept: Callable[[AcceptorState, Accept], AcceptorStep] = on_accept
+
+
+#: The reference rules (Paxos Made Simple §2.2).
+LAMPORT = Rules()
+
+
+#: A rule's reply written as plain data, ``(kind, *fields)``: the message class of each kind.
+REPLIES: dict[str, type[Message]] = {"promise": Promise, "accepted": Accepted, "nack": Nack}
+
+
+def _rows(rows: Any, what: str) -> tuple[tuple[int, Ballot, Any], ...]:
+    try:
+        rows = tuple(tuple(row) for row in rows)
+    except TypeError:
+        raise TypeError(f"{what} must be a tuple of (slot, ballot, value) rows, got {rows!r}") from None
+    if any(len(row) != 3 for row in rows):
+        raise TypeError(f"{what} must be a tuple of (slot, ballot, value) rows, got {rows!r}")
+    return rows
+
+
+def as_reply(reply: Any, rule: str = "rule") -> Message | None:
+    """A rule's reply as a message: None, a message, or plain data ``("promise", ballot,
+    accepted)``, ``("accepted", ballot, slot)``, ``("nack", ballot, promised)`` (the fields of
+    :class:`Promise`, :class:`Accepted` and :class:`Nack`, as ``Paxos.tla`` writes a message as
+    a record with a type). TypeError saying what is wrong otherwise."""
+    if reply is None or isinstance(reply, Message):
+        return reply
+    kinds = ", ".join(f"({k!r}, ...)" for k in REPLIES)
+    if not isinstance(reply, tuple | list) or not reply or reply[0] not in REPLIES:
+        raise TypeError(f"{rule}'s reply must be None or one of {kinds}, got {reply!r}")
+    kind = REPLIES[reply[0]]
+    if len(reply) != 3:
+        raise TypeError(f"{rule}'s reply {reply!r} must be ({reply[0]!r}, "
+                        f"{', '.join(kind.__dataclass_fields__)})")
+    if kind is Promise:
+        return Promise(reply[1], _rows(reply[2], f"{rule}'s promise's accepted"))
+    return kind(reply[1], reply[2])
+
+
+def as_step(answer: Any, rule: str = "rule") -> AcceptorStep:
+    """A rule's ``answer`` ``(state, write, reply)`` as an :class:`AcceptorStep` (the reply as
+    :func:`as_reply` reads it); TypeError saying what is wrong with it."""
+    if not isinstance(answer, tuple | list) or len(answer) != 3:
+        raise TypeError(f"{rule} must return (state, write, reply), got {answer!r}")
+    state, write, reply = answer
+    if not isinstance(state, AcceptorState):
+        raise TypeError(f"{rule} must return an AcceptorState as its state, got {state!r}")
+    if write not in (True, False):
+        raise TypeError(f"{rule} must return True or False as write, got {write!r}")
+    if not isinstance(state.promised, Ballot):
+        raise TypeError(f"{rule} must return a state whose promised is a Ballot, got "
+                        f"{state.promised!r}")
+    state = AcceptorState(state.promised, _rows(state.accepted, f"{rule}'s state's accepted"))
+    return AcceptorStep(state, bool(write), as_reply(reply, rule))
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    """One decision an acceptor asked of a rule: ``rule`` (``"on_prepare"`` or
+    ``"on_accept"``), its ``args`` ``(state, message)``, the ``answer`` the acceptor acted on and
+    the ``expected`` answer of the reference rule."""
+
+    rule: str
+    args: tuple
+    answer: AcceptorStep
+    expected: AcceptorStep
+
+    @property
+    def agrees(self) -> bool:
+        """The same state and reply as the reference, and written whenever the state changed
+        (an extra write costs time but is safe)."""
+        state, message = self.args
+        return (self.answer.state == self.expected.state
+                and self.answer.reply == self.expected.reply
+                and (self.answer.write or self.answer.state == state))
+
+
+@dataclass
+class RuleRecorder:
+    """Rules that answer as ``rules`` do and record every decision with the reference answer.
+
+    Build a cluster (or a ``models.Paxos``) with ``rules=recorder.rules``; ``decisions`` lists
+    every :class:`RuleDecision`, in order.
+
+    >>> recorder = RuleRecorder()
+    >>> sim = cluster(3, seed=1, multi=False, rules=recorder.rules)
+    >>> sim.propose(1, "v") and sim.run(until=100) is not None
+    True
+    >>> sorted({d.rule for d in recorder.decisions}), recorder.disagreements()
+    (['on_accept', 'on_prepare'], [])
+    """
+
+    rules_in_use: Rules = LAMPORT
+    reference: Rules = LAMPORT
+    decisions: list[RuleDecision] = field(default_factory=list)
+
+    @property
+    def rules(self) -> Rules:
+        """The recording rules to plug in."""
+        def recording(name: str) -> Callable[[AcceptorState, Any], AcceptorStep]:
+            def decide(state: AcceptorState, message: Any) -> AcceptorStep:
+                expected = getattr(self.reference, name)(state, message)
+                answer = as_step(getattr(self.rules_in_use, name)(state, message), name)
+                self.decisions.append(RuleDecision(name, (state, message), answer, expected))
+                return answer
+            return decide
+        return Rules(on_prepare=recording("on_prepare"), on_accept=recording("on_accept"))
+
+    def disagreements(self, rule: str | None = None) -> list[RuleDecision]:
+        """The decisions (of ``rule``, or of both) that did not answer as the reference."""
+        return [d for d in self.decisions if (rule is None or d.rule == rule) and not d.agrees]
+
+
 # -- the node ---------------------------------------------------------------------------------
 class PaxosNode(Node):
     """Proposer, acceptor and learner in one pure state machine.
@@ -230,15 +422,17 @@ class PaxosNode(Node):
     backoff : bool
         Single decree: double the retry range after every failed attempt (randomised exponential
         back-off).
+    rules : Rules
+        The acceptor's decisions (default :data:`LAMPORT`).
     """
 
     def __init__(self, node_id: NodeId, peers: tuple[NodeId, ...], storage: Mapping[str, Any],
                  variant: str = "correct", multi: bool = True,
                  election_ms: tuple[float, float] = ELECTION_MS,
                  heartbeat_ms: float = HEARTBEAT_MS, retry_ms: float | tuple[float, float] = RETRY_MS,
-                 backoff: bool = True):
+                 backoff: bool = True, rules: Rules = LAMPORT):
         super().__init__(node_id, peers, storage)
-        self.variant, self.multi = variant, multi
+        self.variant, self.multi, self.rules = variant, multi, rules
         self.election_ms, self.heartbeat_ms = election_ms, heartbeat_ms
         self.retry_ms, self.backoff = retry_ms, backoff
         # acceptor, durable (the promise is not, in the broken variant "forgetful-acceptor")
@@ -392,26 +586,23 @@ class PaxosNode(Node):
         return tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()))
 
     def _step_acceptor(self, out: Output, src: NodeId, msg: Prepare | Accept) -> Message | None:
-        if isinstance(msg, Prepare):
-            if msg.ballot == self.promised:
-                return None  # a duplicate, or late after its ballot's Accept: answered already
-            if not msg.ballot > self.promised:  # Paxos.tla Phase1b: m.bal > maxBal[a]
-                return Nack(msg.ballot, self.promised)
-            self.promised = msg.ballot
+        """Ask the rules (:func:`on_prepare`, :func:`on_accept`) and act on the answer: every
+        vote it adds is noted for the checkers, and the state is written if it says so."""
+        name = "on_prepare" if isinstance(msg, Prepare) else "on_accept"
+        before = self.accepted
+        step = as_step(getattr(self.rules, name)(
+            AcceptorState(self.promised, self._accepted_rows()), msg), name)
+        self.promised = step.state.promised
+        self.accepted = {s: (b, v) for s, b, v in step.state.accepted}
+        for slot, (ballot, value) in sorted(self.accepted.items()):
+            if before.get(slot) != (ballot, value):
+                out.note(f"accepts slot {slot} = {value!r} in {ballot}", tag="accept",
+                         value=(slot, ballot, value))
+        if step.write:
             self._persist_acceptor(out)
-            if self.multi and src != self.id:
-                out.set_timer("election", self.election_ms)  # let the candidate finish
-            acc = tuple((s, b, v) for s, (b, v) in sorted(self.accepted.items()) if s >= msg.first)
-            return Promise(msg.ballot, acc)
-        if msg.ballot < self.promised:  # Phase2b: m.bal >= maxBal[a]
-            return Nack(msg.ballot, self.promised)
-        self.promised = msg.ballot
-        if self.accepted.get(msg.slot) != (msg.ballot, msg.value):
-            self.accepted[msg.slot] = (msg.ballot, msg.value)
-            out.note(f"accepts slot {msg.slot} = {msg.value!r} in {msg.ballot}", tag="accept",
-                     value=(msg.slot, msg.ballot, msg.value))
-        self._persist_acceptor(out)
-        return Accepted(msg.ballot, msg.slot)
+        if isinstance(step.reply, Promise) and self.multi and src != self.id:
+            out.set_timer("election", self.election_ms)  # let the candidate finish
+        return step.reply
 
     # -- proposer -------------------------------------------------------------------------
     def _new_ballot(self, out: Output, above: Ballot) -> Ballot:
@@ -676,7 +867,7 @@ class PaxosSimulation(Simulation):
 def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool = True,
             election_ms: tuple[float, float] = ELECTION_MS, heartbeat_ms: float = HEARTBEAT_MS,
             retry_ms: float | tuple[float, float] = RETRY_MS, backoff: bool = True,
-            link: LinkConfig | None = None) -> PaxosSimulation:
+            link: LinkConfig | None = None, rules: Rules | None = None) -> PaxosSimulation:
     """A Paxos cluster of ``n`` nodes (ids 1..n), each proposer, acceptor and learner.
 
     Parameters
@@ -698,6 +889,9 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool 
         Single decree: double the wait after every failed attempt.
     link : LinkConfig, optional
         Default: uniform 1-10 ms, reordering (``fifo=False``), no loss.
+    rules : Rules, optional
+        The acceptor's decisions, e.g. ``Rules(on_accept=my_on_accept)`` (default
+        :data:`LAMPORT`).
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
@@ -709,9 +903,12 @@ def cluster(n: int = 3, *, seed: int = 0, variant: str = "correct", multi: bool 
     retry = retry_ms if isinstance(retry_ms, tuple) else (retry_ms, retry_ms)
     if not 0 < retry[0] <= retry[1]:
         raise ValueError(f"retry_ms must be > 0 (or a range 0 < low <= high), got {retry_ms!r}")
+    if rules is not None and not isinstance(rules, Rules):
+        raise ValueError(f"rules must be a paxos.Rules, got {rules!r}")
+    chosen_rules = LAMPORT if rules is None else rules
     sim = PaxosSimulation(
         lambda i, peers, storage: PaxosNode(i, peers, storage, variant, bool(multi), election_ms,
-                                            heartbeat_ms, retry_ms, bool(backoff)),
+                                            heartbeat_ms, retry_ms, bool(backoff), chosen_rules),
         range(1, n + 1),
         seed=seed,
         link=link or LinkConfig(delay=uniform(1.0, 10.0), fifo=False),
@@ -828,8 +1025,9 @@ def scenario_gap(variant: str = "correct") -> PaxosSimulation:
     itself hears of it), then ``"y"`` for slot 2, which a majority accepts: slot 2 is chosen and
     learned, but nobody can apply it, since slot 1 is not chosen. Leader 1 crashes before its
     next heartbeat would re-send ``"x"``. The next leader's phase 1 hears of no value for slot 1
-    (a quorum of {2, 3} reports none) and of ``"y"`` for slot 2: it proposes a no-op for slot 1
-    and ``"y"`` again for slot 2 (§3), and every live node applies ``["y"]``.
+    (a quorum of {2, 3} reports none): it proposes a no-op for slot 1 (§3) and nothing for slot
+    2, which it has learned already (had it not, the promises' ``"y"`` would be proposed again),
+    and every live node applies ``["y"]``.
     """
     sim = cluster(3, seed=0, variant=variant, election_ms=(150.0, 300.0), heartbeat_ms=60.0)
     sim.campaign(1)
