@@ -26,7 +26,9 @@ it before running, since it applies to what happens from then on).
   ``deliver`` event in the trace, the node's new state and the messages it sends all happen at
   the end of the handling time, so two messages arriving at once at time ``t`` are delivered at
   ``t + p`` and ``t + 2p``. Timers and client requests handed to a node are not charged (they
-  stand for local events, not network input). ``Costs(nodes=...)`` names the nodes that pay
+  stand for local events, not network input), and neither is sending: a broadcast leaves at
+  once, and what it costs the sender is its links' transmission time. ``sim.work_ms(i)`` says
+  how long node ``i`` has spent handling messages. ``Costs(nodes=...)`` names the nodes that pay
   (for example the servers of an ensemble and not its clients); by default every node does.
 * **Bandwidth.** Every directed link transmits one message at a time at ``bandwidth`` bytes per
   simulated millisecond: a message waits for the messages sent on its link before it, takes
