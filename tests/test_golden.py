@@ -56,7 +56,8 @@ def test_golden_transcript(path):
 
 
 def test_there_are_golden_transcripts_and_each_holds_a_run():
-    assert {p.stem for p in FILES} >= {"zab_trunc", "zab_snap", "raft_figure8", "raft_replace_leader"}
+    assert {p.stem for p in FILES} >= {"zab_trunc", "zab_snap", "raft_figure8", "raft_replace_leader",
+                                       "paxos_gap_noop", "paxos_forgotten_promise", "paxos_duel"}
     for path in FILES:
         commands = [c.command.split()[0] for c in parse(path.read_text(encoding="utf-8"), str(path))
                     if isinstance(c, Case)]
