@@ -162,9 +162,11 @@ def test_2pc_blocks_when_its_coordinator_crashes_after_the_votes_and_3pc_does_no
     two = verdict_of("2PC", "the leader crashes")
     assert two.during == "blocks" and two.in_flight == {"in doubt": two.in_flight["in doubt"]}
     assert two.completed == 0
+    assert two.blocked == two.in_flight["in doubt"], "every participant waits on those"
     three = verdict_of("3PC", "the leader crashes")
     assert three.during == "blocks", "nobody begins new transactions without the coordinator"
     assert "in doubt" not in three.in_flight, "but the survivors terminate those in flight"
+    assert three.blocked == 0
     assert two.recover_ms is not None and three.recover_ms is not None
 
 
@@ -178,7 +180,10 @@ def test_atomic_commit_aborts_everything_without_every_participant() -> None:
 def test_3pc_splits_when_the_coordinator_is_cut_off_and_2pc_does_not() -> None:
     assert verdict_of("3PC", "the leader is cut off with a minority").split
     assert verdict_of("3PC", "the leader is cut off with a minority").after() == "**stays split**"
-    assert verdict_of("2PC", "the leader is cut off with a minority").split is None
+    two = verdict_of("2PC", "the leader is cut off with a minority")
+    assert two.split is None
+    assert two.blocked > 0, "the far side's prepared participants wait for the coordinator"
+    assert two.recover_ms is not None, "and learn the outcome once the network heals"
 
 
 def test_a_broken_variant_changes_a_verdict() -> None:

@@ -134,6 +134,7 @@ END_MS = 2700.0
 #: The fault list of the measured table: one schedule per fault, the same for every protocol.
 SERVICE_FAULTS: dict[str, tuple[faults.FaultEvent, ...]] = faults.service_faults(
     TRIGGER_OP, FAULT_UNTIL_MS)
+JUST_BEFORE_MS = 1e-6  # when the blocked participants are counted: just before the fault ends
 NORMAL_WINDOW_MS = 10.0  # after one operation on 1 ms links, longer than any protocol's chain
 
 
@@ -196,6 +197,9 @@ class WorkloadRun:
     """When the fault began and ended (None without a fault)."""
     picked: dict[str, tuple[NodeId, ...]] = field(default_factory=dict)
     """The nodes each role of the fault stood for in this run, e.g. ``{"the leader": (3,)}``."""
+    blocked: dict[Any, list[NodeId]] = field(default_factory=dict)
+    """2PC and 3PC: ``{transaction: [live participants blocked on it]}`` just before the fault
+    ended (the protocol's own notion: voted yes, asked everyone, nobody knew)."""
 
     def first_decisions(self) -> dict[Any, tuple[float, str]]:
         """Operation -> (when some node first knew it decided, the outcome)."""
@@ -224,6 +228,10 @@ def workload(protocol: str, fault: str | None = None, *, seed: int = SEED,
         if sim.submit(op):  # type: ignore[attr-defined]
             run.accepted[op] = sim.now
         n, t = n + 1, t + GAP_MS
+        if fault and t - GAP_MS < FAULT_UNTIL_MS <= t:
+            schedule.run_to(FAULT_UNTIL_MS - JUST_BEFORE_MS)
+            if isinstance(sim, transactions.TransactionSimulation):
+                run.blocked = sim.blocked()
         schedule.run_to(t)
     schedule.run_to(END_MS)
     if not schedule.done:
@@ -263,6 +271,8 @@ class Verdict:
     happens in the run (blocked, or split, for good)."""
     lost: int
     """Operations a leader took that were never decided (the client must offer them again)."""
+    blocked: int
+    """2PC and 3PC: transactions some live participant was blocked on when the fault ended."""
     split: str | None
     """The broken invariant, for a run that splits."""
 
@@ -281,7 +291,9 @@ class Verdict:
         if self.in_flight:
             fates = ", ".join(f"{k} {fate}" for fate, k in self.in_flight.items())
             text += f"; in flight: {fates}"
-        return text.replace("in doubt", "**in doubt**")
+        if self.blocked:
+            text += f"; participants blocked on {self.blocked}"
+        return text.replace("in doubt", "**in doubt**").replace("blocked on", "**blocked** on")
 
     def after(self) -> str:
         """What happens once the fault ends, in a few words."""
@@ -327,7 +339,7 @@ def judge(run: WorkloadRun) -> Verdict:
     return Verdict(kind, len(committed), aborted, committed[0] - start if committed else None,
                    waiting, completed, dict(sorted(fates.items())),
                    None if split else _recovery(run, first, end),
-                   sum(1 for op in run.accepted if op not in first), split)
+                   sum(1 for op in run.accepted if op not in first), len(run.blocked), split)
 
 
 def _recovery(run: WorkloadRun, first: dict[Any, tuple[float, str]], end: float) -> float | None:
