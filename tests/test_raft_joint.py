@@ -197,17 +197,19 @@ def test_without_a_change_joint_membership_runs_exactly_as_the_default(seed):
 
 
 # -- the campaign ---------------------------------------------------------------------------
-def joint_run(seed: int, variant: str = "correct", rounds: int = 12) -> raft.RaftSimulation:
+def joint_run(seed: int, variant: str = "correct", rounds: int = 12,
+              **options) -> raft.RaftSimulation:
     """One seeded schedule: a cluster of 3 to 5 servers with 3 spares, reordering links with
     loss and duplication, then ``rounds`` rounds of a fault and a client command. Faults: crash,
     recover, a random partition, one that separates the servers only in C_old from those only
     in C_new of the change under way, heal, a restart (crash, then recover 0-20 ms later, with
     messages in flight both ways), and a change to any set of 1 to 5 servers, in half of them
-    followed by the leader's crash once it has appended C_old,new (0-30 ms later)."""
+    followed by the leader's crash once it has appended C_old,new (0-30 ms later). ``options``
+    go to the cluster (``pre_vote=True`` ...)."""
     rng = random.Random(seed)
     n = rng.choice((3, 3, 4, 5))
     sim = raft.cluster(n, seed=seed, spares=3, membership="joint", variant=variant,
-                       election_ms=(50.0, 100.0), heartbeat_ms=15.0)
+                       election_ms=(50.0, 100.0), heartbeat_ms=15.0, **options)
     sim.set_loss(rng.choice((0.0, 0.05, 0.2)))
     sim.set_duplication(rng.choice((0.0, 0.1)))
     ids = list(sim.node_ids)
@@ -255,7 +257,9 @@ def joint_run(seed: int, variant: str = "correct", rounds: int = 12) -> raft.Raf
 
 #: After the faults stop: an established leader that applies a new command on every member of
 #: its configuration within faults.raft_stuck's bound (30 + 10 election timeouts, three tries),
-#: and then no change left under way within CHANGE_SETTLE election timeouts.
+#: and then no change left under way within CHANGE_SETTLE election timeouts. Measured on 3,000
+#: schedules (and 1,500 with PreVote and CheckQuorum): all of it took at most 4.9 election
+#: timeouts (490 ms).
 CHANGE_SETTLE = 10
 JOINT_CAMPAIGN = 1000
 
@@ -278,9 +282,11 @@ def settle(sim: raft.RaftSimulation) -> str | None:
 
 
 def test_a_campaign_of_changes_during_faults_finds_no_violation_and_progresses():
+    """Every third schedule runs with PreVote and CheckQuorum, as production deployments do."""
     joint_configs = 0
     for seed in range(JOINT_CAMPAIGN):
-        sim = joint_run(seed)
+        production = dict(pre_vote=True, check_quorum=True) if seed % 3 == 2 else {}
+        sim = joint_run(seed, **production)
         try:
             stuck = settle(sim)
         except InvariantViolation as err:  # pragma: no cover - the message names the seed

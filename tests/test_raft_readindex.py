@@ -220,14 +220,17 @@ def test_the_broken_read_without_a_heartbeat_round_is_stale_and_the_checker_says
 
 
 # -- a seeded campaign: every recorded history is linearizable ----------------------------------
-def read_write_run(seed: int, variant: str = "correct", steps: int = 25) -> list[Operation]:
+def read_write_run(seed: int, variant: str = "correct", steps: int = 25,
+                   membership: str = "single") -> tuple[raft.RaftSimulation, list[Operation]]:
     """Five servers under partitions, crashes and loss; clients write x=k through any server
-    that believes it leads (a deposed one too) and read through random servers, linearizable
-    or, for a quarter of the reads, local. Returns the history of the writes and linearizable
-    reads as their clients saw them (a write never acknowledged has an unknown outcome)."""
+    that believes it leads (a deposed one too) and read through random servers. Returns the run
+    and the history of the writes and reads as their clients saw them (a write never acknowledged has
+    an unknown outcome). With ``membership="joint"`` there are two spares, and a tenth of the
+    steps ask for a change to a random set of three to five of the seven servers."""
     rng = random.Random(seed)
+    joint = membership == "joint"
     sim = raft.cluster(5, seed=seed, variant=variant, election_ms=(50.0, 100.0),
-                       heartbeat_ms=15.0)
+                       heartbeat_ms=15.0, membership=membership, spares=2 if joint else 0)
     writes: list[tuple[NodeId, int, float]] = []
     reads: list[raft.Read] = []
     for k in range(1, steps + 1):
@@ -244,6 +247,10 @@ def read_write_run(seed: int, variant: str = "correct", steps: int = 25) -> list
             sim.recover(rng.choice(sorted(sim.crashed)))
         elif fault < 0.6:
             sim.set_loss(rng.choice((0.0, 0.1)))
+        elif fault < 0.7 and joint:
+            target = rng.sample(sim.node_ids, rng.randint(3, 5))
+            if set(target) != set(sim.configuration()):
+                sim.change_membership(target)
         leaders = [i for i in sim.node_ids if sim.is_up(i) and sim.nodes[i].role == raft.LEADER]
         if leaders:
             node = rng.choice(leaders)
@@ -260,23 +267,35 @@ def read_write_run(seed: int, variant: str = "correct", steps: int = 25) -> list
         acked = applied_at(sim, node, ("set", "x", k))
         ops.append(Operation(f"w{k}", ("set", "x", k), "ok" if acked else UNKNOWN, call,
                              acked if acked else math.inf))
-    return ops + [as_operation(r) for r in reads if r.linearizable]
+    return sim, ops + [as_operation(r) for r in reads]
 
 
-READ_CAMPAIGN = 150
+READ_CAMPAIGN = 100
+JOINT_READ_CAMPAIGN = 60
 
 
 def test_a_seeded_campaign_of_reads_and_writes_under_faults_is_linearizable():
     served = 0
     for seed in range(READ_CAMPAIGN):
-        ops = read_write_run(seed)
+        _, ops = read_write_run(seed)
         served += sum(1 for op in ops if op.input[0] == "get" and op.output is not UNKNOWN)
         result = check(ops, KVModel({"x": 0}), timeout=30)
         assert result, f"seed {seed}: {result.describe()}"
     assert served > 10 * READ_CAMPAIGN  # the campaign reads, it does not just time out
 
 
+def test_reads_stay_linearizable_while_joint_consensus_changes_the_members():
+    """While C_old,new is the latest configuration, a read round needs a majority of both."""
+    changed = 0
+    for seed in range(JOINT_READ_CAMPAIGN):
+        sim, ops = read_write_run(seed, membership="joint")
+        result = check(ops, KVModel({"x": 0}), timeout=30)
+        assert result, f"seed {seed}: {result.describe()}"
+        changed += bool(sim.trace.values("joint-committed"))
+    assert changed > JOINT_READ_CAMPAIGN // 2
+
+
 def test_the_same_campaign_catches_reads_without_the_heartbeat_round():
-    caught = [seed for seed in range(60)
-              if not check(read_write_run(seed, "unconfirmed-read"), KVModel({"x": 0}), timeout=30)]
+    caught = [seed for seed in range(60) if not check(
+        read_write_run(seed, "unconfirmed-read")[1], KVModel({"x": 0}), timeout=30)]
     assert caught
