@@ -177,6 +177,18 @@ def test_atomic_commit_aborts_everything_without_every_participant() -> None:
         assert verdict.aborted > 90
 
 
+def test_a_coordinator_that_never_returns_leaves_2pc_in_doubt_for_good() -> None:
+    """A schedule of your own: the leader crash without its recovery."""
+    crash_only = compare.SERVICE_FAULTS["the leader crashes"][:1]
+    two = compare.judge(compare.workload("2PC", crash_only))
+    assert not two.ended and two.after() == "the fault lasts to the end of the run"
+    assert two.in_flight.get("in doubt") and two.blocked == two.in_flight["in doubt"]
+    raft = compare.judge(compare.workload("Raft", crash_only))
+    assert raft.during == "decides" and raft.recover_ms is None
+    with pytest.raises(ValueError, match="crashes nodes or cuts the network"):
+        compare.workload("Raft", [(600.0, "loss", (0.1,))])
+
+
 def test_3pc_splits_when_the_coordinator_is_cut_off_and_2pc_does_not() -> None:
     assert verdict_of("3PC", "the leader is cut off with a minority").split
     assert verdict_of("3PC", "the leader is cut off with a minority").after() == "**stays split**"

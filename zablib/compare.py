@@ -197,6 +197,8 @@ class WorkloadRun:
     """When the fault began and ended (None without a fault)."""
     picked: dict[str, tuple[NodeId, ...]] = field(default_factory=dict)
     """The nodes each role of the fault stood for in this run, e.g. ``{"the leader": (3,)}``."""
+    ended: bool = True
+    """Whether the fault ended before the run did (a ``recover`` or ``heal`` at a fixed time)."""
     blocked: dict[Any, list[NodeId]] = field(default_factory=dict)
     """2PC and 3PC: ``{transaction: [live participants blocked on it]}`` just before the fault
     ended (the protocol's own notion: voted yes, asked everyone, nobody knew)."""
@@ -209,18 +211,43 @@ class WorkloadRun:
         return first
 
 
-def workload(protocol: str, fault: str | None = None, *, seed: int = SEED,
+def workload(protocol: str, fault: str | Iterable[tuple] | None = None, *, seed: int = SEED,
              variant: str = "correct") -> WorkloadRun:
-    """Run the workload on a fresh cluster of ``protocol`` under ``fault`` (a name of
-    :data:`SERVICE_FAULTS`, or None) until :data:`END_MS`."""
-    if fault is not None and fault not in SERVICE_FAULTS:
+    """Run the workload on a fresh cluster of ``protocol`` under ``fault`` until :data:`END_MS`.
+
+    ``fault`` is a name of :data:`SERVICE_FAULTS`, a schedule of your own (fault events, e.g.
+    one of those without its last event), or None. The fault begins at its first crash or
+    partition and ends at its last ``recover`` or ``heal`` at a fixed time; a schedule without
+    one lasts to the end of the run.
+    """
+    if isinstance(fault, str) and fault not in SERVICE_FAULTS:
         raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(SERVICE_FAULTS)}")
+    events = [faults.FaultEvent(*e) for e in
+              (SERVICE_FAULTS[fault] if isinstance(fault, str) else fault or ())]
+    if events and not any(e.kind in ("crash", "partition") for e in events):
+        raise ValueError("a fault of the comparison crashes nodes or cuts the network; "
+                         f"this schedule does neither: {[e.describe() for e in events]}")
+    ends = [e.at for e in events
+            if e.kind in ("recover", "heal") and not isinstance(e.at, faults.Moment)]
+    fault_end = max(ends) if ends else END_MS
     sim = cluster(protocol, seed=seed, variant=variant)
-    schedule = faults.ScheduleRun(sim, SERVICE_FAULTS[fault] if fault else ())
-    run = WorkloadRun(protocol, fault or "none", sim)
+    schedule = faults.ScheduleRun(sim, events)
+    name = fault if isinstance(fault, str) else "a schedule of your own" if events else "none"
+    run = WorkloadRun(protocol, name, sim, ended=bool(ends))
     schedule.run_to(START_MS)
     if sim.leader() is None:  # type: ignore[attr-defined]
         raise SimulationError(f"{protocol}: no leader by {START_MS:.0f} ms, when the client starts")
+    snapped = False
+
+    def run_to(time: float) -> None:
+        nonlocal snapped
+        if events and not snapped and fault_end <= time:
+            snapped = True  # the participants blocked on something, just before the fault ends
+            schedule.run_to(max(sim.now, fault_end - JUST_BEFORE_MS))
+            if isinstance(sim, transactions.TransactionSimulation):
+                run.blocked = sim.blocked()
+        schedule.run_to(time)
+
     n, t = 0, START_MS
     while t <= LAST_OFFER_MS:
         op = ("op", n)
@@ -228,18 +255,13 @@ def workload(protocol: str, fault: str | None = None, *, seed: int = SEED,
         if sim.submit(op):  # type: ignore[attr-defined]
             run.accepted[op] = sim.now
         n, t = n + 1, t + GAP_MS
-        if fault and t - GAP_MS < FAULT_UNTIL_MS <= t:
-            schedule.run_to(FAULT_UNTIL_MS - JUST_BEFORE_MS)
-            if isinstance(sim, transactions.TransactionSimulation):
-                run.blocked = sim.blocked()
-        schedule.run_to(t)
-    schedule.run_to(END_MS)
+        run_to(t)
+    run_to(END_MS)
     if not schedule.done:
-        raise SimulationError(f"{protocol}, {fault}: the fault's moment never came by {END_MS:.0f} ms")
-    if fault:
+        raise SimulationError(f"{protocol}, {name}: the fault's moment never came by {END_MS:.0f} ms")
+    if events:
         began = [e.time for e in sim.trace.of_kind("crash", "partition")]
-        ended = [e.time for e in sim.trace.of_kind("recover", "heal")]
-        run.window = (began[0], ended[-1])
+        run.window = (began[0], fault_end)
         run.picked = {str(pick): nodes for pick, nodes in schedule.picked.items()}
     return run
 
@@ -273,6 +295,8 @@ class Verdict:
     """Operations a leader took that were never decided (the client must offer them again)."""
     blocked: int
     """2PC and 3PC: transactions some live participant was blocked on when the fault ended."""
+    ended: bool
+    """Whether the fault ended before the run did."""
     split: str | None
     """The broken invariant, for a run that splits."""
 
@@ -299,6 +323,8 @@ class Verdict:
         """What happens once the fault ends, in a few words."""
         if self.split:
             return "**stays split**"
+        if not self.ended:
+            return "the fault lasts to the end of the run"
         if self.recover_ms is None:
             return "**stays blocked**"
         return f"recovers in {self.recover_ms:.0f} ms"
@@ -338,8 +364,9 @@ def judge(run: WorkloadRun) -> Verdict:
         kind = "blocks"
     return Verdict(kind, len(committed), aborted, committed[0] - start if committed else None,
                    waiting, completed, dict(sorted(fates.items())),
-                   None if split else _recovery(run, first, end),
-                   sum(1 for op in run.accepted if op not in first), len(run.blocked), split)
+                   None if split or not run.ended else _recovery(run, first, end),
+                   sum(1 for op in run.accepted if op not in first), len(run.blocked), run.ended,
+                   split)
 
 
 def _recovery(run: WorkloadRun, first: dict[Any, tuple[float, str]], end: float) -> float | None:
