@@ -5,7 +5,8 @@ at a :class:`Moment`, a point defined by the nodes' state), do one thing of :dat
 simulation: crash or recover a node, partition or heal the network, change message loss,
 duplication or one link's delay, or call a client action such as ``submit``. One interpreter,
 :func:`apply_fault`, does them all, and :class:`ScheduleRun` plays a schedule step by step or to
-its end (:func:`play`). Three kinds of schedule use this vocabulary:
+its end (:func:`play`), or up to given times with something else acting in between
+(:meth:`ScheduleRun.run_to`). Three kinds of schedule use this vocabulary:
 
 * **scripted**: :class:`Scenario`, the frozen description the failure panel builds from its
   controls (crashes, a partition, loss, client actions); :func:`run_scenario` runs one and
@@ -18,7 +19,10 @@ its end (:func:`play`). Three kinds of schedule use this vocabulary:
   :func:`quiesce` ends a campaign run's faults, and :func:`recovers` (any protocol),
   :func:`zab_stuck` (ZAB's bound) or :func:`raft_stuck` (Raft's) judge its liveness;
 * **named**: :func:`commit_faults`, chapter 6's faults on an atomic commit, each triggered by what
-  the nodes have written to stable storage.
+  the nodes have written to stable storage; :func:`service_faults`, chapter 6's faults on any
+  leader-based service (2PC and 3PC run once per operation, Paxos, ZAB, Raft), whose events name
+  nodes by role (:class:`Pick`: :data:`LEADER`, :func:`followers`, :data:`THE_REST`, resolved
+  when the fault happens) and wait for the :func:`decidable` moment.
 
 What a run looks like afterwards is :func:`zablib.summary.summarize`'s business, not this
 module's. Nothing here knows about widgets or plotting.
