@@ -24,7 +24,7 @@ import sys
 
 from baseline import cpu, run_pingpong
 
-from zablib.coord.measure import leader_messages_per_write, throughput
+from zablib.coord.measure import Throughput, leader_messages_per_write, sweep
 
 SERVERS = (3, 5, 7, 9, 13)
 READ_RATIOS = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
@@ -32,28 +32,26 @@ CLIENTS, WINDOW_MS, WARMUP_MS, SEED = 64, 200.0, 20.0, 0
 BASELINE_REPEATS = 5
 
 
-def sweep(clients: int) -> tuple[dict[tuple[int, float], float], int]:
-    """Every point of the figure: ops/s by (servers, read ratio), and the operations counted."""
-    table, operations = {}, 0
-    for n in SERVERS:
-        for ratio in READ_RATIOS:
-            run = throughput(n, ratio, clients=clients, duration_ms=WINDOW_MS, warmup_ms=WARMUP_MS,
-                             seed=SEED)
-            table[n, ratio] = run.ops_per_second
-            operations += run.operations
-            print(f"  {n:>2} servers, {ratio:>4.0%} reads: {run.ops_per_second:>9,.0f} ops/s  "
-                  f"(p50 {run.p50_ms:6.2f} ms, p99 {run.p99_ms:6.2f} ms)", flush=True)
-    return table, operations
+def run_sweep(clients: int) -> tuple[dict[tuple[int, float], Throughput], int]:
+    """Every point of the figure, and the operations counted in all of them."""
+    table = sweep(SERVERS, READ_RATIOS, clients=clients, duration_ms=WINDOW_MS, warmup_ms=WARMUP_MS,
+                  seed=SEED)
+    return table, sum(run.operations for run in table.values())
 
 
 def main(clients: int = CLIENTS) -> float:
     print(f"Figure 5 sweep: {SERVERS} servers x {len(READ_RATIOS)} read ratios, {clients} clients, "
           f"{WINDOW_MS:g} ms window after {WARMUP_MS:g} ms, seed {SEED}")
-    (table, operations), seconds = cpu(sweep, clients)
-    print()
+    (runs, operations), seconds = cpu(run_sweep, clients)
+    table = {point: run.ops_per_second for point, run in runs.items()}
     print("ops/s     " + "".join(f"{r:>10.0%}" for r in READ_RATIOS))
     for n in SERVERS:
         print(f"{n:>2} servers" + "".join(f"{table[n, r]:>10,.0f}" for r in READ_RATIOS))
+    print("p50 ms    " + "".join(f"{r:>10.0%}" for r in READ_RATIOS))
+    for n in SERVERS:
+        print(f"{n:>2} servers" + "".join(f"{runs[n, r].p50_ms:>10.2f}" for r in READ_RATIOS))
+    print("leader busy at 0 % reads: " + ", ".join(
+        f"{n} servers {runs[n, 0.0].busy[runs[n, 0.0].leader - 1]:.2f}" for n in SERVERS))
     print("leader's messages per write: "
           + ", ".join(f"{n} servers {leader_messages_per_write(n):g}" for n in SERVERS))
     reads_scale = table[SERVERS[-1], 1.0] > table[SERVERS[0], 1.0]

@@ -11,14 +11,23 @@ import math
 
 import pytest
 
-from zablib.coord.measure import DEFAULT_COSTS, Throughput, leader_messages_per_write, percentile, throughput
+from zablib.coord.measure import (
+    DEFAULT_COSTS,
+    Throughput,
+    leader_messages_per_write,
+    percentile,
+    sweep,
+    throughput,
+)
 from zablib.network import Costs
 
 
 @pytest.fixture(scope="module")
 def figure() -> dict[tuple[int, float], Throughput]:
     """The corners of Figure 5: 3 and 7 servers, all writes and all reads."""
-    return {(n, r): throughput(n, r) for n in (3, 7) for r in (0.0, 1.0)}
+    runs = sweep((3, 7), (0.0, 1.0))
+    assert list(runs) == [(3, 0.0), (3, 1.0), (7, 0.0), (7, 1.0)]
+    return runs
 
 
 def test_reads_scale_out_with_the_servers(figure):

@@ -23,6 +23,7 @@ servers busy.
     throughput(3, 1.0).ops_per_second     # all reads: about 3 servers' worth of handling
     throughput(7, 0.0).ops_per_second     # all writes: less than with 3 servers
     leader_messages_per_write(5)          # 8.0: a proposal and a commit to each of 4 followers
+    sweep((3, 5, 7), (0.0, 0.5, 1.0))     # {(servers, read_ratio): Throughput}: the figure's data
 
 The workload is closed-loop, as the paper's: ``clients`` clients, spread round-robin over the
 servers (observers included), each issuing an operation, waiting for its answer and issuing the
@@ -275,6 +276,28 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         p50_ms=percentile(latencies, 50), p90_ms=percentile(latencies, 90),
         p99_ms=percentile(latencies, 99), leader=leader,
         busy=tuple((b - a) / duration for a, b in zip(work["opens"], work["closes"], strict=True)))
+
+
+def sweep(servers: tuple[int, ...] = (3, 5, 7, 9, 13),
+          read_ratios: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0),
+          **options: Any) -> dict[tuple[int, float], Throughput]:
+    """:func:`throughput` for every ensemble size and read ratio: the data of Figure 5.
+
+    Parameters
+    ----------
+    servers : tuple of int
+        Ensemble sizes (voting servers).
+    read_ratios : tuple of float
+        Shares of reads.
+    **options
+        Passed to every :func:`throughput` call (``clients``, ``observers``, ``seed`` ...).
+
+    Returns
+    -------
+    dict
+        ``{(servers, read_ratio): Throughput}``, in the order run (sizes, then ratios).
+    """
+    return {(n, ratio): throughput(n, ratio, **options) for n in servers for ratio in read_ratios}
 
 
 def leader_messages_per_write(servers: int, observers: int = 0, *, writes: int = 20,
