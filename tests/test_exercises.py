@@ -479,7 +479,8 @@ WRONG_ANSWERS = {
                 "    rows = {row[0]: row for row in state.accepted}\n"
                 "    rows[accept.slot] = (accept.slot, accept.ballot, accept.value)\n"
                 "    accepted = tuple(rows[slot] for slot in sorted(rows))\n"
-                "    return AcceptorState(accept.ballot, accepted), True, ('accepted', accept.ballot, accept.slot)\n"
+                "    return (AcceptorState(accept.ballot, accepted), True,\n"
+                "            ('accepted', accept.ballot, accept.slot))\n"
             ),
         },
     },
@@ -493,7 +494,8 @@ WRONG_ANSWERS = {
                 "        return state, False, None\n"
                 "    if prepare.ballot < state.promised:\n"
                 "        return state, False, ('nack', prepare.ballot, state.promised)\n"
-                "    return AcceptorState(prepare.ballot, state.accepted), True, ('promise', prepare.ballot, ())\n"
+                "    return (AcceptorState(prepare.ballot, state.accepted), True,\n"
+                "            ('promise', prepare.ballot, ()))\n"
             ),
         },
     },
@@ -508,7 +510,8 @@ WRONG_ANSWERS = {
                 "    if prepare.ballot < state.promised:\n"
                 "        return state, False, ('nack', prepare.ballot, state.promised)\n"
                 "    report = tuple(row for row in state.accepted if row[0] >= prepare.first)\n"
-                "    return AcceptorState(prepare.ballot, state.accepted), False, ('promise', prepare.ballot, report)\n"
+                "    return (AcceptorState(prepare.ballot, state.accepted), False,\n"
+                "            ('promise', prepare.ballot, report))\n"
             ),
         },
     },
@@ -522,7 +525,8 @@ WRONG_ANSWERS = {
                 "        return state, False, None\n"
                 "    if prepare.ballot < state.promised:\n"
                 "        return state, False, ('nack', prepare.ballot, state.promised)\n"
-                "    return AcceptorState(prepare.ballot, state.accepted), True, ('promise', prepare.ballot, state.accepted)\n"
+                "    return (AcceptorState(prepare.ballot, state.accepted), True,\n"
+                "            ('promise', prepare.ballot, state.accepted))\n"
             ),
         },
     },
