@@ -222,6 +222,12 @@ def test_a_run_is_the_same_for_the_same_seed_and_differs_for_another() -> None:
     assert text(0) != text(1)
 
 
+def test_the_measurements_are_the_same_for_the_same_seed() -> None:
+    first, again = (compare.measure(seed=5, protocols=("3PC",)) for _ in range(2))
+    assert (first.costs, first.latency, first.verdicts) == (again.costs, again.latency,
+                                                           again.verdicts)
+
+
 def test_normal_case_costs() -> None:
     """Messages one operation adds and message delays until the leader knows, on 1 ms links."""
     costs = {p: compare.normal_case(p) for p in compare.FIVE}
