@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from zablib import InvariantViolation, faults
+from zablib import InvariantViolation, constant, faults
 from zablib.protocols import zab
 from zablib.protocols.zab import NO_VOTE, Ack, Inform, Notification, ObserverInfo, Proposal
 
@@ -129,6 +129,35 @@ def test_a_restarted_observer_catches_up_with_diff_or_snap():
     settle(sim)
     assert sim.sync_modes()[-1] == (4, "snap")
     assert sim.committed(4) == sim.committed(1) and len(sim.committed(4)) == zab.DIFF_LIMIT + 4
+    sim.check()
+
+
+def test_an_observer_ahead_of_the_new_leader_is_truncated_and_does_not_depose_it():
+    """The leader, cut off from both voters, logs p; observer 4 restarts and is synchronised
+    with p in its history, uncommitted. The leader crashes; the voters elect one of themselves,
+    which lacks p. 4's history is more recent than the new leader's, which would send the leader
+    back to election if 4 voted; an observer cannot hold a committed transaction the leader
+    lacks, so the leader drops p from it with TRUNC instead."""
+    sim = zab.cluster(3, observers=1, seed=12)
+    leader = settle(sim)
+    voters = [i for i in (1, 2, 3) if i != leader]
+    for i in voters:
+        sim.cut_link(leader, i)
+    sim.submit("p")
+    sim.restart(4)
+    sim.run_for(60)
+    assert sim.nodes[4].history == (((1, 1), "p"),) and sim.committed(4) == []
+    sim.crash(leader)
+    sim.heal()
+    # The voter with the lower id (it will follow) answers the new leader 30 ms late, so that
+    # 4's AckEpoch reaches it before it has a quorum.
+    sim.configure_links(min(voters), max(voters), delay=constant(30.0))
+    new = settle(sim)
+    assert new == max(voters) and sim.sync_modes()[-1] == (4, "trunc")
+    assert not [e for e in notes(sim, "looking") if e.node == new and "more recent" in e.text]
+    sim.submit("q")
+    sim.run_for(50)
+    assert sim.committed(4) == ["q"] and sim.nodes[4].history == sim.nodes[new].history
     sim.check()
 
 
