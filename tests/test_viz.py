@@ -652,3 +652,28 @@ def test_a_zoomed_tree_keeps_only_the_moments_in_its_window():
     fig = viz.tree_timeline(lives, focus=(50, 100), moments=[(20.0, "before"), (70.0, "inside")])
     assert [t.get_text() for t in artists(fig, "moment-label")] == ["inside"]
     assert fig.axes[0].get_xlim() == (45, 105)
+
+
+def test_a_notebook_shows_figures_as_sharp_pngs_with_their_css_width():
+    """In a real kernel (inline backend, which picks its own PNG format at the first figure),
+    a returned figure and a figure of the reader's own both come out at twice the resolution,
+    with their CSS width in the metadata; their text repr stays what nbval compares."""
+    import base64
+
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+                    "from zablib import viz\nfrom zablib.protocols import zab\n"
+                    "sim = zab.cluster(3, seed=1)\nsim.run(until=200)\nviz.cluster_graph(sim)"),
+                nbformat.v4.new_code_cell(
+                    "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
+                    "ax.plot([1, 2]);")]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    (graph,), (own,) = (cell.outputs for cell in nb.cells)
+    for output in (graph, own):
+        png = base64.b64decode(output["data"]["image/png"])
+        width = output["metadata"]["image/png"]["width"]
+        assert int.from_bytes(png[16:20], "big") == pytest.approx(viz.PIXEL_RATIO * width, abs=1)
+    assert graph["data"]["text/plain"].startswith("<Figure size 700x")

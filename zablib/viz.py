@@ -184,6 +184,16 @@ def _show_figures_sharply_in_ipython() -> None:
     shell = get_ipython()
     if shell is None:
         return
+    import matplotlib
+
+    try:
+        backend = matplotlib.get_backend(auto_select=False)
+    except TypeError:  # matplotlib before 3.10 resolves the backend on its own
+        backend = matplotlib.get_backend()
+    if backend is not None and "inline" in backend:
+        # pyplot loads its backend at the first figure; the inline backend then chooses its
+        # figure formats, once per kernel, replacing ours. Load it now, so that it has chosen.
+        import matplotlib_inline.backend_inline  # noqa: F401
     shell.display_formatter.formatters["image/png"].for_type(Figure, png_for_screen)
 
 
