@@ -18,7 +18,7 @@ Zab (exercises 4-5)
     fault schedules (:data:`SYNC_FAULTS`), as the zxid lists an exercise asks about;
     :func:`sync_reference` is :func:`zablib.protocols.zab.choose_sync` asked the same question,
     and :func:`random_histories` draws such questions.
-ZooKeeper recipes (exercises 9-11)
+ZooKeeper recipes (exercises 9-10)
     :func:`lock_waiter_trial` plugs a waiter's rule into :class:`~zablib.recipes.lock.Lock`
     (``predecessor=``) and runs seeded lock schedules with crashes, expired sessions and waiters
     who give up on a simulated ensemble; it returns a :class:`LockTrial`: every decision beside
