@@ -964,7 +964,7 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
         y0 = {"bottom": dy / 72, "top": dy / 72 - h, "center": -h / 2}[va]
         boxes.append((x, y, min(x0, -gap / 72), max(x0 + w, gap / 72), min(y0, -gap / 72),
                       max(y0 + h, gap / 72)))
-    _fit_circle(ax, boxes)
+    _fit_circle(ax, boxes, owned)
     handles: list[Any] = [Patch(facecolor=colors[role], edgecolor="0.2", label=role)
                           for role in sorted(colors)]
     if down:
@@ -979,11 +979,13 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     return _finish(fig, owned)
 
 
-def _fit_circle(ax: Axes, boxes: list[tuple[float, float, float, float, float, float]]) -> None:
+def _fit_circle(ax: Axes, boxes: list[tuple[float, float, float, float, float, float]],
+                owned: bool) -> None:
     """Set ``ax``'s limits so that the unit circle of nodes, with each node's label box around it
     (``(x, y, left, right, bottom, top)``: the node's place on the circle and its label's extent
     in inches from it), fits the axes, as large as it can be up to ``MAX_RADIUS`` inches, and
-    equally scaled in x and y (the circle stays round)."""
+    equally scaled in x and y (the circle stays round). When the figure is ``owned``, its height
+    shrinks to what is drawn."""
     position = ax.get_position()
     width = position.width * ax.figure.get_figwidth()
     height = position.height * ax.figure.get_figheight()
@@ -998,6 +1000,14 @@ def _fit_circle(ax: Axes, boxes: list[tuple[float, float, float, float, float, f
     radius = max(radius, 0.3)  # a tiny axes: crowded rather than inverted
     ax.set_xlim(-width / 2 / radius, width / 2 / radius)
     ax.set_ylim(-height / 2 / radius, height / 2 / radius)
+    if owned:  # a figure of our own: as tall as what it draws (three nodes leave room below)
+        low = min(radius * y + bottom for x, y, _, _, bottom, _ in boxes) - 0.08
+        high = max(radius * y + top for x, y, _, _, _, top in boxes) + 0.08
+        if high - low < height:
+            figure_height = high - low + TITLE_HEIGHT
+            ax.figure.set_figheight(figure_height)
+            ax.set_position((position.x0, 0.0, position.width, (high - low) / figure_height))
+            ax.set_ylim(low / radius, high / radius)
 
 
 # -- log grid ----------------------------------------------------------------------------------
