@@ -427,6 +427,10 @@ def graded(tmp_path_factory):
     pristine = quorum_exercise()
     # saved with an output but no execution count: nbval alone fails such a cell for everyone
     pristine.cells[4].outputs = [nbformat.v4.new_output("stream", text="stale\n")]
+    # A "check my work" cell is the student's, never the grader's: were it run (in the trusted
+    # kernel, or in the worker, which runs the setup cells up to the last solution cell), every
+    # later check would die with it and the honest students would lose their points.
+    pristine.cells.insert(3, code_cell("import os\nos._exit(1)", "check-my-work", ["check-my-work"]))
     write(pristine, root / "exercises" / "01_quorum.ipynb")
     write(quorum_exercise(MAJORITY, FAILURES), root / "exercises" / "solutions" / "01_quorum.ipynb")
     (root / "exercises" / "notes.txt").write_text("helpers next to the exercises are copied\n")
@@ -582,7 +586,9 @@ def test_a_pytest_run_that_dies_or_stalls_costs_only_the_notebook_it_was_running
     student(subs, "b-kills-pytest", quorum_exercise(fated % "kill", FAILURES))
     student(subs, "c-stops-pytest", quorum_exercise(fated % "stop", FAILURES))
     student(subs, "d-good", quorum_exercise(MAJORITY, FAILURES))
-    monkeypatch.setattr(runner, "STALL_GRACE", 4.0)  # give up on a silent run after 3 + 4 s
+    # give up on a silent run after 3 + 12 s: long enough for a first result (pytest, a kernel and
+    # a sandbox starting) on a busy 2-core machine, where 3 + 4 s was not
+    monkeypatch.setattr(runner, "STALL_GRACE", 12.0)
     rows = by_student(G.grade(tmp_path / "ex", subs, workers=1, timeout=TIMEOUT, sandbox=SANDBOX))
     assert statuses(rows["a-good"]) == ["passed"] * 3
     assert statuses(rows["b-kills-pytest"]) == ["error"] * 3

@@ -126,6 +126,9 @@ Each module has one job and imports only those above it in this list:
 * :mod:`zablib.grade.grader` -- :func:`~zablib.grade.grader.grade`: folders in, rows out;
 * :mod:`zablib.grade.check` -- :func:`~zablib.grade.check.check_exercises`, CI's proof that
   solutions pass and stubs fail;
+* :mod:`zablib.grade.mywork` -- :func:`~zablib.grade.mywork.check_my_work`, the student's own
+  run of an exercise's checks (the last cell of every exercise, tagged ``check-my-work``, which
+  the grader skips);
 * :mod:`zablib.grade.cli` -- the command line (``__main__`` calls it).
 
 This package re-exports the public names, so ``from zablib.grade import grade, splice`` works.
@@ -159,6 +162,7 @@ _EXPORTS = {
     "Row": "gradebook",
     "TestCell": "notebook",
     "check_exercises": "check",
+    "check_my_work": "mywork",
     "grade": "grader",
     "main": "cli",
     "release_exercises": "release",

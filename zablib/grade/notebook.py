@@ -18,6 +18,7 @@ from typing import Any
 import nbformat
 
 __all__ = [
+    "CHECK_TAG",
     "SOLUTION_TAG",
     "TESTS_TAG",
     "GradeInputError",
@@ -37,6 +38,9 @@ __all__ = [
 SOLUTION_TAG = "solution"
 #: tag of the graded cells; they always come from the pristine notebook
 TESTS_TAG = "tests"
+#: tag of an exercise's last cell, the student's "check my work" (:mod:`zablib.grade.mywork`):
+#: never graded, never run by the grader
+CHECK_TAG = "check-my-work"
 
 _POINTS_RE = re.compile(r"^#\s*points\s*:\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 _NAME_RE = re.compile(r"^#\s*test\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
@@ -133,7 +137,8 @@ def test_cells(nb: nbformat.NotebookNode) -> list[TestCell]:
     Returns
     -------
     list of ~zablib.grade.notebook.TestCell
-        The code cells tagged ``tests``, with their points and names. Points come from cell
+        The code cells tagged ``tests`` (not ``check-my-work``), with their points and names.
+        Points come from cell
         metadata ``points`` if set, else from a ``# points: N`` comment in the cell's leading
         comment lines, else 1; the name from a ``# test: name`` comment, else the cell id.
 
@@ -148,7 +153,7 @@ def test_cells(nb: nbformat.NotebookNode) -> list[TestCell]:
         if cell.get("cell_type") != "code":
             continue
         code_index += 1
-        if TESTS_TAG not in cell_tags(cell):
+        if TESTS_TAG not in cell_tags(cell) or CHECK_TAG in cell_tags(cell):
             continue
         cell_id = cell.get("id")
         if not cell_id:

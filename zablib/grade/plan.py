@@ -5,7 +5,8 @@ For one student's copy of one exercise, :func:`trusted_notebook` makes
 * the **trusted notebook**, run by nbval in a kernel no student code reaches: the pristine
   notebook (setup cells, test cells, hidden tests, their metadata), with a first cell that starts
   the sandboxed worker (:func:`zablib.grade.bridge.start`) and each ``solution`` cell replaced by
-  ``solution(k, globals())``, which binds proxies for the names that cell's *stub* defines;
+  ``solution(k, globals())``, which binds proxies for the names that cell's *stub* defines, and
+  without the student's "check my work" cell (tagged ``check-my-work``);
 * the worker's **plan**: the cells the worker runs in its own IPython shell, in notebook order up
   to the last solution cell: the pristine setup cells (not test cells, not cells tagged
   ``hidden``) and, for each solution cell, the student's source, or the stub of the pristine
@@ -20,7 +21,15 @@ from dataclasses import dataclass
 
 import nbformat
 
-from zablib.grade.notebook import SOLUTION_TAG, TESTS_TAG, cell_source, cell_tags, for_nbval, solution_sources
+from zablib.grade.notebook import (
+    CHECK_TAG,
+    SOLUTION_TAG,
+    TESTS_TAG,
+    cell_source,
+    cell_tags,
+    for_nbval,
+    solution_sources,
+)
 from zablib.grade.release import HIDDEN_TAG, defined_names, stub_source
 
 __all__ = ["PLAN_FILE", "START_CELL_ID", "TrustedNotebook", "trusted_notebook"]
@@ -94,9 +103,11 @@ def trusted_notebook(
             mine = student[len(solutions)]
             solutions.append(len(cells))
             cells.append({"source": stub if mine is None else mine, "names": defined_names(stub)})
-        elif TESTS_TAG not in tags and HIDDEN_TAG not in tags:
+        elif TESTS_TAG not in tags and HIDDEN_TAG not in tags and CHECK_TAG not in tags:
             cells.append({"source": cell_source(cell)})
     nb = copy.deepcopy(pristine_nb)
+    # The student's "check my work" would run the checks again, in this kernel: not graded.
+    nb.cells = [c for c in nb.cells if CHECK_TAG not in cell_tags(c)]
     k = 0
     for cell in nb.cells:
         if cell.get("cell_type") == "code" and SOLUTION_TAG in cell_tags(cell):
