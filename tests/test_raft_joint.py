@@ -257,9 +257,9 @@ def joint_run(seed: int, variant: str = "correct", rounds: int = 12,
 
 #: After the faults stop: an established leader that applies a new command on every member of
 #: its configuration within faults.raft_stuck's bound (30 + 10 election timeouts, three tries),
-#: and then no change left under way within CHANGE_SETTLE election timeouts. Measured on 3,000
-#: schedules (and 1,500 with PreVote and CheckQuorum): all of it took at most 4.9 election
-#: timeouts (490 ms).
+#: and then no change left under way within CHANGE_SETTLE election timeouts. Measured on the
+#: 11,000 schedules of seeds 0-10,999 (a third with PreVote and CheckQuorum): 0 violations, 0
+#: stuck, and all of it took at most 6.4 election timeouts (640 ms, seed 7,743).
 CHANGE_SETTLE = 10
 JOINT_CAMPAIGN = 1000
 
