@@ -6,6 +6,9 @@ cell, and plausible wrong answers (the mistakes a student is likely to make) los
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -558,3 +561,14 @@ def test_solutions_full_marks_stubs_zero_wrong_answers_caught(tmp_path: Path) ->
     _write_wrong_answers(tmp_path)
     problems = check_exercises(EXERCISES, wrong_dir=tmp_path, timeout=60)
     assert problems == []
+
+
+def test_requirements_pin_a_jupyter_front_end_and_it_runs():
+    # The README's local route: `bash scripts/venv.sh`, then `.venv/bin/jupyter lab NOTEBOOK`.
+    # (scripts/check_local_route.py takes that route through the server's API, in a fresh clone.)
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text(), re.M))
+    assert "jupyterlab" in pins, "requirements.txt pins no Jupyter front end"
+    jupyter = Path(sys.executable).with_name("jupyter")
+    lab = subprocess.run([str(jupyter), "lab", "--version"], capture_output=True, text=True, timeout=60)
+    assert lab.returncode == 0, lab.stderr
+    assert lab.stdout.strip() == pins["jupyterlab"]
