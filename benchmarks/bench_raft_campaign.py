@@ -28,7 +28,7 @@ failure). Both should be 0.
 The default is 10,000 schedules of each campaign; ``python benchmarks/bench_raft_campaign.py
 500`` runs a quick one, a second argument sets the first seed, ``--campaign classic`` (or
 ``widened``) runs one of them, and ``--variant NAME`` runs a broken variant of
-``raft.VARIANTS`` (which should be caught).
+``CAMPAIGN_VARIANTS`` (which should be caught).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ SCHEDULES = 10_000
 CAMPAIGNS = ("classic", "widened")
 #: The options production deployments run, used by every third widened schedule.
 PRODUCTION = {"pre_vote": True, "check_quorum": True}
+
+
+#: The variants these campaigns can catch: "unconfirmed-read" needs reads (its campaign is in
+#: tests/test_raft_readindex.py) and "direct-switch" needs ``membership="joint"`` and multi-server
+#: changes (tests/test_raft_joint.py); neither happens in the schedules here.
+CAMPAIGN_VARIANTS = tuple(v for v in raft.VARIANTS if v not in ("unconfirmed-read", "direct-switch"))
 
 
 def schedule(seed: int, variant: str = "correct", which: str = "classic") -> str:
@@ -86,7 +92,7 @@ def option(argv: list[str], name: str, default: str, choices: tuple[str, ...]) -
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    chosen = option(argv, "variant", "correct", raft.VARIANTS)
+    chosen = option(argv, "variant", "correct", CAMPAIGN_VARIANTS)
     which = option(argv, "campaign", "both", (*CAMPAIGNS, "both"))
     args = [int(a) for a in argv[:2]]
     violations, stuck = main(*args, variant=chosen,

@@ -25,8 +25,10 @@ liveness failure). Both should be 0.
 The default is 10,000 schedules of each campaign; ``python benchmarks/bench_zab_campaign.py
 500`` runs a quick one, a second number sets the first seed, ``--campaign classic`` (or
 ``links``) runs one of them, ``--variant NAME`` runs a broken variant of ``zab.VARIANTS``
-(which should be caught), and ``--discovery adopt`` runs the Zab paper's discovery instead of
-Zab 1.0's (``zab.cluster(discovery=...)``).
+(which should be caught), ``--discovery adopt`` runs the Zab paper's discovery instead of
+Zab 1.0's (``zab.cluster(discovery=...)``), and ``--campaign links --observers K`` adds K
+observers to every cluster (the ``observer-acks-count`` variant needs them: 200 schedules with 2
+observers catch it 9 times).
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ COMMIT_MS = 300.0
 
 
 def schedule(seed: int, variant: str = "correct", which: str = "classic",
-             discovery: str = "check") -> str:
-    """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name."""
+             discovery: str = "check", observers: int = 0) -> str:
+    """Run schedule ``seed``; return ``"ok"``, ``"stuck"`` or the violated invariant's name.
+
+    ``observers`` adds that many observers to the links campaign's clusters."""
     try:
         if which == "links":
-            sim = faults.zab_links_run(seed, variant=variant, discovery=discovery)
+            sim = faults.zab_links_run(seed, variant=variant, discovery=discovery,
+                                       observers=observers)
             sim.check()
             faults.quiesce(sim)
             return "ok" if faults.zab_stuck(sim) is None else "stuck"
@@ -65,11 +70,14 @@ def schedule(seed: int, variant: str = "correct", which: str = "classic",
 
 
 def main(count: int = SCHEDULES, first: int = 0, variant: str = "correct",
-         campaigns: tuple[str, ...] = CAMPAIGNS, discovery: str = "check") -> tuple[int, int]:
+         campaigns: tuple[str, ...] = CAMPAIGNS, discovery: str = "check",
+         observers: int = 0) -> tuple[int, int]:
     """Run each of ``campaigns``; return the violations and stuck schedules of all of them."""
-    results = [campaign(f"zab {which} fault campaign ({variant}, discovery {discovery})",
+    results = [campaign(f"zab {which} fault campaign ({variant}, discovery {discovery}"
+                        + (f", {observers} observers)" if observers else ")"),
                         f"zab {which}",
-                        partial(schedule, variant=variant, which=which, discovery=discovery),
+                        partial(schedule, variant=variant, which=which, discovery=discovery,
+                                observers=observers),
                         count, first)
                for which in campaigns]
     return sum(v for v, _ in results), sum(s for _, s in results)
@@ -82,8 +90,14 @@ if __name__ == "__main__":
     parser.add_argument("--campaign", choices=(*CAMPAIGNS, "both"), default="both")
     parser.add_argument("--variant", choices=zab.VARIANTS, default="correct")
     parser.add_argument("--discovery", choices=zab.DISCOVERIES, default="check")
+    parser.add_argument("--observers", type=int, default=0,
+                        help="observers in the links campaign's clusters")
     args = parser.parse_args()
+    if args.observers and args.campaign != "links":
+        parser.error("--observers needs --campaign links")
+    if args.variant == "observer-acks-count" and not args.observers:
+        parser.error("the observer-acks-count variant needs observers: --campaign links --observers 2")
     violations, stuck = main(args.count, args.first, args.variant,
                              CAMPAIGNS if args.campaign == "both" else (args.campaign,),
-                             args.discovery)
+                             args.discovery, args.observers)
     sys.exit(1 if violations or stuck else 0)
