@@ -4,8 +4,9 @@ Every function here is pure plotting: it reads a :class:`~zablib.sim.Simulation`
 nodes' status reports, ``sim.status(i)``, and its network) and returns a
 :class:`matplotlib.figure.Figure`. Nothing here changes a
 simulation, and no protocol module imports this one. Figures have fixed sizes (at most
-:data:`FIG_WIDTH` inches, 700 CSS pixels at :data:`SCREEN_DPI`, the width of the book's text
-column), no text smaller than :data:`MIN_FONT_PT` points at that size, and no randomness, so the
+:data:`FIG_WIDTH` inches, 680 CSS pixels at :data:`SCREEN_DPI`, so that they fit the book's output
+column, :data:`COLUMN_PX`, unshrunk), no text smaller than :data:`MIN_FONT_PT` points at that
+size, and no randomness, so the
 same simulation always gives the same picture, which keeps notebook outputs stable.
 
 The figures are created through :mod:`matplotlib.pyplot` and closed before they are returned (so
@@ -79,9 +80,13 @@ MESSAGE_PALETTE = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pin
                    "yellowgreen", "chocolate", "slateblue", "lightcoral")
 
 _LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
-FIG_WIDTH = 7.0  # inches; 700 CSS pixels at SCREEN_DPI
-#: CSS pixels per inch of a figure on the page: a figure FIG_WIDTH inches wide fills the column.
+#: CSS pixels of the book's output column (measured: pydata-sphinx-theme in a 1280-pixel window).
+COLUMN_PX = 688
+#: CSS pixels per inch of a figure on the page.
 SCREEN_DPI = 100
+#: Width of a figure in inches: with its margin (``png_for_screen``) it fills the column unshrunk,
+#: so that the text of a figure is shown at the size it was drawn.
+FIG_WIDTH = 6.8
 #: Device pixels per CSS pixel in the PNGs shown in notebooks and pages (2: sharp on a
 #: high-density, "retina" screen; the page still lays the picture out SCREEN_DPI per inch).
 PIXEL_RATIO = 2
@@ -153,7 +158,8 @@ def png_for_screen(fig: Figure) -> tuple[bytes, dict[str, int]]:
         The PNG and ``{"width": css_pixels}``.
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=SCREEN_DPI * PIXEL_RATIO, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=SCREEN_DPI * PIXEL_RATIO, bbox_inches="tight",
+                pad_inches=0.04)
     data = buffer.getvalue()
     width = int.from_bytes(data[16:20], "big")  # the IHDR chunk: width, then height
     return data, {"width": round(width / PIXEL_RATIO)}
@@ -1004,6 +1010,9 @@ def _fit_circle(ax: Axes, boxes: list[tuple[float, float, float, float, float, f
         low = min(radius * y + bottom for x, y, _, _, bottom, _ in boxes) - 0.08
         high = max(radius * y + top for x, y, _, _, _, top in boxes) + 0.08
         if high - low < height:
+            # whole pixels at 100 dpi: the text repr "<Figure size 680x384 ...>" stays an integer,
+            # as the notebooks' output sanitizer expects
+            high = low + round((high - low + TITLE_HEIGHT) * 100) / 100 - TITLE_HEIGHT
             figure_height = high - low + TITLE_HEIGHT
             ax.figure.set_figheight(figure_height)
             ax.set_position((position.x0, 0.0, position.width, (high - low) / figure_height))
