@@ -40,13 +40,15 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
+import zablib.coord.txn as txn
+import zablib.protocols.zab as zab
 from zablib.coord.connection import KazooTimeoutError
 from zablib.coord.ensemble import Ensemble
 from zablib.coord.errors import KazooException
 from zablib.core import NodeId
-from zablib.network import Costs, LinkConfig, uniform
+from zablib.network import Costs, LinkConfig, constant, uniform
 
 #: The resource model :func:`throughput` uses unless given another: 0.1 ms to handle a message,
 #: 0.00001 ms more per byte (a 1 KB value adds 10 %), links of 100,000 bytes per ms.
@@ -57,6 +59,11 @@ DEFAULT_LINK = LinkConfig(delay=uniform(0.05, 0.15))
 
 _TOO_HEAVY = ("the load is too heavy for the ensemble's timeouts (sessions of 0.4 s, a follower "
               "dropped after 5 ticks of silence); use fewer clients, smaller values or cheaper costs")
+
+#: The faults :func:`throughput` can run under, inflicted on the voting follower of lowest id
+#: once the leader is established: its links to and from the leader slowed to ``slow_ms``
+#: each way, or the follower crashed (its share of the clients goes to the other servers).
+FAULTS = ("slow follower", "crashed follower")
 
 #: How long :func:`throughput` lets the ensemble elect its leader and connect its clients before
 #: measuring, at most (simulated ms).
@@ -92,6 +99,8 @@ class Throughput:
         For each server, in id order (observers last), the share of the window it spent
         handling messages (``Simulation.work_ms``): the leader's is near 1 when writes
         saturate it.
+    fault : str or None
+        The fault of the run (:data:`FAULTS`), or None.
     """
 
     servers: int
@@ -108,6 +117,7 @@ class Throughput:
     p99_ms: float
     leader: int
     busy: tuple[float, ...]
+    fault: str | None = None
 
     @property
     def operations(self) -> int:
@@ -168,7 +178,8 @@ def _settle(ens: Ensemble) -> NodeId:
 def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: int = 24,
                value_size: int = 1024, seed: int = 0, duration_ms: float = 100.0,
                warmup_ms: float = 20.0, costs: Costs | None = None,
-               link: LinkConfig | None = None) -> Throughput:
+               link: LinkConfig | None = None, fault: str | None = None,
+               slow_ms: float = 20.0) -> Throughput:
     """Closed-loop throughput and latency of a simulated ZooKeeper ensemble.
 
     Parameters
@@ -194,6 +205,10 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         servers pay.
     link : LinkConfig, optional
         Every link's settings (default :data:`DEFAULT_LINK`).
+    fault : {None, "slow follower", "crashed follower"}
+        A fault of one voting follower during the whole measurement (:data:`FAULTS`).
+    slow_ms : float
+        The delay of the slowed follower's links to and from the leader.
 
     Returns
     -------
@@ -219,12 +234,26 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
     costs = DEFAULT_COSTS if costs is None else costs
     if not isinstance(costs, Costs):
         raise TypeError(f"costs must be a zablib.network.Costs, got {type(costs).__name__}")
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(f"fault must be None or one of {', '.join(map(repr, FAULTS))}, got {fault!r}")
+    slow = _check_ms("slow_ms", slow_ms, positive=False)
+    if fault is not None and servers < 2:
+        raise ValueError(f"a {fault} needs a follower: servers must be >= 2, got {servers}")
 
     ens = _ensemble(servers, observers, seed, clients, link)
     leader = _settle(ens)  # the election is not what is measured: it runs without costs
+    serving = list(ens.servers)
+    if fault is not None:
+        victim = ens.followers()[0]
+        if fault == "crashed follower":
+            ens.crash(victim)
+            serving.remove(victim)
+        else:
+            ens.sim.configure_links(leader, victim, delay=constant(slow))
+            ens.sim.configure_links(victim, leader, delay=constant(slow))
     ens.sim.set_costs(costs if costs.nodes is not None else replace(costs, nodes=frozenset(ens.servers)))
     data = b"v" * value_size
-    zks = [ens.client(hosts=ens.servers[k % len(ens.servers)]) for k in range(clients)]
+    zks = [ens.client(hosts=serving[k % len(serving)]) for k in range(clients)]
     zks[0].start()
     zks[0].create("/measured", data)
     for zk in zks[1:]:
@@ -275,7 +304,8 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         ops_per_second=(done["reads"] + done["writes"]) * 1000.0 / duration,
         p50_ms=percentile(latencies, 50), p90_ms=percentile(latencies, 90),
         p99_ms=percentile(latencies, 99), leader=leader,
-        busy=tuple((b - a) / duration for a, b in zip(work["opens"], work["closes"], strict=True)))
+        busy=tuple((b - a) / duration for a, b in zip(work["opens"], work["closes"], strict=True)),
+        fault=fault)
 
 
 def sweep(servers: tuple[int, ...] = (3, 5, 7, 9, 13),
@@ -339,3 +369,288 @@ def leader_messages_per_write(servers: int, observers: int = 0, *, writes: int =
     if len(zxids) != writes:
         raise RuntimeError(f"expected {writes} writes sent on by leader {leader}, found {len(zxids)}")
     return sum(1 for m in sent if getattr(m, "zxid", None) in zxids) / writes
+
+
+# -- chapter 2's other runs: stale reads, payload size ------------------------------------------
+
+class Call(NamedTuple):
+    """One recorded client call, in the fields (and order) of ``zablib.linearizability.Operation``:
+    ``Operation(*call)`` turns it into one, for :func:`zablib.linearizability.check` with
+    ``KVModel({"/x": b"0"})``. ``input`` is ``("set", "/x", b"3")`` or ``("get", "/x")``."""
+
+    client: str
+    input: tuple
+    output: Any
+    call: float
+    return_: float
+
+
+@dataclass(frozen=True)
+class StaleReads:
+    """What one :func:`stale_read` run saw.
+
+    Attributes
+    ----------
+    lag_ms : float
+        The delay of the link from the leader to the reader's server.
+    read : str
+        ``"get"`` (a plain read) or ``"sync_get"`` (``sync`` then ``get``).
+    reads : int
+        Reads made.
+    stale : int
+        Reads that returned a value older than a write that had *returned* before the read was
+        called: reads no single copy could have answered.
+    worst_behind : int
+        The most writes a read was behind (0 if none was stale).
+    worst_age_ms : float
+        The longest a read's value had already been overwritten, by a write that had returned,
+        when the read was called (0 if none was stale).
+    p50_ms : float
+        Median latency of the reads.
+    history : tuple of Call
+        Every write and read, for the linearizability checker.
+    """
+
+    lag_ms: float
+    read: str
+    reads: int
+    stale: int
+    worst_behind: int
+    worst_age_ms: float
+    p50_ms: float
+    history: tuple[Call, ...]
+
+
+def stale_read(lag_ms: float = 60.0, *, read: str = "get", writes: int = 10,
+               write_every_ms: float = 20.0, read_every_ms: float = 10.0,
+               seed: int = 0) -> StaleReads:
+    """Reads through a follower whose link to the leader is slow, while another client writes.
+
+    A writer, connected to the other follower, sets ``/x`` to ``1``, ``2`` ... ``writes``, one
+    write every ``write_every_ms`` after the previous one returned. A reader, connected to the
+    slowed follower, reads ``/x`` every ``read_every_ms`` until the writer is done, then once
+    more. A ZooKeeper server answers a read from its own copy of the tree (as long as it is
+    within ``syncLimit`` it keeps serving), so the reader sees the commits ``lag_ms`` late.
+    No costs: only the links' delays matter here.
+
+    Parameters
+    ----------
+    lag_ms : float
+        Delay of the link from the leader to the reader's server (0: the ensemble's default
+        1-10 ms, like every other link). At about 90 ms and more the follower falls outside
+        ZooKeeper's ``syncLimit`` (5 ticks of 20 ms) and stops serving: RuntimeError.
+    read : {"get", "sync_get"}
+        A plain read, or ``sync`` then read (recorded as one read, called at the ``sync``).
+    writes : int
+        How many writes.
+    write_every_ms, read_every_ms : float
+        The writer's and the reader's pauses between calls.
+    seed : int
+        The ensemble's seed.
+    """
+    if read not in ("get", "sync_get"):
+        raise ValueError(f"read must be 'get' or 'sync_get', got {read!r}")
+    lag = _check_ms("lag_ms", lag_ms, positive=False)
+    _check_int("writes", writes, 1)
+    write_gap = _check_ms("write_every_ms", write_every_ms, positive=False)
+    read_gap = _check_ms("read_every_ms", read_every_ms, positive=True)
+    ens = Ensemble(3, seed=seed, max_clients=3)
+    setup = ens.client()
+    setup.start()
+    setup.create("/x", b"0")
+    leader = ens.leader()
+    fast, slow = ens.followers()
+    writer, reader = ens.client(hosts=fast), ens.client(hosts=slow)
+    writer.start()
+    reader.start()
+    if lag:
+        ens.sim.configure_links(leader, slow, delay=constant(lag))
+    history: list[Call] = []
+    done = {"writer": False}
+
+    def write() -> None:
+        for value in range(1, writes + 1):
+            start = ens.now
+            writer.set("/x", b"%d" % value)
+            history.append(Call("writer", ("set", "/x", b"%d" % value), "ok", start, ens.now))
+            writer.handler.sleep_func(write_gap / 1000.0)
+        done["writer"] = True
+
+    def read_until_done() -> None:
+        while True:
+            last = done["writer"]
+            start = ens.now
+            if read == "sync_get":
+                reader.sync("/x")
+            value = reader.get("/x")[0]
+            history.append(Call("reader", ("get", "/x"), value, start, ens.now))
+            if last:
+                return
+            reader.handler.sleep_func(read_gap / 1000.0)
+
+    ens.spawn(write, name="writer")
+    ens.spawn(read_until_done, name="reader")
+    try:
+        ens.run()
+    except (KazooException, KazooTimeoutError) as exc:
+        limit = ens.tick_ms * zab.SYNC_LIMIT
+        raise RuntimeError(f"a call failed at t={ens.now:.1f} ms ({type(exc).__name__}: {exc}): with "
+                           f"commits {lag:g} ms late the follower fell outside syncLimit "
+                           f"({limit:g} ms) and stopped serving; use a smaller lag_ms") from exc
+    written = {int(c.input[2]): c.return_ for c in history if c.client == "writer"}
+    reads = [c for c in history if c.client == "reader"]
+    stale, worst_behind, worst_age = 0, 0, 0.0
+    for c in reads:
+        got = int(c.output)
+        newest = max((v for v, returned in written.items() if returned < c.call), default=0)
+        if got < newest:
+            stale += 1
+            worst_behind = max(worst_behind, newest - got)
+            worst_age = max(worst_age, c.call - written[got + 1])
+    latencies = sorted(c.return_ - c.call for c in reads)
+    return StaleReads(lag_ms=lag, read=read, reads=len(reads), stale=stale, worst_behind=worst_behind,
+                      worst_age_ms=worst_age, p50_ms=percentile(latencies, 50),
+                      history=tuple(sorted(history, key=lambda c: c.call)))
+
+
+def write_latency(value_size: int, *, servers: int = 3, seed: int = 0,
+                  costs: Costs | None = None) -> float:
+    """The median latency, in simulated ms, of a lone client's writes of ``value_size`` bytes.
+
+    One client, connected round-robin to server 1, writes one value after another with the
+    resource model on (:func:`throughput` with ``read_ratio=0`` and ``clients=1``): nothing
+    queues, so the latency is the write's own path (forward, propose, acknowledge, commit)
+    with its bytes paid for at every hop that carries them.
+    """
+    return throughput(servers, 0.0, clients=1, value_size=value_size, seed=seed, costs=costs).p50_ms
+
+
+def largest_value(path: str = "/x", kind: str = "set") -> int:
+    """The most bytes of data one ``create`` or ``set`` of ``path`` can carry.
+
+    A ZooKeeper server refuses a request packet longer than ``jute.maxbuffer`` (1048575 bytes
+    by default): it closes the client's connection ("Len error") and kazoo raises
+    ``ConnectionLoss``. The packet holds the path, the data and a few fields
+    (:func:`zablib.coord.txn.packet_length`, open ACL), so the limit on the data is a little
+    under 1 MB. One byte more and the request is refused.
+    """
+    requests = {"set": txn.SetDataRequest(path, b""), "create": txn.CreateRequest(path, b"")}
+    if kind not in requests:
+        raise ValueError(f"kind must be 'set' or 'create', got {kind!r}")
+    return txn.JUTE_MAXBUFFER - txn.packet_length(requests[kind])
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What one :func:`catch_up_time` run measured.
+
+    Attributes
+    ----------
+    tree_bytes : int
+        Bytes of data in the tree before the follower went down.
+    missed : int
+        Writes made while it was down.
+    wiped : bool
+        Whether it came back with an empty disk (a replaced machine).
+    mode : str
+        How the leader brought it up to date: ``"diff"`` (the missing transactions), ``"trunc"``
+        or ``"snap"`` (everything); ``""`` if it never caught up.
+    sync_bytes : int
+        Size of that message on the wire.
+    ms : float
+        Simulated ms from its restart until it had applied everything the leader had committed
+        at the restart (``math.inf`` if it never caught up within ``limit_ms``): finding the
+        leader, then the synchronisation.
+    sync_ms : float
+        Simulated ms from the leader's sending the last ``Diff``/``Snap`` to the follower's
+        having applied it: the part that grows with what is sent (``math.inf`` if never).
+    attempts : int
+        How many synchronisations the leader started with it (more than one: a sync took
+        longer than ``initLimit`` and was abandoned, then tried again).
+    """
+
+    tree_bytes: int
+    missed: int
+    wiped: bool
+    mode: str
+    sync_bytes: int
+    ms: float
+    sync_ms: float
+    attempts: int
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the follower caught up."""
+        return math.isfinite(self.ms)
+
+
+def catch_up_time(tree_bytes: int, missed: int, *, wiped: bool = False, node_bytes: int = 100_000,
+                  costs: Costs | None = None, seed: int = 0, limit_ms: float = 2_000.0) -> CatchUp:
+    """How long a restarted follower takes to catch up, against the tree's size and what it missed.
+
+    A 3-server ensemble on the LAN of :data:`DEFAULT_LINK`, with the resource model on (only
+    the servers pay): a client fills the tree with ``tree_bytes`` bytes of data, in znodes of
+    ``node_bytes`` each; a follower crashes; the client makes ``missed`` small writes; the
+    follower restarts (from its disk, or with an empty one if ``wiped``). The leader sends it
+    a ``Diff`` of the transactions it lacks when it lacks few (at most
+    :data:`zablib.protocols.zab.DIFF_LIMIT`), and a ``Snap`` of everything otherwise, or when its
+    history is gone, as ZooKeeper does when a follower is further behind than the leader's
+    in-memory log of recent commits. A snapshot's bytes cross a link of ``bandwidth`` bytes/ms
+    and are handled at ``per_byte_ms`` each: its cost grows with the tree.
+
+    Parameters
+    ----------
+    tree_bytes : int
+        Bytes of data in the tree (rounded down to whole znodes).
+    missed : int
+        Writes the follower misses while down.
+    wiped : bool
+        Restart it with an empty disk.
+    node_bytes : int
+        Bytes of data per znode of the tree.
+    costs : Costs, optional
+        The resource model (default :data:`DEFAULT_COSTS`).
+    seed : int
+        The ensemble's seed.
+    limit_ms : float
+        How long to wait for it, in simulated ms, before reporting that it never caught up.
+    """
+    _check_int("tree_bytes", tree_bytes, 0)
+    _check_int("missed", missed, 0)
+    _check_int("node_bytes", node_bytes, 1)
+    limit = _check_ms("limit_ms", limit_ms, positive=True)
+    costs = DEFAULT_COSTS if costs is None else costs
+    ens = _ensemble(3, 0, seed, 1, None)
+    leader = _settle(ens)
+    ens.sim.set_costs(costs if costs.nodes is not None else replace(costs, nodes=frozenset(ens.servers)))
+    zk = ens.client(hosts=leader)
+    zk.start()
+    zk.create("/m", b"0")
+    for k in range(tree_bytes // node_bytes):
+        zk.create(f"/t{k}", b"t" * node_bytes)
+    follower = ens.followers()[0]
+    ens.crash(follower)
+    for k in range(missed):
+        zk.set("/m", b"%d" % k)
+    zk.stop()
+    if wiped:
+        ens.sim.storage[follower].clear()
+    start = len(ens.sim.trace)
+    target = ens.server(leader).applied_zxid
+    ens.recover(follower)
+    began = ens.now
+    server = ens.server
+
+    def settled(s: Any) -> bool:
+        return server(follower).applied_zxid >= target or s.now >= began + limit
+
+    ens.sim.run_until(settled, limit=100_000_000, what="the follower's catch-up")
+    caught = server(follower).applied_zxid >= target
+    syncs = [e for e in list(ens.sim.trace)[start:] if e.kind == "send" and e.node == leader
+             and e.peer == follower and isinstance(e.message, zab.Diff | zab.Trunc | zab.Snap)]
+    last = syncs[-1] if caught and syncs else None
+    return CatchUp(tree_bytes=tree_bytes, missed=missed, wiped=wiped,
+                   mode=type(last.message).__name__.lower() if last else "",
+                   sync_bytes=last.message.size if last else 0,
+                   ms=ens.now - began if caught else math.inf,
+                   sync_ms=ens.now - last.time if last else math.inf, attempts=len(syncs))
