@@ -27,10 +27,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "protocols": ("zablib.protocols.*",),
     "tree": ("zablib.coord.errors", "zablib.coord.paths", "zablib.coord.tree", "zablib.coord.txn"),
     "coord": ("zablib.coord.*",),
+    "etcd": ("zablib.etcd", "zablib.etcd.errors", "zablib.etcd.mvcc", "zablib.etcd.server",
+             "zablib.etcd.client", "zablib.etcd.simulation"),
     "recipes": ("zablib.recipes.*",),
     "models": ("zablib.models.*",),
     "faults": ("zablib.faults", "zablib.scenarios", "zablib.compare", "zablib.datadriven.*",
                "zablib.harness"),
+    "etcd-contrast": ("zablib.etcd.contrast",),
     "viz": ("zablib.viz", "zablib.summary"),
     "widgets": ("zablib.widgets",),
     "grade": ("zablib.grade.*",),
@@ -44,9 +47,12 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "protocols": frozenset({"core", "kernel", "sim"}),
     "tree": frozenset(),
     "coord": frozenset({"core", "kernel", "sim", "protocols", "tree"}),
+    "etcd": frozenset({"core", "kernel", "sim", "protocols"}),
     "recipes": frozenset({"tree", "explore"}),
     "models": frozenset({"core", "kernel", "sim", "explore", "protocols"}),
     "faults": frozenset({"core", "kernel", "sim", "explore", "protocols", "tree", "coord", "recipes"}),
+    "etcd-contrast": frozenset({"core", "kernel", "sim", "explore", "protocols", "tree", "coord",
+                                "recipes", "etcd", "faults"}),
     "viz": frozenset({"core", "kernel", "sim"}),
     "widgets": frozenset({"core", "kernel", "sim", "faults", "viz"}),
     "grade": frozenset(),
@@ -54,7 +60,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 #: Groups whose modules may import each other (a protocol module may import the shared commit
 #: module, the grader's modules each other); every other group imports only downwards.
-INTRA_GROUP = frozenset({"kernel", "protocols", "tree", "coord", "recipes", "models", "faults", "grade"})
+INTRA_GROUP = frozenset({"kernel", "protocols", "tree", "coord", "etcd", "recipes", "models", "faults",
+                         "grade"})
 #: Protocol modules that other protocol modules may import: shared parts, not protocols.
 SHARED_PROTOCOL_PARTS = frozenset({"zablib.protocols.commit", "zablib.protocols"})
 
