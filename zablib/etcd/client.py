@@ -115,7 +115,6 @@ class Watch:
     start_revision: int
     watch_id: int = 0
     server: NodeId = 0
-    node: Any = None
     events: list[mvcc.Event] = field(default_factory=list)
     revisions: list[int] = field(default_factory=list)
     last_revision: int = 0
@@ -327,22 +326,27 @@ class Client:
         """Open (or reopen) ``watch`` on a live server from revision ``start``."""
         server = self.connect()
         watch.watch_id = self.sim.next_watch_id()
-        watch.server, watch.node, watch.broken = server, self.sim.nodes[server], False
+        watch.server, watch.broken = server, False
         watch.servers.append((self.sim.now, server, start))
         self.sim.watches[watch.watch_id] = watch
-        self.sim.request(server, WatchCreate(watch.watch_id, watch.key, watch.range_end, start))
+        began = self.sim.request(server, WatchCreate(watch.watch_id, watch.key, watch.range_end, start))
+        if not watch.start_revision:
+            # "From the next change" is fixed once, at the server's revision then, so that a
+            # resumption does not skip what happened while the watch was moving.
+            watch.start_revision = began
         self.sim.collect()
 
-    def resume(self, watch: Watch) -> None:
+    def resume(self, watch: Watch) -> bool:
         """Reopen a watch whose server went down, from its last revision + 1 (or where it
-        started, if it received nothing)."""
-        self.sim.watches.pop(watch.watch_id, None)
-        watch.broken = True
+        started, if it received nothing); False if no endpoint is up."""
+        if watch.watch_id == 0:
+            return True  # cancelled meanwhile
         start = watch.last_revision + 1 if watch.last_revision else watch.start_revision
         try:
             self.open(watch, start)
         except UnavailableError:
-            pass  # no server up: the next step of the simulation tries again
+            return False
+        return True
 
 
 # -- building a txn --------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class KeepAlive:
 @dataclass(frozen=True)
 class WatchCreate:
     """Client request: watch ``[key, range_end)`` (or ``key``) from ``start_revision`` (0: the
-    next change)."""
+    next change). The reply is the revision the watch starts from (0: cancelled)."""
 
     watch_id: int
     key: bytes
@@ -214,8 +214,7 @@ class EtcdServer(RaftServer):
             return self.settle(now, self.keepalive(now, request.request_id, request.lease, self.id))
         if isinstance(request, WatchCreate):
             out = Output()
-            out.reply = True
-            self.watch(out, request)
+            out.reply = self.watch(out, request)
             return out
         if isinstance(request, WatchCancel):
             out = Output()
@@ -274,7 +273,8 @@ class EtcdServer(RaftServer):
                  value=(self.term, tuple(self.expiry)))
 
     # -- watches --------------------------------------------------------------------------------------
-    def watch(self, out: Output, request: WatchCreate) -> None:
+    def watch(self, out: Output, request: WatchCreate) -> int:
+        """Open a watch; return the revision it starts from (0 if cancelled at once)."""
         start = request.start_revision or self.store.revision + 1
         try:
             past = self.store.changes_since(start, request.key, request.range_end)
@@ -282,11 +282,12 @@ class EtcdServer(RaftServer):
             failure = mvcc.Failure("CompactedError", str(error), error.compact_revision)
             out.note(f"watch {request.watch_id} cancelled: {error}", tag="kv-watch-cancel",
                      value=(request.watch_id, failure))
-            return
+            return 0
         for revision, events in past:
             self.notify(out, request.watch_id, revision, events)
         self.watchers[request.watch_id] = Watcher(request.key, request.range_end,
                                                   max(start, self.store.revision + 1))
+        return start
 
     def notify(self, out: Output, watch_id: int, revision: int, events: tuple) -> None:
         text = ", ".join(e.describe() for e in events)

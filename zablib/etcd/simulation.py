@@ -35,6 +35,8 @@ class EtcdSimulation(raft.RaftSimulation):
         self.waiting: dict[tuple[str, int], Pending] = {}
         #: Open watches, by the id of their current stream.
         self.watches: dict[int, Watch] = {}
+        #: Watches whose server crashed, to reopen on another server as soon as one is up.
+        self.to_resume: list[Watch] = []
         self.collected = 0  # how much of the trace collect() has read
 
     # -- ids -------------------------------------------------------------------------------------
@@ -133,18 +135,22 @@ class EtcdSimulation(raft.RaftSimulation):
                                                     failure.compact_revision)
             elif e.kind == "crash":
                 self.server_lost(e.node)
-        broken = [w for w in self.watches.values() if w.broken]
-        for watch in broken:
-            watch.client.resume(watch)
+        if self.to_resume:
+            waiting, self.to_resume = self.to_resume, []
+            for watch in waiting:
+                if not watch.client.resume(watch):
+                    self.to_resume.append(watch)  # no server up: try again at the next event
 
     def server_lost(self, node: NodeId) -> None:
         for key, pending in list(self.waiting.items()):
             if pending.server == node:
                 del self.waiting[key]
                 pending.error = UnavailableError(f"server {node} crashed")
-        for watch in list(self.watches.values()):
+        for watch_id, watch in list(self.watches.items()):
             if watch.server == node:
+                del self.watches[watch_id]
                 watch.broken = True
+                self.to_resume.append(watch)
 
 
 def stores_agree(sim: EtcdSimulation) -> None:
