@@ -32,7 +32,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "recipes": ("zablib.recipes.*",),
     "models": ("zablib.models.*",),
     "faults": ("zablib.faults", "zablib.scenarios", "zablib.compare", "zablib.datadriven.*",
-               "zablib.harness"),
+               "zablib.harness", "zablib.membership"),
     "etcd-contrast": ("zablib.etcd.contrast",),
     "viz": ("zablib.viz", "zablib.summary"),
     "widgets": ("zablib.widgets",),
