@@ -44,3 +44,12 @@ def test_bad_parameters_are_refused():
         watch_skips(0)
     with pytest.raises(ValueError, match="lag_ms >= 0"):
         stale_reads(3, lag_ms=-1)
+
+
+def test_a_serializable_read_is_stale_only_until_the_follower_hears_of_the_commit():
+    """A follower learns that an entry is committed with the leader's next message: read 1 ms
+    after the acknowledgement it is stale even on fast links; 100 ms later it is not."""
+    soon = stale_reads(5, seed=1, lag_ms=0.0, after_ms=1.0)
+    late = stale_reads(5, seed=1, lag_ms=0.0, after_ms=100.0)
+    assert soon.serializable_stale == 5 and not soon.serializable_linearizable
+    assert late.serializable_stale == 0 and late.serializable_linearizable

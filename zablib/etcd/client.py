@@ -37,7 +37,7 @@ from zablib.etcd.errors import (
     UnavailableError,
     error_for,
 )
-from zablib.etcd.server import Command, KeepAlive, Propose, Read, WatchCancel, WatchCreate
+from zablib.etcd.server import Command, KeepAlive, Propose, RangeRead, WatchCancel, WatchCreate
 
 #: How long a client waits before it tries again after "no leader", in simulated ms.
 RETRY_MS = 20.0
@@ -196,7 +196,7 @@ class Client:
         read_id = self.sim.next_read_id()
         pending = Pending(("read", read_id), server, self.sim.now, request)
         self.sim.expect(pending)
-        if not self.sim.request(server, Read(read_id, request, not serializable)):
+        if not self.sim.request(server, RangeRead(read_id, request, not serializable)):
             self.sim.refuse(pending, NoLeaderError(f"server {server}"))
         return pending
 

@@ -120,7 +120,8 @@ class StaleReads:
     history: list[Operation] = field(default_factory=list)
 
 
-def stale_reads(writes: int = 10, seed: int = 0, *, lag_ms: float = 40.0) -> StaleReads:
+def stale_reads(writes: int = 10, seed: int = 0, *, lag_ms: float = 40.0,
+                after_ms: float = 1.0) -> StaleReads:
     """Reads through a lagging follower, serializable against linearizable (module docstring).
 
     Parameters
@@ -131,9 +132,17 @@ def stale_reads(writes: int = 10, seed: int = 0, *, lag_ms: float = 40.0) -> Sta
         Seed of the run.
     lag_ms : float
         Delay of the links from the leader to the lagging follower (others: 1-10 ms).
+    after_ms : float
+        How long after a write's acknowledgement each read is asked (> 0: strictly after it,
+        so that the checker must order the read after the write). A follower learns that an
+        entry is committed only with the leader's next message, up to a heartbeat (20 ms)
+        plus its link's delay later: a serializable read asked sooner than that is stale even
+        without a slow link.
     """
-    if isinstance(writes, bool) or not isinstance(writes, int) or writes < 1 or lag_ms < 0:
-        raise ValueError(f"need writes >= 1 and lag_ms >= 0, got writes={writes!r}, lag_ms={lag_ms!r}")
+    if isinstance(writes, bool) or not isinstance(writes, int) or writes < 1 or lag_ms < 0 \
+            or after_ms <= 0:
+        raise ValueError(f"need writes >= 1, lag_ms >= 0 and after_ms > 0, got writes={writes!r}, "
+                         f"lag_ms={lag_ms!r}, after_ms={after_ms!r}")
     sim = cluster(3, seed=seed)
     first = sim.client()
     first.put(KEY, b"0")
@@ -149,7 +158,7 @@ def stale_reads(writes: int = 10, seed: int = 0, *, lag_ms: float = 40.0) -> Sta
         writer.put(KEY, value)
         history.append(Operation("writer", ("set", KEY, value), "ok", asked, sim.now))
         for kind in ("serializable", "linearizable"):
-            sim.run_for(1.0)  # the reader hears of the write, then reads: strictly after it
+            sim.run_for(after_ms)  # the reader hears of the write, then reads
             asked = sim.now
             got = reader.value(KEY, serializable=kind == "serializable")
             history.append(Operation(kind, ("get", KEY), got, asked, sim.now))

@@ -87,7 +87,7 @@ class Propose:
 
 
 @dataclass(frozen=True)
-class Read:
+class RangeRead:
     """Client request: read ``range``; linearizable (ReadIndex) or serializable (local)."""
 
     read_id: int
@@ -203,7 +203,7 @@ class EtcdServer(RaftServer):
                 out = Output()
                 out.reply = False
             return self.settle(now, out)
-        if isinstance(request, Read):
+        if isinstance(request, RangeRead):
             self.ranges[request.read_id] = request.range
             inner = ReadIndex(request.read_id) if request.linearizable else LocalRead(request.read_id)
             out = super().on_client(now, inner)
