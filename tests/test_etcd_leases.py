@@ -148,3 +148,30 @@ def test_bad_lease_input_is_refused_with_a_clear_error():
         etcd.lease_grant(0)
     with pytest.raises(ValueError, match="lease id is a positive int"):
         etcd.put("/a", "1", lease=-1)
+
+
+def test_a_background_keepalive_holds_the_lease_through_a_leader_crash_until_its_owner_stops():
+    """clientv3's ``KeepAlive``: a keepalive every third of the TTL, through a follower. The
+    leader crashes; the new leader takes the lease over; when the owner stops renewing, its
+    key goes one TTL after the last renewal the leader answered."""
+    sim, etcd = started(seed=4)
+    old = sim.leader()
+    owner = sim.client(next(i for i in sim.node_ids if i != old), timeout=0.25)
+    lease = owner.lease_grant(1).id
+    owner.put("/leader-election/me", "owner", lease=lease)
+    keeper = owner.keepalive(lease)
+    sim.run_for(1000)
+    sim.crash(old)
+    sim.run_for(2500)
+    assert owner.value("/leader-election/me") == b"owner"
+    assert len(keeper.renewed) >= 8 and keeper.lost <= 2 and keeper.error is None
+    gaps = [b - a for a, b in zip(keeper.renewed, keeper.renewed[1:], strict=False)]
+    assert max(gaps) < SECOND_MS  # never a whole TTL without a renewal answered
+    keeper.stop()
+    last = keeper.renewed[-1]
+    sim.run_until(lambda s: s.trace.values("lease-expired"), what="the lease's expiry")
+    when = [e.time for e in sim.trace if e.kind == "note" and e.tag == "lease-expired"][0]
+    assert last + SECOND_MS <= when <= last + SECOND_MS + LESSOR_MS + 1
+    sim.run_for(100)
+    assert owner.value("/leader-election/me") is None
+    sim.check()

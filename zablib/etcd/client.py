@@ -32,6 +32,7 @@ from zablib.core import NodeId
 from zablib.etcd.errors import (
     DuplicateKeyError,
     EtcdError,
+    LeaseNotFoundError,
     NoLeaderError,
     RequestTimeoutError,
     UnavailableError,
@@ -139,6 +140,67 @@ class Watch:
             self.client.sim.request(self.server, WatchCancel(self.watch_id))
         self.client.sim.watches.pop(self.watch_id, None)
         self.watch_id = 0
+
+
+@dataclass(eq=False)
+class KeepAliveLoop:
+    """A background keepalive (see :meth:`Client.keepalive`).
+
+    Attributes
+    ----------
+    lease : int
+        The lease kept alive.
+    renewed : list of float
+        When each keepalive was answered (simulated ms).
+    lost : int
+        Keepalives not answered (their server crashed, or no leader answered in time).
+    error : EtcdError or None
+        Why it stopped by itself (the lease is gone: ``LeaseNotFoundError``).
+    stopped : bool
+        Whether it has stopped.
+    """
+
+    client: Client
+    lease: int
+    renewed: list[float] = field(default_factory=list)
+    lost: int = 0
+    error: EtcdError | None = None
+    stopped: bool = False
+    next_at: float = 0.0
+    every_ms: float = 0.0
+    pending: Pending | None = None
+
+    def stop(self) -> None:
+        """Stop renewing (the owner goes away)."""
+        self.stopped = True
+
+    def tick(self) -> None:
+        """Called as the simulation runs: take the answer in, send the next keepalive when due."""
+        sim = self.client.sim
+        pending = self.pending
+        if pending is not None and pending.done:
+            self.pending = None
+            if pending.error is None:
+                self.renewed.append(pending.answered_at)
+                self.every_ms = pending.response.ttl * 1000.0 / 3  # clientv3: every TTL / 3
+            elif isinstance(pending.error, LeaseNotFoundError):
+                self.error, self.stopped = pending.error, True
+            else:
+                self.lost += 1
+        elif pending is not None and sim.now - pending.asked_at >= self.client.timeout_ms:
+            sim.refuse(pending, RequestTimeoutError("keepalive"))
+            self.pending = None
+            self.lost += 1
+        if self.stopped or self.pending is not None or sim.now < self.next_at:
+            return
+        try:
+            self.pending = self.client.keepalive_async(self.lease)
+        except UnavailableError:
+            return
+        if self.pending.error is not None:  # refused at once: no leader known; retry soon
+            self.pending, self.next_at = None, sim.now + RETRY_MS
+            return
+        self.next_at = sim.now + (self.every_ms or RETRY_MS)
 
 
 class Client:
@@ -309,6 +371,16 @@ class Client:
         :class:`~zablib.etcd.errors.LeaseNotFoundError` if it has expired or never existed."""
         return self.call(lambda: self.keepalive_async(lease_id), retry_unavailable=True)
 
+    def keepalive(self, lease_id: int) -> KeepAliveLoop:
+        """Keep lease ``lease_id`` alive in the background, as clientv3's ``KeepAlive``: a
+        keepalive every third of the TTL the server last answered, sent as the simulation runs,
+        until :meth:`KeepAliveLoop.stop` (the owner stops renewing: the lease expires one TTL
+        after the last renewal) or until the lease is gone (``LeaseNotFoundError``)."""
+        loop = KeepAliveLoop(self, _lease_id(lease_id, allow_zero=False))
+        self.sim.keepers.append(loop)
+        loop.tick()
+        return loop
+
     # -- watches -----------------------------------------------------------------------------------------
     def watch(self, key: bytes | str, *, prefix: bool = False, start_revision: int = 0) -> Watch:
         """Watch ``key`` (with ``prefix``, every key starting with it) from ``start_revision``
@@ -412,5 +484,5 @@ def _lease_id(lease: int, allow_zero: bool = True) -> int:
     return lease
 
 
-__all__ = ["Client", "Pending", "Watch", "compare", "op_put", "op_get", "op_delete", "check_txn",
-           "RequestTimeoutError"]
+__all__ = ["Client", "Pending", "Watch", "KeepAliveLoop", "compare", "op_put", "op_get", "op_delete",
+           "check_txn", "RequestTimeoutError"]

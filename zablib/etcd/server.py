@@ -172,6 +172,9 @@ class EtcdServer(RaftServer):
         # etcd's minimum TTL: 1.5 election timeouts, rounded up to whole seconds.
         self.store = mvcc.KVStore(min_ttl=max(1, math.ceil(1.5 * self.election_ms[0] / SECOND_MS)))
         self.ranges: dict[int, mvcc.Range] = {}  # reads asked of this server, by read id
+        # Writes asked of this incarnation, answered when applied (etcd's wait registry: a
+        # restarted server applies its log again but answers nobody for what it did before).
+        self.asked: set[int] = set()
         self.watchers: dict[int, Watcher] = {}
         self.primary = False  # a promoted lessor: this server keeps the leases' clocks
         self.expiry: dict[int, float] = {}  # lease -> when it expires (primary only)
@@ -194,6 +197,7 @@ class EtcdServer(RaftServer):
 
     def on_client(self, now: float, request: Any) -> Output:
         if isinstance(request, Propose):
+            self.asked.add(request.command.request_id)
             if self.role == LEADER:
                 out = super().on_client(now, request.command)
             elif self.leader_id is not None:
@@ -331,7 +335,8 @@ class EtcdServer(RaftServer):
                     if mine:
                         self.notify(out, watch_id, revision, mine)
                     watcher.next_revision = revision + 1
-        if command.origin == self.id and command.request_id:
+        if command.origin == self.id and command.request_id in self.asked:
+            self.asked.discard(command.request_id)
             out.note(f"answers #{command.request_id}: {type(response).__name__}", tag="kv-response",
                      value=(("req", command.request_id), response))
 

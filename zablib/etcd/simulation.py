@@ -16,7 +16,7 @@ from typing import Any
 
 import zablib.protocols.raft as raft
 from zablib.core import NodeId
-from zablib.etcd.client import Client, Pending, Watch
+from zablib.etcd.client import Client, KeepAliveLoop, Pending, Watch
 from zablib.etcd.errors import RequestTimeoutError, UnavailableError, error_for
 from zablib.etcd.server import EtcdServer
 from zablib.invariants import InvariantViolation
@@ -37,6 +37,8 @@ class EtcdSimulation(raft.RaftSimulation):
         self.watches: dict[int, Watch] = {}
         #: Watches whose server crashed, to reopen on another server as soon as one is up.
         self.to_resume: list[Watch] = []
+        #: Background keepalives (``Client.keepalive``), ticked after every event.
+        self.keepers: list[KeepAliveLoop] = []
         self.collected = 0  # how much of the trace collect() has read
 
     # -- ids -------------------------------------------------------------------------------------
@@ -115,6 +117,8 @@ class EtcdSimulation(raft.RaftSimulation):
         trace = self.trace
         if self.collected >= len(trace):
             return
+        if self.keepers:
+            self.keepers = [k for k in self.keepers if not k.stopped]
         new = trace[self.collected:]
         self.collected = len(trace)
         for e in new:
@@ -135,6 +139,8 @@ class EtcdSimulation(raft.RaftSimulation):
                                                     failure.compact_revision)
             elif e.kind == "crash":
                 self.server_lost(e.node)
+        for keeper in list(self.keepers):
+            keeper.tick()
         if self.to_resume:
             waiting, self.to_resume = self.to_resume, []
             for watch in waiting:
