@@ -61,7 +61,8 @@ def test_the_detector_sees_the_direct_switch_s_two_leaders_and_joint_consensus_s
 def test_random_timings_are_the_same_for_the_same_seed_and_within_bounds():
     a = membership.random_timings(5, seed=7)
     assert a == membership.random_timings(5, seed=7) != membership.random_timings(5, seed=8)
-    assert all(0 <= g <= 300 for t in a for g in t.gaps_ms)
+    assert all(0 <= g <= 300 for t in a for g in t.gaps_ms[:4])
+    assert all(t.gaps_ms[4] == 1000 for t in a)  # watched a second after the last step
     assert all(0 <= t.down_ms <= 1000 for t in a)
 
 

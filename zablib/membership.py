@@ -225,13 +225,15 @@ def _raft_grow(protocol: str, order: tuple[NodeId, ...], seed: int, timing: Timi
 
 
 def random_timings(count: int, *, seed: int = 0, max_gap_ms: float = 300.0,
-                   max_down_ms: float = 1000.0) -> list[Timing]:
-    """``count`` timings drawn at random (gaps uniform in ``[0, max_gap_ms]``, downtime in
-    ``[0, max_down_ms]``), the same for the same ``seed``."""
-    if count < 0 or max_gap_ms < 0 or max_down_ms < 0:
-        raise ValueError("count, max_gap_ms and max_down_ms must not be negative")
+                   max_down_ms: float = 1000.0, watch_ms: float = 1000.0) -> list[Timing]:
+    """``count`` timings drawn at random, the same for the same ``seed``: the four gaps between
+    steps uniform in ``[0, max_gap_ms]``, the downtime in ``[0, max_down_ms]``, and the last gap
+    ``watch_ms``, how long the run is watched after its last step (a short last gap would end
+    the run before the last restarted server has rejoined)."""
+    if count < 0 or max_gap_ms < 0 or max_down_ms < 0 or watch_ms < 0:
+        raise ValueError("count, max_gap_ms, max_down_ms and watch_ms must not be negative")
     rng = random.Random(seed)
-    return [Timing(tuple(round(rng.uniform(0, max_gap_ms), 1) for _ in range(5)),
+    return [Timing((*(round(rng.uniform(0, max_gap_ms), 1) for _ in range(4)), watch_ms),
                    round(rng.uniform(0, max_down_ms), 1)) for _ in range(count)]
 
 
