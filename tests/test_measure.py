@@ -275,3 +275,9 @@ def test_a_snapshot_slower_than_init_limit_never_lands():
     # on the follower first, again and again.
     run = catch_up_time(10_000_000, DIFF_LIMIT + 1, limit_ms=1_000.0)
     assert not run.caught_up and run.attempts > 2 and run.mode == ""
+
+
+def test_every_follower_is_counted_even_one_that_synchronises_after_the_leader_is_established():
+    # With 3 voters and 6 observers (seed 0) the leader is established with voter 1 while voter
+    # 2 is still connecting; counting at once would miss voter 2's proposal and commit.
+    assert leader_messages_per_write(3, observers=6) == 2 * 2 + 6

@@ -1287,3 +1287,108 @@ def state_graph(
     ax.set_axis_off()
     ax.set_title(title or "state graph, by breadth-first depth", fontsize=10)
     return _finish(fig, owned)
+
+
+# -- measurements: curves of measured numbers (zablib.coord.measure) -----------------------------
+
+#: Colours of the series of :func:`measured_curves`, in order: Okabe and Ito's palette, distinct
+#: for the common colour-vision deficiencies (and each series has its own marker as well).
+CURVE_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
+CURVE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+#: Colour of the marks of points that never finished (an infinite measurement).
+NEVER_COLOR = "tab:red"
+
+
+def _thousands(value: float, _pos: Any = None) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:g}"
+
+
+def measured_curves(series: Mapping[str, Iterable[tuple[float, float]]], *, xlabel: str, ylabel: str,
+                    title: str | None = None, logy: bool = False, percent_x: bool = False,
+                    xticks: Iterable[float] | None = None, ax: Axes | None = None) -> Figure:
+    """Measured points joined by lines, one labelled series each, e.g. latency against value size.
+
+    Parameters
+    ----------
+    series : mapping of str -> iterable of (x, y)
+        The points of each series, in the order to join them; the legend shows the labels in
+        this order. A point whose ``y`` is infinite (a run that never finished) is drawn as a
+        red cross on the top edge, with a legend entry of its own.
+    xlabel, ylabel : str
+        Axis labels.
+    title : str, optional
+        Axes title.
+    logy : bool
+        A logarithmic y axis (for numbers spanning orders of magnitude).
+    percent_x : bool
+        ``x`` values are shares from 0 to 1, labelled as percentages.
+    xticks : iterable of float, optional
+        Where to put the x axis's ticks (e.g. the ensemble sizes measured); default: automatic.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    """
+    import math
+
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    if not series:
+        raise ValueError("measured_curves needs at least one series")
+    fig, ax, owned = _axes(ax, (FIG_WIDTH, 3.6))
+    never: list[float] = []
+    for k, (label, points) in enumerate(series.items()):
+        points = list(points)
+        finite = [(x, y) for x, y in points if math.isfinite(y)]
+        never += [x for x, y in points if not math.isfinite(y)]
+        color = CURVE_COLORS[k % len(CURVE_COLORS)]
+        ax.plot([x for x, _ in finite], [y for _, y in finite], marker=CURVE_MARKERS[k % len(CURVE_MARKERS)],
+                color=color, label=label, linewidth=1.6, markersize=5)
+    if logy:
+        ax.set_yscale("log")
+    if never:
+        ax.plot(never, [1.0] * len(never), linestyle="none", marker="x", color=NEVER_COLOR,
+                markersize=8, markeredgewidth=2, transform=ax.get_xaxis_transform(), clip_on=False,
+                label="never finished")
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    if percent_x:
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    if xticks is not None:
+        ax.set_xticks(list(xticks))
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.tick_params(labelsize=9)
+    ax.grid(True, which="major", color="0.88", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=9, frameon=False, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _finish(fig, owned)
+
+
+def throughput_curves(runs: Mapping[Any, Any], *, title: str | None = None, logy: bool = True,
+                      ax: Axes | None = None) -> Figure:
+    """The ZooKeeper paper's Figure 5 from measured runs: operations per second against the share
+    of reads, one curve per ensemble.
+
+    Parameters
+    ----------
+    runs : mapping
+        Measurements, e.g. ``zablib.coord.measure.sweep(...)``'s ``{(servers, ratio): Throughput}``
+        (only the values are read: any objects with ``servers``, ``observers``, ``read_ratio`` and
+        ``ops_per_second``). Runs of the same servers and observers make one curve, in the
+        order of their first appearance, their points in order of read ratio.
+    title : str, optional
+        Axes title.
+    logy : bool
+        A logarithmic y axis (default): all writes and all reads differ a hundredfold.
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    """
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for run in runs.values():
+        label = f"{run.servers} servers" + (f" + {run.observers} observers" if run.observers else "")
+        curves.setdefault(label, []).append((run.read_ratio, run.ops_per_second))
+    return measured_curves({label: sorted(points) for label, points in curves.items()},
+                           xlabel="share of reads", ylabel="operations per simulated second",
+                           title=title, logy=logy, percent_x=True, ax=ax)

@@ -163,13 +163,17 @@ def _ensemble(servers: int, observers: int, seed: int, clients: int, link: LinkC
     return Ensemble(servers, seed=seed, max_clients=clients, link=link or DEFAULT_LINK, **kwargs)
 
 
-def _settle(ens: Ensemble) -> NodeId:
-    """Run until a leader is established and every other server follows it (or observes)."""
+def _settle(ens: Ensemble, *, serving: bool = False) -> NodeId:
+    """Run until a leader is established and every other server follows it (or observes); with
+    ``serving``, until every server is also synchronised and serving (a leader is established
+    with a quorum of voters, and a late follower may still be synchronising)."""
     sim = ens.sim
 
     def settled(s: Any) -> bool:
         leader = s.leader()
-        return leader is not None and all(s.status(i).leader == leader for i in ens.servers)
+        return leader is not None and all(
+            s.status(i).leader == leader and (not serving or s.status(i).extra.get("serving"))
+            for i in ens.servers)
 
     sim.run_until(settled, limit=1_000_000, what="a leader followed by every server")
     return sim.leader()
@@ -353,7 +357,7 @@ def leader_messages_per_write(servers: int, observers: int = 0, *, writes: int =
     _check_int("observers", observers, 0)
     _check_int("writes", writes, 1)
     ens = _ensemble(servers, observers, seed, 1, None)
-    leader = _settle(ens)
+    leader = _settle(ens, serving=True)  # a follower still synchronising would be left out
     others = [s for s in ens.servers if s != leader]
     zk = ens.client(hosts=others[0] if others else leader)
     zk.start()
