@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import json
+import re
 import shutil
 
 import pytest
@@ -48,3 +51,129 @@ def test_pages_load_their_scripts_from_the_book_itself(built_book: BookBuild) ->
         assert text.count("const THEBE_JS_URL") <= 1, f"{page} declares THEBE_JS_URL twice"
         assert "cdn.jsdelivr.net/npm/mathjax" not in text, f"{page} loads MathJax from a CDN"
         assert "cdnjs.cloudflare.com" not in text, f"{page} loads require.js from a CDN"
+
+
+WIDGET_STATE = re.compile(
+    r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', re.S)
+WIDGET_VIEW = re.compile(
+    r'<script type="application/vnd.jupyter.widget-view\+json">(.*?)</script>', re.S)
+
+
+def saved_panels(page_html: str) -> list[list[dict]]:
+    """The widget states of each panel a page shows (every model reachable from the panel)."""
+    states = [json.loads(html_lib.unescape(m)) for m in WIDGET_STATE.findall(page_html)]
+    models = {k: v["state"] for s in states for k, v in s.get("state", {}).items()}
+    panels = []
+    for view in WIDGET_VIEW.findall(page_html):
+        todo, seen, found = [json.loads(html_lib.unescape(view))["model_id"]], set(), []
+        while todo:
+            model_id = todo.pop()
+            if model_id in seen or model_id not in models:
+                continue
+            seen.add(model_id)
+            found.append(models[model_id])
+            todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(models[model_id]))
+        panels.append(found)
+    return panels
+
+
+def changed_controls(panel: list[dict]) -> list[str]:
+    """The controls of a saved panel that are not at their initial values (a ScenarioPanel's
+    per :data:`zablib.widgets.SCENARIO_CONTROLS`; a FailurePanel's: no fault, first choice)."""
+    from zablib.widgets import SCENARIO_CONTROLS
+
+    by_description = {s.get("description"): s for s in panel if s.get("description")}
+    changed = []
+    scenario = by_description.get("scenario")
+    if scenario is not None:  # a ScenarioPanel: its run's controls at their initial values
+        label = scenario["_options_labels"][scenario["index"]]
+        for _, kind, description, choices, initial in SCENARIO_CONTROLS[label][1]:
+            state = by_description[description]
+            if kind == "menu" and state["index"] is None:
+                changed.append(f"{label}: the menu {description!r} shows no choice")
+                continue
+            value = (choices[state["index"]][1] if kind == "menu" else state["value"])
+            if value != initial:
+                changed.append(f"{label}: {description} = {value!r}, not {initial!r}")
+        return changed
+    for description, state in by_description.items():
+        if description.startswith("crash node") and state["value"]:
+            changed.append(f"{description} is ticked")
+        elif description == "loss" and state["value"]:
+            changed.append(f"loss = {state['value']}")
+        elif state.get("_model_name") == "DropdownModel" and state.get("index"):
+            changed.append(f"{description} = {state['_options_labels'][state['index']]!r}")
+    return changed
+
+
+def test_saved_panels_show_their_first_run_and_the_kernel_line(built_book: BookBuild) -> None:
+    """What a static page shows of a panel is the state its notebook saved: the first run,
+    the one the text describes (the book's panels start with no fault and their first choice),
+    never the last run some later cell set; and each has its line about needing a kernel."""
+    from zablib.widgets import KERNEL_NOTE
+
+    html = built_book.html
+    assert (html / "intro.html").is_file(), built_book.output
+    problems, count = [], 0
+    for page in sorted(html.rglob("*.html")):
+        for panel in saved_panels(page.read_text(encoding="utf-8")):
+            count += 1
+            where = page.relative_to(html).as_posix()
+            problems += [f"{where}: {c}" for c in changed_controls(panel)]
+            if not any(s.get("value") == KERNEL_NOTE for s in panel):
+                problems.append(f"{where}: a panel without the kernel line")
+    assert count >= 9 and not problems, "\n".join(problems) or f"only {count} panels"
+
+
+def glossary_terms(text: str) -> list[str]:
+    """The first name of each entry of the glossary directive in ``text``, in page order."""
+    block = text.split("```{glossary}\n", 1)[1].split("\n```", 1)[0]
+    entries = re.split(r"\n\s*\n(?=\S)", block.strip("\n"))
+    return [entry.split("\n", 1)[0] for entry in entries]
+
+
+def test_the_glossary_is_in_alphabetical_order() -> None:
+    """A reader scans the glossary by its English names: entries sorted, case aside."""
+    terms = glossary_terms((ROOT / "appendix" / "glossary.md").read_text(encoding="utf-8"))
+    assert len(terms) > 50, terms
+    misplaced = [f"{a!r} before {b!r}" for a, b in zip(terms, terms[1:], strict=False)
+                 if a.casefold() > b.casefold()]
+    assert not misplaced, "glossary out of order: " + "; ".join(misplaced)
+
+
+def test_the_api_reference_has_a_page_per_module_each_listed_and_built() -> None:
+    """appendix/api.md lists one page per module (or package) under appendix/api/; each is in
+    the table of contents (only listed files are built) and documents its modules once."""
+    pages = sorted(p.stem for p in (ROOT / "appendix" / "api").glob("*.md"))
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    index = (ROOT / "appendix" / "api.md").read_text(encoding="utf-8")
+    assert len(pages) > 20, pages
+    assert not [p for p in pages if f"- file: appendix/api/{p}\n" not in toc], "not in _toc.yml"
+    assert not [p for p in pages if f"<api/{p}>`" not in index], "not listed in appendix/api.md"
+    documented = [m for p in (ROOT / "appendix" / "api").glob("*.md")
+                  for m in re.findall(r"automodule:: (\S+)", p.read_text(encoding="utf-8"))]
+    assert len(documented) == len(set(documented)), "a module is documented twice"
+    assert "automodule:: zablib.core" not in index, "the modules' members belong on their pages"
+
+
+def test_every_predict_then_run_answer_is_in_a_collapsed_dropdown() -> None:
+    """A reader asked to predict must not read the answer first: after every "Predict, then
+    run" question, the explanation (before the next section) sits in a ``:::{dropdown}``,
+    closed until opened."""
+    pages = [ROOT / "intro.ipynb", *sorted((ROOT / "chapters").glob("0[134]_*/*.ipynb")),
+             ROOT / "chapters" / "05_principles" / "zab_recovery.ipynb",
+             ROOT / "chapters" / "05_principles" / "raft.ipynb"]
+    question = re.compile(r"(?m)\*\*Predict, then run\.\*\*|^#+ Predict, then run")
+    asked, missing = 0, []
+    for page in pages:
+        cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
+        texts = ["".join(c["source"]) if c["cell_type"] == "markdown" else "" for c in cells]
+        for index, text in enumerate(texts):
+            if not question.search(text):
+                continue
+            asked += 1
+            after = "\n".join(texts[index + 1:])
+            section = re.split(r"(?m)^## ", after, maxsplit=1)[0]
+            if ":::{dropdown}" not in section:
+                missing.append(f"{page.relative_to(ROOT)}, cell {index}")
+    assert asked >= 10 and not missing, f"answers not in a dropdown: {missing}"

@@ -72,10 +72,16 @@ INSPECT_PAGE = r"""
     if (!panel) return {model: JSON.parse(script.textContent).model_id, rendered: false};
     const images = [...panel.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0);
     const svgs = [...panel.querySelectorAll('svg')].filter(s => s.getBoundingClientRect().width > 50);
+    const note = panel.querySelector('.zablib-kernel-note');
     return {model: JSON.parse(script.textContent).model_id, rendered: panel.childElementCount > 0,
             height: panel.getBoundingClientRect().height, text: panel.innerText,
-            figures: images.length + svgs.length};
+            figures: images.length + svgs.length,
+            note: note && note.getBoundingClientRect().height > 0 ? note.innerText : null};
   });
+  // Text outputs whose lines run past their box (hidden behind a scroll bar or cut off).
+  const clipped = [...document.querySelectorAll('.cell_output pre')]
+    .filter(p => p.scrollWidth > p.clientWidth + 1)
+    .map(p => p.textContent.trim().split('\n').pop().slice(0, 80));
 
   const skip = 'pre, code, script, style, textarea, mjx-container, .highlight';
   const raw = [];
@@ -102,7 +108,7 @@ INSPECT_PAGE = r"""
 
   return {panels, math: raw.concat(unrenderedMath), mathCount: document.querySelectorAll('.math').length,
           renderedMath: document.querySelectorAll('mjx-container').length,
-          broken, links, wide, column: box.width};
+          broken, links, wide, clipped, column: box.width};
 })()
 """
 
@@ -269,6 +275,29 @@ def test_every_panel_renders_its_controls_and_figures(reports: dict[str, PageRep
                 problems.append(f"{path}: panel {model} shows {panel['figures']} of its "
                                 f"{figures} figures")
     assert not problems, "\n".join(problems)
+
+
+def test_every_panel_says_its_controls_need_a_kernel_and_where_to_get_one(
+        reports: dict[str, PageReport]) -> None:
+    """On the static page the controls do nothing, and each panel says so in its first line,
+    naming the ways to a kernel (Binder and Live Code behind the launch button); the line is
+    shown by the book's stylesheet (in Jupyter it stays hidden)."""
+    problems, seen = [], 0
+    for path, report in reports.items():
+        for panel in report.facts["panels"]:
+            seen += 1
+            note = panel.get("note") or ""
+            if not ("running Python kernel" in note and "Binder" in note and "Live Code" in note):
+                problems.append(f"{path}: panel {panel['model']} shows no kernel line ({note!r})")
+            elif not panel["text"].lstrip().startswith(note.strip()[:40]):
+                problems.append(f"{path}: panel {panel['model']}'s kernel line is not its first")
+    assert seen and not problems, "\n".join(problems)
+
+
+def test_long_output_lines_stay_inside_their_box(reports: dict[str, PageReport]) -> None:
+    """A long line of text output (a summary, an error shown on purpose) wraps in its box: no
+    output is wider than its box, where a scroll bar hid its last line."""
+    assert not failures(reports, "clipped"), failures(reports, "clipped")
 
 
 def test_all_maths_is_typeset(reports: dict[str, PageReport]) -> None:

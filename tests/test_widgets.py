@@ -5,7 +5,12 @@ A test sets a control's ``.value`` (or clicks a button) exactly as a reader woul
 simulation the panel built, the summary it computed, the text it shows and the figures it drew.
 """
 
+import ast
+import json
+from pathlib import Path
+
 import matplotlib
+from IPython.core.inputtransformer2 import TransformerManager
 
 matplotlib.use("Agg")
 
@@ -342,3 +347,131 @@ def test_the_seed_changes_the_run_and_the_menu_offers_what_it_is_given():
         ScenarioPanel("lock", offer=["queue"])
     limited = ScenarioPanel("queue", offer=["queue", "barrier"], draw=False)
     assert list(limited.menu.options) == ["queue", "barrier"]
+
+
+# -- what the book saves: the displayed panel keeps its first run --------------------------------
+
+def test_a_copy_shows_the_same_run_and_driving_it_leaves_the_panel_alone(panel):
+    panel.seed.value = 4
+    panel.crash_windows[2].value = (300, 600)
+    panel.crash_boxes[2].value = True
+    shown = panel.summary_text
+    copy = panel.copy()
+    assert copy.scenario == panel.scenario and copy.summary_text == shown
+    assert copy.last_figures == [] and copy.draw is False  # text only unless asked
+    copy.crash_boxes[1].value = True
+    copy.loss.value = 0.2
+    assert copy.summary_text != shown
+    assert panel.summary_text == shown and panel.scenario.loss == 0.0
+
+
+def test_a_copy_keeps_the_menus_choices_and_summary_of_its_panel():
+    votes = {"everyone yes": None, "1 votes no": {1: "no"}}
+    from zablib.protocols import twopc
+
+    panel = FailurePanel(twopc.cluster, n=2, seed=0, duration=400, choices={"votes": votes},
+                         summary=lambda sim: f"outcome {sim.outcome()}", draw=False)
+    panel.option_menus["votes"].value = {1: "no"}
+    copy = panel.copy()
+    assert copy.option_menus["votes"].value == {1: "no"}
+    assert list(copy.option_menus["votes"].options) == list(panel.option_menus["votes"].options)
+    assert copy.summary_text == panel.summary_text and copy.summary_text.startswith("outcome")
+    copy.option_menus["votes"].value = None
+    assert panel.option_menus["votes"].value == {1: "no"}
+
+
+def test_a_scenario_panel_copy_runs_the_same_and_drives_on_its_own():
+    panel = ScenarioPanel("lock and fencing", offer=["election", "lock and fencing"], draw=False)
+    panel.controls["pause_ms"].value = 450.0
+    copy = panel.copy()
+    assert copy.arguments == panel.arguments and copy.summary_text == panel.summary_text
+    assert list(copy.menu.options) == ["election", "lock and fencing"]
+    copy.controls["fencing"].value = False
+    assert panel.controls["fencing"].value is True and copy.run.stale_write_accepted != \
+        panel.run.stale_write_accepted
+
+
+def test_every_panel_opens_with_the_kernel_note_hidden_outside_the_book(panel):
+    from zablib.widgets import KERNEL_NOTE
+
+    for shown in (panel, ScenarioPanel("reads", draw=False)):
+        note = shown.widget.children[0]
+        assert note.value == KERNEL_NOTE and "zablib-kernel-note" in note._dom_classes
+        # Hidden in Jupyter (where the controls work); _assets/book.css shows it on a static page.
+        assert note.layout.display == "none"
+    assert "running Python kernel" in KERNEL_NOTE and "Binder" in KERNEL_NOTE
+    assert "Live Code" in KERNEL_NOTE
+
+
+BOOK_NOTEBOOKS = sorted({*Path(__file__).resolve().parents[1].glob("chapters/*/*.ipynb"),
+                         Path(__file__).resolve().parents[1] / "intro.ipynb"})
+
+
+def displayed_panels(path):
+    """(cell index, variable) of each panel a notebook displays, and its code cells' trees."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    python = TransformerManager().transform_cell  # IPython syntax (%xmode ...) to Python
+    trees = [(i, ast.parse(python("".join(c["source"])))) for i, c in enumerate(cells)
+             if c["cell_type"] == "code"]
+    shown = []
+    for index, tree in trees:
+        made = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "")
+                .endswith("Panel") for t in node.targets if isinstance(t, ast.Name)}
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Name) and last.value.id in made:
+            shown.append((index, last.value.id))
+    return shown, trees
+
+
+def root_name(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+@pytest.mark.parametrize("path", BOOK_NOTEBOOKS, ids=lambda p: p.name)
+def test_no_later_cell_drives_a_displayed_panel(path):
+    """The book shows a panel as its notebook left it, so after a panel is displayed no cell
+    sets its controls or presses its buttons (they drive ``panel.copy()`` instead): the page
+    shows the first run, the one its text describes."""
+    shown, trees = displayed_panels(path)
+    driven = []
+    for index, name in shown:
+        for later, tree in trees:
+            if later <= index:
+                continue
+            for node in ast.walk(tree):
+                targets = (node.targets if isinstance(node, ast.Assign)
+                           else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+                           else [])
+                if any(root_name(t) == name and not isinstance(t, ast.Name) for t in targets):
+                    driven.append(f"cell {later}: sets {ast.unparse(node)[:60]}")
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and root_name(node.func) == name
+                        and node.func.attr in {"rerun", "run", "step", "reset", "click"}):
+                    driven.append(f"cell {later}: calls {ast.unparse(node)[:60]}")
+    assert not driven, f"{path.name} drives its displayed panel:\n" + "\n".join(driven)
+
+
+def test_the_book_displays_panels():
+    assert sum(len(displayed_panels(p)[0]) for p in BOOK_NOTEBOOKS) >= 9
+
+
+def test_a_menu_whose_first_choice_is_none_shows_that_choice():
+    """"nobody" (the value None) is selected, not an empty menu, at the start and in a copy."""
+    panel = ScenarioPanel("membership", draw=False)
+    assert panel.controls["leave"].value == "w2"
+    panel.controls["leave"].value = None  # as code sets it
+    assert panel.controls["leave"].index == 0 and "w2 leave" not in panel.summary_text
+    panel.controls["leave"].index = 1
+    panel.controls["leave"].index = 0  # as a reader picks it
+    assert panel.controls["leave"].value is None and panel.controls["leave"].index == 0
+    assert panel.copy().controls["leave"].index == 0
+    barrier = ScenarioPanel("double barrier", draw=False)
+    assert barrier.controls["crash"].index == 0 and barrier.controls["crash"].value is None
+    failure = FailurePanel(primary_backup.cluster, 3, draw=False)
+    failure.partition.index = 1
+    failure.partition.value = None
+    assert failure.partition.index == 0 and failure.scenario.partition is None
+    assert failure.copy().partition.index == 0

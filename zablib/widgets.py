@@ -13,11 +13,18 @@ reading ``panel.sim``, ``panel.summary`` (data), ``panel.summary_text`` and ``pa
 :mod:`zablib.scenarios` (a recipe on the simulated coordination service, broken on purpose), and
 it draws the run's client lanes and its tree over time. Tests read ``panel.run`` (the run's
 dataclass), ``panel.summary_text`` and ``panel.last_figures``.
+
+A panel displayed in a notebook is saved with the notebook as it was when the notebook finished,
+and that saved state is what the published book shows. Code that drives a panel from a later cell
+therefore drives ``panel.copy()``, its own panel, so the displayed one keeps showing its first run.
+Each panel's first row, :data:`KERNEL_NOTE`, says that the controls need a running kernel; it is
+hidden (``display: none``) unless the book's stylesheet shows it on the static page.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,6 +32,45 @@ from zablib.core import NodeId
 from zablib.faults import Factory, Scenario, ScenarioRun, partition_choices
 from zablib.sim import Simulation
 from zablib.summary import Summary, summarize
+
+#: The line at the top of every panel (class ``zablib-kernel-note``): hidden in a notebook, shown by
+#: the book's stylesheet (``_assets/book.css``) where a saved panel is drawn without a kernel.
+KERNEL_NOTE = ("These controls need a running Python kernel: start one from the rocket button at "
+               "the top of the page (<b>Binder</b>, or <b>Live Code</b> to run this page's cells "
+               "in place).")
+
+
+@functools.cache
+def _menu_type() -> type:
+    """``ipywidgets.Dropdown`` in which None may be a choice ("nobody", "no partition").
+
+    A plain Dropdown takes the value None for "nothing selected": choosing such a choice, in
+    Jupyter or from code, emptied the menu (index None), and the static page showed it empty.
+    Here None selects its choice like any other value.
+    """
+    import ipywidgets as w
+    from traitlets import observe
+
+    class Menu(w.Dropdown):
+        @observe("value")
+        def _propagate_value(self, change: Mapping[str, Any]) -> None:
+            if change["new"] is None and None in self._options_values:
+                index = self._options_values.index(None)
+                if self.index != index:
+                    self.index = index
+            else:
+                super()._propagate_value(change)
+
+    return Menu
+
+
+def _kernel_note() -> Any:
+    """The panel's first row: :data:`KERNEL_NOTE`, hidden unless a stylesheet shows it."""
+    import ipywidgets as w
+
+    note = w.HTML(value=KERNEL_NOTE, layout=w.Layout(display="none"))
+    note.add_class("zablib-kernel-note")
+    return note
 
 
 class FailurePanel:
@@ -66,7 +112,8 @@ class FailurePanel:
     Attributes
     ----------
     widget : ipywidgets.VBox
-        What a notebook displays (displaying the panel itself shows it too).
+        What a notebook displays (displaying the panel itself shows it too). Its first row is
+        the :data:`KERNEL_NOTE`, hidden outside the book.
     sim : Simulation
         The current simulation.
     scenario : ~zablib.faults.Scenario
@@ -83,6 +130,8 @@ class FailurePanel:
         The ``summary`` callable.
     error : str or None
         The message of the ValueError the last rebuild raised (shown instead of pictures).
+    choices : dict
+        The ``choices`` the panel was given (its menus), as :meth:`copy` passes them on.
     """
 
     def __init__(
@@ -102,6 +151,7 @@ class FailurePanel:
 
         self.factory = factory
         self.n = n
+        self.choices = dict(choices or {})
         self.duration = float(duration)
         self.options = dict(options or {})
         self.option_menus: dict[str, Any] = {}
@@ -116,12 +166,13 @@ class FailurePanel:
             if initial not in values:
                 raise ValueError(f"options[{name!r}] = {initial!r} is not one of the choices {values!r}")
             self.options[name] = initial
-            self.option_menus[name] = w.Dropdown(options=pairs, index=values.index(initial),
+            self.option_menus[name] = _menu_type()(options=pairs, index=values.index(initial),
                                                  description=name,
                                                  layout=w.Layout(width="230px"),
                                                  style={"description_width": "70px"})
         self.actions = tuple(tuple(a) for a in actions)
         self.summarize: Callable[[Simulation], Summary | str] = summary or summarize
+        self._summary_argument = summary
         self.draw = draw
         # Validate the fixed parts once, with a clear error, before building any widget.
         probe = Scenario(n=n, seed=seed, duration=self.duration, actions=self.actions,
@@ -143,7 +194,7 @@ class FailurePanel:
             self.crash_windows[i] = window
             rows.append(w.HBox([box, window]))
         choices = partition_choices(self.node_ids)
-        self.partition = w.Dropdown(options=choices, index=0, description="partition",
+        self.partition = _menu_type()(options=choices, index=0, description="partition",
                                     layout=w.Layout(width="230px"), style={"description_width": "70px"})
         self.partition_window = w.FloatRangeSlider(value=(round(self.duration / 2), self.duration),
                                                    description="cut (ms)", **slider)
@@ -165,6 +216,7 @@ class FailurePanel:
         for control in controls:
             control.observe(self._changed, names="value")
         self.widget = w.VBox([
+            _kernel_note(),
             *([w.HBox(list(self.option_menus.values()))] if self.option_menus else []),
             *rows,
             w.HBox([self.partition, self.partition_window]),
@@ -179,6 +231,26 @@ class FailurePanel:
         self.error: str | None = None
         self._run: ScenarioRun | None = None
         self.rerun()
+
+    def copy(self, *, draw: bool = False) -> FailurePanel:
+        """A new panel with the same arguments and the same control values, for code to drive.
+
+        Setting a control of the displayed panel from a later cell would change what the
+        notebook saves, and so what the published page shows, to the last run set; drive a copy
+        instead. The copy draws no figures unless ``draw`` is True.
+        """
+        twin = FailurePanel(self.factory, self.n, seed=int(self.seed.value), duration=self.duration,
+                            options={**self.options,
+                                     **{k: m.value for k, m in self.option_menus.items()}},
+                            choices=self.choices, actions=self.actions,
+                            summary=self._summary_argument, draw=draw)
+        for i in self.node_ids:
+            twin.crash_windows[i].value = self.crash_windows[i].value
+            twin.crash_boxes[i].value = self.crash_boxes[i].value
+        twin.partition_window.value = self.partition_window.value
+        twin.partition.value = self.partition.value
+        twin.loss.value = self.loss.value
+        return twin
 
     # -- mapping widgets to a scenario -------------------------------------------------------
     @property
@@ -353,7 +425,8 @@ class ScenarioPanel:
     Attributes
     ----------
     widget : ipywidgets.VBox
-        What a notebook displays (displaying the panel shows it too).
+        What a notebook displays (displaying the panel shows it too). Its first row is the
+        :data:`KERNEL_NOTE`, hidden outside the book.
     menu : ipywidgets.Dropdown
         The run.
     controls : dict of str to widget
@@ -368,6 +441,8 @@ class ScenarioPanel:
         The figures drawn last.
     error : str or None
         The message of the ValueError the last run raised.
+    offer : list of str
+        The runs the menu offers.
     """
 
     def __init__(self, scenario: str = "lock and fencing", *, offer: Iterable[str] | None = None,
@@ -380,13 +455,15 @@ class ScenarioPanel:
             raise ValueError(f"unknown or not offered scenario(s) {unknown or [scenario]}; "
                              f"choose from {', '.join(SCENARIO_CONTROLS)}")
         self.draw = draw
-        self.menu = w.Dropdown(options=labels, value=scenario, description="scenario",
+        self.menu = _menu_type()(options=labels, value=scenario, description="scenario",
                                layout=w.Layout(width="300px"), style={"description_width": "70px"})
         self.seed = w.IntText(value=seed, description="seed", layout=w.Layout(width="160px"),
                               style={"description_width": "40px"})
         self.control_box = w.HBox([])
         self.output = w.Output()
-        self.widget = w.VBox([w.HBox([self.menu, self.seed]), self.control_box, self.output])
+        self.offer = labels
+        self.widget = w.VBox([_kernel_note(), w.HBox([self.menu, self.seed]), self.control_box,
+                              self.output])
         self.controls: dict[str, Any] = {}
         self.run: Any = None
         self.summary_text = ""
@@ -395,6 +472,14 @@ class ScenarioPanel:
         self.menu.observe(lambda _: self._switch(), names="value")
         self.seed.observe(lambda _: self.rerun(), names="value")
         self._switch()
+
+    def copy(self, *, draw: bool = False) -> ScenarioPanel:
+        """A new panel showing the same run with the same controls, for code to drive (see
+        :meth:`FailurePanel.copy`); it draws no figures unless ``draw`` is True."""
+        twin = ScenarioPanel(self.menu.value, offer=self.offer, seed=int(self.seed.value), draw=draw)
+        for name, control in self.controls.items():
+            twin.controls[name].value = control.value
+        return twin
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -418,8 +503,9 @@ class ScenarioPanel:
                 control = w.Checkbox(value=initial, description=description, indent=False,
                                      layout=w.Layout(width="230px"))
             else:
-                control = w.Dropdown(options=choices, value=initial, description=description,
-                                     layout=w.Layout(width="260px"), style=style)
+                control = _menu_type()(options=choices, index=[v for _, v in choices].index(initial),
+                                     description=description, layout=w.Layout(width="260px"),
+                                     style=style)
             control.observe(lambda _: self.rerun(), names="value")
             self.controls[name] = control
         self.control_box.children = tuple(self.controls.values())
