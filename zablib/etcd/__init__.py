@@ -27,7 +27,7 @@ Modules: ``errors`` (etcd's error texts), ``mvcc`` (the multi-version store: rev
 txn, compaction, the lease table; knows no consensus), ``server`` (``EtcdServer``: a
 ``RaftServer`` that applies what Raft commits, serves ReadIndex and local reads, keeps the
 leader's lease clocks and the watches), ``client`` (``Client``: put/get/delete/txn/compact,
-lease_grant/keepalive_once/lease_revoke, watch), ``simulation`` (``cluster(n)`` and
+lease_grant/keepalive/keepalive_once/lease_revoke, watch), ``simulation`` (``cluster(n)`` and
 ``EtcdSimulation``), ``contrast`` (the measured differences with ZooKeeper).
 """
 
@@ -36,7 +36,7 @@ import importlib
 # Loaded on first use (PEP 562), so that importing the pure store does not load Raft.
 _HOMES = {
     "cluster": "simulation", "EtcdSimulation": "simulation",
-    "Client": "client", "Pending": "client", "Watch": "client",
+    "Client": "client", "Pending": "client", "Watch": "client", "KeepAliveLoop": "client",
     "compare": "client", "op_put": "client", "op_get": "client", "op_delete": "client",
     "EtcdServer": "server",
     "EtcdError": "errors", "CompactedError": "errors", "FutureRevisionError": "errors",

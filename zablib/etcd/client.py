@@ -242,6 +242,15 @@ class Client:
                 return candidate
         raise UnavailableError(f"no endpoint of {list(self.endpoints)} is up")
 
+    def refused(self, pending: Pending, server: NodeId) -> None:
+        """``server`` knew no leader: fail ``pending`` and move to the next endpoint up (the
+        balancer of clientv3 moves off an unavailable server too)."""
+        self.sim.refuse(pending, NoLeaderError(f"server {server}"))
+        try:
+            self.connect(avoid=server)
+        except UnavailableError:
+            pass  # no other endpoint up: stay
+
     # -- requests in flight ------------------------------------------------------------------------------
     def submit(self, request: Any) -> Pending:
         """Hand a write (or a lease request) to the server; answered with a :class:`Pending`."""
@@ -250,7 +259,7 @@ class Client:
         pending = Pending(key, server, self.sim.now, request)
         self.sim.expect(pending)
         if not self.sim.request(server, Propose(Command(server, key[1], request))):
-            self.sim.refuse(pending, NoLeaderError(f"server {server}"))
+            self.refused(pending, server)
         return pending
 
     def read_async(self, request: mvcc.Range, serializable: bool = False) -> Pending:
@@ -259,7 +268,7 @@ class Client:
         pending = Pending(("read", read_id), server, self.sim.now, request)
         self.sim.expect(pending)
         if not self.sim.request(server, RangeRead(read_id, request, not serializable)):
-            self.sim.refuse(pending, NoLeaderError(f"server {server}"))
+            self.refused(pending, server)
         return pending
 
     def call(self, make: Any, *, retry_unavailable: bool) -> Any:
@@ -274,8 +283,6 @@ class Client:
                 retry_unavailable and isinstance(error, UnavailableError))
             if not retry or self.sim.now >= deadline:
                 return pending.result()
-            self.server = self.connect(avoid=pending.server if isinstance(error, NoLeaderError) and
-                                       len(self.endpoints) > 1 else None)
             self.sim.run(until=min(deadline, self.sim.now + RETRY_MS))
 
     # -- KV ----------------------------------------------------------------------------------------------
@@ -363,7 +370,7 @@ class Client:
         pending = Pending(key, server, self.sim.now, lease_id)
         self.sim.expect(pending)
         if not self.sim.request(server, KeepAlive(key[1], lease_id)):
-            self.sim.refuse(pending, NoLeaderError(f"server {server}"))
+            self.refused(pending, server)
         return pending
 
     def keepalive_once(self, lease_id: int) -> Any:

@@ -175,6 +175,7 @@ class EtcdServer(RaftServer):
         # Writes asked of this incarnation, answered when applied (etcd's wait registry: a
         # restarted server applies its log again but answers nobody for what it did before).
         self.asked: set[int] = set()
+        self.applied = 0  # the log index the store has applied
         self.watchers: dict[int, Watcher] = {}
         self.primary = False  # a promoted lessor: this server keeps the leases' clocks
         self.expiry: dict[int, float] = {}  # lease -> when it expires (primary only)
@@ -302,6 +303,7 @@ class EtcdServer(RaftServer):
         """Act on the ``apply`` and ``read`` notes Raft put in ``out``, in order."""
         for _, tag, value in list(out.notes):
             if tag == "apply":
+                self.applied = value[0]
                 self.apply(out, value[1])
             elif tag == "read" and value[0] in self.ranges:
                 self.answer_read(out, value[0], value[2])
@@ -342,7 +344,9 @@ class EtcdServer(RaftServer):
 
     def answer_read(self, out: Output, read_id: int, applied: int) -> None:
         request = self.ranges.pop(read_id)
-        assert applied == self.last_applied
+        # Raft served the read having applied ``applied`` entries; so has the store, here (the
+        # notes are read in order, and a handler may apply more after the read).
+        assert applied == self.applied, (applied, self.applied)
         try:
             response: Any = self.store.range(request)
         except (CompactedError, FutureRevisionError) as error:
