@@ -138,8 +138,9 @@ def test_bad_input_is_refused_with_a_clear_error():
 def test_a_watch_from_a_past_revision_delivers_exactly_the_changes_since_in_order():
     sim, etcd = started()
     writes = [etcd.put(f"/w/{k % 7}", str(k)).revision for k in range(50)]
-    r = writes[20]
-    watch = sim.client(3).watch("/w/", prefix=True, start_revision=r)
+    r = writes[19]
+    # start_revision is inclusive (etcd's): from r + 1 means every change after r.
+    watch = sim.client(3).watch("/w/", prefix=True, start_revision=r + 1)
     sim.run_for(50)
     assert watch.revisions == writes[20:]
     assert [e.kv.value for e in watch.events] == [str(k).encode() for k in range(20, 50)]

@@ -76,7 +76,26 @@ class Command:
     request: Any
 
     def __repr__(self) -> str:
-        return f"{type(self.request).__name__}#{self.request_id}"
+        return f"{describe_request(self.request)}#{self.request_id}"
+
+
+def describe_request(request: Any) -> str:
+    """A request in a few characters for the trace: ``put /a=1``, ``txn``, ``grant 2s`` ..."""
+    def text(b: bytes) -> str:
+        return b.decode(errors="replace")
+    if isinstance(request, mvcc.Put):
+        return f"put {text(request.key)}={text(request.value)}"
+    if isinstance(request, mvcc.DeleteRange):
+        return f"delete {text(request.key)}{'..' if request.range_end else ''}"
+    if isinstance(request, mvcc.Txn):
+        return f"txn({len(request.compare)} if, {len(request.success)} then, {len(request.failure)} else)"
+    if isinstance(request, mvcc.LeaseGrant):
+        return f"grant {request.ttl}s"
+    if isinstance(request, mvcc.LeaseRevoke):
+        return f"revoke lease {request.id}"
+    if isinstance(request, mvcc.Compact):
+        return f"compact {request.revision}"
+    return type(request).__name__
 
 
 @dataclass(frozen=True)
