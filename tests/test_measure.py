@@ -136,6 +136,7 @@ def test_percentiles_use_the_nearest_rank():
     ({"read_ratio": "all"}, "read_ratio must be a number from 0 to 1"),
     ({"clients": 0}, "clients must be an int >= 1"),
     ({"value_size": -1}, "value_size must be an int >= 0"),
+    ({"value_size": 1_048_576}, "more than a request may carry .* at most 1048519 bytes"),
     ({"observers": -1}, "observers must be an int >= 0"),
     ({"duration_ms": 0}, "duration_ms must be a finite number of ms > 0"),
     ({"warmup_ms": -5}, "warmup_ms must be a finite number of ms >= 0"),

@@ -235,6 +235,10 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         raise ValueError(f"read_ratio must be a number from 0 to 1, got {read_ratio!r}")
     duration = _check_ms("duration_ms", duration_ms, positive=True)
     warmup = _check_ms("warmup_ms", warmup_ms, positive=False)
+    if value_size > largest_value("/measured", "create"):
+        raise ValueError(f"value_size {value_size} is more than a request may carry (jute.maxbuffer; "
+                         f"ZooKeeper would drop the connection): at most "
+                         f"{largest_value('/measured', 'create')} bytes")
     costs = DEFAULT_COSTS if costs is None else costs
     if not isinstance(costs, Costs):
         raise TypeError(f"costs must be a zablib.network.Costs, got {type(costs).__name__}")
