@@ -157,6 +157,15 @@ def test_test_cells_edited_in_place_are_read_from_git(tmp_path):
     assert checked("01_replication", stub, exercises=folder)[0].failed == []
 
 
+def test_without_the_books_folder_the_notebooks_own_folder_is_read(tmp_path, monkeypatch):
+    shutil.copy(EXERCISES / "01_replication.ipynb", tmp_path / "98_elsewhere.ipynb")
+    (tmp_path / "solutions").mkdir()
+    monkeypatch.chdir(tmp_path / "solutions")  # a solution notebook's kernel runs here
+    namespace = student_namespace(EXERCISES / "solutions" / "01_replication.ipynb")
+    work, table = checked("98_elsewhere", namespace)
+    assert work.failed == [] and work.total == 7 and "98_elsewhere.ipynb" in table
+
+
 def test_a_name_that_is_not_an_exercise_is_refused():
     for bad in ("01_replication.ipynb", "replication", "../01_replication", "99_nothing"):
         with pytest.raises(ValueError, match="01_replication|no exercise"):

@@ -173,7 +173,8 @@ def released_exercise(
     name : str
         ``NN_name``: the notebook's file name without ``.ipynb``.
     exercises : path, optional
-        The folder of released exercises; default the book's ``exercises/`` next to zablib.
+        The folder of released exercises; default the book's ``exercises/`` next to zablib, else
+        the current folder, else its parent.
 
     Returns
     -------
@@ -189,12 +190,14 @@ def released_exercise(
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"check_my_work needs the exercise's name, like '01_replication', not {name!r}")
-    folder = Path(exercises) if exercises is not None else _BOOK_EXERCISES
-    path = folder / f"{name}.ipynb"
-    if not path.is_file():
+    # The book's exercises first; where zablib is installed apart from them, the notebook's own
+    # folder (exercises/) or its parent (from exercises/solutions/).
+    folders = [Path(exercises)] if exercises is not None else [_BOOK_EXERCISES, Path.cwd(), Path.cwd().parent]
+    path = next((f / f"{name}.ipynb" for f in folders if (f / f"{name}.ipynb").is_file()), None)
+    if path is None:
         raise ValueError(
-            f"no exercise {name!r}: {path} does not exist (the name is the notebook's file name "
-            "without .ipynb)"
+            f"no exercise {name!r}: no {name}.ipynb in {', '.join(str(f) for f in folders)} (the "
+            "name is the notebook's file name without .ipynb)"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
