@@ -4,7 +4,8 @@ After ``bash scripts/venv.sh`` in a fresh clone::
 
     .venv/bin/python scripts/check_local_route.py [exercises/01_replication.ipynb]
 
-starts ``.venv/bin/jupyter lab --no-browser`` on a free loopback port (as the README's
+starts ``.venv/bin/jupyter lab --no-browser`` (the ``jupyter`` beside the Python that runs this)
+on a free loopback port (as the README's
 ``.venv/bin/jupyter lab exercises/01_replication.ipynb`` does, without the browser), checks that it
 serves the JupyterLab page, reads the notebook through the contents API, opens a notebook session
 (which starts the kernel the front end would use, in the notebook's folder), executes every code
@@ -42,13 +43,13 @@ def free_port() -> int:
 
 
 class Server:
-    """``jupyter lab --no-browser`` from the clone's ``.venv``, on loopback with a fresh token."""
+    """``jupyter lab --no-browser`` from this Python's environment, on loopback with a fresh token."""
 
     def __init__(self, log: Path):
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", f"--port={self.port}",
+            [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", f"--port={self.port}",
              "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={ROOT}", *(["--allow-root"] if os.geteuid() == 0 else [])],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,

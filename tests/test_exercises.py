@@ -533,6 +533,93 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    # Leader's messages: forgets the observers, who are sent each committed write (Inform).
+    "messages-forget-observers": {
+        "12_leader_messages.ipynb": {
+            "solution-leader-messages": (
+                "def leader_messages(voters, observers):\n"
+                "    return 2 * (voters - 1)\n"
+            ),
+        },
+    },
+    # Leader's messages: an observer taken for a follower, sent a Proposal and a Commit.
+    "messages-observers-as-followers": {
+        "12_leader_messages.ipynb": {
+            "solution-leader-messages": (
+                "def leader_messages(voters, observers):\n"
+                "    return 2 * (voters - 1 + observers)\n"
+            ),
+        },
+    },
+    # Leader's messages: counts a Proposal and a Commit to the leader itself.
+    "messages-count-the-leader": {
+        "12_leader_messages.ipynb": {
+            "solution-leader-messages": (
+                "def leader_messages(voters, observers):\n"
+                "    return 2 * voters + observers\n"
+            ),
+        },
+    },
+    # Crashes: counts the observers in the quorum, as if they voted.
+    "commit-counts-observers": {
+        "12_leader_messages.ipynb": {
+            "solution-can-commit": (
+                "def can_commit(voters, observers, crashed):\n"
+                "    alive = [i for i in range(1, voters + observers + 1) if i not in crashed]\n"
+                "    return len(alive) > (voters + observers) // 2\n"
+            ),
+        },
+    },
+    # Crashes: half of the voters taken for a majority (wrong for even ensembles).
+    "commit-half-is-enough": {
+        "12_leader_messages.ipynb": {
+            "solution-can-commit": (
+                "def can_commit(voters, observers, crashed):\n"
+                "    alive = [i for i in range(1, voters + 1) if i not in crashed]\n"
+                "    return 2 * len(alive) >= voters\n"
+            ),
+        },
+    },
+    # Membership: "more than one server changes" taken for the test; swapping one server for
+    # another in a four-server configuration changes two and is safe.
+    "change-of-two-servers-is-unsafe": {
+        "13_quorum_change.ipynb": {
+            "solution-disjoint-majorities": (
+                "def disjoint_majorities(old, new):\n"
+                "    return len(set(old) ^ set(new)) > 1\n"
+            ),
+        },
+    },
+    # Membership: the majorities must leave a server over, so 3 + 2 of five servers is missed.
+    "majorities-strictly-inside-the-union": {
+        "13_quorum_change.ipynb": {
+            "solution-disjoint-majorities": (
+                "def disjoint_majorities(old, new):\n"
+                "    old, new = set(old), set(new)\n"
+                "    return (len(old) // 2 + 1) + (len(new) // 2 + 1) < len(old | new)\n"
+            ),
+        },
+    },
+    # Rolling restart: ignores who has switched (splits possible at every moment of a change).
+    "split-ignores-who-switched": {
+        "13_quorum_change.ipynb": {
+            "solution-split-possible": (
+                "def split_possible(old, new, switched):\n"
+                "    old, new = set(old), set(new)\n"
+                "    return (len(old) // 2 + 1) + (len(new) // 2 + 1) <= len(old | new)\n"
+            ),
+        },
+    },
+    # Rolling restart: lets the switched servers count in the old majority too.
+    "split-counts-switched-servers-twice": {
+        "13_quorum_change.ipynb": {
+            "solution-split-possible": (
+                "def split_possible(old, new, switched):\n"
+                "    old, new, switched = set(old), set(new), set(switched)\n"
+                "    return len(old) > len(old) // 2 and len(new & switched) > len(new) // 2\n"
+            ),
+        },
+    },
 }
 
 
@@ -565,10 +652,20 @@ def test_solutions_full_marks_stubs_zero_wrong_answers_caught(tmp_path: Path) ->
 
 def test_requirements_pin_a_jupyter_front_end_and_it_runs():
     # The README's local route: `bash scripts/venv.sh`, then `.venv/bin/jupyter lab NOTEBOOK`.
-    # (scripts/check_local_route.py takes that route through the server's API, in a fresh clone.)
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text(), re.M))
     assert "jupyterlab" in pins, "requirements.txt pins no Jupyter front end"
     jupyter = Path(sys.executable).with_name("jupyter")
     lab = subprocess.run([str(jupyter), "lab", "--version"], capture_output=True, text=True, timeout=60)
     assert lab.returncode == 0, lab.stderr
     assert lab.stdout.strip() == pins["jupyterlab"]
+
+
+def test_the_readmes_local_route_opens_and_runs_an_exercise_through_jupyter_lab():
+    # scripts/check_local_route.py: jupyter lab on loopback, the exercise through the contents API,
+    # a notebook session's kernel, every cell over its websocket, the check-my-work table printed.
+    route = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_local_route.py")],
+                           capture_output=True, text=True, timeout=600)
+    assert route.returncode == 0, route.stdout + route.stderr
+    assert "GET /lab: the JupyterLab page is served" in route.stdout
+    assert "code cell 11 [check-my-work]: ok" in route.stdout
+    assert "0 of 7 points; failed: test-majority-values" in route.stdout
