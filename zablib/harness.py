@@ -26,6 +26,11 @@ ZooKeeper recipes (exercises 9-10)
     release woke one waiter. :func:`fencing_trial` plugs a fencing check into the resource of
     :func:`zablib.scenarios.lock_pause_run` (a lock holder paused past its session) and returns
     a :class:`FencingTrial`: every write, judged stale or current, and what the resource did.
+Observers and membership changes (exercises 12-13)
+    :func:`leader_messages_trial` and :func:`commit_trial` ask a prediction about a ZAB
+    ensemble with observers (messages the leader sends per write; whether writes still commit
+    with some servers down) and run each case; :func:`splits_seen` lists the moments chapter 2's
+    runs reached two leaders at once, with the configurations they counted.
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import zablib.membership as membership
 import zablib.protocols.paxos as paxos
 import zablib.protocols.raft as raft
 import zablib.protocols.zab as zab
-from zablib.coord import Ensemble
+from zablib.coord import Ensemble, measure
 from zablib.core import NodeId
 from zablib.faults import (
     RandomFaults,
@@ -793,3 +799,129 @@ def fencing_trial(check: Callable[[int, int | None], bool],
                                             accepted, stale=token < newest))
             newest = max(newest, token)
     return trial
+
+
+# -- Observers and membership changes (exercises 12-13) ------------------------------------------
+#: (voters, observers) ensembles whose leader's messages per write exercise 12 counts in runs.
+LEADER_MESSAGE_CASES = ((1, 0), (3, 0), (5, 0), (7, 0), (1, 1), (3, 1), (3, 4), (5, 2))
+#: (voters, observers, crashed servers) cases exercise 12 runs: ids 1..voters vote, the next
+#: ``observers`` ids observe.
+COMMIT_CASES = ((3, 0, (1,)), (3, 0, (1, 2)), (3, 2, (1, 2)), (3, 2, (4, 5)), (3, 2, (2, 4, 5)),
+                (5, 2, (1, 2)), (5, 2, (1, 2, 3)), (4, 0, (1,)), (4, 0, (1, 2)), (1, 2, (2, 3)),
+                (3, 4, (1, 4, 5, 6, 7)), (5, 4, (1, 2, 6, 7, 8, 9)), (5, 4, (3, 4, 5, 6)))
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """One question asked of a student's function and of a run: what the function said and
+    what the run measured."""
+
+    case: tuple
+    predicted: Any
+    measured: Any
+
+    @property
+    def right(self) -> bool:
+        return self.predicted == self.measured
+
+
+@dataclass
+class CountTrial:
+    """The questions :func:`leader_messages_trial` or :func:`commit_trial` asked, each with the
+    function's answer beside the run's."""
+
+    what: str
+    checks: list[CountCheck] = field(default_factory=list)
+
+    def wrong(self) -> list[CountCheck]:
+        """The checks whose prediction is not what the run measured."""
+        return [c for c in self.checks if not c.right]
+
+    def assert_matches(self) -> None:
+        """Raise AssertionError naming the first case the function got wrong."""
+        wrong = self.wrong()
+        if wrong:
+            first = wrong[0]
+            raise AssertionError(f"{len(wrong)} of {len(self.checks)} wrong; the first: "
+                                 f"{self.what}{first.case}: you said {first.predicted!r}, the "
+                                 f"run measured {first.measured!r}")
+
+
+def leader_messages_trial(predict: Callable[[int, int], Any],
+                          cases: Iterable[tuple[int, int]] = LEADER_MESSAGE_CASES,
+                          writes: int = 5) -> CountTrial:
+    """Ask ``predict(voters, observers)`` for the messages a ZAB leader sends per write, and
+    count them in a run of each ensemble (:func:`zablib.coord.measure.leader_messages_per_write`:
+    every message the leader sends that carries one of ``writes`` writes' zxids)."""
+    trial = CountTrial("leader_messages")
+    for voters, observers in cases:
+        measured = measure.leader_messages_per_write(voters, observers, writes=writes)
+        trial.checks.append(CountCheck((voters, observers), predict(voters, observers),
+                                       int(measured) if measured == int(measured) else measured))
+    return trial
+
+
+def commits_after_crashes(voters: int, observers: int, crashed: Iterable[NodeId], *,
+                          seed: int = 0) -> bool:
+    """Whether a ZAB ensemble of ``voters`` and ``observers`` still commits a write once the
+    servers ``crashed`` are down: it elects a leader (1 s), the servers crash, the others have
+    3 s to elect again, then a write goes to the leader and must be delivered by a live server
+    within 1 s."""
+    sim = zab.cluster(voters, observers=observers, seed=seed)
+    sim.run(until=1000)
+    for node in crashed:
+        sim.crash(node)
+    sim.run_for(3000)
+    accepted = sim.submit("probe")
+    sim.run_for(1000)
+    return accepted and any("probe" in sim.committed(i) for i in sim.node_ids if sim.is_up(i))
+
+
+def commit_trial(can_commit: Callable[[int, int, set[NodeId]], Any],
+                 cases: Iterable[tuple[int, int, tuple[NodeId, ...]]] = COMMIT_CASES,
+                 seed: int = 0) -> CountTrial:
+    """Ask ``can_commit(voters, observers, crashed)`` whether a ZAB ensemble still commits
+    writes with the servers ``crashed`` down, and run each case
+    (:func:`commits_after_crashes`)."""
+    trial = CountTrial("can_commit")
+    for voters, observers, crashed in cases:
+        measured = commits_after_crashes(voters, observers, crashed, seed=seed)
+        trial.checks.append(CountCheck((voters, observers, set(crashed)),
+                                       can_commit(voters, observers, set(crashed)), measured))
+    return trial
+
+
+@dataclass(frozen=True)
+class SplitSeen:
+    """Two leaders established at once in a run: the configurations they count (``old``, the
+    first leader's, and ``new``) and the servers running with the new one (``switched``)."""
+
+    run: str
+    old: frozenset[NodeId]
+    new: frozenset[NodeId]
+    switched: frozenset[NodeId]
+
+
+def splits_seen(seeds: Iterable[int] = range(2)) -> list[SplitSeen]:
+    """The two-leader moments of chapter 2's runs: the ZAB rolling restarts from 1..3 to 1..5
+    that :func:`zablib.membership.search` finds (every order, ``seeds``), and Raft's direct
+    switch from {1, 2, 3} to {3, 4, 5} (:func:`zablib.protocols.raft.scenario_direct_switch`;
+    there ``switched`` holds the servers whose log holds C_new)."""
+    seen = []
+    found = membership.search("zab-static", seeds=seeds)
+    for k, f in enumerate(found.found):
+        run = found.replay(k, until_two=True)
+        switched = frozenset(node for _, node in run.steps)
+        configs = sorted(frozenset(run.sim.nodes[leader].voters) for leader, _ in f.leaders)
+        old, new = sorted(configs, key=len)
+        seen.append(SplitSeen(f"ZAB, restart order {f.order}, seed {f.seed}", old, new,
+                              switched))
+    sim = raft.scenario_direct_switch()
+    leaders = membership.raft_established_leaders(sim)
+    configs = [frozenset(sim.nodes[leader].config) for leader, _ in leaders]
+    old, new = frozenset({1, 2, 3}), frozenset({3, 4, 5})
+    if sorted(configs, key=sorted) != sorted([old, new], key=sorted):  # pragma: no cover
+        raise AssertionError(f"scenario_direct_switch's leaders count {configs}")
+    switched = frozenset(i for i in sim.node_ids if sim.nodes[i].config == (3, 4, 5))
+    seen.append(SplitSeen("Raft's direct switch", old, new, switched))
+    return seen
