@@ -272,3 +272,22 @@ def test_the_same_seed_gives_the_same_trace():
         sim.run_for(100)
         return sim.trace.describe(), w.revisions
     assert run() == run()
+
+
+def test_a_write_forwarded_over_a_duplicating_network_is_applied_once():
+    """A follower forwards a client's write to the leader; the simulated network may deliver
+    the Forward twice (etcd's peers talk over TCP, which never does), and the leader then
+    appends it twice. Each server applies a request id once: one revision per write."""
+    sim, etcd = started(seed=6)
+    follower = next(i for i in sim.node_ids if i != sim.leader())
+    writer = sim.client(follower)
+    start = etcd.get("/init").revision
+    sim.set_duplication(0.5)
+    for k in range(10):
+        writer.put("/k", str(k))
+    sim.set_duplication(0.0)
+    sim.run_for(100)
+    assert etcd.get("/k").kvs[0].version == 10
+    assert etcd.get("/k").revision == start + 10
+    assert sim.trace.values("kv-duplicate")  # it happened, and was skipped
+    sim.check()

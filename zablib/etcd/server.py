@@ -195,6 +195,7 @@ class EtcdServer(RaftServer):
         # restarted server applies its log again but answers nobody for what it did before).
         self.asked: set[int] = set()
         self.applied = 0  # the log index the store has applied
+        self.done: set[int] = set()  # request ids applied (rebuilt with the store from the log)
         self.watchers: dict[int, Watcher] = {}
         self.primary = False  # a promoted lessor: this server keeps the leases' clocks
         self.expiry: dict[int, float] = {}  # lease -> when it expires (primary only)
@@ -339,6 +340,14 @@ class EtcdServer(RaftServer):
         command = entry.command
         if entry.kind != "command" or not isinstance(command, Command):
             return
+        if command.request_id:
+            if command.request_id in self.done:
+                # The same proposal twice in the log: a Forward the network duplicated (etcd's
+                # peers talk over TCP, which never does). Applied once, as TCP would have it.
+                out.note(f"skips #{command.request_id}: applied already", tag="kv-duplicate",
+                         value=command.request_id)
+                return
+            self.done.add(command.request_id)
         before = self.store.revision
         response = self.store.apply(command.request)
         if self.primary:
