@@ -17,8 +17,10 @@ returns. The server reads those notes, in order, after each input:
 
 Writes: a server that leads appends the request to its log; a follower forwards it to the
 leader it knows (:class:`Forward`, as etcd's Raft forwards proposals); a server that knows no
-leader refuses (``etcdserver: no leader``). Requests carry no retry identity: a proposal lost
-with a deposed leader is never answered and the client's deadline expires, as in etcd.
+leader refuses (``etcdserver: no leader``). A proposal lost with a deposed leader is never
+answered and the client's deadline expires, as in etcd (whose clients do not retry a write
+then). Each request id is applied once: the simulated network may duplicate a
+:class:`Forward`, which etcd's peers, talking over TCP, never see.
 
 Leases (etcd's lessor): that a lease exists, its TTL and its keys are replicated state (the
 store). *When* it expires is the leader's alone: the primary lessor keeps an expiry per lease in
