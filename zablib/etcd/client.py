@@ -18,6 +18,14 @@ What the client does as clientv3 does it:
   crashes, the client opens the watch again on another server from the last revision it received
   + 1 (clientv3's watcher does this by itself): it misses nothing and receives nothing twice,
   whichever server it lands on, since every server goes through the same revisions.
+* **Leases.** :meth:`Client.keepalive` renews a lease in the background, every third of its
+  TTL, as the simulation runs (clientv3's ``KeepAlive``); :meth:`Client.keepalive_once` renews
+  it once.
+
+What is simpler than etcd: the hop between a client and its server takes no time and fails only
+when the server crashes (the client notices at once, as a reset connection); a watch on a server
+cut off from the leader just stalls (clientv3's ``WithRequireLeader`` is not modelled); ranges
+are a key or a prefix (no sorting, limits or arbitrary ``range_end`` in the client); no auth.
 
 Time: TTLs are in seconds of simulated time (1000 simulated ms); deadlines in seconds too.
 """
