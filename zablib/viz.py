@@ -1376,8 +1376,9 @@ def throughput_curves(runs: Mapping[Any, Any], *, title: str | None = None, logy
     runs : mapping
         Measurements, e.g. ``zablib.coord.measure.sweep(...)``'s ``{(servers, ratio): Throughput}``
         (only the values are read: any objects with ``servers``, ``observers``, ``read_ratio`` and
-        ``ops_per_second``). Runs of the same servers and observers make one curve, in the
-        order of their first appearance, their points in order of read ratio.
+        ``ops_per_second``, and optionally ``fault``). Runs of the same servers, observers and
+        fault make one curve, in the order of their first appearance, their points in order of
+        read ratio.
     title : str, optional
         Axes title.
     logy : bool
@@ -1388,6 +1389,7 @@ def throughput_curves(runs: Mapping[Any, Any], *, title: str | None = None, logy
     curves: dict[str, list[tuple[float, float]]] = {}
     for run in runs.values():
         label = f"{run.servers} servers" + (f" + {run.observers} observers" if run.observers else "")
+        label += f", {run.fault}" if getattr(run, "fault", None) else ""
         curves.setdefault(label, []).append((run.read_ratio, run.ops_per_second))
     return measured_curves({label: sorted(points) for label, points in curves.items()},
                            xlabel="share of reads", ylabel="operations per simulated second",

@@ -533,3 +533,153 @@ class ScenarioPanel:
         from IPython.display import display
 
         display(self.widget)
+
+
+#: The faults :class:`ThroughputPanel` offers (``zablib.coord.measure.FAULTS``), by label.
+THROUGHPUT_FAULTS = (("none", None), ("one follower slowed (20 ms links)", "slow follower"),
+                     ("one follower crashed", "crashed follower"))
+
+
+class ThroughputPanel:
+    """An ipywidgets panel over chapter 2's measurement: choose an ensemble, a fault and a share of
+    reads, and see its throughput against the share of reads beside a 3-server ensemble's.
+
+    Controls: the voting servers, the observers, the share of reads (the point the summary
+    reports), a fault (none, one follower's links slowed, one follower crashed) and the seed.
+    Every change calls ``measure(servers, read_ratio, observers=..., fault=..., seed=...,
+    **options)`` (``zablib.coord.measure.throughput``) at each of ``ratios`` and at the chosen
+    share, then draws the curve with :func:`zablib.viz.throughput_curves` next to the baseline
+    (3 servers, no fault, same seed) and says in one line what it measured.
+
+    Parameters
+    ----------
+    measure : callable
+        ``measure(servers, read_ratio, **keywords)`` returning an object with ``servers``,
+        ``observers``, ``read_ratio``, ``ops_per_second``, ``p50_ms``, ``leader``, ``busy``
+        and ``fault``: ``zablib.coord.measure.throughput`` (passed in: this module does not
+        import the coordination service).
+    servers, observers : int
+        Initial ensemble.
+    read_ratio : float
+        Initial share of reads.
+    ratios : tuple of float
+        The shares of reads each curve is measured at.
+    options : dict, optional
+        Further keywords of every ``measure`` call, e.g. ``{"clients": 64, "duration_ms": 40.0}``.
+    seed : int
+        Initial seed.
+    draw : bool
+        Draw the figure (turn off when only the numbers matter).
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        What a notebook displays (displaying the panel shows it too). Its first row is the
+        :data:`KERNEL_NOTE`, hidden outside the book.
+    controls : dict of str to widget
+        ``servers``, ``observers``, ``read_ratio``, ``fault`` and ``seed``.
+    runs : dict
+        The last curve's measurements, ``{read_ratio: result}`` (empty after an error).
+    baseline : dict
+        The baseline's, likewise.
+    summary_text : str
+        The line shown under the figure, or the error.
+    last_figures : list of Figure
+        The figures drawn last.
+    error : str or None
+        The message of the ValueError or RuntimeError the last measurement raised.
+    """
+
+    SIZES = (1, 3, 5, 7, 9, 13)
+
+    def __init__(self, measure: Callable[..., Any], *, servers: int = 5, observers: int = 0,
+                 read_ratio: float = 0.9, ratios: tuple[float, ...] = (0.0, 0.5, 0.9, 1.0),
+                 options: Mapping[str, Any] | None = None, seed: int = 0, draw: bool = True):
+        import ipywidgets as w
+
+        if servers not in self.SIZES:
+            raise ValueError(f"servers must be one of {self.SIZES}, got {servers!r}")
+        self.measure = measure
+        self.ratios = tuple(ratios)
+        self.options = dict(options or {})
+        self.draw = draw
+        style = {"description_width": "90px"}
+        self.controls: dict[str, Any] = {
+            "servers": _menu_type()(options=self.SIZES, value=servers, description="voters",
+                                    layout=w.Layout(width="190px"), style=style),
+            "observers": w.IntSlider(value=observers, min=0, max=10, description="observers",
+                                     continuous_update=False, layout=w.Layout(width="330px"), style=style),
+            "read_ratio": w.FloatSlider(value=read_ratio, min=0.0, max=1.0, step=0.05,
+                                        description="share of reads", continuous_update=False,
+                                        readout_format=".0%", layout=w.Layout(width="330px"), style=style),
+            "fault": _menu_type()(options=THROUGHPUT_FAULTS, value=None, description="fault",
+                                  layout=w.Layout(width="330px"), style=style),
+            "seed": w.IntText(value=seed, description="seed", layout=w.Layout(width="190px"), style=style),
+        }
+        self.output = w.Output()
+        c = self.controls
+        self.widget = w.VBox([_kernel_note(), w.HBox([c["servers"], c["observers"]]),
+                              w.HBox([c["read_ratio"], c["fault"]]), c["seed"], self.output])
+        self.runs: dict[float, Any] = {}
+        self.baseline: dict[float, Any] = {}
+        self.summary_text = ""
+        self.last_figures: list[Any] = []
+        self.error: str | None = None
+        self._measured: dict[tuple, Any] = {}
+        for control in self.controls.values():
+            control.observe(lambda _: self.rerun(), names="value")
+        self.rerun()
+
+    def copy(self, *, draw: bool = False) -> ThroughputPanel:
+        """A new panel with the same controls, for code to drive (see :meth:`FailurePanel.copy`);
+        it draws no figure unless ``draw`` is True."""
+        c = self.controls
+        return ThroughputPanel(self.measure, servers=c["servers"].value, observers=c["observers"].value,
+                               read_ratio=c["read_ratio"].value, ratios=self.ratios,
+                               options=self.options, seed=c["seed"].value, draw=draw)
+
+    def _measure(self, servers: int, ratio: float, observers: int, fault: str | None) -> Any:
+        # Moving one slider reruns only what changed: the baseline and the other points stay.
+        seed = int(self.controls["seed"].value)
+        key = (servers, round(ratio, 4), observers, fault, seed)
+        if key not in self._measured:
+            self._measured[key] = self.measure(servers, round(ratio, 4), observers=observers,
+                                               fault=fault, seed=seed, **self.options)
+        return self._measured[key]
+
+    def rerun(self) -> None:
+        """Measure the chosen ensemble (and the baseline) and redraw."""
+        import zablib.viz as viz
+
+        c = self.controls
+        servers, observers, fault = c["servers"].value, c["observers"].value, c["fault"].value
+        chosen = round(float(c["read_ratio"].value), 4)
+        ratios = sorted({*self.ratios, chosen})
+        try:
+            self.baseline = {r: self._measure(3, r, 0, None) for r in ratios}
+            self.runs = {r: self._measure(servers, r, observers, fault) for r in ratios}
+        except (ValueError, RuntimeError) as exc:
+            self.runs, self.baseline, self.error = {}, {}, str(exc)
+            self.summary_text, self.last_figures = f"error: {exc}", []
+        else:
+            self.error = None
+            self.summary_text = self._summary(chosen)
+            runs = {("baseline", r): run for r, run in self.baseline.items()}
+            if (servers, observers, fault) != (3, 0, None):
+                runs.update({("chosen", r): run for r, run in self.runs.items()})
+            self.last_figures = [viz.throughput_curves(runs, title=f"share of reads chosen: {chosen:.0%}")] \
+                if self.draw else []
+        _show(self.output, self.last_figures, self.summary_text)
+
+    def _summary(self, ratio: float) -> str:
+        run, base = self.runs[ratio], self.baseline[ratio]
+        observers = f" + {run.observers} observers" if run.observers else ""
+        fault = f", {run.fault}" if run.fault else ""
+        return (f"{run.servers} voters{observers}{fault}, {ratio:.0%} reads: {run.ops_per_second:,.0f} ops/s "
+                f"(3 voters, no fault: {base.ops_per_second:,.0f}); median latency {run.p50_ms:.2f} ms; "
+                f"leader {run.leader} busy {run.busy[run.leader - 1]:.0%} of the time")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

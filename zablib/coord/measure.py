@@ -246,7 +246,7 @@ def throughput(servers: int, read_ratio: float, *, observers: int = 0, clients: 
         raise ValueError(f"fault must be None or one of {', '.join(map(repr, FAULTS))}, got {fault!r}")
     slow = _check_ms("slow_ms", slow_ms, positive=False)
     if fault is not None and servers < 2:
-        raise ValueError(f"a {fault} needs a follower: servers must be >= 2, got {servers}")
+        raise ValueError(f"the fault {fault!r} needs a follower: servers must be >= 2, got {servers}")
 
     ens = _ensemble(servers, observers, seed, clients, link)
     leader = _settle(ens)  # the election is not what is measured: it runs without costs
