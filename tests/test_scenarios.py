@@ -285,6 +285,13 @@ def test_bad_arguments_are_named(call, problem):
 
 
 # -- reads and writes -----------------------------------------------------------------------------
+def test_a_follower_lagging_past_sync_limit_is_a_refused_argument_not_a_lost_connection():
+    # The panel's slider reaches 100 ms; there the leader drops the follower (syncLimit) and the
+    # reader's session is lost. The run says so as a ValueError, which panels show as text.
+    with pytest.raises(ValueError, match="syncLimit"):
+        scenarios.reads_run("get", lag_ms=100.0)
+
+
 def test_a_plain_read_from_a_lagging_follower_is_not_linearizable_and_sync_then_read_is():
     plain = scenarios.reads_run("get", lag_ms=60.0)
     assert plain.result.ok is False
