@@ -79,7 +79,8 @@ def saved_panels(page_html: str) -> list[list[dict]]:
 
 def changed_controls(panel: list[dict]) -> list[str]:
     """The controls of a saved panel that are not at their initial values (a ScenarioPanel's
-    per :data:`zablib.widgets.SCENARIO_CONTROLS`; a FailurePanel's: no fault, first choice)."""
+    per :data:`zablib.widgets.SCENARIO_CONTROLS`; a FailurePanel's: no fault, first choice;
+    other panels' initial values are not known here)."""
     from zablib.widgets import SCENARIO_CONTROLS
 
     by_description = {s.get("description"): s for s in panel if s.get("description")}
@@ -96,6 +97,8 @@ def changed_controls(panel: list[dict]) -> list[str]:
             if value != initial:
                 changed.append(f"{label}: {description} = {value!r}, not {initial!r}")
         return changed
+    if "partition" not in by_description or "loss" not in by_description:
+        return changed  # not a FailurePanel
     for description, state in by_description.items():
         if description.startswith("crash node") and state["value"]:
             changed.append(f"{description} is ticked")
