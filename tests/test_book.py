@@ -180,3 +180,14 @@ def test_every_predict_then_run_answer_is_in_a_collapsed_dropdown() -> None:
             if ":::{dropdown}" not in section:
                 missing.append(f"{page.relative_to(ROOT)}, cell {index}")
     assert asked >= 10 and not missing, f"answers not in a dropdown: {missing}"
+
+
+def test_no_chapter_shows_the_build_machines_paths(built_book: BookBuild) -> None:
+    """What the chapters print (errors shown on purpose included, one line each) names no file
+    of the machine that built the book."""
+    html = built_book.html
+    assert (html / "intro.html").is_file(), built_book.output
+    pages = [html / "intro.html", *sorted((html / "chapters").rglob("*.html"))]
+    leaking = [p.relative_to(html).as_posix() for p in pages
+               if str(ROOT) in p.read_text(encoding="utf-8")]
+    assert not leaking, f"pages printing {ROOT}: {leaking}"
