@@ -214,6 +214,10 @@ def test_a_new_leader_fills_the_gap_with_a_noop_and_applies_in_slot_order():
     sim.recover(1)
     sim.run_until(lambda s: s.committed(1) == ["y"], what="node 1 catching up")
     sim.check()
+    # Node 1 had accepted 'x' in slot 1 (ballot round 1) and learns the no-op: its log shows the
+    # no-op without a round, since it never accepted it; the others show the round they did.
+    assert sim.status(1).log[0].kind == "noop" and sim.status(1).log[0].term is None
+    assert sim.status(2).log[0].term == sim.status(3).log[0].term == 2
 
 
 def test_simultaneous_candidates_are_sorted_out_by_randomised_election_timeouts():

@@ -467,9 +467,9 @@ class PaxosNode(Node):
         """Role, ``term`` = the round of the promised ballot, the leader it knows of, its log (one
         row per slot up to the highest it knows of: the learned value, else the value it accepted,
         ``kind`` ``"command"`` or ``"noop"``, ``term`` the round of its accepted ballot, None for a
-        learned slot it never accepted; a slot it knows nothing of, below one it knows, is a row of
-        kind ``"empty"``, a kind only Paxos has) and ``commit`` = the slots it has applied
-        (durable), all of them learned.
+        learned value it never accepted, even where it accepted another value in that slot; a
+        slot it knows nothing of, below one it knows, is a row of kind ``"empty"``, a kind only
+        Paxos has) and ``commit`` = the slots it has applied (durable), all of them learned.
 
         ``extra``: ``promised`` and ``ballot`` (its own, as a proposer) as :class:`Ballot`,
         ``learned`` (how many slots it knows chosen, maybe with gaps).
@@ -477,8 +477,10 @@ class PaxosNode(Node):
         top = max([*self.learned, *self.accepted, 0])
         rows = []
         for slot in range(1, top + 1):
-            ballot, value = self.accepted.get(slot, (None, None))
-            value = self.learned.get(slot, value)
+            ballot, accepted = self.accepted.get(slot, (None, None))
+            value = self.learned.get(slot, accepted)
+            if value != accepted:  # learned a value it never accepted (its own vote lost out)
+                ballot = None
             if slot not in self.learned and ballot is None:
                 rows.append(LogRow(slot, None, None, "empty"))
                 continue
