@@ -10,7 +10,8 @@
   both states of every box, three positions of every slider, and the seed. A change is one
   assignment to a control's ``value`` (what the browser's message does in the kernel): the
   panel's observer rebuilds the run, runs it to its end, summarises it, draws its two figures and
-  encodes them as PNGs into the panel's ``Output`` widget. The benchmark runs inside an IPython
+  encodes them as PNGs into the panel's ``Output`` widget (at twice the screen's resolution,
+  :func:`zablib.viz.png_for_panel`). The benchmark runs inside an IPython
   shell, so that the PNGs are made as in a notebook; sending them to the browser and showing
   them there is not in it.
 * **Time**: CPU time of each change (``time.process_time``; on a quiet machine the wall clock
@@ -19,11 +20,13 @@
   panels, in the line ``panel update median: X ms`` (target: at most 150 ms).
 * **Baselines, in the same run**: the kernel's ping-pong ring of ``bench_kernel.py`` (its events
   per CPU second say how fast this machine is today), and the least any redraw of two figures
-  costs: two blank figures of the panels' size, drawn and encoded as PNG the way the panels do.
+  costs: two blank figures of the panels' size, drawn and encoded as PNG the way the panels do
+  (:func:`zablib.viz.png_for_panel`).
 * **Where the time goes**: one update of each panel made again step by step with the public
   pieces it is made of: the simulation, the summary, building the two figures (``zablib.viz``),
-  rendering them (``canvas.draw``: layout and rasterising) and PNG encoding (Pillow, as
-  ``savefig`` does); "other" is that update less those (the widgets' own work).
+  rendering them (``canvas.draw`` at the panels' resolution: layout and rasterising) and PNG
+  encoding (Pillow, as :func:`zablib.viz.png_for_panel` does); "other" is that update less those
+  (the widgets' own work).
 
 Run it with ``python benchmarks/bench_widgets.py [repeats]`` from the repository root.
 """
@@ -210,7 +213,7 @@ def blank_figures_to_png(repeats: int = 9) -> float:
         for height in (viz.CLUSTER_HEIGHT, 3.0):
             fig = plt.figure(figsize=(viz.FIG_WIDTH, height))
             fig.add_subplot()
-            viz.to_png(fig)
+            viz.png_for_panel(fig)
             plt.close(fig)
 
     return statistics.median(cpu(two)[1] for _ in range(repeats))
@@ -224,8 +227,9 @@ def phases(panel: Any) -> dict[str, float]:
     """CPU seconds of one update of ``panel`` (its seed moved away and back: the update of the
     state it is in), and of each of its steps made again one by one with the public pieces it is
     made of: running the scenario, summarising it, building the two figures (``zablib.viz``),
-    rendering them (``canvas.draw``: matplotlib's layout and rasterising), and encoding the
-    pixels as PNG (Pillow, as ``savefig`` does). "other" is the update less its steps."""
+    rendering them (``canvas.draw`` at the panels' resolution: matplotlib's layout and
+    rasterising), and encoding the pixels as PNG (Pillow, as :func:`zablib.viz.png_for_panel`
+    does). "other" is the update less its steps."""
     seed = int(panel.seed.value)
     panel.seed.value = seed + 1
     update = cpu(_set(panel.seed, seed))[1]
@@ -253,14 +257,16 @@ def phases(panel: Any) -> dict[str, float]:
         marks.append(time.process_time())
         figures = [viz.client_lanes(result, title=panel.menu.value), viz.znode_tree(result)]
     marks.append(time.process_time())
-    canvases = [FigureCanvasAgg(fig) for fig in figures]  # what savefig renders PNGs with
+    for fig in figures:  # at the panels' resolution, as viz.png_for_panel draws them
+        fig.set_dpi(viz.SCREEN_DPI * viz.PIXEL_RATIO)
+    canvases = [FigureCanvasAgg(fig) for fig in figures]
     for canvas in canvases:
         canvas.draw()
     marks.append(time.process_time())
     for canvas in canvases:
         buffer = canvas.buffer_rgba()
         Image.frombuffer("RGBA", (buffer.shape[1], buffer.shape[0]), buffer, "raw", "RGBA", 0, 1)\
-            .save(io.BytesIO(), format="png")
+            .save(io.BytesIO(), format="png", compress_level=1)
     marks.append(time.process_time())
     steps = {name: marks[k + 1] - marks[k] for k, name in enumerate(PHASES)}
     return {"update": update, **steps, "other": update - sum(steps.values())}

@@ -528,6 +528,24 @@ def test_pictures_are_sharp_on_high_density_screens_and_laid_out_at_their_css_wi
     assert set(output["data"]) == {"image/png", "text/plain"}
 
 
+def test_a_panels_pictures_are_as_sharp_drawn_in_one_pass_and_leave_the_figure_as_it_was():
+    """A panel redraws while the reader waits: png_for_panel draws the figure once at the same
+    resolution as png_for_screen, whole, and the same figure gives the same bytes whatever was
+    drawn before it in the kept renderers."""
+    fig = viz.spacetime(crashed_leader_run("raft", 3))
+    before = (repr(fig), fig.dpi, fig.canvas)
+    data, size = viz.png_for_panel(fig)
+    assert data.startswith(b"\x89PNG") and size == {"width": round(viz.FIG_WIDTH * viz.SCREEN_DPI)}
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (viz.PIXEL_RATIO * size["width"],
+                               round(viz.PIXEL_RATIO * viz.SCREEN_DPI * fig.get_figheight()))
+    assert (repr(fig), fig.dpi, fig.canvas) == before  # its text repr in a notebook is unchanged
+    viz.png_for_panel(viz.cluster_graph(crashed_leader_run("zab", 5)))  # another picture between
+    assert viz.png_for_panel(viz.spacetime(crashed_leader_run("raft", 3)))[0] == data
+    output = viz.display_data(fig, panel=True)
+    assert output["metadata"] == {"image/png": size}
+
+
 def test_the_zab_recovery_diagram_gives_every_legend_entry_its_own_colour():
     from test_zab import crash_leader_with_an_unsent_proposal
 
