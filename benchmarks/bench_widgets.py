@@ -25,8 +25,8 @@
 * **Where the time goes**: one update of each panel made again step by step with the public
   pieces it is made of: the simulation, the summary, building the two figures (``zablib.viz``),
   rendering them (``canvas.draw`` at the panels' resolution: layout and rasterising) and PNG
-  encoding (Pillow, as :func:`zablib.viz.png_for_panel` does); "other" is that update less those
-  (the widgets' own work).
+  encoding (:func:`zablib.viz.rgba_png`, as :func:`zablib.viz.png_for_panel` does); "other" is
+  that update less those (the widgets' own work).
 
 Run it with ``python benchmarks/bench_widgets.py [repeats]`` from the repository root.
 """
@@ -228,15 +228,11 @@ def phases(panel: Any) -> dict[str, float]:
     state it is in), and of each of its steps made again one by one with the public pieces it is
     made of: running the scenario, summarising it, building the two figures (``zablib.viz``),
     rendering them (``canvas.draw`` at the panels' resolution: matplotlib's layout and
-    rasterising), and encoding the pixels as PNG (Pillow, as :func:`zablib.viz.png_for_panel`
-    does). "other" is the update less its steps."""
+    rasterising), and encoding the pixels as PNG (:func:`zablib.viz.rgba_png`, as
+    :func:`zablib.viz.png_for_panel` does). "other" is the update less its steps."""
     seed = int(panel.seed.value)
     panel.seed.value = seed + 1
     update = cpu(_set(panel.seed, seed))[1]
-    import io
-
-    from PIL import Image
-
     import zablib.scenarios as scenarios
     from zablib.widgets import SCENARIO_CONTROLS
 
@@ -264,9 +260,7 @@ def phases(panel: Any) -> dict[str, float]:
         canvas.draw()
     marks.append(time.process_time())
     for canvas in canvases:
-        buffer = canvas.buffer_rgba()
-        Image.frombuffer("RGBA", (buffer.shape[1], buffer.shape[0]), buffer, "raw", "RGBA", 0, 1)\
-            .save(io.BytesIO(), format="png", compress_level=1)
+        viz.rgba_png(canvas.buffer_rgba())
     marks.append(time.process_time())
     steps = {name: marks[k + 1] - marks[k] for k, name in enumerate(PHASES)}
     return {"update": update, **steps, "other": update - sum(steps.values())}

@@ -540,6 +540,20 @@ def test_a_panels_pictures_are_as_sharp_drawn_in_one_pass_and_leave_the_figure_a
     assert (width, height) == (viz.PIXEL_RATIO * size["width"],
                                round(viz.PIXEL_RATIO * viz.SCREEN_DPI * fig.get_figheight()))
     assert (repr(fig), fig.dpi, fig.canvas) == before  # its text repr in a notebook is unchanged
+    # a PNG any reader decodes, pixel for pixel what Agg draws at that resolution
+    import io
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+    fig.set_dpi(viz.SCREEN_DPI * viz.PIXEL_RATIO)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    assert (decoded == np.asarray(canvas.buffer_rgba())).all()
+    fig.set_dpi(before[1])
+    fig.set_canvas(before[2])
     viz.png_for_panel(viz.cluster_graph(crashed_leader_run("zab", 5)))  # another picture between
     assert viz.png_for_panel(viz.spacetime(crashed_leader_run("raft", 3)))[0] == data
     output = viz.display_data(fig, panel=True)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from math import cos, pi, sin
@@ -32,6 +34,7 @@ from typing import Any
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import networkx as nx
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.collections import LineCollection
@@ -203,38 +206,50 @@ class _PanelCanvas(FigureCanvasAgg):
         return renderer
 
 
+def rgba_png(pixels: Any) -> bytes:
+    """An RGBA PNG of ``pixels`` (rows x columns x 4 bytes, e.g. an Agg canvas's ``buffer_rgba()``),
+    written with no row filter and zlib at level 1: on a figure's large plain areas about as small
+    as Pillow's PNG at that level and twice as fast (Pillow tries five filters on every row).
+    The same pixels give the same bytes."""
+    height, width = pixels.shape[:2]
+    rows = np.empty((height, 1 + 4 * width), np.uint8)
+    rows[:, 0] = 0  # each row starts with its filter type: 0, none
+    rows[:, 1:] = np.asarray(pixels).reshape(height, 4 * width)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1))
+            + chunk(b"IEND", b""))
+
+
 def png_for_panel(fig: Figure) -> tuple[bytes, dict[str, int]]:
     """``fig`` as a sharp PNG for a widget panel, drawn in one pass, and the size to show it at.
 
     As sharp as :func:`png_for_screen` (``SCREEN_DPI * PIXEL_RATIO`` dots per inch, the CSS width
     in the metadata) but made for a redraw that a reader waits for: the figure is drawn once
     (``savefig`` draws a figure with a layout engine twice, and ``bbox_inches="tight"`` once more),
-    into a renderer kept for its size (:class:`_PanelCanvas`), and its pixels are encoded with
-    fast compression (``compress_level=1``: a larger file in about half the default's time). The whole
-    figure is kept, not cropped: panel figures are laid out to fill their size.
-    The bytes are the same for the same figure.
+    into a renderer kept for its size (:class:`_PanelCanvas`), and its pixels are written as a PNG
+    without row filters and with fast compression (:func:`rgba_png`). The whole figure is kept, not
+    cropped: panel figures are laid out to fill their size. The bytes are the same for the same
+    figure.
 
     Returns
     -------
     (bytes, dict)
         The PNG and ``{"width": css_pixels}``.
     """
-    from PIL import Image
-
     canvas, dpi = fig.canvas, fig.dpi
     try:
         fig.set_dpi(SCREEN_DPI * PIXEL_RATIO)
         drawn = _PanelCanvas(fig)
         drawn.draw()
-        pixels = drawn.buffer_rgba()
-        height, width = pixels.shape[:2]
-        buffer = io.BytesIO()
-        Image.frombuffer("RGBA", (width, height), pixels, "raw", "RGBA", 0, 1).save(
-            buffer, format="png", compress_level=1)
+        data = rgba_png(drawn.buffer_rgba())
     finally:  # the figure keeps its own size and canvas (its text repr says the same)
         fig.set_dpi(dpi)
         fig.set_canvas(canvas)
-    return buffer.getvalue(), {"width": round(width / PIXEL_RATIO)}
+    return data, {"width": round(int.from_bytes(data[16:20], "big") / PIXEL_RATIO)}
 
 
 def _show_figures_sharply_in_ipython() -> None:
