@@ -27,7 +27,7 @@ same faults, on five nodes:
 * the answers: :func:`normal_case` (messages and message delays one operation adds, on 1 ms
   links), :func:`latencies` (without faults), :func:`judge` (what a fault run did: decides,
   blocks or splits; operations completed during the fault; the time to recover after it), and
-  :func:`table`, every cell of chapter 6's measured table;
+  :func:`measure`, every cell of chapter 6's measured table (:meth:`Measured.markdown`);
 * ZooKeeper's reads (:func:`zookeeper_reads`): which server answers a read and how stale the
   answer can be, with and without ``sync``, on the simulated coordination service.
 """
@@ -135,7 +135,9 @@ END_MS = 2700.0
 SERVICE_FAULTS: dict[str, tuple[faults.FaultEvent, ...]] = faults.service_faults(
     TRIGGER_OP, FAULT_UNTIL_MS)
 JUST_BEFORE_MS = 1e-6  # when the blocked participants are counted: just before the fault ends
-NORMAL_WINDOW_MS = 10.0  # after one operation on 1 ms links, longer than any protocol's chain
+#: How long :func:`normal_case` counts after its one operation (on 1 ms links: longer than any
+#: protocol's chain of messages).
+NORMAL_WINDOW_MS = 10.0
 
 
 def cluster(protocol: str, *, seed: int = SEED, variant: str = "correct",
@@ -540,7 +542,7 @@ def zookeeper_reads(*, seed: int = SEED, lag_ms: float = 60.0, writes: int = 20,
                     write_ms: float = 20.0, read_ms: float = 7.0) -> list[ReadStats]:
     """ZooKeeper's row of the systems table, measured: who serves a read and how stale it is.
 
-    A five-server :class:`~zablib.coord.Ensemble`; a writer, connected to a follower, sets
+    A five-server :class:`~zablib.coord.ensemble.Ensemble`; a writer, connected to a follower, sets
     ``/x`` to ``1 .. writes``, one every ``write_ms``; for every server, two readers connected
     only to it read ``/x`` every ``read_ms`` for as long, one with plain ``get``, one with
     ``sync`` then ``get``. One follower's link from the leader is slowed to ``lag_ms`` (a

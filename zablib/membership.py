@@ -41,6 +41,7 @@ import zablib.quorum as quorum
 from zablib.core import NodeId
 from zablib.protocols import raft, zab
 
+#: The protocols a search can grow (module docstring).
 PROTOCOLS = ("zab-static", "raft-single", "raft-joint", "raft-direct-switch")
 #: Every order of restarting the three original servers.
 ORDERS: tuple[tuple[NodeId, ...], ...] = tuple(itertools.permutations((1, 2, 3)))

@@ -600,11 +600,11 @@ def catch_up_time(tree_bytes: int, missed: int, *, wiped: bool = False, node_byt
     the servers pay): a client fills the tree with ``tree_bytes`` bytes of data, in znodes of
     ``node_bytes`` each; a follower crashes; the client makes ``missed`` small writes; the
     follower restarts (from its disk, or with an empty one if ``wiped``). The leader sends it
-    a ``Diff`` of the transactions it lacks when it lacks few (at most
-    :data:`zablib.protocols.zab.DIFF_LIMIT`), and a ``Snap`` of everything otherwise, or when its
-    history is gone, as ZooKeeper does when a follower is further behind than the leader's
-    in-memory log of recent commits. A snapshot's bytes cross a link of ``bandwidth`` bytes/ms
-    and are handled at ``per_byte_ms`` each: its cost grows with the tree.
+    a ``Diff`` of the transactions it lacks when it lacks few (at most ``zab.DIFF_LIMIT``, 10,
+    the ``diff_limit`` of :func:`zablib.protocols.zab.cluster`), and a ``Snap`` of everything
+    otherwise, or when its history is gone, as ZooKeeper does when a follower is further behind
+    than the leader's in-memory log of recent commits. A snapshot's bytes cross a link of
+    ``bandwidth`` bytes/ms and are handled at ``per_byte_ms`` each: its cost grows with the tree.
 
     Parameters
     ----------

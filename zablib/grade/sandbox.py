@@ -131,8 +131,9 @@ class Sandbox:
         ``"bwrap"`` (bubblewrap) or ``"none"`` (a plain process: ``--no-sandbox``).
     bwrap : str
         The ``bwrap`` executable.
-    python : str
-        The interpreter the worker runs (this one).
+    python : str or None
+        The interpreter the worker runs; ``None`` (the default) means ``sys.executable``, this
+        one. :meth:`create` names it, so that the JSON a trusted kernel reads says which.
     binds : list of str
         Folders bound read-only at the same path (see :func:`python_paths`).
     secrets : list of str
@@ -147,7 +148,7 @@ class Sandbox:
 
     kind: str = "bwrap"
     bwrap: str = "bwrap"
-    python: str = sys.executable
+    python: str | None = None
     binds: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     pythonpath: str = ""
@@ -239,7 +240,7 @@ class Sandbox:
         list of str
         """
         boot = f"import runpy; runpy.run_path({WORKER!r}, run_name='__zablib_grade_worker__')"
-        run = [self.python, "-c", boot]
+        run = [self.python or sys.executable, "-c", boot]
         if self.kind == "none":
             return run
         cmd = [

@@ -104,7 +104,7 @@ class Paxos:
         ``"correct"`` or ``"any-value"`` (module docstring).
     invariants : tuple of str
         Which of :data:`INVARIANTS` to check (both by default).
-    rules : paxos.Rules, optional
+    rules : ~zablib.protocols.paxos.Rules, optional
         Take the acceptors' actions from these rules (module docstring).
     """
 

@@ -117,6 +117,7 @@ class Ballot:
         return f"{self.round}.{self.proposer}"
 
 
+#: The ballot before any: every real ballot is higher (round 0 is never used).
 ZERO = Ballot(0, 0)
 
 
