@@ -152,6 +152,50 @@ def test_stepping_to_the_end_gives_the_same_run_as_run(panel):
     assert panel.sim.trace.describe() == whole
 
 
+def test_in_a_notebook_the_pictures_are_sharp_pngs_at_their_css_width(monkeypatch):
+    """In a notebook (IPython running) a panel's output holds its two pictures at twice the
+    screen's resolution with their CSS width in the metadata, as the notebooks' own figures, then
+    the summary; the same run gives the same bytes."""
+    import base64
+
+    import IPython
+
+    import zablib.viz as viz
+
+    panel = FailurePanel(primary_backup.cluster, 3, seed=2, duration=1000, actions=WRITES)
+    assert panel.output.outputs == ()  # headless: nobody sees it, nothing is encoded
+    # pyplot has chosen its backend above; from now on the panel believes it is in a notebook
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    panel.seed.value = 1
+    *images, text = panel.output.outputs
+    assert len(images) == 2 and text["text"] == panel.summary_text + "\n"
+    for image, fig in zip(images, panel.last_figures, strict=True):
+        width = image["metadata"]["image/png"]["width"]
+        assert width == round(fig.get_figwidth() * viz.SCREEN_DPI) <= viz.COLUMN_PX
+        png = base64.b64decode(image["data"]["image/png"])
+        assert int.from_bytes(png[16:20], "big") == viz.PIXEL_RATIO * width
+    panel.seed.value = 2
+    panel.seed.value = 1
+    assert panel.output.outputs[:2] == tuple(images)
+
+
+def test_a_cluster_graph_is_drawn_again_only_when_what_it_shows_changed(panel):
+    """A change after which the run ends in the same state (here: the partition's window moved
+    while no partition is chosen) shows the same cluster graph, not drawn again; a change that
+    alters what it shows (a node crashed for good) draws a new one, with the crashed node."""
+    import zablib.viz as viz
+
+    graph, diagram = panel.last_figures
+    panel.partition_window.value = (300.0, 600.0)
+    assert panel.last_figures[0] is graph and panel.last_figures[1] is not diagram
+    panel.crash_boxes[3].value = True
+    assert panel.last_figures[0] is not graph
+    assert viz.cluster_state(panel.sim).roles[2] == "crashed"
+    panel.crash_boxes[3].value = False  # back to the first run: its state, drawn anew
+    assert viz.cluster_state(panel.sim) == viz.cluster_state(FailurePanel(
+        primary_backup.cluster, 3, seed=1, duration=1000, actions=WRITES, draw=False).sim)
+
+
 def test_an_action_that_fails_is_shown_not_raised():
     panel = FailurePanel(primary_backup.cluster, 3, duration=500, actions=((200, "request", 1, "x"),))
     assert panel.error is None
@@ -334,6 +378,28 @@ def test_every_offered_scenario_runs_with_its_initial_controls():
         panel.menu.value = label
         assert panel.error is None and panel.run is not None, label
         assert panel.summary_text == panel.run.summary()
+
+
+@pytest.mark.parametrize("label", [label for label, (_, controls) in SCENARIO_CONTROLS.items()
+                                   if any(kind == "slider" for _, kind, *_ in controls)])
+def test_both_ends_of_every_slider_are_runs_or_shown_errors(label):
+    """A reader drags a slider to its end: the run is made, or its ValueError is shown in the
+    panel; nothing else escapes to the notebook as a traceback. The reads run's slow link stops
+    short of syncLimit (from about 90 ms the follower stops serving), so its right end is a run."""
+    panel = ScenarioPanel(label, draw=False)
+    sliders = {name: c for name, c in panel.controls.items() if hasattr(c, "min") and hasattr(c, "max")}
+    assert sliders, label
+    for name, slider in sliders.items():
+        was = slider.value
+        for end in (slider.min, slider.max):
+            slider.value = end  # a ValueError is caught and shown; anything else fails here
+            assert panel.run is not None or panel.summary_text == f"error: {panel.error}", (name, end)
+        slider.value = was
+    if label == "reads":
+        panel.controls["lag_ms"].value = panel.controls["lag_ms"].max
+        for read in ("get", "sync_get"):
+            panel.controls["read"].value = read
+            assert panel.error is None and panel.run is not None, read
 
 
 def test_the_seed_changes_the_run_and_the_menu_offers_what_it_is_given():

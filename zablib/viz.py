@@ -957,6 +957,49 @@ def wrap_label(text: str, width: int = STATUS_WIDTH) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ClusterState:
+    """All that :func:`cluster_graph` draws of a simulation, as a value: two runs whose states are
+    equal give the same picture, so a panel need not draw it again (compare with ``==``).
+
+    Attributes
+    ----------
+    nodes : tuple of int
+        The node ids, in the order they sit on the circle.
+    up : tuple of bool
+        Whether each node is up.
+    roles : tuple of str
+        Each node's role (:func:`role_of`: "crashed" for a crashed node).
+    labels : tuple of str
+        The text beside each node: its status line wrapped (:func:`wrap_label`), or "crashed".
+    cut : tuple of (int, int)
+        The pairs of nodes whose link the current partition cuts (either way).
+    now : float
+        The simulation's time, in the default title.
+    """
+
+    nodes: tuple[NodeId, ...]
+    up: tuple[bool, ...]
+    roles: tuple[str, ...]
+    labels: tuple[str, ...]
+    cut: tuple[tuple[NodeId, NodeId], ...]
+    now: float
+
+
+def cluster_state(sim: Simulation) -> ClusterState:
+    """What :func:`cluster_graph` would draw of ``sim`` now (see :class:`ClusterState`)."""
+    nodes = tuple(sim.node_ids)
+    up = tuple(sim.is_up(n) for n in nodes)
+    connected = sim.network.connected
+    return ClusterState(
+        nodes=nodes, up=up, roles=tuple(role_of(sim, n) for n in nodes),
+        labels=tuple(wrap_label(sim.status(n).text) if alive else "crashed"
+                     for n, alive in zip(nodes, up, strict=True)),
+        cut=tuple((a, b) for k, a in enumerate(nodes) for b in nodes[k + 1:]
+                  if not (connected(a, b) and connected(b, a))),
+        now=sim.now)
+
+
 def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the cluster now: nodes coloured by role, crashed nodes greyed, cut links in red.
 
@@ -980,7 +1023,8 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     -------
     matplotlib.figure.Figure
     """
-    nodes = tuple(sim.node_ids)
+    state = cluster_state(sim)
+    nodes = state.nodes
     graph = nx.Graph()
     graph.add_nodes_from(nodes)
     pairs = [(a, b) for k, a in enumerate(nodes) for b in nodes[k + 1:]]
@@ -993,8 +1037,8 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     else:
         fig, owned = ax.figure, False
 
-    up = {n: sim.is_up(n) for n in nodes}
-    cut = [(a, b) for a, b in pairs if not (sim.network.connected(a, b) and sim.network.connected(b, a))]
+    up = dict(zip(nodes, state.up, strict=True))
+    cut = list(state.cut)
     faint = [(a, b) for a, b in pairs if (a, b) not in cut and not (up[a] and up[b])]
     live = [(a, b) for a, b in pairs if (a, b) not in cut and (a, b) not in faint]
     nx.draw_networkx_edges(graph, pos, edgelist=live, ax=ax, edge_color="0.35", width=1.4)
@@ -1005,8 +1049,7 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
     if cut_edges is not None and cut:
         cut_edges.set_gid("cut-links")
 
-    reports = {n: sim.status(n) for n in nodes}
-    roles = {n: role_of(sim, n) for n in nodes}
+    roles = dict(zip(nodes, state.roles, strict=True))
     alive = [n for n in nodes if up[n]]
     down = [n for n in nodes if not up[n]]
     colors = _role_colors([roles[n] for n in alive])
@@ -1027,9 +1070,8 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
                             font_weight="bold")
     gap = size ** 0.5 / 2 + 3  # points from a node's centre to its label: its radius and a bit
     boxes = []  # per node: its label's extent around the node's centre, in inches
-    for n in nodes:
+    for n, status in zip(nodes, state.labels, strict=True):
         x, y = pos[n]
-        status = wrap_label(reports[n].text) if up[n] else "crashed"
         # The label sits on the side of the node away from the centre: left of the nodes on the
         # left, right of those on the right, above the top one, below the bottom ones.
         ha = "left" if x > 0.3 else "right" if x < -0.3 else "center"
@@ -1057,7 +1099,7 @@ def cluster_graph(sim: Simulation, *, ax: Axes | None = None, title: str | None 
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=LABEL_PT,
                   frameon=False)
     ax.axis("off")
-    ax.set_title(title or f"t = {sim.now:.1f} ms", fontsize=10)
+    ax.set_title(title or f"t = {state.now:.1f} ms", fontsize=10)
     return _finish(fig, owned)
 
 

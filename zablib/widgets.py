@@ -23,8 +23,8 @@ hidden (``display: none``) unless the book's stylesheet shows it on the static p
 
 from __future__ import annotations
 
-import base64
 import functools
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -52,14 +52,25 @@ def _menu_type() -> type:
     from traitlets import observe
 
     class Menu(w.Dropdown):
+        def choice_values(self) -> list[Any]:
+            """The menu's values in order (its options are values, or (label, value) pairs)."""
+            options = tuple(self.options)
+            if options and all(isinstance(o, list | tuple) and len(o) == 2 for o in options):
+                return [value for _, value in options]
+            return list(options)
+
+        # Replaces Dropdown's observer of the same name, which sets the index None for None.
         @observe("value")
         def _propagate_value(self, change: Mapping[str, Any]) -> None:
-            if change["new"] is None and None in self._options_values:
-                index = self._options_values.index(None)
-                if self.index != index:
-                    self.index = index
+            values, new = self.choice_values(), change["new"]
+            if self.index is not None and self.index < len(values) and self.equals(values[self.index], new):
+                index = self.index  # of two equal values, the one chosen stays chosen
+            elif new is None and None not in values:
+                index = None
             else:
-                super()._propagate_value(change)
+                index = values.index(new)
+            if self.index != index:
+                self.index = index
 
     return Menu
 
@@ -230,6 +241,7 @@ class FailurePanel:
         self.summary_text = ""
         self.error: str | None = None
         self._run: ScenarioRun | None = None
+        self._cluster: tuple[Any, Any] | None = None  # (cluster_state, its figure), drawn last
         self.rerun()
 
     def copy(self, *, draw: bool = False) -> FailurePanel:
@@ -327,9 +339,19 @@ class FailurePanel:
             self.summary = self.summarize(self.sim)
             text = self.summary if isinstance(self.summary, str) else self.summary.render()
             self.summary_text = error + text
-            self.last_figures = ([viz.cluster_graph(self.sim), viz.spacetime(self.sim)]
-                                 if self.draw else [])
+            self.last_figures = [self._cluster_graph(), viz.spacetime(self.sim)] if self.draw else []
         _show(self.output, self.last_figures, self.summary_text)
+
+    def _cluster_graph(self) -> Any:
+        """The cluster graph of the current run: the last one again when the run ended in the same
+        state (:func:`zablib.viz.cluster_state`), as it does after many changes (more loss, a crash
+        window that ends before the end), so that it is neither drawn nor encoded again."""
+        import zablib.viz as viz
+
+        state = viz.cluster_state(self.sim)
+        if self._cluster is None or self._cluster[0] != state:
+            self._cluster = (state, viz.cluster_graph(self.sim))
+        return self._cluster[1]
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -377,8 +399,14 @@ SCENARIO_CONTROLS: dict[str, tuple[str, tuple[tuple[str, str, str, Any, Any], ..
                                     ("leader cut off", "partition_leader")], "none"),)),
     "reads": ("reads_run", (
         ("read", "menu", "reads", [("plain get", "get"), ("sync, then get", "sync_get")], "get"),
-        ("lag_ms", "slider", "slow link (ms)", (0.0, 100.0, 10.0), 60.0))),
+        # At most 80 ms: from about 90 ms (past syncLimit) the leader drops the follower and
+        # reads_run refuses the run (ValueError), so the slider's right end would be an error.
+        ("lag_ms", "slider", "slow link (ms)", (0.0, 80.0, 10.0), 60.0))),
 }
+
+
+#: The output each figure a panel showed was encoded as, while the panel keeps the figure.
+_ENCODED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _show(output: Any, figures: list[Any], text: str) -> None:
@@ -393,12 +421,14 @@ def _show(output: Any, figures: list[Any], text: str) -> None:
     # Set the Output widget's content as widget state rather than printing into it: the
     # pictures are then PNGs whatever the notebook's matplotlib backend, the static book
     # keeps them, and no output leaks into the cell that changed a control.
-    images = [
-        {"output_type": "display_data", "metadata": {},
-         "data": {"image/png": base64.b64encode(viz.to_png(fig)).decode("ascii"),
-                  "text/plain": "<figure>"}}
-        for fig in figures
-    ]
+    # Drawn at twice the screen's resolution with the CSS width in the metadata, as the
+    # notebooks' own figures, so that panels are as sharp on a high-density screen. A figure
+    # shown again (a panel's picture that did not change) is not encoded again.
+    images = []
+    for fig in figures:
+        if fig not in _ENCODED:
+            _ENCODED[fig] = viz.display_data(fig, panel=True)
+        images.append(_ENCODED[fig])
     output.outputs = (*images, {"output_type": "stream", "name": "stdout", "text": text + "\n"})
 
 
