@@ -66,7 +66,7 @@ class Pending:
         Simulated ms; ``answered_at`` is None until it is answered.
     response : object
         The answer (a response of ``zablib.etcd.mvcc``), once answered.
-    error : EtcdError or None
+    error : ~zablib.etcd.errors.EtcdError or None
         Why it failed (refused, timed out, its server crashed, or the server's failure).
     """
 
@@ -105,7 +105,7 @@ class Watch:
 
     Attributes
     ----------
-    events : list of Event
+    events : list of ~zablib.etcd.mvcc.Event
         Every event, in revision order (a txn's events share one revision).
     revisions : list of int
         The revision of each response (one per revision with events in the range).
@@ -114,7 +114,7 @@ class Watch:
     servers : list of (float, int, int)
         ``(time, server, start_revision)`` of each time the watch was opened: the first, then
         each resumption after its server crashed.
-    cancelled : EtcdError or None
+    cancelled : ~zablib.etcd.errors.EtcdError or None
         Why the server cancelled it (a compacted start revision), if it did.
     """
 
@@ -162,7 +162,7 @@ class KeepAliveLoop:
         When each keepalive was answered (simulated ms).
     lost : int
         Keepalives not answered (their server crashed, or no leader answered in time).
-    error : EtcdError or None
+    error : ~zablib.etcd.errors.EtcdError or None
         Why it stopped by itself (the lease is gone: ``LeaseNotFoundError``).
     stopped : bool
         Whether it has stopped.
@@ -212,11 +212,11 @@ class KeepAliveLoop:
 
 
 class Client:
-    """An etcd client (clientv3's KV, Lease and Watch calls) on an :class:`EtcdSimulation`.
+    """An etcd client (clientv3's KV, Lease and Watch calls) on a simulated cluster.
 
     Parameters
     ----------
-    sim : EtcdSimulation
+    sim : ~zablib.etcd.simulation.EtcdSimulation
         The cluster (``zablib.etcd.simulation``).
     endpoints : tuple of int
         Servers to talk to, in order of preference; it starts with the first.

@@ -108,7 +108,7 @@ class StaleReads:
         The linearizability checker's verdict on the writes with each kind of read.
     reads : int
         Reads of each kind.
-    history : list of Operation
+    history : list of ~zablib.linearizability.Operation
         Every operation (clients ``"writer"``, ``"serializable"``, ``"linearizable"``).
     """
 

@@ -44,8 +44,9 @@ ALL = b"\0"
 #: etcd's largest lease TTL, in seconds (``MaxLeaseTTL``).
 MAX_LEASE_TTL = 9_000_000_000
 PUT, DELETE = "PUT", "DELETE"
-#: What a :class:`Compare` may look at, and how it may compare.
+#: What a :class:`Compare` may look at ...
 TARGETS = ("value", "version", "create_revision", "mod_revision", "lease")
+#: ... and how it may compare.
 RESULTS = ("=", "!=", "<", ">")
 
 
@@ -362,8 +363,8 @@ class KVStore:
     def apply(self, request: Any) -> Any:
         """Apply one replicated request; return its response, or a :class:`Failure`.
 
-        A failure changes nothing. The events of a change are in :attr:`history` under its
-        revision (the last item, if the revision moved).
+        A failure changes nothing. The events of a change are in the store's ``history`` under
+        its revision (the last item, if the revision moved).
         """
         try:
             return self.apply_or_raise(request)

@@ -25,13 +25,19 @@ from zablib.sim import DEFAULT_EVENT_LIMIT, SimulationError
 
 
 class EtcdSimulation(raft.RaftSimulation):
-    """A Raft simulation whose servers are etcd servers, with etcd clients (module docstring)."""
+    """A Raft simulation whose servers are etcd servers, with etcd clients (module docstring).
+
+    Attributes
+    ----------
+    waiting : dict of (str, int) to ~zablib.etcd.client.Pending
+        Requests in flight, by key (``("req", id)`` or ``("read", id)``).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_ids = 0
         self.watch_ids = 0
-        #: Requests in flight, by key (``("req", id)`` or ``("read", id)``).
+        # Requests in flight (documented in the class docstring, where its type can be qualified).
         self.waiting: dict[tuple[str, int], Pending] = {}
         #: Open watches, by the id of their current stream.
         self.watches: dict[int, Watch] = {}
@@ -91,6 +97,16 @@ class EtcdSimulation(raft.RaftSimulation):
 
     # -- running: every way of running collects the answers -----------------------------------------
     def run(self, until: float | None = None, max_events: int | None = None) -> int:
+        """Raft's :meth:`~zablib.sim.Simulation.run`, handing each answer to its waiting request.
+
+        With neither limit, stops with :class:`~zablib.sim.SimulationError` after
+        ``DEFAULT_EVENT_LIMIT`` events, because a protocol with periodic timers is never quiescent.
+
+        Returns
+        -------
+        int
+            The number of events processed.
+        """
         if until is None and max_events is None:
             done = self.run(max_events=DEFAULT_EVENT_LIMIT)
             if done == DEFAULT_EVENT_LIMIT:
