@@ -6,6 +6,7 @@ import html as html_lib
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from book_build import ROOT, BookBuild, build_book
@@ -168,35 +169,51 @@ def test_the_api_reference_has_a_page_per_module_each_listed_and_built() -> None
     assert "automodule:: zablib.core" not in index, "the modules' members belong on their pages"
 
 
+def _markdown_texts(page: Path) -> list[str]:
+    """A page's Markdown in reading order: a notebook's Markdown cells (code cells as empty
+    texts, so that cells keep their numbers), a Markdown page as one text."""
+    if page.suffix == ".md":
+        return [page.read_text(encoding="utf-8")]
+    cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) if c["cell_type"] == "markdown" else "" for c in cells]
+
+
 def test_every_predict_then_run_answer_is_in_a_collapsed_dropdown() -> None:
     """A reader asked to predict must not read the answer first: after every "Predict, then
-    run" question, the explanation (before the next section) sits in a ``:::{dropdown}``,
-    closed until opened."""
-    pages = [ROOT / "intro.ipynb", *sorted((ROOT / "chapters").glob("0[134]_*/*.ipynb")),
-             ROOT / "chapters" / "05_principles" / "zab_recovery.ipynb",
-             ROOT / "chapters" / "05_principles" / "raft.ipynb"]
-    question = re.compile(r"(?m)\*\*Predict, then run\.\*\*|^#+ Predict, then run")
+    run" question, on every chapter page and the introduction, the explanation (before the next
+    section) sits in a ``:::{dropdown}``, closed until opened."""
+    pages = [ROOT / "intro.ipynb", *sorted((ROOT / "chapters").glob("*/*.ipynb")),
+             *sorted((ROOT / "chapters").glob("*/index.md"))]
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    unlisted = [p for p in pages[1:]  # the introduction is the toc's root
+                if f"file: {p.relative_to(ROOT).with_suffix('').as_posix()}\n" not in toc]
+    assert not unlisted, f"chapter pages the book does not build: {unlisted}"
+    question = re.compile(r"(?m)\*\*Predict, then run\.\*\*|^#+ Predict, then run"
+                          r"|^(?P<block>:::\{exercise\}) Predict, then run")
     asked, missing = 0, []
     for page in pages:
-        cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
-        texts = ["".join(c["source"]) if c["cell_type"] == "markdown" else "" for c in cells]
+        texts = _markdown_texts(page)
         for index, text in enumerate(texts):
-            if not question.search(text):
-                continue
-            asked += 1
-            after = "\n".join(texts[index + 1:])
-            section = re.split(r"(?m)^## ", after, maxsplit=1)[0]
-            if ":::{dropdown}" not in section:
-                missing.append(f"{page.relative_to(ROOT)}, cell {index}")
+            for match in question.finditer(text):
+                asked += 1
+                after = "\n".join([text[match.end():], *texts[index + 1:]])
+                if match["block"]:  # the question is the exercise block: what follows it
+                    after = after.split("\n:::\n", 1)[-1]
+                section = re.split(r"(?m)^## ", after, maxsplit=1)[0]
+                # a question whose answer is on another page (a chapter's index) leaves none here
+                if section.strip() and ":::{dropdown}" not in section:
+                    missing.append(f"{page.relative_to(ROOT)}, cell {index}")
     assert asked >= 10 and not missing, f"answers not in a dropdown: {missing}"
 
 
 def test_no_chapter_shows_the_build_machines_paths(built_book: BookBuild) -> None:
     """What the chapters print (errors shown on purpose included, one line each) names no file
-    of the machine that built the book."""
+    of the machine that built the book; nor does the API reference (a default argument such as
+    ``sys.executable`` would print the build's interpreter)."""
     html = built_book.html
     assert (html / "intro.html").is_file(), built_book.output
-    pages = [html / "intro.html", *sorted((html / "chapters").rglob("*.html"))]
+    pages = [html / "intro.html", *sorted((html / "chapters").rglob("*.html")),
+             *sorted((html / "appendix").rglob("*.html"))]
     leaking = [p.relative_to(html).as_posix() for p in pages
                if str(ROOT) in p.read_text(encoding="utf-8")]
     assert not leaking, f"pages printing {ROOT}: {leaking}"
