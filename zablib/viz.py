@@ -88,11 +88,11 @@ _LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"
 COLUMN_PX = 688
 #: CSS pixels per inch of a figure on the page.
 SCREEN_DPI = 100
-#: Width of a figure in inches: with its margin (``png_for_screen``) it fills the column unshrunk,
-#: so that the text of a figure is shown at the size it was drawn.
+#: Width of a figure in inches, chosen so that with its margin (``png_for_screen``) it fills the
+#: column unshrunk and the text of a figure is shown at the size it was drawn.
 FIG_WIDTH = 6.8
-#: Device pixels per CSS pixel in the PNGs shown in notebooks and pages (2: sharp on a
-#: high-density, "retina" screen; the page still lays the picture out SCREEN_DPI per inch).
+#: Device pixels per CSS pixel in the PNGs shown in notebooks and pages; 2 is sharp on a
+#: high-density ("retina") screen, and the page still lays the picture out SCREEN_DPI per inch.
 PIXEL_RATIO = 2
 #: The smallest font, in points at the displayed size, of any text a figure here writes.
 MIN_FONT_PT = 8.0
@@ -230,7 +230,7 @@ def png_for_panel(fig: Figure) -> tuple[bytes, dict[str, int]]:
     As sharp as :func:`png_for_screen` (``SCREEN_DPI * PIXEL_RATIO`` dots per inch, the CSS width
     in the metadata) but made for a redraw that a reader waits for: the figure is drawn once
     (``savefig`` draws a figure with a layout engine twice, and ``bbox_inches="tight"`` once more),
-    into a renderer kept for its size (:class:`_PanelCanvas`), and its pixels are written as a PNG
+    into a renderer kept for its size (``_PanelCanvas``), and its pixels are written as a PNG
     without row filters and with fast compression (:func:`rgba_png`). The whole figure is kept, not
     cropped: panel figures are laid out to fill their size. The bytes are the same for the same
     figure.
