@@ -125,12 +125,19 @@ def test_least_loaded_reads_each_providers_load(backend):
     backend.wait_until(lambda: balancer.watcher.providers == ADDRESSES, what="all three listed")
     assert [balancer.choose() for _ in range(3)] == ADDRESSES  # all at 0: ties go round robin
 
+    # The consumer reads the loads from its own server, which may not have applied another
+    # client's acknowledged write yet (on a real, loaded ensemble it sometimes had not): sync
+    # first, as a reader must that wants what was written before its read.
+    services = backend.path("services")
     for registry, path, load in zip(registries, paths, [b"0.9", b"0.2", b"0.5"], strict=True):
         registry.update(path, load)
+    consumer.sync(services)
     assert {balancer.choose() for _ in range(4)} == {ADDRESSES[1]}
     registries[1].update(paths[1], b"0.95")
+    consumer.sync(services)
     assert balancer.choose() == ADDRESSES[2]
     registries[2].unregister(paths[2])  # gone, even before the watcher hears of it
+    consumer.sync(services)
     assert balancer.choose() == ADDRESSES[0]
     balancer.close()
 

@@ -17,8 +17,10 @@ returns it again. Before that (a crashed provider stays listed until its session
 disconnected consumer's list is as old as its last read) it may, and the caller must cope with a
 provider that does not answer. ``least_loaded`` reads each provider's data at every choice (one
 ``get`` per provider, retried after ``ConnectionLoss``; a provider whose node is gone by then is
-skipped): the loads are fresh but cost a round trip each; a busy consumer would cache them with a
-``DataWatch`` per provider. kazoo has no balancer recipe; it adds no session of its own to lose.
+skipped): the loads are as fresh as the consumer's server, which may not yet have applied a
+provider's latest update (a consumer that must see it calls ``sync`` first), and cost a round
+trip each; a busy consumer would cache them with a ``DataWatch`` per provider. kazoo has no
+balancer recipe; it adds no session of its own to lose.
 """
 
 from __future__ import annotations
