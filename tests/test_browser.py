@@ -62,7 +62,8 @@ INSPECT_PAGE = r"""
     await Promise.race([MathJax.startup.promise, sleep(20000)]);
   }
   await Promise.all([...document.images].map(img => img.decode().catch(() => null)));
-  await sleep(200);
+  // Let late layout and late errors land: panels' pages get longer (most pages have none).
+  await sleep(views.length ? 200 : 50);
 
   const column = document.querySelector('article.bd-article') || document.querySelector('main')
     || document.body;
@@ -229,8 +230,11 @@ def reports(site: tuple[BookBuild, str], browser: chromium.Browser) -> dict[str,
             report.facts = tab.evaluate(INSPECT_PAGE, timeout=60)
             report.errors = page_errors(tab)
             report.screenshot = SCREENSHOTS / (path.replace("/", "__").removesuffix(".html") + ".png")
-            # Source listings (_modules/) are long and hold no figures: their first screenful.
-            tab.screenshot(report.screenshot, full_page=not path.startswith("_modules/"))
+            # Source listings (_modules/) and the API reference (appendix/api/) are long and hold
+            # no figures or panels: their first screenful (a full capture of those ~170 pages
+            # was most of this loop's time). Every page is still loaded and inspected.
+            tab.screenshot(report.screenshot,
+                           full_page=not path.startswith(("_modules/", "appendix/api/")))
             found[path] = report
     finally:
         tab.close()
