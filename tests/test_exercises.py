@@ -644,6 +644,17 @@ def test_every_exercise_has_a_solution_and_wrong_answers() -> None:
         assert any(name in nbs for nbs in WRONG_ANSWERS.values()), f"{name} has no wrong answer"
 
 
+def test_every_solution_is_stored_run_from_top_to_bottom() -> None:
+    """A reference solution is kept executed, its check-my-work cell included, so that a reader
+    of exercises/solutions sees what each cell prints (a cell appended later and never run
+    showed nothing)."""
+    for path in sorted((EXERCISES / "solutions").glob("*.ipynb")):
+        cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        counts = [c.execution_count for c in cells]
+        assert None not in counts, f"{path.name}: code cell {counts.index(None) + 1} never executed"
+        assert counts == sorted(counts), f"{path.name}: cells executed out of order {counts}"
+
+
 def test_solutions_full_marks_stubs_zero_wrong_answers_caught(tmp_path: Path) -> None:
     _write_wrong_answers(tmp_path)
     problems = check_exercises(EXERCISES, wrong_dir=tmp_path, timeout=60)
