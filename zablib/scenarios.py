@@ -37,10 +37,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import zablib.protocols.zab as zab
 from zablib.coord import Ensemble, KazooClient
 from zablib.coord.connection import KazooTimeoutError
 from zablib.coord.errors import KazooException
+from zablib.coord.measure import lagging_follower_lost
 from zablib.coord.messages import ConnectResponse
 from zablib.coord.server import zxid64
 from zablib.coord.tree import DataTree
@@ -1586,11 +1586,8 @@ def reads_run(read: str = "get", *, lag_ms: float = 60.0, seed: int = 0) -> Read
         # Past syncLimit the leader drops the slow follower, which then stops serving: the run
         # no longer shows a stale read but a lost connection. Said as a refused argument, so a
         # panel's slider at that end shows why instead of a traceback.
-        limit = ens.tick_ms * zab.SYNC_LIMIT
-        raise ValueError(f"lag_ms={lag_ms:g} is too slow for this run: a follower whose commits "
-                         f"arrive that late falls outside syncLimit ({limit:g} ms) and stops "
-                         f"serving ({type(exc).__name__} at t={ens.now:.1f} ms); use a smaller "
-                         f"lag_ms") from exc
+        raise ValueError(f"lag_ms={lag_ms:g} is too slow for this run: "
+                         f"{lagging_follower_lost(ens, lag_ms, exc)}") from exc
     operations = history.operations()
     names = _names({role: clients[role] for role in ("writer", "reader")})
     run = ReadsRun(ens=ens, names=names, start=start, read=read, lag_ms=lag_ms, operations=operations,

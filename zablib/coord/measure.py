@@ -429,6 +429,16 @@ class StaleReads:
     history: tuple[Call, ...]
 
 
+def lagging_follower_lost(ens: Ensemble, lag_ms: float, exc: Exception) -> str:
+    """Why a run that reads through a follower whose commits arrive ``lag_ms`` late lost a call:
+    past ZooKeeper's ``syncLimit`` the leader drops that follower, which stops serving, so the
+    reader's session is lost instead of answered stale. ``exc`` is the call's error."""
+    limit = ens.tick_ms * zab.SYNC_LIMIT
+    return (f"a call failed at t={ens.now:.1f} ms ({type(exc).__name__}): with commits {lag_ms:g} ms "
+            f"late the follower fell outside syncLimit ({limit:g} ms) and stopped serving; use a "
+            f"smaller lag_ms")
+
+
 def stale_read(lag_ms: float = 60.0, *, read: str = "get", writes: int = 10,
                write_every_ms: float = 20.0, read_every_ms: float = 10.0,
                seed: int = 0) -> StaleReads:
@@ -501,10 +511,7 @@ def stale_read(lag_ms: float = 60.0, *, read: str = "get", writes: int = 10,
     try:
         ens.run()
     except (KazooException, KazooTimeoutError) as exc:
-        limit = ens.tick_ms * zab.SYNC_LIMIT
-        raise RuntimeError(f"a call failed at t={ens.now:.1f} ms ({type(exc).__name__}: {exc}): with "
-                           f"commits {lag:g} ms late the follower fell outside syncLimit "
-                           f"({limit:g} ms) and stopped serving; use a smaller lag_ms") from exc
+        raise RuntimeError(lagging_follower_lost(ens, lag, exc)) from exc
     written = {int(c.input[2]): c.return_ for c in history if c.client == "writer"}
     reads = [c for c in history if c.client == "reader"]
     stale, worst_behind, worst_age = 0, 0, 0.0
