@@ -8,6 +8,7 @@ primary integrity) over the whole run; the broken variants show that each check 
 from __future__ import annotations
 
 import pytest
+from zab_settle import settle
 
 from zablib import InvariantViolation, faults
 from zablib.coord import Ensemble
@@ -30,23 +31,6 @@ from zablib.protocols.zab import (
 
 #: The default timers (a 20 ms tick, initLimit 10, syncLimit 5).
 INIT_MS, SYNC_MS = Timers().init_ms, Timers().sync_ms
-
-
-def settle(sim, limit: float = 3000.0) -> int:
-    """Run until a leader is established and every live server follows it in sync."""
-    start = sim.now
-    while sim.now - start < limit:
-        sim.run_for(20)
-        leader = sim.leader()
-        if leader is None:
-            continue
-        live = [i for i in sim.node_ids if sim.is_up(i) and i != leader]
-        if all(sim.nodes[i].role == "following" and sim.nodes[i].leader_id == leader
-               and sim.nodes[i].phase == "synced" for i in live):
-            sim.run_for(20)
-            return leader
-    raise AssertionError(f"no settled leader within {limit} ms: "
-                         f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
 
 
 def run_until_event(sim, predicate) -> None:

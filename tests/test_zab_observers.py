@@ -8,27 +8,11 @@ ensemble, while a broken leader that counts observers' acknowledgements is caugh
 from __future__ import annotations
 
 import pytest
+from zab_settle import settle
 
 from zablib import InvariantViolation, constant, faults
 from zablib.protocols import zab
 from zablib.protocols.zab import NO_VOTE, Ack, Inform, Notification, ObserverInfo, Proposal
-
-
-def settle(sim, limit: float = 3000.0) -> int:
-    """Run until a leader is established and every live server follows or observes it in sync."""
-    start = sim.now
-    while sim.now - start < limit:
-        sim.run_for(20)
-        leader = sim.leader()
-        if leader is None:
-            continue
-        live = [i for i in sim.node_ids if sim.is_up(i) and i != leader]
-        if all(sim.nodes[i].role in ("following", "observer") and sim.nodes[i].leader_id == leader
-               and sim.nodes[i].phase == "synced" for i in live):
-            sim.run_for(20)
-            return leader
-    raise AssertionError(f"no settled leader within {limit} ms: "
-                         f"{[sim.nodes[i].status() for i in sim.node_ids if sim.is_up(i)]}")
 
 
 def notes(sim, tag: str) -> list:
