@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from ensemble_faults import next_writes, random_faults
 
 from zablib import constant
 from zablib.coord import (
@@ -399,45 +400,10 @@ def campaign(seed: int, fault_ms: float = 3000.0, watch: bool = False) -> float:
     if watch:
         for zk, values in zip(clients, seen, strict=True):
             zk.DataWatch("/", recorder(values))
-    end, crashed = ens.now + fault_ms, set()
-    while ens.now < end:
-        ens.run_for(rng.uniform(50, 300))
-        fault = rng.random()
-        if fault < 0.25 and len(crashed) < 2:
-            victim = rng.choice([s for s in ens.servers if s not in crashed])
-            ens.crash(victim)
-            crashed.add(victim)
-        elif fault < 0.45 and crashed:
-            back = rng.choice(sorted(crashed))
-            ens.recover(back)
-            crashed.discard(back)
-        elif fault < 0.6:
-            order = list(ens.servers)
-            rng.shuffle(order)
-            cut = rng.randint(1, 2)
-            ens.partition(set(order[:cut]), set(order[cut:]))
-        elif fault < 0.7:
-            ens.heal()
-        elif fault < 0.8:
-            ens.isolate_client(rng.choice(clients))
-        elif fault < 0.9:
-            ens.pause_client(rng.choice(clients), rng.uniform(50, 600))
-        else:
-            ens.heal_client(rng.choice(clients))
-    ens.heal()
-    for back in sorted(crashed):
-        ens.recover(back)
-    quiet = ens.now
+    quiet = random_faults(ens, rng, clients, fault_ms, max_cut=2, bounds={
+        "crash": 0.25, "recover": 0.45, "partition": 0.6, "heal": 0.7, "isolate": 0.8, "pause": 0.9})
     stop.append(True)
-    took = {}
-
-    def probe(zk, k):
-        zk.retry(zk.set, "/", b"%d" % k)
-        took[k] = ens.now - quiet
-
-    for k, zk in enumerate(clients):
-        ens.spawn(probe, zk, k)
-    ens.run(limit=20_000)
+    took = next_writes(ens, clients, quiet)
     if watch:
         last = ens.tree(ens.leader()).get("/")[0]
         assert ens.driver.run(done=lambda: all(values[-1:] == [last] for values in seen),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from ensemble_faults import next_writes, random_faults
 
 from zablib import constant
 from zablib.coord import Ensemble, KazooException, KazooState, KazooTimeoutError
@@ -160,43 +161,10 @@ def observer_campaign(seed: int, fault_ms: float = 2000.0) -> float:
     for k, zk in enumerate(clients):
         ens.spawn(work, zk, k)
     ens.run_for(300)
-    end, crashed = ens.now + fault_ms, set()
-    while ens.now < end:
-        ens.run_for(rng.uniform(50, 300))
-        fault = rng.random()
-        if fault < 0.3 and len(crashed) < 2:
-            victim = rng.choice([s for s in ens.servers if s not in crashed])
-            ens.crash(victim)
-            crashed.add(victim)
-        elif fault < 0.55 and crashed:
-            back = rng.choice(sorted(crashed))
-            ens.recover(back)
-            crashed.discard(back)
-        elif fault < 0.7:
-            order = list(ens.servers)
-            rng.shuffle(order)
-            cut = rng.randint(1, 4)
-            ens.partition(set(order[:cut]), set(order[cut:]))
-        elif fault < 0.8:
-            ens.heal()
-        elif fault < 0.9:
-            ens.isolate_client(rng.choice(clients))
-        else:
-            ens.heal_client(rng.choice(clients))
-    ens.heal()
-    for back in sorted(crashed):
-        ens.recover(back)
-    quiet = ens.now
+    quiet = random_faults(ens, rng, clients, fault_ms, max_cut=4, bounds={
+        "crash": 0.3, "recover": 0.55, "partition": 0.7, "heal": 0.8, "isolate": 0.9})
     stop.append(True)
-    took = {}
-
-    def probe(zk, k):
-        zk.retry(zk.set, "/", b"%d" % k)
-        took[k] = ens.now - quiet
-
-    for k, zk in enumerate(clients):
-        ens.spawn(probe, zk, k)
-    ens.run(limit=20_000)
+    took = next_writes(ens, clients, quiet)
     last = ens.now
     ens.run_for(300)  # and every server, observers included, has applied the probes
     assert len({ens.tree(i).get("/")[0] for i in ens.servers}) == 1, last
