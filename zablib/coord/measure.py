@@ -434,9 +434,9 @@ def lagging_follower_lost(ens: Ensemble, lag_ms: float, exc: Exception) -> str:
     past ZooKeeper's ``syncLimit`` the leader drops that follower, which stops serving, so the
     reader's session is lost instead of answered stale. ``exc`` is the call's error."""
     limit = ens.tick_ms * zab.SYNC_LIMIT
-    return (f"a call failed at t={ens.now:.1f} ms ({type(exc).__name__}): with commits {lag_ms:g} ms "
-            f"late the follower fell outside syncLimit ({limit:g} ms) and stopped serving; use a "
-            f"smaller lag_ms")
+    return (f"a call failed at t={ens.now:.1f} ms ({type(exc).__name__}: {exc}): with commits "
+            f"{lag_ms:g} ms late the follower fell outside syncLimit ({limit:g} ms) and stopped "
+            f"serving; use a smaller lag_ms")
 
 
 def stale_read(lag_ms: float = 60.0, *, read: str = "get", writes: int = 10,
